@@ -1,0 +1,21 @@
+//! miniledger-core: MiniLedger's protocol and data model, made strict. Sans-IO: no sockets,
+//! clocks, randomness, threads or files; time and bytes come in as arguments, and results
+//! (messages, blocks, state deltas, errors) go out as values. Builds for wasm32.
+
+pub mod canonical;
+pub mod chain;
+pub mod crypto;
+pub mod decode;
+pub mod hash;
+pub mod hex;
+pub mod merkle;
+pub mod model;
+pub mod protocol;
+pub mod state;
+pub mod validation;
+
+pub use chain::{Chain, StateRootRule};
+pub use crypto::Keypair;
+pub use model::{Block, BlockHeader, Payload, PayloadBody, Transaction};
+pub use protocol::{Envelope, Message};
+pub use validation::{Limits, Rule, ValidationError, ValidatorSet};

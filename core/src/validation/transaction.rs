@@ -1,0 +1,84 @@
+//! Rules for one transaction. MiniLedger checks only lengths and the hash; we also check
+//! encodings, `type == payload.kind`, integer ranges, size and the signature.
+
+use super::{short, Limits, Rule, ValidationError};
+use crate::crypto;
+use crate::hex::is_lower_hex;
+use crate::model::{Transaction, MAX_SAFE_INTEGER};
+
+/// Everything but the signature (blocks batch signatures). Returns the encoded size.
+pub fn check_transaction_content(
+    tx: &Transaction,
+    limits: &Limits,
+) -> Result<usize, ValidationError> {
+    let fail = |rule, detail: String| Err(ValidationError::new(rule, detail));
+    if !is_lower_hex(&tx.hash, 32) {
+        return fail(
+            Rule::TxEncoding,
+            "hash must be 64 lowercase hex characters".into(),
+        );
+    }
+    if !is_lower_hex(&tx.sender, 32) {
+        return fail(
+            Rule::TxEncoding,
+            "sender must be 64 lowercase hex characters".into(),
+        );
+    }
+    if !is_lower_hex(&tx.signature, 64) {
+        return fail(
+            Rule::TxEncoding,
+            "signature must be 128 lowercase hex characters".into(),
+        );
+    }
+    if tx.nonce > MAX_SAFE_INTEGER || tx.timestamp > MAX_SAFE_INTEGER {
+        return fail(
+            Rule::TxRange,
+            "nonce and timestamp must be at most 2^53 - 1".into(),
+        );
+    }
+    if tx.tx_type != tx.payload.kind() {
+        return fail(
+            Rule::TxTypeKind,
+            format!(
+                "type {:?} differs from payload.kind {:?}",
+                tx.tx_type,
+                tx.payload.kind()
+            ),
+        );
+    }
+    let size = tx.encoded_len();
+    if size > limits.max_tx_bytes {
+        return fail(
+            Rule::TxSize,
+            format!(
+                "{size} bytes exceeds the limit of {} bytes",
+                limits.max_tx_bytes
+            ),
+        );
+    }
+    let computed = tx
+        .compute_hash()
+        .map_err(|e| ValidationError::new(Rule::TxHash, format!("payload: {e}")))?;
+    if computed != tx.hash {
+        return fail(
+            Rule::TxHash,
+            format!(
+                "hash {} does not match content (computed {})",
+                short(&tx.hash),
+                short(&computed)
+            ),
+        );
+    }
+    Ok(size)
+}
+
+/// All single-transaction rules, signature included (mempool admission).
+pub fn validate_transaction(tx: &Transaction, limits: &Limits) -> Result<(), ValidationError> {
+    check_transaction_content(tx, limits)?;
+    crypto::verify(&tx.sender, &tx.hash, &tx.signature)
+        .map_err(|e| signature_error(Rule::TxSignature, e))
+}
+
+pub(crate) fn signature_error(rule: Rule, e: crypto::SignatureError) -> ValidationError {
+    ValidationError::new(rule, e.to_string())
+}
