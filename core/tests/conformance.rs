@@ -436,3 +436,19 @@ fn state_roots() {
         );
     }
 }
+
+#[test]
+fn batch_pinpoints_the_bad_signature() {
+    let keys: Vec<Keypair> = (0..5u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
+    let messages: Vec<String> = (0..5).map(|i| sha256_hex(format!("m{i}"))).collect();
+    let mut good = crypto::BatchVerifier::default();
+    let mut bad = crypto::BatchVerifier::default();
+    for (i, (k, m)) in keys.iter().zip(&messages).enumerate() {
+        let sig = k.sign(m);
+        good.push(k.public_hex(), m, &sig).unwrap();
+        let signed_by = if i == 3 { &keys[0] } else { k };
+        bad.push(k.public_hex(), m, &signed_by.sign(m)).unwrap();
+    }
+    assert_eq!(good.verify(), Ok(()));
+    assert_eq!(bad.verify(), Err(vec![3]));
+}

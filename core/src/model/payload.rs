@@ -220,9 +220,11 @@ impl From<PayloadBody> for Payload {
     }
 }
 
+/// Equal when the canonical forms (what the hash covers) are equal.
 impl PartialEq for Payload {
     fn eq(&self, other: &Self) -> bool {
         self.raw.get() == other.raw.get()
+            || crate::canonical::canonicalize(self.raw.get()) == crate::canonical::canonicalize(other.raw.get())
     }
 }
 
