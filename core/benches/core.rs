@@ -8,17 +8,73 @@ use miniledger_core::{crypto, Block, Keypair, PayloadBody, Transaction};
 
 /// A typical transaction: a small JSON object stored under a key.
 fn typical_tx(key: &Keypair, nonce: u64) -> Transaction {
-    let value = format!(r#"{{"owner":"{}","qty":{nonce},"price":12.5,"tags":["gold","bar"]}}"#, &key.public_hex()[..16]);
-    Transaction::new_signed(key, nonce, 1_700_000_000_000 + nonce, PayloadBody::state_set(format!("asset:{nonce}"), &value).unwrap())
+    let value = format!(
+        r#"{{"owner":"{}","qty":{nonce},"price":12.5,"tags":["gold","bar"]}}"#,
+        &key.public_hex()[..16]
+    );
+    Transaction::new_signed(
+        key,
+        nonce,
+        1_700_000_000_000 + nonce,
+        PayloadBody::state_set(format!("asset:{nonce}"), &value).unwrap(),
+    )
 }
 
 /// A full block of 500 transactions from `senders` distinct keys.
 fn full_block(senders: usize) -> (Block, ValidatorSet) {
     let proposer = Keypair::from_seed([200; 32]);
-    let keys: Vec<Keypair> = (0..senders).map(|i| Keypair::from_seed([(i % 199) as u8 + 1, (i / 199) as u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])).collect();
-    let txs: Vec<Transaction> = (0..500).map(|i| typical_tx(&keys[i % senders], (i / senders) as u64)).collect();
-    let block = Block::build(&Block::genesis().header(), 1_700_000_001_000, txs, miniledger_core::hash::ZERO_HASH.into(), &proposer);
-    (block, ValidatorSet::new([proposer.public_hex().to_string()]))
+    let keys: Vec<Keypair> = (0..senders)
+        .map(|i| {
+            Keypair::from_seed([
+                (i % 199) as u8 + 1,
+                (i / 199) as u8,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ])
+        })
+        .collect();
+    let txs: Vec<Transaction> = (0..500)
+        .map(|i| typical_tx(&keys[i % senders], (i / senders) as u64))
+        .collect();
+    let block = Block::build(
+        &Block::genesis().header(),
+        1_700_000_001_000,
+        txs,
+        miniledger_core::hash::ZERO_HASH.into(),
+        &proposer,
+    );
+    (
+        block,
+        ValidatorSet::new([proposer.public_hex().to_string()]),
+    )
 }
 
 const NOW: u64 = 1_700_000_002_000;
@@ -28,12 +84,34 @@ fn benches(c: &mut Criterion) {
     let tx = typical_tx(&key, 7);
 
     // The unit: one plain ed25519-dalek verification (key and signature already decoded).
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(&miniledger_core::hex::decode::<32>(&tx.sender).unwrap()).unwrap();
-    let sig = ed25519_dalek::Signature::from_bytes(&miniledger_core::hex::decode::<64>(&tx.signature).unwrap());
-    c.bench_function("verify_single_raw", |b| b.iter(|| black_box(&vk).verify_strict(black_box(tx.hash.as_bytes()), black_box(&sig)).unwrap()));
-    c.bench_function("verify_single_strict_hex", |b| b.iter(|| crypto::verify(black_box(&tx.sender), black_box(&tx.hash), black_box(&tx.signature)).unwrap()));
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(
+        &miniledger_core::hex::decode::<32>(&tx.sender).unwrap(),
+    )
+    .unwrap();
+    let sig = ed25519_dalek::Signature::from_bytes(
+        &miniledger_core::hex::decode::<64>(&tx.signature).unwrap(),
+    );
+    c.bench_function("verify_single_raw", |b| {
+        b.iter(|| {
+            black_box(&vk)
+                .verify_strict(black_box(tx.hash.as_bytes()), black_box(&sig))
+                .unwrap()
+        })
+    });
+    c.bench_function("verify_single_strict_hex", |b| {
+        b.iter(|| {
+            crypto::verify(
+                black_box(&tx.sender),
+                black_box(&tx.hash),
+                black_box(&tx.signature),
+            )
+            .unwrap()
+        })
+    });
 
-    c.bench_function("tx_canonical_hash", |b| b.iter(|| black_box(&tx).compute_hash().unwrap()));
+    c.bench_function("tx_canonical_hash", |b| {
+        b.iter(|| black_box(&tx).compute_hash().unwrap())
+    });
 
     let mut group = c.benchmark_group("block500");
     group.sample_size(20);
@@ -41,11 +119,24 @@ fn benches(c: &mut Criterion) {
         let (block, validators) = full_block(senders);
         let limits = Limits::default();
         group.bench_function(format!("verify_block_{senders}_senders"), |b| {
-            b.iter(|| verify_block(black_box(&block), &Block::genesis().header(), &validators, &limits, NOW).unwrap())
+            b.iter(|| {
+                verify_block(
+                    black_box(&block),
+                    &Block::genesis().header(),
+                    &validators,
+                    &limits,
+                    NOW,
+                )
+                .unwrap()
+            })
         });
         let chain = Chain::new(validators.clone(), limits, StateRootRule::Unchecked);
         group.bench_function(format!("chain_apply_{senders}_senders"), |b| {
-            b.iter_batched(|| chain.clone(), |mut chain| chain.apply(&block, NOW).unwrap(), BatchSize::SmallInput)
+            b.iter_batched(
+                || chain.clone(),
+                |mut chain| chain.apply(&block, NOW).unwrap(),
+                BatchSize::SmallInput,
+            )
         });
     }
     group.finish();

@@ -224,7 +224,8 @@ impl From<PayloadBody> for Payload {
 impl PartialEq for Payload {
     fn eq(&self, other: &Self) -> bool {
         self.raw.get() == other.raw.get()
-            || crate::canonical::canonicalize(self.raw.get()) == crate::canonical::canonicalize(other.raw.get())
+            || crate::canonical::canonicalize(self.raw.get())
+                == crate::canonical::canonicalize(other.raw.get())
     }
 }
 
