@@ -10,6 +10,7 @@ pub mod hash;
 pub mod hex;
 pub mod merkle;
 pub mod model;
+pub mod net;
 pub mod protocol;
 pub mod state;
 pub mod validation;

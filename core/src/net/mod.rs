@@ -1,0 +1,9 @@
+//! The mesh's peer logic, sans-IO: handshakes, discovery, health checks and reconnection.
+//! A driver (tokio natively, the browser's WebSocket in wasm) owns the sockets and feeds
+//! connection events and frames in; it drains [`Action`]s out.
+
+pub mod backoff;
+pub mod peers;
+
+pub use backoff::Backoff;
+pub use peers::{Action, ConnId, Direction, PeerConfig, PeerManager, PeerSummary};

@@ -1,0 +1,641 @@
+//! PeerManager: the seed's connection lifecycle as a state machine.
+//!
+//! - Outbound: on open we send HANDSHAKE and wait for HANDSHAKE_ACK.
+//! - Inbound: the first frame must be HANDSHAKE; we answer HANDSHAKE_ACK (`accepted: false` with a
+//!   `reason` when refusing) and then PEER_LIST for discovery.
+//! - Self-connections are refused; the address is then never dialed again.
+//! - Duplicates (both sides dialed each other): both ends keep the connection dialed by the node
+//!   with the smaller nodeId, so the race cannot drop both.
+//! - Health: PING every interval with our height; a peer silent for `missed_pings` intervals is
+//!   dropped. Outbound addresses are redialed with capped, jittered exponential backoff.
+
+use super::backoff::{Backoff, SplitMix};
+use crate::protocol::{
+    ChainHeight, Envelope, Handshake, HandshakeAck, Message, MessageError, PeerInfo, PeerList,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// The driver's handle for one WebSocket.
+pub type ConnId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Direction {
+    /// Accepted by our server; `remote_ip` is the socket's peer address.
+    Inbound { remote_ip: String },
+    /// Dialed by us at `address` (`ws://host:port`).
+    Outbound { address: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub node_id: String,
+    pub public_key: String,
+    pub org_id: String,
+    pub listen_port: u16,
+    pub listen_address: Option<String>,
+    /// Browser light node: announces itself as such and accepts no inbound connections.
+    pub light: bool,
+    pub ping_interval_ms: u64,
+    pub missed_pings: u64,
+    pub handshake_timeout_ms: u64,
+    pub max_peers: usize,
+    pub backoff: Backoff,
+}
+
+impl PeerConfig {
+    pub fn new(public_key: &str, org_id: &str, listen_port: u16) -> Self {
+        PeerConfig {
+            node_id: crate::crypto::node_id(public_key).to_string(),
+            public_key: public_key.to_string(),
+            org_id: org_id.to_string(),
+            listen_port,
+            listen_address: None,
+            light: false,
+            ping_interval_ms: 5_000,
+            missed_pings: 3,
+            handshake_timeout_ms: 5_000,
+            max_peers: 50,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// What we know of a connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSummary {
+    pub conn: ConnId,
+    pub node_id: String,
+    pub public_key: String,
+    pub org_id: String,
+    /// Where others can dial it (None for light nodes).
+    pub address: Option<String>,
+    pub chain_height: u64,
+    pub light: bool,
+    pub outbound: bool,
+    pub connected_at: u64,
+}
+
+/// What the driver must do, or what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send {
+        conn: ConnId,
+        frame: Arc<str>,
+    },
+    Close {
+        conn: ConnId,
+        reason: String,
+    },
+    Dial {
+        address: String,
+    },
+    PeerConnected(PeerSummary),
+    PeerDisconnected {
+        node_id: String,
+        reason: String,
+    },
+    /// A message for the layers above (sync, mempool, consensus) from a connected peer.
+    Message {
+        conn: ConnId,
+        from: String,
+        message: Message,
+    },
+    /// A frame refused without closing (logged by the driver; issue 6 scores these).
+    Rejected {
+        conn: ConnId,
+        reason: String,
+    },
+}
+
+struct Conn {
+    direction: Direction,
+    opened_at: u64,
+    last_seen: u64,
+    /// Set once the handshake completed.
+    peer: Option<String>,
+}
+
+/// An address we dial and keep dialing.
+struct DialTarget {
+    node_id: Option<String>,
+    /// Configured addresses are dialed forever; discovered ones are forgotten after
+    /// [`MAX_DISCOVERED_ATTEMPTS`] failures in a row.
+    configured: bool,
+    attempt: u32,
+    /// When to dial next; None while dialing or connected.
+    due: Option<u64>,
+}
+
+/// About ten minutes of failed redials at the 30 s cap.
+const MAX_DISCOVERED_ATTEMPTS: u32 = 20;
+
+pub struct PeerManager {
+    config: PeerConfig,
+    chain_height: u64,
+    conns: BTreeMap<ConnId, Conn>,
+    /// Connected peers by nodeId.
+    peers: BTreeMap<String, PeerSummary>,
+    targets: BTreeMap<String, DialTarget>,
+    next_ping: u64,
+    rng: SplitMix,
+    actions: VecDeque<Action>,
+}
+
+impl PeerManager {
+    /// `seed` feeds backoff jitter (the driver draws it from its entropy source).
+    pub fn new(config: PeerConfig, seed: u64) -> Self {
+        PeerManager {
+            config,
+            chain_height: 0,
+            conns: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            targets: BTreeMap::new(),
+            next_ping: 0,
+            rng: SplitMix::new(seed),
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn config(&self) -> &PeerConfig {
+        &self.config
+    }
+
+    pub fn set_chain_height(&mut self, height: u64) {
+        self.chain_height = height;
+    }
+
+    /// Next action for the driver, in order.
+    pub fn poll(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &PeerSummary> {
+        self.peers.values()
+    }
+
+    pub fn peer(&self, node_id: &str) -> Option<&PeerSummary> {
+        self.peers.get(node_id)
+    }
+
+    /// Adds an address to keep connected to (configured seeds, `join`); dialed at the next tick.
+    pub fn add_address(&mut self, address: &str, now: u64) {
+        self.targets
+            .entry(address.to_string())
+            .or_insert(DialTarget {
+                node_id: None,
+                configured: true,
+                attempt: 0,
+                due: Some(now),
+            });
+    }
+
+    /// Earliest time `tick` has work to do.
+    pub fn next_deadline(&self) -> u64 {
+        let dials = self.targets.values().filter_map(|t| t.due);
+        let handshakes = self
+            .conns
+            .values()
+            .filter(|c| c.peer.is_none())
+            .map(|c| c.opened_at + self.config.handshake_timeout_ms);
+        dials
+            .chain(handshakes)
+            .chain([self.next_ping])
+            .min()
+            .unwrap_or(self.next_ping)
+    }
+
+    /// A socket opened (accepted or dialed).
+    pub fn on_open(&mut self, conn: ConnId, direction: Direction, now: u64) {
+        let outbound = matches!(direction, Direction::Outbound { .. });
+        self.conns.insert(
+            conn,
+            Conn {
+                direction,
+                opened_at: now,
+                last_seen: now,
+                peer: None,
+            },
+        );
+        if outbound {
+            let hello = Message::Handshake(Handshake {
+                node_id: self.config.node_id.clone(),
+                public_key: self.config.public_key.clone(),
+                org_id: self.config.org_id.clone(),
+                chain_height: self.chain_height,
+                listen_port: self.config.listen_port,
+                listen_address: self.config.listen_address.clone(),
+                light: self.config.light.then_some(true),
+            });
+            self.send(conn, &hello, now);
+        }
+    }
+
+    /// A dial did not produce a socket.
+    pub fn on_dial_failed(&mut self, address: &str, now: u64) {
+        self.schedule_redial(address, now);
+    }
+
+    /// A socket closed (either side).
+    pub fn on_closed(&mut self, conn: ConnId, now: u64) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(node_id) = &c.peer {
+            if self.peers.get(node_id).is_some_and(|p| p.conn == conn) {
+                let peer = self.peers.remove(node_id).expect("checked above");
+                self.actions.push_back(Action::PeerDisconnected {
+                    node_id: node_id.clone(),
+                    reason: "connection closed".into(),
+                });
+                // Either side may redial: a full peer's advertised address becomes a target.
+                if let Some(address) = peer.address {
+                    self.targets.entry(address).or_insert(DialTarget {
+                        node_id: Some(node_id.clone()),
+                        configured: false,
+                        attempt: 0,
+                        due: None,
+                    });
+                }
+                // Addresses that led to this peer are dialed again (unless it was self).
+                let addresses: Vec<String> = self
+                    .targets
+                    .iter()
+                    .filter(|(_, t)| t.node_id.as_deref() == Some(node_id) && t.due.is_none())
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                for address in addresses {
+                    self.schedule_redial(&address, now);
+                }
+            }
+        }
+        if let Direction::Outbound { address } = &c.direction {
+            let connected = c
+                .peer
+                .as_ref()
+                .is_some_and(|id| self.peers.contains_key(id));
+            if !connected && self.targets.get(address).is_some_and(|t| t.due.is_none()) {
+                self.schedule_redial(address, now);
+            }
+        }
+    }
+
+    /// One text frame from a socket.
+    pub fn on_frame(&mut self, conn: ConnId, frame: &str, now: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_seen = now;
+        let handshaken = c.peer.clone();
+        let envelope = match Envelope::decode(frame) {
+            Ok(envelope) => envelope,
+            Err(MessageError::UnknownType(kind)) if handshaken.is_some() => {
+                // Newer peers may speak types we do not know; the reference ignores them too.
+                return self.actions.push_back(Action::Rejected {
+                    conn,
+                    reason: format!("ignored unknown message type {kind:?}"),
+                });
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                if handshaken.is_none() {
+                    return self.close(conn, format!("invalid handshake frame: {reason}"));
+                }
+                return self.actions.push_back(Action::Rejected { conn, reason });
+            }
+        };
+        match (handshaken, envelope.message) {
+            (None, Message::Handshake(hello)) if self.is_inbound(conn) => {
+                self.on_handshake(conn, hello, now)
+            }
+            (None, Message::HandshakeAck(ack)) if !self.is_inbound(conn) => {
+                self.on_handshake_ack(conn, ack, now)
+            }
+            (None, other) => self.close(
+                conn,
+                format!("expected a handshake first, got {}", other.type_name()),
+            ),
+            (Some(from), Message::Ping(h)) => {
+                self.set_height(&from, h.chain_height);
+                let pong = Message::Pong(ChainHeight {
+                    chain_height: self.chain_height,
+                });
+                self.send(conn, &pong, now);
+                self.deliver(conn, from, Message::Ping(h));
+            }
+            (Some(from), Message::Pong(h)) => {
+                self.set_height(&from, h.chain_height);
+                self.deliver(conn, from, Message::Pong(h));
+            }
+            (Some(_), Message::PeerList(list)) => self.on_peer_list(list, now),
+            (Some(_), Message::Handshake(_) | Message::HandshakeAck(_)) => {
+                self.actions.push_back(Action::Rejected {
+                    conn,
+                    reason: "handshake repeated on an established connection".into(),
+                })
+            }
+            (Some(from), message) => self.deliver(conn, from, message),
+        }
+    }
+
+    /// Pings, dead-peer detection, handshake timeouts and due redials.
+    pub fn tick(&mut self, now: u64) {
+        let silent_limit = self.config.ping_interval_ms * self.config.missed_pings;
+        let mut to_close = Vec::new();
+        for (id, c) in &self.conns {
+            if c.peer.is_none() && now >= c.opened_at + self.config.handshake_timeout_ms {
+                to_close.push((
+                    *id,
+                    format!(
+                        "no handshake within {} ms",
+                        self.config.handshake_timeout_ms
+                    ),
+                ));
+            } else if c.peer.is_some() && now >= c.last_seen + silent_limit {
+                to_close.push((*id, format!("silent for {} ms", now - c.last_seen)));
+            }
+        }
+        for (id, reason) in to_close {
+            self.close(id, reason);
+            self.on_closed(id, now);
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.config.ping_interval_ms;
+            self.broadcast(
+                &Message::Ping(ChainHeight {
+                    chain_height: self.chain_height,
+                }),
+                now,
+            );
+        }
+        let full = self.peers.len() >= self.config.max_peers;
+        for (address, target) in self.targets.iter_mut() {
+            let Some(due) = target.due else { continue };
+            if due > now {
+                continue;
+            }
+            if target
+                .node_id
+                .as_ref()
+                .is_some_and(|id| self.peers.contains_key(id))
+            {
+                target.due = None; // already connected through another socket
+            } else if !full {
+                target.due = None;
+                self.actions.push_back(Action::Dial {
+                    address: address.clone(),
+                });
+            }
+        }
+    }
+
+    /// Sends to one connected peer; false if it is not connected.
+    pub fn send_to(&mut self, node_id: &str, message: &Message, now: u64) -> bool {
+        match self.peers.get(node_id) {
+            Some(peer) => {
+                let conn = peer.conn;
+                self.send(conn, message, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends to every connected peer, encoding the frame once.
+    pub fn broadcast(&mut self, message: &Message, now: u64) {
+        let frame: Arc<str> = self.encode(message, now).into();
+        for peer in self.peers.values() {
+            self.actions.push_back(Action::Send {
+                conn: peer.conn,
+                frame: frame.clone(),
+            });
+        }
+    }
+
+    fn encode(&self, message: &Message, now: u64) -> String {
+        Envelope::new(self.config.node_id.clone(), now, message.clone()).encode()
+    }
+
+    fn send(&mut self, conn: ConnId, message: &Message, now: u64) {
+        let frame = self.encode(message, now).into();
+        self.actions.push_back(Action::Send { conn, frame });
+    }
+
+    fn close(&mut self, conn: ConnId, reason: String) {
+        self.actions.push_back(Action::Close { conn, reason });
+    }
+
+    fn deliver(&mut self, conn: ConnId, from: String, message: Message) {
+        self.actions.push_back(Action::Message {
+            conn,
+            from,
+            message,
+        });
+    }
+
+    fn is_inbound(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.direction, Direction::Inbound { .. }))
+    }
+
+    fn set_height(&mut self, node_id: &str, height: u64) {
+        if let Some(peer) = self.peers.get_mut(node_id) {
+            peer.chain_height = height;
+        }
+    }
+
+    fn schedule_redial(&mut self, address: &str, now: u64) {
+        let sample = self.rng.next_unit();
+        let Some(target) = self.targets.get_mut(address) else {
+            return;
+        };
+        if !target.configured && target.attempt >= MAX_DISCOVERED_ATTEMPTS {
+            self.targets.remove(address);
+            return;
+        }
+        target.due = Some(now + self.config.backoff.delay_ms(target.attempt, sample));
+        target.attempt = target.attempt.saturating_add(1);
+    }
+
+    /// Why a peer claiming `node_id`/`public_key` cannot be admitted, if it cannot.
+    fn refusal(&self, node_id: &str, public_key: &str) -> Option<String> {
+        if node_id == self.config.node_id {
+            return Some("self-connection".into());
+        }
+        if !crate::hex::is_lower_hex(public_key, 32)
+            || crate::crypto::node_id(public_key) != node_id
+        {
+            return Some(
+                "nodeId must be the first 16 hex characters of a 64-character lowercase publicKey"
+                    .into(),
+            );
+        }
+        if !self.peers.contains_key(node_id) && self.peers.len() >= self.config.max_peers {
+            return Some(format!("peer limit of {} reached", self.config.max_peers));
+        }
+        None
+    }
+
+    /// For two sockets to the same peer, the one dialed by the smaller nodeId wins on both ends.
+    fn keeps_new_duplicate(&self, existing: &PeerSummary, new_is_outbound: bool) -> bool {
+        if existing.outbound == new_is_outbound {
+            return false;
+        }
+        let new_dialer_is_me = new_is_outbound;
+        let me_smaller = self.config.node_id.as_str() < existing.node_id.as_str();
+        new_dialer_is_me == me_smaller
+    }
+
+    fn on_handshake(&mut self, conn: ConnId, hello: Handshake, now: u64) {
+        let light = hello.light == Some(true);
+        let mut refusal = self.refusal(&hello.node_id, &hello.public_key);
+        if self.config.light {
+            refusal = Some("light nodes accept no connections".into());
+        }
+        if refusal.is_none() {
+            if let Some(existing) = self.peers.get(&hello.node_id) {
+                if !self.keeps_new_duplicate(existing, false) {
+                    refusal = Some("duplicate connection".into());
+                }
+            }
+        }
+        let ack = HandshakeAck {
+            node_id: self.config.node_id.clone(),
+            public_key: self.config.public_key.clone(),
+            org_id: self.config.org_id.clone(),
+            chain_height: self.chain_height,
+            accepted: refusal.is_none(),
+            reason: refusal.clone(),
+        };
+        self.send(conn, &Message::HandshakeAck(ack), now);
+        if let Some(reason) = refusal {
+            return self.close(
+                conn,
+                format!("refused handshake from {}: {reason}", hello.node_id),
+            );
+        }
+        let address = if light {
+            None
+        } else {
+            let host = match (&hello.listen_address, &self.conns[&conn].direction) {
+                (Some(a), _) if !a.is_empty() && a != "0.0.0.0" => a.clone(),
+                (_, Direction::Inbound { remote_ip }) => remote_ip.clone(),
+                (_, Direction::Outbound { .. }) => {
+                    unreachable!("handshakes arrive on inbound sockets")
+                }
+            };
+            Some(format!("ws://{host}:{}", hello.listen_port))
+        };
+        let summary = PeerSummary {
+            conn,
+            node_id: hello.node_id,
+            public_key: hello.public_key,
+            org_id: hello.org_id,
+            address,
+            chain_height: hello.chain_height,
+            light,
+            outbound: false,
+            connected_at: now,
+        };
+        let list = self.peer_list_for(&summary.node_id);
+        self.admit(summary);
+        self.send(conn, &Message::PeerList(list), now);
+    }
+
+    fn on_handshake_ack(&mut self, conn: ConnId, ack: HandshakeAck, now: u64) {
+        let Direction::Outbound { address } = self.conns[&conn].direction.clone() else {
+            return;
+        };
+        if let Some(target) = self.targets.get_mut(&address) {
+            target.node_id = Some(ack.node_id.clone());
+        }
+        let mut refusal = if ack.accepted {
+            self.refusal(&ack.node_id, &ack.public_key)
+        } else {
+            ack.reason.clone()
+        };
+        if refusal.is_none() {
+            if let Some(existing) = self.peers.get(&ack.node_id) {
+                if !self.keeps_new_duplicate(existing, true) {
+                    refusal = Some("duplicate connection".into());
+                }
+            }
+        }
+        if let Some(reason) = refusal {
+            if ack.node_id == self.config.node_id {
+                self.targets.remove(&address); // our own address: never dial it again
+            }
+            return self.close(conn, format!("handshake with {address} failed: {reason}"));
+        }
+        if let Some(target) = self.targets.get_mut(&address) {
+            target.attempt = 0;
+        }
+        self.admit(PeerSummary {
+            conn,
+            node_id: ack.node_id,
+            public_key: ack.public_key,
+            org_id: ack.org_id,
+            address: Some(address),
+            chain_height: ack.chain_height,
+            light: false,
+            outbound: true,
+            connected_at: now,
+        });
+    }
+
+    /// Registers a peer, replacing (and closing) a losing duplicate socket.
+    fn admit(&mut self, summary: PeerSummary) {
+        if let Some(old) = self.peers.remove(&summary.node_id) {
+            if let Some(c) = self.conns.get_mut(&old.conn) {
+                c.peer = None; // its close must not report the peer as gone
+            }
+            self.close(
+                old.conn,
+                "replaced by the preferred duplicate connection".into(),
+            );
+        }
+        if let Some(c) = self.conns.get_mut(&summary.conn) {
+            c.peer = Some(summary.node_id.clone());
+        }
+        self.peers.insert(summary.node_id.clone(), summary.clone());
+        self.actions.push_back(Action::PeerConnected(summary));
+    }
+
+    /// The connected full peers other than `except`, for discovery.
+    fn peer_list_for(&self, except: &str) -> PeerList {
+        let peers = self
+            .peers
+            .values()
+            .filter(|p| p.node_id != except && !p.light)
+            .filter_map(|p| {
+                Some(PeerInfo {
+                    node_id: p.node_id.clone(),
+                    public_key: p.public_key.clone(),
+                    address: p.address.clone()?,
+                    org_id: p.org_id.clone(),
+                })
+            })
+            .collect();
+        PeerList { peers }
+    }
+
+    fn on_peer_list(&mut self, list: PeerList, now: u64) {
+        for info in list.peers {
+            let known =
+                info.node_id == self.config.node_id || self.peers.contains_key(&info.node_id);
+            if known || info.address.is_empty() || self.targets.contains_key(&info.address) {
+                continue;
+            }
+            self.targets.insert(
+                info.address,
+                DialTarget {
+                    node_id: Some(info.node_id),
+                    configured: false,
+                    attempt: 0,
+                    due: Some(now),
+                },
+            );
+        }
+    }
+}

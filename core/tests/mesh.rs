@@ -1,0 +1,373 @@
+//! PeerManager scenarios on a deterministic in-memory network: node `i` listens at
+//! `ws://10.0.0.i:9000`; frames are delivered in order; time only moves when a test says so.
+
+use miniledger_core::net::{Action, ConnId, Direction, PeerConfig, PeerManager};
+use miniledger_core::protocol::{Envelope, Message};
+use miniledger_core::Keypair;
+use std::collections::{BTreeMap, BTreeSet};
+
+struct Net {
+    nodes: Vec<PeerManager>,
+    /// conn id → (node, the other end's node and conn)
+    links: BTreeMap<ConnId, (usize, usize, ConnId)>,
+    next_conn: ConnId,
+    /// Nodes that are down: they neither tick nor receive, and dials to them fail.
+    down: BTreeSet<usize>,
+    now: u64,
+    log: Vec<(usize, Action)>,
+}
+
+fn address(i: usize) -> String {
+    format!("ws://10.0.0.{i}:9000")
+}
+
+fn node_of(address: &str) -> usize {
+    address
+        .trim_start_matches("ws://10.0.0.")
+        .trim_end_matches(":9000")
+        .parse()
+        .unwrap()
+}
+
+impl Net {
+    fn new(n: usize) -> Net {
+        let nodes = (0..n)
+            .map(|i| {
+                let key = Keypair::from_seed([i as u8 + 1; 32]);
+                PeerManager::new(PeerConfig::new(key.public_hex(), "org", 9000), i as u64)
+            })
+            .collect();
+        Net {
+            nodes,
+            links: BTreeMap::new(),
+            next_conn: 1,
+            down: BTreeSet::new(),
+            now: 1_000,
+            log: Vec::new(),
+        }
+    }
+
+    fn id(&self, i: usize) -> String {
+        self.nodes[i].config().node_id.clone()
+    }
+
+    /// Runs every node's actions until quiet.
+    fn settle(&mut self) {
+        loop {
+            let mut progressed = false;
+            for i in 0..self.nodes.len() {
+                while let Some(action) = self.nodes[i].poll() {
+                    progressed = true;
+                    self.log.push((i, action.clone()));
+                    self.perform(i, action);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn perform(&mut self, i: usize, action: Action) {
+        let now = self.now;
+        match action {
+            Action::Dial { address } => {
+                let j = node_of(&address);
+                if self.down.contains(&j) {
+                    self.nodes[i].on_dial_failed(&address, now);
+                    return;
+                }
+                let (a, b) = (self.next_conn, self.next_conn + 1);
+                self.next_conn += 2;
+                self.links.insert(a, (i, j, b));
+                self.links.insert(b, (j, i, a));
+                self.nodes[j].on_open(
+                    b,
+                    Direction::Inbound {
+                        remote_ip: format!("10.0.0.{i}"),
+                    },
+                    now,
+                );
+                self.nodes[i].on_open(a, Direction::Outbound { address }, now);
+            }
+            Action::Send { conn, frame } => {
+                if let Some(&(_, j, other)) = self.links.get(&conn) {
+                    if !self.down.contains(&j) {
+                        self.nodes[j].on_frame(other, &frame, now);
+                    }
+                }
+            }
+            Action::Close { conn, .. } => self.cut(conn),
+            _ => {}
+        }
+    }
+
+    fn cut(&mut self, conn: ConnId) {
+        let now = self.now;
+        if let Some((i, j, other)) = self.links.remove(&conn) {
+            self.links.remove(&other);
+            self.nodes[i].on_closed(conn, now);
+            self.nodes[j].on_closed(other, now);
+        }
+    }
+
+    /// Advances time in steps, ticking every node and settling after each step.
+    fn run_for(&mut self, ms: u64, step: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now += step;
+            for i in 0..self.nodes.len() {
+                if !self.down.contains(&i) {
+                    self.nodes[i].tick(self.now);
+                }
+            }
+            self.settle();
+        }
+    }
+
+    /// Stops node `k`: its sockets close, and it stays silent and undialable.
+    fn crash(&mut self, k: usize) {
+        self.down.insert(k);
+        let conns: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, (i, _, _))| *i == k)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in conns {
+            self.cut(c);
+        }
+        self.settle();
+    }
+
+    fn connected(&self, i: usize) -> BTreeSet<String> {
+        self.nodes[i].peers().map(|p| p.node_id.clone()).collect()
+    }
+
+    fn full_mesh(&self, alive: &[usize]) -> bool {
+        alive.iter().all(|&i| {
+            let want: BTreeSet<String> = alive
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| self.id(j))
+                .collect();
+            self.connected(i) == want
+        })
+    }
+}
+
+#[test]
+fn five_nodes_with_one_seed_form_a_full_mesh() {
+    let mut net = Net::new(5);
+    for i in 1..5 {
+        net.nodes[i].add_address(&address(0), net.now);
+    }
+    net.run_for(3_000, 100);
+    assert!(
+        net.full_mesh(&[0, 1, 2, 3, 4]),
+        "{:?}",
+        (0..5).map(|i| net.connected(i)).collect::<Vec<_>>()
+    );
+    // Exactly one socket per pair survives.
+    assert_eq!(net.links.len(), 2 * 10);
+}
+
+#[test]
+fn stopped_node_is_noticed_by_all_and_reconnected_when_back() {
+    let mut net = Net::new(5);
+    for i in 1..5 {
+        net.nodes[i].add_address(&address(0), net.now);
+    }
+    net.run_for(3_000, 100);
+    net.crash(3);
+    for i in [0, 1, 2, 4] {
+        assert!(
+            !net.connected(i).contains(&net.id(3)),
+            "node {i} still lists node 3"
+        );
+    }
+    let disconnects = net
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .count();
+    assert!(disconnects >= 4);
+    // Node 3 comes back: peers that dialed it reconnect by backoff, without operator action.
+    net.down.remove(&3);
+    // It restarts with no addresses at all: the others find it.
+    net.nodes[3] = PeerManager::new(
+        PeerConfig::new(Keypair::from_seed([4; 32]).public_hex(), "org", 9000),
+        99,
+    );
+    net.run_for(40_000, 250);
+    assert!(
+        net.full_mesh(&[0, 1, 2, 3, 4]),
+        "{:?}",
+        (0..5).map(|i| net.connected(i).len()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn silent_peer_is_dropped_after_three_intervals() {
+    let mut net = Net::new(2);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(500, 100);
+    assert_eq!(net.connected(0).len(), 1);
+    // Node 1 freezes: its socket stays open but it neither sends nor receives.
+    net.down.insert(1);
+    net.run_for(14_000, 500);
+    assert_eq!(
+        net.connected(0).len(),
+        1,
+        "dropped before three missed intervals"
+    );
+    net.run_for(1_500, 500);
+    assert!(net.connected(0).is_empty(), "silent peer kept");
+    let closed_for_silence = net.log.iter().any(|(i, a)| {
+        *i == 0 && matches!(a, Action::Close { reason, .. } if reason.starts_with("silent for"))
+    });
+    assert!(closed_for_silence);
+}
+
+#[test]
+fn self_connection_is_refused_and_not_redialed() {
+    let mut net = Net::new(1);
+    net.nodes[0].add_address(&address(0), net.now);
+    net.run_for(60_000, 1_000);
+    let dials = net
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Dial { .. }))
+        .count();
+    assert_eq!(dials, 1);
+    assert!(net.connected(0).is_empty());
+    assert!(net.log.iter().any(
+        |(_, a)| matches!(a, Action::Close { reason, .. } if reason.contains("self-connection"))
+    ));
+}
+
+#[test]
+fn simultaneous_dials_keep_exactly_one_connection() {
+    let mut net = Net::new(2);
+    net.nodes[0].add_address(&address(1), net.now);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(20_000, 100);
+    assert_eq!(net.connected(0).len(), 1);
+    assert_eq!(net.connected(1).len(), 1);
+    assert_eq!(net.links.len(), 2, "one socket, two ends");
+    let disconnects = net
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .count();
+    assert_eq!(
+        disconnects, 0,
+        "a duplicate must not report the peer as gone"
+    );
+}
+
+#[test]
+fn first_frame_must_be_a_handshake() {
+    let mut pm = PeerManager::new(
+        PeerConfig::new(Keypair::from_seed([1; 32]).public_hex(), "org", 9000),
+        0,
+    );
+    pm.on_open(
+        7,
+        Direction::Inbound {
+            remote_ip: "10.0.0.9".into(),
+        },
+        0,
+    );
+    let ping = Envelope::new(
+        "aaaaaaaaaaaaaaaa",
+        0,
+        Message::Ping(miniledger_core::protocol::ChainHeight { chain_height: 1 }),
+    );
+    pm.on_frame(7, &ping.encode(), 1);
+    assert!(
+        matches!(pm.poll(), Some(Action::Close { conn: 7, reason }) if reason.contains("expected a handshake first, got PING"))
+    );
+    pm.on_open(
+        8,
+        Direction::Inbound {
+            remote_ip: "10.0.0.9".into(),
+        },
+        0,
+    );
+    pm.on_frame(8, "{not json", 1);
+    assert!(
+        matches!(pm.poll(), Some(Action::Close { conn: 8, reason }) if reason.starts_with("invalid handshake frame"))
+    );
+    pm.on_open(
+        9,
+        Direction::Inbound {
+            remote_ip: "10.0.0.9".into(),
+        },
+        0,
+    );
+    pm.tick(5_000);
+    assert!(std::iter::from_fn(|| pm.poll()).any(|a| matches!(a, Action::Close { conn: 9, reason } if reason.starts_with("no handshake within"))));
+}
+
+#[test]
+fn forged_node_id_is_refused_with_a_reason() {
+    let mut net = Net::new(2);
+    // Node 1 claims a nodeId that is not its key's prefix.
+    let mut pm = PeerManager::new(
+        PeerConfig::new(Keypair::from_seed([2; 32]).public_hex(), "org", 9000),
+        1,
+    );
+    let mut config = pm.config().clone();
+    config.node_id = "0123456789abcdef".into();
+    pm = PeerManager::new(config, 1);
+    net.nodes[1] = pm;
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(500, 100);
+    assert!(net.connected(0).is_empty());
+    let refused = net.log.iter().any(|(i, a)| *i == 0 && matches!(a, Action::Close { reason, .. } if reason.contains("nodeId must be the first 16 hex")));
+    assert!(refused);
+}
+
+#[test]
+fn light_nodes_are_not_advertised() {
+    let mut net = Net::new(3);
+    let mut light = net.nodes[2].config().clone();
+    light.light = true;
+    net.nodes[2] = PeerManager::new(light, 2);
+    net.nodes[2].add_address(&address(0), net.now);
+    net.run_for(500, 100);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(2_000, 100);
+    assert_eq!(net.connected(0).len(), 2);
+    assert_eq!(
+        net.connected(1),
+        BTreeSet::from([net.id(0)]),
+        "node 1 learned of the light node"
+    );
+    let light_peer = net.nodes[0].peer(&net.id(2)).unwrap();
+    assert!(light_peer.light && light_peer.address.is_none());
+}
+
+#[test]
+fn ping_carries_heights_both_ways() {
+    let mut net = Net::new(2);
+    net.nodes[0].set_chain_height(42);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(200, 100);
+    assert_eq!(net.nodes[1].peer(&net.id(0)).unwrap().chain_height, 42);
+    net.nodes[0].set_chain_height(50);
+    net.nodes[1].set_chain_height(7);
+    net.run_for(6_000, 500);
+    assert_eq!(net.nodes[1].peer(&net.id(0)).unwrap().chain_height, 50);
+    assert_eq!(net.nodes[0].peer(&net.id(1)).unwrap().chain_height, 7);
+}
+
+#[test]
+fn backoff_is_capped_and_jittered() {
+    let b = miniledger_core::net::Backoff::default();
+    assert_eq!(b.delay_ms(0, 0.0), 1_000);
+    assert_eq!(b.delay_ms(1, 0.0), 1_500);
+    assert_eq!(b.delay_ms(50, 0.0), 30_000);
+    assert_eq!(b.delay_ms(50, 0.999_999), 35_999);
+}
