@@ -1,0 +1,160 @@
+//! Transactions waiting for a block: validated on entry, de-duplicated by hash and by
+//! (sender, nonce), bounded, and handed to the block producer in nonce order per sender.
+//!
+//! Admission runs every single-transaction rule (signature included), so a block producer never
+//! has to re-verify; it only has to respect nonce order, which `ready` does.
+
+use crate::model::Transaction;
+use crate::validation::{validate_transaction, Limits, NonceView, Rule, ValidationError};
+use std::collections::{BTreeMap, HashMap};
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AdmitError {
+    #[error("already pending")]
+    Duplicate,
+    #[error("{0}")]
+    Invalid(ValidationError),
+    #[error("mempool full ({0} transactions)")]
+    Full(usize),
+}
+
+#[derive(Debug, Default)]
+pub struct Mempool {
+    capacity: usize,
+    /// sender → nonce → tx: nonce order per sender for free.
+    by_sender: BTreeMap<String, BTreeMap<u64, Transaction>>,
+    hashes: HashMap<String, (String, u64)>,
+}
+
+impl Mempool {
+    pub fn new(capacity: usize) -> Self {
+        Mempool {
+            capacity,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    pub fn contains(&self, hash: &str) -> bool {
+        self.hashes.contains_key(hash)
+    }
+
+    /// Validates and holds `tx`. Nonces already used on chain are refused as replays; future
+    /// nonces are held until the gap fills.
+    pub fn admit(
+        &mut self,
+        tx: Transaction,
+        limits: &Limits,
+        chain: &impl NonceView,
+    ) -> Result<(), AdmitError> {
+        if self.hashes.contains_key(&tx.hash) {
+            return Err(AdmitError::Duplicate);
+        }
+        validate_transaction(&tx, limits).map_err(AdmitError::Invalid)?;
+        let next = chain.next_nonce(&tx.sender);
+        if tx.nonce < next {
+            let detail = format!("nonce {} was already used (next is {next})", tx.nonce);
+            return Err(AdmitError::Invalid(ValidationError::new(
+                Rule::TxReplay,
+                detail,
+            )));
+        }
+        if self
+            .by_sender
+            .get(&tx.sender)
+            .is_some_and(|q| q.contains_key(&tx.nonce))
+        {
+            let detail = format!(
+                "another pending transaction already uses nonce {}",
+                tx.nonce
+            );
+            return Err(AdmitError::Invalid(ValidationError::new(
+                Rule::TxDuplicate,
+                detail,
+            )));
+        }
+        if self.len() >= self.capacity {
+            return Err(AdmitError::Full(self.capacity));
+        }
+        self.hashes
+            .insert(tx.hash.clone(), (tx.sender.clone(), tx.nonce));
+        self.by_sender
+            .entry(tx.sender.clone())
+            .or_default()
+            .insert(tx.nonce, tx);
+        Ok(())
+    }
+
+    /// Up to `max` transactions that can go into the next block: for each sender, the run of
+    /// consecutive nonces starting at the chain's next nonce. Senders are interleaved round-robin
+    /// so one busy sender cannot starve the others.
+    pub fn ready(&self, max: usize, chain: &impl NonceView) -> Vec<Transaction> {
+        let runs: Vec<Vec<&Transaction>> = self
+            .by_sender
+            .iter()
+            .map(|(sender, queue)| {
+                let mut expected = chain.next_nonce(sender);
+                queue
+                    .range(expected..)
+                    .take_while(|(nonce, _)| {
+                        let ok = **nonce == expected;
+                        expected += 1;
+                        ok
+                    })
+                    .map(|(_, tx)| tx)
+                    .collect()
+            })
+            .collect();
+        let mut out = Vec::with_capacity(max.min(self.len()));
+        let mut round = 0;
+        while out.len() < max {
+            let before = out.len();
+            for run in &runs {
+                if let Some(tx) = run.get(round) {
+                    out.push((*tx).clone());
+                    if out.len() == max {
+                        break;
+                    }
+                }
+            }
+            if out.len() == before {
+                break;
+            }
+            round += 1;
+        }
+        out
+    }
+
+    /// Drops what a committed block contains, and anything its nonces made stale.
+    pub fn remove_committed(&mut self, txs: &[Transaction], chain: &impl NonceView) {
+        for tx in txs {
+            self.hashes.remove(&tx.hash);
+            if let Some(queue) = self.by_sender.get_mut(&tx.sender) {
+                queue.remove(&tx.nonce);
+            }
+        }
+        let senders: Vec<String> = txs.iter().map(|tx| tx.sender.clone()).collect();
+        for sender in senders {
+            let next = chain.next_nonce(&sender);
+            if let Some(queue) = self.by_sender.get_mut(&sender) {
+                let stale: Vec<u64> = queue.range(..next).map(|(n, _)| *n).collect();
+                for nonce in stale {
+                    if let Some(tx) = queue.remove(&nonce) {
+                        self.hashes.remove(&tx.hash);
+                    }
+                }
+                if queue.is_empty() {
+                    self.by_sender.remove(&sender);
+                }
+            }
+        }
+    }
+}
