@@ -14,6 +14,7 @@ pub mod model;
 pub mod net;
 pub mod protocol;
 pub mod state;
+pub mod sync;
 pub mod validation;
 
 pub use chain::{Chain, StateRootRule};
