@@ -1,0 +1,165 @@
+//! Command-line interface of the `miniledger` binary (clap derive).
+//!
+//! Only parsing lives here so the binary, tests and the demo can share the argument types; the
+//! binary dispatches on [`Command`]. Node settings given as flags are merged with the config file
+//! by [`crate::config::resolve`], which is why the `start` flags are all optional: an absent flag
+//! must not hide a value from the file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Compat, ConsensusAlgorithm, LogFormat, DEFAULT_DATA_DIR};
+
+/// REST API address the client subcommands talk to by default.
+pub const DEFAULT_API_URL: &str = "http://127.0.0.1:3000";
+
+/// MiniLedger: a permissioned ledger node.
+#[derive(Debug, Parser)]
+#[command(name = "miniledger", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Parses the process arguments, exiting with a usage message on error.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// create a data directory with a default config file (miniledger.json)
+    Init(InitArgs),
+    /// start a node
+    Start(StartArgs),
+    /// start a node that joins an existing network through the given peer
+    Join(JoinArgs),
+    /// show the status of a running node
+    Status(ApiArgs),
+    /// transactions
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// run a read-only SQL query against a running node's world state
+    Query(QueryArgs),
+    /// node identity keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// peers of a running node
+    #[command(subcommand)]
+    Peers(PeersCommand),
+    /// start a three-validator demo cluster on loopback and print the page address
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory to create
+    #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Organization this node belongs to
+    #[arg(long, default_value = "org1")]
+    pub org: String,
+}
+
+/// Node settings for `start` and `join`. Every flag is optional and overrides the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StartArgs {
+    /// Data directory (default ./data); its miniledger.json is read if --config is not given
+    #[arg(long, env = "MINILEDGER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file to read instead of <data-dir>/miniledger.json (must exist)
+    #[arg(long, env = "MINILEDGER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Port for WebSocket P2P connections (default 9000)
+    #[arg(long, value_name = "PORT")]
+    pub p2p_port: Option<u16>,
+    /// Port for the REST API (default 3000)
+    #[arg(long, visible_alias = "http-port", value_name = "PORT")]
+    pub api_port: Option<u16>,
+    /// Initial peers, comma-separated ws:// or wss:// URLs (replaces the file's list)
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    pub peers: Vec<String>,
+    /// Address to bind the servers to (default 0.0.0.0)
+    #[arg(long, value_name = "ADDR")]
+    pub listen_address: Option<String>,
+    /// Consensus algorithm (default solo)
+    #[arg(long, value_enum)]
+    pub consensus: Option<ConsensusAlgorithm>,
+    /// Validator public keys, comma-separated 64-char lowercase hex (required for raft)
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    pub validators: Vec<String>,
+    /// Organization this node belongs to (default org1)
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Wire-compatibility mode for talking to MiniLedger 0.2 peers
+    #[arg(long, value_enum)]
+    pub compat: Option<Compat>,
+    /// Log output format (default text)
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Peers added by `join`; appended to the resolved peer list rather than replacing it.
+    #[arg(skip)]
+    pub join_peers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Address of a node already in the network, e.g. ws://10.0.0.5:9000
+    #[arg(value_name = "WS_ADDR")]
+    pub addr: String,
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+impl JoinArgs {
+    /// The `start` settings with the join address added to the peers.
+    pub fn start_args(&self) -> StartArgs {
+        let mut args = self.start.clone();
+        args.join_peers.push(self.addr.clone());
+        args
+    }
+}
+
+/// Where a client subcommand finds the node's REST API.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Base URL of the node's REST API
+    #[arg(long, env = "MINILEDGER_API", default_value = DEFAULT_API_URL)]
+    pub api: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// submit a transaction given as JSON
+    Submit {
+        /// The transaction as a JSON object
+        json: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL statement
+    pub sql: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// print this node's public key and node id
+    Show {
+        /// Data directory holding the node identity
+        #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeersCommand {
+    /// list the peers a running node knows
+    List(ApiArgs),
+}

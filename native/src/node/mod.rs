@@ -1,0 +1,410 @@
+//! The full node: one task owns the store, core's PeerManager, BlockSync and Mempool, and
+//! reacts to socket events, timers and API commands. Protocol decisions are core's; this loop
+//! only connects them to sockets, the clock and SQLite.
+
+mod apply;
+mod respond;
+
+pub use apply::{apply_block, ApplyError, Rules};
+
+use crate::storage::Store;
+use crate::transport::{ConnHandle, Transport, TransportEvent};
+use miniledger_core::hash::ZERO_HASH;
+use miniledger_core::mempool::{AdmitError, Mempool};
+use miniledger_core::net::{Action, ConnId, PeerConfig, PeerManager, PeerSummary};
+use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
+use miniledger_core::sync::{BlockSync, SyncConfig};
+use miniledger_core::{Block, Keypair, Transaction};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// What the node needs to run (resolved from the CLI and config file by `main`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub org_id: String,
+    /// `host:port` to bind the P2P server to.
+    pub p2p_bind: String,
+    pub listen_address: Option<String>,
+    pub peers: Vec<String>,
+    /// Produce blocks from the mempool (solo consensus, this node a validator).
+    pub produce: bool,
+    pub rules: Rules,
+    pub max_frame_bytes: usize,
+    pub max_peers: usize,
+    pub mempool_capacity: usize,
+}
+
+/// A snapshot for the API and CLI.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub node_id: String,
+    pub public_key: String,
+    pub org_id: String,
+    pub height: u64,
+    pub tip_hash: String,
+    pub peers: usize,
+    pub mempool: usize,
+    pub syncing: bool,
+    pub sync_target: u64,
+}
+
+/// Requests from the API.
+pub enum Command {
+    Submit(Transaction, oneshot::Sender<Result<(), AdmitError>>),
+    Status(oneshot::Sender<Status>),
+    Peers(oneshot::Sender<Vec<PeerSummary>>),
+}
+
+/// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub struct Node {
+    key: Keypair,
+    settings: Settings,
+    store: Store,
+    peers: PeerManager,
+    sync: BlockSync,
+    mempool: Mempool,
+    transport: Transport,
+    conns: HashMap<ConnId, ConnHandle>,
+    events: mpsc::UnboundedReceiver<TransportEvent>,
+}
+
+impl Node {
+    /// Binds the P2P port; returns the node and the bound address.
+    pub async fn start(
+        key: Keypair,
+        store: Store,
+        settings: Settings,
+    ) -> std::io::Result<(Node, std::net::SocketAddr)> {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let transport = Transport::new(events_tx, settings.max_frame_bytes);
+        let bound = transport.listen(&settings.p2p_bind).await?;
+        let mut config = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
+        config.listen_address = settings.listen_address.clone();
+        config.max_peers = settings.max_peers;
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut peers = PeerManager::new(config, u64::from_le_bytes(seed));
+        peers.set_chain_height(store.height());
+        let now = now_ms();
+        for address in &settings.peers {
+            peers.add_address(address, now);
+        }
+        let sync = BlockSync::new(SyncConfig::default(), store.height());
+        let mempool = Mempool::new(settings.mempool_capacity);
+        let node = Node {
+            key,
+            settings,
+            store,
+            peers,
+            sync,
+            mempool,
+            transport,
+            conns: HashMap::new(),
+            events,
+        };
+        Ok((node, bound))
+    }
+
+    /// Runs until the command channel closes.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            self.drive();
+            let now = now_ms();
+            let deadline = self
+                .sync
+                .next_deadline()
+                .map_or(self.peers.next_deadline(), |d| {
+                    d.min(self.peers.next_deadline())
+                });
+            let sleep = Duration::from_millis(deadline.saturating_sub(now).clamp(1, 1_000));
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(event) => self.on_transport(event),
+                    None => return,
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                _ = tokio::time::sleep(sleep) => {
+                    let now = now_ms();
+                    self.peers.tick(now);
+                    for event in self.sync.tick(now) {
+                        tracing::warn!(target: "sync", "{event:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Does all work that is ready: peer actions, sync requests and blocks, production.
+    fn drive(&mut self) {
+        loop {
+            self.drain_peer_actions();
+            let progressed = self.drive_sync() | self.produce();
+            if !progressed {
+                self.drain_peer_actions();
+                return;
+            }
+        }
+    }
+
+    fn on_transport(&mut self, event: TransportEvent) {
+        let now = now_ms();
+        match event {
+            TransportEvent::Opened {
+                conn,
+                direction,
+                handle,
+            } => {
+                self.conns.insert(conn, handle);
+                self.peers.on_open(conn, direction, now);
+            }
+            TransportEvent::Frame { conn, text } => self.peers.on_frame(conn, &text, now),
+            TransportEvent::Refused { conn, reason } => {
+                tracing::warn!(target: "p2p", conn, "refused frame: {reason}")
+            }
+            TransportEvent::Closed { conn, reason } => {
+                tracing::debug!(target: "p2p", conn, "socket closed: {reason}");
+                self.conns.remove(&conn);
+                self.peers.on_closed(conn, now);
+            }
+            TransportEvent::DialFailed { address, error } => {
+                tracing::debug!(target: "p2p", "dial {address} failed: {error}");
+                self.peers.on_dial_failed(&address, now);
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Submit(tx, reply) => {
+                let result = self.admit(tx.clone());
+                if result.is_ok() {
+                    self.peers.broadcast(
+                        &Message::TxBroadcast(TxMessage { transaction: tx }),
+                        now_ms(),
+                    );
+                }
+                let _ = reply.send(result);
+            }
+            Command::Status(reply) => {
+                let tip = self.store.tip();
+                let _ = reply.send(Status {
+                    node_id: self.key.node_id().to_string(),
+                    public_key: self.key.public_hex().to_string(),
+                    org_id: self.settings.org_id.clone(),
+                    height: tip.height,
+                    tip_hash: tip.hash,
+                    peers: self.peers.peers().count(),
+                    mempool: self.mempool.len(),
+                    syncing: self.sync.is_syncing(),
+                    sync_target: self.sync.target_height(),
+                });
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.peers().cloned().collect());
+            }
+        }
+    }
+
+    fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
+        self.mempool
+            .admit(tx, &self.settings.rules.limits, &self.store)
+    }
+
+    fn drain_peer_actions(&mut self) {
+        while let Some(action) = self.peers.poll() {
+            match action {
+                Action::Send { conn, frame } => self.send_frame(conn, frame),
+                Action::Close { conn, reason } => {
+                    tracing::info!(target: "p2p", conn, "closing: {reason}");
+                    if let Some(handle) = self.conns.get(&conn) {
+                        handle.close(reason);
+                    }
+                }
+                Action::Dial { address } => self.transport.dial(address),
+                Action::PeerConnected(peer) => {
+                    tracing::info!(target: "p2p", node_id = %peer.node_id, height = peer.chain_height, "peer:connected");
+                    if !peer.light {
+                        self.sync.set_peer_height(&peer.node_id, peer.chain_height);
+                    }
+                }
+                Action::PeerDisconnected { node_id, reason } => {
+                    tracing::info!(target: "p2p", %node_id, "peer:disconnected ({reason})");
+                    self.sync.remove_peer(&node_id);
+                }
+                Action::Rejected { conn, reason } => {
+                    tracing::warn!(target: "p2p", conn, "rejected frame: {reason}")
+                }
+                Action::Message {
+                    conn,
+                    from,
+                    message,
+                } => self.on_message(conn, from, message),
+            }
+        }
+    }
+
+    /// A slow peer whose queue is full is dropped rather than waited for.
+    fn send_frame(&mut self, conn: ConnId, frame: Arc<str>) {
+        if let Some(handle) = self.conns.get(&conn) {
+            if !handle.send(frame) {
+                tracing::warn!(target: "p2p", conn, "send queue full or closed: dropping the peer");
+                handle.close("send queue full".into());
+            }
+        }
+    }
+
+    fn on_message(&mut self, conn: ConnId, from: String, message: Message) {
+        let now = now_ms();
+        match message {
+            Message::Ping(h) | Message::Pong(h) => {
+                if self.peers.peer(&from).is_some_and(|p| !p.light) {
+                    self.sync.set_peer_height(&from, h.chain_height);
+                }
+            }
+            Message::SyncRequest(range) => self.answer_range(conn, range, false),
+            Message::BlockRequest(range) => self.answer_range(conn, range, true),
+            Message::SyncResponse(r) => {
+                if let Err(e) = self.sync.on_response(&from, r.blocks, r.has_more, now) {
+                    tracing::warn!(target: "sync", %from, "bad sync response: {e}");
+                }
+            }
+            Message::BlockResponse(r) => {
+                if let Err(e) = self.sync.on_response(&from, r.blocks, false, now) {
+                    tracing::debug!(target: "sync", %from, "block response: {e}");
+                }
+            }
+            Message::BlockAnnounce(announce) => self.on_announce(&from, announce.block),
+            Message::TxBroadcast(m) | Message::TxForward(m) => {
+                let tx = m.transaction;
+                let hash = tx.hash.clone();
+                match self.admit(tx.clone()) {
+                    Ok(()) => self
+                        .peers
+                        .broadcast(&Message::TxBroadcast(TxMessage { transaction: tx }), now),
+                    Err(AdmitError::Duplicate) => {}
+                    Err(e) => {
+                        tracing::info!(target: "mempool", %from, "transaction {hash} refused: {e}")
+                    }
+                }
+            }
+            // Consensus arrives with the Raft issue; until then these are not ours to handle.
+            other => tracing::debug!(target: "p2p", %from, "ignoring {}", other.type_name()),
+        }
+    }
+
+    fn answer_range(&mut self, conn: ConnId, range: HeightRange, block_response: bool) {
+        let frame = respond::sync_response_frame(
+            &self.store,
+            range,
+            block_response,
+            self.key.node_id(),
+            now_ms(),
+            self.settings.max_frame_bytes,
+        );
+        match frame {
+            Ok(frame) => self.send_frame(conn, frame.into()),
+            Err(e) => tracing::error!(target: "sync", "cannot answer {range:?}: {e}"),
+        }
+    }
+
+    /// The next block, announced live: apply it; anything further ahead only raises the
+    /// peer's known height (sync fetches the gap).
+    fn on_announce(&mut self, from: &str, block: Block) {
+        let height = block.height;
+        if height == self.store.height() + 1 {
+            if self.apply(&block, Some(from)) {
+                self.sync.on_applied(height);
+            }
+        } else if height > self.store.height() {
+            self.sync.set_peer_height(from, height);
+        }
+    }
+
+    /// Sends due requests and applies blocks that arrived in order. True if anything happened.
+    fn drive_sync(&mut self) -> bool {
+        let now = now_ms();
+        let mut progressed = false;
+        for (peer, range) in self.sync.poll_requests(now) {
+            self.peers.send_to(&peer, &Message::SyncRequest(range), now);
+            progressed = true;
+        }
+        while let Some((peer, blocks)) = self.sync.next_ready() {
+            progressed = true;
+            let mut applied = self.store.height();
+            let mut failure = None;
+            for block in &blocks {
+                if block.height <= applied {
+                    continue;
+                }
+                if !self.apply(block, Some(&peer)) {
+                    failure = Some(block.height);
+                    break;
+                }
+                applied = block.height;
+            }
+            self.sync.on_applied(applied);
+            if let Some(height) = failure {
+                self.sync
+                    .on_invalid(&peer, &format!("invalid block {height}"), now);
+            }
+        }
+        if progressed && !self.sync.is_syncing() {
+            tracing::info!(target: "sync", height = self.store.height(), "caught up");
+        }
+        progressed
+    }
+
+    /// Applies one block; logs and returns false if it is refused.
+    fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
+        match apply_block(&mut self.store, block, &self.settings.rules, now_ms()) {
+            Ok(()) => {
+                self.mempool
+                    .remove_committed(&block.transactions, &self.store);
+                self.peers.set_chain_height(block.height);
+                tracing::debug!(target: "chain", height = block.height, txs = block.transactions.len(), "applied block");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(target: "chain", from = from.unwrap_or("local"), "{e}");
+                false
+            }
+        }
+    }
+
+    /// Solo consensus: seal whatever is ready into a block at once (up to 500 transactions).
+    fn produce(&mut self) -> bool {
+        if !self.settings.produce || self.sync.is_syncing() || self.mempool.is_empty() {
+            return false;
+        }
+        let txs = self
+            .mempool
+            .ready(self.settings.rules.limits.max_txs_per_block, &self.store);
+        if txs.is_empty() {
+            return false;
+        }
+        let tip = self.store.tip();
+        let timestamp = now_ms().max(tip.timestamp + 1);
+        // stateRoot: our network's commitment is not designed yet (issue 3); blocks carry zeros.
+        let block = Block::build(&tip, timestamp, txs, ZERO_HASH.to_string(), &self.key);
+        if !self.apply(&block, None) {
+            return false;
+        }
+        let now = now_ms();
+        self.peers
+            .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);
+        true
+    }
+}

@@ -1,0 +1,54 @@
+//! Answering SYNC_REQUEST / BLOCK_REQUEST from stored block JSON, without re-serialising
+//! blocks, trimmed so the frame stays under the peers' frame-size cap (`hasMore` tells the
+//! requester to continue).
+
+use crate::storage::{Store, StoreError};
+use miniledger_core::protocol::{HeightRange, PROTOCOL_VERSION};
+use miniledger_core::sync::MAX_BATCH;
+
+/// Room left in a frame for the envelope around the blocks.
+const ENVELOPE_ROOM: usize = 512;
+
+/// The SYNC_RESPONSE (or BLOCK_RESPONSE) frame for `range`.
+pub fn sync_response_frame(
+    store: &Store,
+    range: HeightRange,
+    block_response: bool,
+    from: &str,
+    now_ms: u64,
+    max_frame_bytes: usize,
+) -> Result<String, StoreError> {
+    let height = store.height();
+    let to = range
+        .to_height
+        .min(range.from_height.saturating_add(MAX_BATCH - 1))
+        .min(height);
+    let blocks = if range.from_height == 0 || range.from_height > to {
+        Vec::new()
+    } else {
+        store.block_json_range(
+            range.from_height,
+            to,
+            max_frame_bytes.saturating_sub(ENVELOPE_ROOM),
+        )?
+    };
+    let last = range.from_height + blocks.len() as u64;
+    let kind = if block_response {
+        "BLOCK_RESPONSE"
+    } else {
+        "SYNC_RESPONSE"
+    };
+    let mut frame = String::with_capacity(blocks.iter().map(|b| b.len() + 1).sum::<usize>() + 160);
+    frame.push_str(&format!(
+        r#"{{"version":{PROTOCOL_VERSION},"type":"{kind}","from":{},"timestamp":{now_ms},"payload":{{"blocks":["#,
+        serde_json::to_string(from).expect("strings serialize")
+    ));
+    frame.push_str(&blocks.join(","));
+    frame.push(']');
+    if !block_response {
+        let has_more = !blocks.is_empty() && last.saturating_sub(1) < height;
+        frame.push_str(&format!(r#","hasMore":{has_more}"#));
+    }
+    frame.push_str("}}");
+    Ok(frame)
+}

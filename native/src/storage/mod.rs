@@ -1,0 +1,117 @@
+//! The full node's durable storage: one SQLite database (`<data_dir>/ledger.db`) holding the
+//! chain, a transaction index, world state, sender nonces and node metadata.
+//!
+//! Why SQLite in WAL mode with `synchronous=FULL`: each block is committed as ONE SQLite
+//! transaction, so after a crash (kill -9, power loss) the database holds either the whole block
+//! with its state and nonces, or none of it, and a commit that returned is on disk. Readers
+//! (REST, sync) never block the committing writer.
+//!
+//! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write), one file per table family
+//! for its SQL and reads (`blocks`, `transactions`, `state`), `query` (the sandboxed read-only
+//! SQL endpoint) and `identity` (the node key).
+
+mod blocks;
+mod commit;
+mod error;
+mod identity;
+mod query;
+mod schema;
+mod state;
+mod transactions;
+
+pub use error::StoreError;
+pub use query::{QueryResult, ReadOnlyQuery};
+pub use schema::SCHEMA_VERSION;
+pub use state::StateRecord;
+
+use error::Context;
+use miniledger_core::BlockHeader;
+use rusqlite::Connection;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "ledger.db";
+
+/// The node's store: a read-write connection, the cached tip, and a separate read-only
+/// connection for user-supplied SQL.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Header of the highest stored block; changed only after its SQLite commit succeeded.
+    tip: BlockHeader,
+    query: Mutex<ReadOnlyQuery>,
+    /// First error hit by a `StateView`/`NonceView` read since the last commit attempt (those
+    /// traits cannot return errors); `commit_block` refuses to write while one is pending.
+    read_failure: Cell<Option<String>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) `<data_dir>/ledger.db`, brings its schema up to date and
+    /// stores the genesis block if the chain is empty.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn =
+            Connection::open(&path).op_with(|| format!("cannot open {}", path.display()))?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let tip = blocks::load_tip(&conn)?;
+        let query = ReadOnlyQuery::open(&path)?;
+        tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
+        Ok(Store {
+            conn,
+            path,
+            tip,
+            query: Mutex::new(query),
+            read_failure: Cell::new(None),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Header of the highest stored block.
+    pub fn tip(&self) -> BlockHeader {
+        self.tip.clone()
+    }
+
+    pub fn height(&self) -> u64 {
+        self.tip.height
+    }
+
+    /// Runs one read-only statement on the store's own read-only connection (see
+    /// [`ReadOnlyQuery::run`]). Callers that must not hold the store while a query runs can
+    /// open their own with [`Store::open_query_connection`].
+    pub fn query_readonly(
+        &self,
+        sql: &str,
+        max_rows: usize,
+        timeout: Duration,
+    ) -> Result<QueryResult, StoreError> {
+        self.query
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .run(sql, max_rows, timeout)
+    }
+
+    /// A new read-only connection to this store's database, usable from another thread.
+    pub fn open_query_connection(&self) -> Result<ReadOnlyQuery, StoreError> {
+        ReadOnlyQuery::open(&self.path)
+    }
+
+    /// Records a failed view read (logged; the next commit is refused).
+    fn note_read_failure(&self, error: StoreError) {
+        tracing::error!(%error, "state read failed");
+        let first = self.read_failure.take();
+        self.read_failure
+            .set(Some(first.unwrap_or_else(|| error.to_string())));
+    }
+}

@@ -1,0 +1,127 @@
+//! The schema and connection settings, in one place: durability pragmas, the DDL, the
+//! `schema_version` check, and the `meta` key-value table other modules keep settings in.
+
+use super::commit::write_block;
+use super::error::{Context, StoreError};
+use super::state::NonceMap;
+use miniledger_core::state::StateDelta;
+use miniledger_core::Block;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use std::time::Duration;
+
+/// Version of the layout below; stored in `meta` under `schema_version`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const DDL: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY,
+    hash   TEXT UNIQUE NOT NULL,
+    json   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    hash         TEXT PRIMARY KEY,
+    block_height INTEGER NOT NULL REFERENCES blocks (height),
+    position     INTEGER NOT NULL,
+    sender       TEXT NOT NULL,
+    nonce        INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    timestamp    INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS transactions_sender_nonce ON transactions (sender, nonce);
+CREATE INDEX IF NOT EXISTS transactions_block ON transactions (block_height, position);
+CREATE TABLE IF NOT EXISTS world_state (
+    key          TEXT PRIMARY KEY,
+    value        TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    block_height INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    sender TEXT PRIMARY KEY,
+    next   INTEGER NOT NULL
+);
+";
+
+const META_TABLE_EXISTS: &str =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'";
+const SELECT_META: &str = "SELECT value FROM meta WHERE key = ?1";
+const UPSERT_META: &str =
+    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+const CHAIN_IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM blocks)";
+
+const VERSION_KEY: &str = "schema_version";
+
+/// Durability and integrity settings for the read-write connection.
+pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .op("enabling WAL journal mode")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unsupported(format!(
+            "the database refused WAL journal mode (it stays in {mode} mode)"
+        )));
+    }
+    // FULL: the WAL is fsynced at every commit, so a committed block survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .op("setting synchronous=FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .op("enabling foreign keys")?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .op("setting the busy timeout")?;
+    // Room for every statement of the commit path and the readers.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Creates missing tables, checks the schema version and stores genesis into an empty chain,
+/// all in one transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .op("starting schema setup")?;
+    // Check before touching anything, so a newer node's database is left as it is.
+    let has_meta: bool = tx
+        .query_row(META_TABLE_EXISTS, [], |row| row.get(0))
+        .op("reading the schema")?;
+    if has_meta {
+        match get_meta(&tx, VERSION_KEY)? {
+            Some(found) if found == SCHEMA_VERSION.to_string() => {}
+            Some(found) => {
+                return Err(StoreError::SchemaVersion {
+                    found,
+                    expected: SCHEMA_VERSION,
+                })
+            }
+            None => {}
+        }
+    }
+    tx.execute_batch(DDL).op("creating the schema")?;
+    set_meta(&tx, VERSION_KEY, &SCHEMA_VERSION.to_string())?;
+    let empty: bool = tx
+        .query_row(CHAIN_IS_EMPTY, [], |row| row.get(0))
+        .op("checking for genesis")?;
+    if empty {
+        let genesis = Block::genesis();
+        let json = serde_json::to_string(&genesis)
+            .map_err(|source| StoreError::Encode { height: 0, source })?;
+        write_block(&tx, &genesis, &json, &StateDelta::new(), &NonceMap::new())?;
+        tracing::info!(hash = %genesis.hash, "stored the genesis block");
+    }
+    tx.commit().op("committing schema setup")
+}
+
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached(SELECT_META)
+        .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
+        .op_with(|| format!("reading meta {key}"))
+}
+
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(UPSERT_META)
+        .and_then(|mut stmt| stmt.execute([key, value]))
+        .op_with(|| format!("writing meta {key}"))?;
+    Ok(())
+}

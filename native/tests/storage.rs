@@ -1,0 +1,538 @@
+//! The SQLite store: block commits are atomic and durable across reopen, reads return what was
+//! written, and the user SQL endpoint cannot write or run away.
+
+use miniledger_core::hash::ZERO_HASH;
+use miniledger_core::model::block::GENESIS_HASH;
+use miniledger_core::state::{execute_block, StateDelta, StateEntry, StateView};
+use miniledger_core::validation::{check_nonces, NonceView};
+use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
+use miniledger_native::storage::{Store, StoreError, DB_FILE};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+fn key(n: u8) -> Keypair {
+    Keypair::from_seed([n; 32])
+}
+
+fn set(sender: &Keypair, nonce: u64, k: &str, value_json: &str) -> Transaction {
+    let body = PayloadBody::state_set(k, value_json).unwrap();
+    Transaction::new_signed(sender, nonce, 1_000 + nonce, body)
+}
+
+fn delete(sender: &Keypair, nonce: u64, k: &str) -> Transaction {
+    let body = PayloadBody::StateDelete { key: k.into() };
+    Transaction::new_signed(sender, nonce, 1_000 + nonce, body)
+}
+
+/// The next block on `store`'s tip, with the delta and nonces core computes for it.
+fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, StateDelta, HashMap<String, u64>) {
+    let tip = store.tip();
+    let block = Block::build(
+        &tip,
+        tip.timestamp + 1_000,
+        txs,
+        ZERO_HASH.into(),
+        &key(200),
+    );
+    let delta = execute_block(&block, store);
+    let nonces = check_nonces(&block, store).expect("test blocks have valid nonces");
+    (block, delta, nonces)
+}
+
+fn commit(store: &mut Store, txs: Vec<Transaction>) -> Block {
+    let (block, delta, nonces) = next_block(store, txs);
+    store.commit_block(&block, &delta, &nonces).unwrap();
+    block
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    let result = store
+        .query_readonly(
+            &format!("SELECT count(*) FROM {table}"),
+            1,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    result.rows[0][0].as_i64().unwrap()
+}
+
+fn open() -> (TempDir, Store) {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn genesis_is_stored_once_and_reopen_keeps_the_tip() {
+    let dir = TempDir::new().unwrap();
+    let data_dir = dir.path().join("nested/data");
+    let mut store = Store::open(&data_dir).unwrap();
+    assert!(data_dir.join(DB_FILE).exists());
+    assert_eq!(store.height(), 0);
+    assert_eq!(store.tip().hash, GENESIS_HASH);
+    assert_eq!(store.block(0).unwrap().unwrap(), Block::genesis());
+
+    let a = key(1);
+    commit(&mut store, vec![set(&a, 0, "x", "1")]);
+    let last = commit(&mut store, vec![set(&a, 1, "x", "2")]);
+    drop(store);
+
+    let store = Store::open(&data_dir).unwrap();
+    assert_eq!(store.tip(), last.header());
+    assert_eq!(count(&store, "blocks"), 3);
+    assert_eq!(count(&store, "blocks WHERE height = 0"), 1);
+    assert_eq!(store.state_entry("x").unwrap().unwrap().version, 2);
+    assert_eq!(store.nonce(a.public_hex()).unwrap(), 2);
+}
+
+#[test]
+fn commit_then_read_blocks_and_transactions() {
+    let (_dir, mut store) = open();
+    let (a, b) = (key(1), key(2));
+    let b1 = commit(
+        &mut store,
+        vec![set(&a, 0, "k", "1"), set(&b, 0, "j", "{\"z\":1,\"a\":2}")],
+    );
+    let b2 = commit(&mut store, vec![set(&a, 1, "k", "2")]);
+
+    assert_eq!(store.height(), 2);
+    assert_eq!(store.block(1).unwrap().unwrap(), b1);
+    assert_eq!(store.block_by_hash(&b2.hash).unwrap().unwrap(), b2);
+    assert_eq!(store.block(3).unwrap(), None);
+    assert_eq!(store.block_by_hash("nope").unwrap(), None);
+    // The stored text is the block's own serialisation, served as is to sync peers.
+    assert_eq!(
+        store.block_json(1).unwrap().unwrap(),
+        serde_json::to_string(&b1).unwrap()
+    );
+
+    let second = &b1.transactions[1];
+    assert_eq!(
+        store.transaction(&second.hash).unwrap(),
+        Some((second.clone(), 1))
+    );
+    assert_eq!(store.transaction("missing").unwrap(), None);
+
+    let recent = store.recent_transactions(10).unwrap();
+    let hashes: Vec<_> = recent.iter().map(|(tx, h)| (tx.hash.clone(), *h)).collect();
+    assert_eq!(
+        hashes,
+        vec![
+            (b2.transactions[0].hash.clone(), 2),
+            (b1.transactions[1].hash.clone(), 1),
+            (b1.transactions[0].hash.clone(), 1),
+        ]
+    );
+    assert_eq!(store.recent_transactions(1).unwrap().len(), 1);
+
+    let by_a = store.transactions_by_sender(a.public_hex(), 10).unwrap();
+    let nonces: Vec<_> = by_a.iter().map(|(tx, _)| tx.nonce).collect();
+    assert_eq!(nonces, vec![1, 0]);
+    assert!(store
+        .transactions_by_sender(key(9).public_hex(), 10)
+        .unwrap()
+        .is_empty());
+
+    // Values are stored as canonical JSON.
+    let j = store.state_entry("j").unwrap().unwrap();
+    assert_eq!(
+        (j.value.as_str(), j.version, j.block_height),
+        ("{\"a\":2,\"z\":1}", 1, 1)
+    );
+}
+
+#[test]
+fn state_and_nonce_views_round_trip() {
+    let (_dir, mut store) = open();
+    let (a, b) = (key(1), key(2));
+    assert_eq!(StateView::get(&store, "k"), None);
+    assert_eq!(store.next_nonce(a.public_hex()), 0);
+
+    commit(
+        &mut store,
+        vec![set(&a, 0, "k", "1"), set(&a, 1, "k", "\"two\"")],
+    );
+    assert_eq!(
+        StateView::get(&store, "k"),
+        Some(StateEntry {
+            value: "\"two\"".into(),
+            version: 2
+        })
+    );
+    assert_eq!(store.next_nonce(a.public_hex()), 2);
+    assert_eq!(store.next_nonce(b.public_hex()), 0);
+
+    commit(&mut store, vec![delete(&b, 0, "k")]);
+    assert_eq!(StateView::get(&store, "k"), None);
+    assert_eq!(store.state_count().unwrap(), 0);
+    assert_eq!(store.next_nonce(b.public_hex()), 1);
+
+    // A deleted key starts again at version 1.
+    commit(&mut store, vec![set(&b, 1, "k", "3")]);
+    assert_eq!(StateView::get(&store, "k").unwrap().version, 1);
+}
+
+#[test]
+fn state_entries_by_prefix_with_paging() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    let keys = [
+        "acct:1",
+        "acct:2",
+        "acct:3",
+        "acct;x",
+        "acc",
+        "b",
+        "acct:\u{10ffff}",
+    ];
+    let txs = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| set(&a, i as u64, k, "0"))
+        .collect();
+    commit(&mut store, txs);
+    assert_eq!(store.state_count().unwrap(), keys.len() as u64);
+
+    let listed = |prefix, limit, offset| -> Vec<String> {
+        store
+            .state_entries(prefix, limit, offset)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
+    };
+    assert_eq!(
+        listed(Some("acct:"), 10, 0),
+        ["acct:1", "acct:2", "acct:3", "acct:\u{10ffff}"]
+    );
+    assert_eq!(listed(Some("acct:"), 2, 1), ["acct:2", "acct:3"]);
+    assert_eq!(listed(None, 3, 0), ["acc", "acct:1", "acct:2"]);
+    assert_eq!(listed(Some(""), 100, 0).len(), keys.len());
+    assert!(listed(Some("zzz"), 10, 0).is_empty());
+}
+
+#[test]
+fn refuses_a_block_that_does_not_extend_the_tip() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    let (block, delta, nonces) = next_block(&store, vec![set(&a, 0, "k", "1")]);
+
+    // Wrong parent hash at the right height.
+    let mut fake_parent = store.tip();
+    fake_parent.hash = "ab".repeat(32);
+    let orphan = Block::build(
+        &fake_parent,
+        5,
+        block.transactions.clone(),
+        ZERO_HASH.into(),
+        &a,
+    );
+    let err = store.commit_block(&orphan, &delta, &nonces).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotNextBlock { height: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("previousHash"), "{err}");
+
+    store.commit_block(&block, &delta, &nonces).unwrap();
+    // The same block again: wrong height.
+    let err = store.commit_block(&block, &delta, &nonces).unwrap_err();
+    assert!(err.to_string().contains("tip is at height 1"), "{err}");
+    assert_eq!(count(&store, "blocks"), 2);
+    assert_eq!(count(&store, "transactions"), 1);
+}
+
+#[test]
+fn a_commit_failing_midway_writes_nothing() {
+    let (_dir, mut store) = open();
+    let (a, b) = (key(1), key(2));
+    commit(&mut store, vec![set(&a, 0, "k", "1")]);
+    let tip = store.tip();
+
+    // Second transaction reuses a's stored (sender, nonce): the UNIQUE index fails the insert
+    // after the block row and the first transaction row were written.
+    let replay = Transaction::new_signed(&a, 0, 9_999, PayloadBody::state_set("k", "666").unwrap());
+    let txs = vec![set(&b, 0, "fresh", "1"), replay];
+    let block = Block::build(&tip, tip.timestamp + 1, txs, ZERO_HASH.into(), &key(200));
+    let delta = execute_block(&block, &store);
+    let nonces = HashMap::from([
+        (a.public_hex().to_string(), 1),
+        (b.public_hex().to_string(), 1),
+    ]);
+    let err = store.commit_block(&block, &delta, &nonces).unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
+    assert!(err.to_string().contains("storing transaction 1"), "{err}");
+
+    assert_eq!(store.tip(), tip);
+    assert_eq!(count(&store, "blocks"), 2);
+    assert_eq!(count(&store, "transactions"), 1);
+    assert_eq!(store.block(2).unwrap(), None);
+    assert_eq!(store.state_entry("fresh").unwrap(), None);
+    assert_eq!(store.state_entry("k").unwrap().unwrap().value, "1");
+    assert_eq!(store.next_nonce(b.public_hex()), 0);
+    assert_eq!(store.next_nonce(a.public_hex()), 1);
+
+    // The store is still usable, and a reopen sees the same.
+    commit(&mut store, vec![set(&b, 0, "fresh", "1")]);
+    assert_eq!(store.height(), 2);
+    let dir = store.path().parent().unwrap().to_path_buf();
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.height(), 2);
+    assert_eq!(count(&store, "transactions"), 2);
+}
+
+#[test]
+fn block_json_range_honours_max_bytes() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    for nonce in 0..5 {
+        commit(&mut store, vec![set(&a, nonce, "k", "1")]);
+    }
+    let sizes: Vec<usize> = (0..=5)
+        .map(|h| store.block_json(h).unwrap().unwrap().len())
+        .collect();
+
+    let all = store.block_json_range(1, 5, usize::MAX).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0], store.block_json(1).unwrap().unwrap());
+
+    // Exactly two fit; one byte less and only one does.
+    let two = sizes[1] + sizes[2];
+    assert_eq!(store.block_json_range(1, 5, two).unwrap().len(), 2);
+    assert_eq!(store.block_json_range(1, 5, two - 1).unwrap().len(), 1);
+    // At least one block even if it alone exceeds the budget.
+    assert_eq!(store.block_json_range(2, 5, 10).unwrap().len(), 1);
+    // Bounds are inclusive; empty range or beyond the tip gives nothing.
+    assert_eq!(store.block_json_range(0, 0, 0).unwrap().len(), 1);
+    assert!(store.block_json_range(6, 9, 1 << 20).unwrap().is_empty());
+    assert!(store.block_json_range(3, 2, 1 << 20).unwrap().is_empty());
+}
+
+#[test]
+fn blocks_page_goes_down_from_the_tip() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    for nonce in 0..4 {
+        commit(&mut store, vec![set(&a, nonce, "k", "1")]);
+    }
+    let heights = |offset, limit| -> Vec<u64> {
+        store
+            .blocks_page(offset, limit)
+            .unwrap()
+            .iter()
+            .map(|b| b.height)
+            .collect()
+    };
+    assert_eq!(heights(0, 2), [4, 3]);
+    assert_eq!(heights(2, 2), [2, 1]);
+    assert_eq!(heights(3, 10), [1, 0]);
+    assert!(heights(5, 10).is_empty());
+    assert!(heights(0, 0).is_empty());
+}
+
+#[test]
+fn query_readonly_returns_rows_and_truncates() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    commit(
+        &mut store,
+        vec![set(&a, 0, "a", "1"), set(&a, 1, "b", "[2]")],
+    );
+    let limit = Duration::from_secs(5);
+
+    let result = store
+        .query_readonly(
+            "SELECT key, value, version, NULL AS n, 1.5 AS f, x'00ff' AS bin FROM world_state ORDER BY key",
+            10,
+            limit,
+        )
+        .unwrap();
+    assert_eq!(result.columns, ["key", "value", "version", "n", "f", "bin"]);
+    assert_eq!(
+        serde_json::to_value(&result).unwrap(),
+        serde_json::json!({
+            "columns": ["key", "value", "version", "n", "f", "bin"],
+            "rows": [["a", "1", 1, null, 1.5, "00ff"], ["b", "[2]", 1, null, 1.5, "00ff"]],
+            "truncated": false
+        })
+    );
+
+    let cut = store
+        .query_readonly("SELECT height FROM blocks ORDER BY height", 1, limit)
+        .unwrap();
+    assert_eq!((cut.rows.len(), cut.truncated), (1, true));
+    let exact = store
+        .query_readonly("SELECT height FROM blocks", 2, limit)
+        .unwrap();
+    assert_eq!((exact.rows.len(), exact.truncated), (2, false));
+
+    // Schema introspection is allowed; trailing whitespace and semicolon are one statement.
+    let info = store
+        .query_readonly("PRAGMA table_info(blocks);  ", 10, limit)
+        .unwrap();
+    assert_eq!(info.rows.len(), 3);
+}
+
+#[test]
+fn query_readonly_refuses_writes_and_multiple_statements() {
+    let (_dir, store) = open();
+    let limit = Duration::from_secs(5);
+    for sql in [
+        "DELETE FROM blocks",
+        "INSERT INTO meta (key, value) VALUES ('x', 'y')",
+        "UPDATE nonces SET next = 0",
+        "DROP TABLE blocks",
+        "PRAGMA writable_schema=1",
+        "PRAGMA journal_mode=DELETE",
+        "ATTACH DATABASE '/tmp/other.db' AS other",
+        "CREATE TABLE t (x)",
+    ] {
+        let err = store.query_readonly(sql, 10, limit).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidQuery(_)), "{sql}: {err}");
+        assert!(
+            err.to_string()
+                .contains("only read-only statements are allowed"),
+            "{sql}: {err}"
+        );
+    }
+    let err = store
+        .query_readonly("SELECT 1; SELECT 2", 10, limit)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "only one statement is allowed");
+    let err = store.query_readonly("SELEC 1", 10, limit).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidQuery(_)), "{err}");
+    let err = store.query_readonly("   ", 10, limit).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidQuery(_)), "{err}");
+
+    // Nothing was changed, and the connection still works.
+    assert_eq!(count(&store, "blocks"), 1);
+    assert_eq!(count(&store, "meta WHERE key = 'x'"), 0);
+}
+
+#[test]
+fn query_readonly_cuts_off_a_runaway_query() {
+    let (_dir, store) = open();
+    let started = Instant::now();
+    let err = store
+        .query_readonly(
+            "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM r) SELECT count(*) FROM r",
+            10,
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(err, StoreError::QueryTimeout { limit_ms: 200 }),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "query exceeded the time limit of 200 ms");
+    // Generous bound: the machine may be busy; unbounded would never return.
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+
+    // The deadline does not stick to the next query.
+    let ok = store
+        .query_readonly("SELECT count(*) FROM blocks", 1, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(ok.rows[0][0], 1);
+}
+
+#[test]
+fn identity_is_created_once_and_kept() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (key1, org1) = store.load_or_create_identity("org-a").unwrap();
+    assert_eq!(org1, "org-a");
+    let (again, _) = store.load_or_create_identity("ignored").unwrap();
+    assert_eq!(again.private_hex(), key1.private_hex());
+    drop(store);
+
+    let store = Store::open(dir.path()).unwrap();
+    let (key2, org2) = store.load_or_create_identity("org-b").unwrap();
+    assert_eq!(key2.public_hex(), key1.public_hex());
+    assert_eq!(org2, "org-a");
+
+    let other = TempDir::new().unwrap();
+    let (fresh, _) = Store::open(other.path())
+        .unwrap()
+        .load_or_create_identity("org-a")
+        .unwrap();
+    assert_ne!(fresh.public_hex(), key1.public_hex());
+}
+
+#[test]
+fn unusable_data_dir_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file).err().expect("a file is not a data dir");
+    assert!(matches!(err, StoreError::DataDir { .. }), "{err}");
+    assert!(
+        err.to_string().contains("cannot create data directory"),
+        "{err}"
+    );
+
+    // A database file that is not SQLite.
+    let bad = TempDir::new().unwrap();
+    std::fs::write(bad.path().join(DB_FILE), vec![b'z'; 4096]).unwrap();
+    let err = Store::open(bad.path())
+        .err()
+        .expect("garbage is not a database");
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
+}
+
+#[test]
+fn newer_schema_version_is_refused() {
+    let dir = TempDir::new().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = Store::open(dir.path())
+        .err()
+        .expect("version 99 is unknown");
+    assert!(matches!(err, StoreError::SchemaVersion { .. }), "{err}");
+}
+
+#[test]
+fn a_failed_view_read_blocks_the_next_commit() {
+    let (dir, mut store) = open();
+    let a = key(1);
+    commit(&mut store, vec![set(&a, 0, "k", "1")]);
+
+    // Make state reads fail from outside, compute a delta through the failing view, repair.
+    let outside = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    outside
+        .execute_batch("ALTER TABLE world_state RENAME TO hidden")
+        .unwrap();
+    let (block, bad_delta, nonces) = next_block(&store, vec![set(&a, 1, "k", "2")]);
+    assert_eq!(
+        bad_delta["k"].as_ref().unwrap().version,
+        1,
+        "read as absent"
+    );
+    outside
+        .execute_batch("ALTER TABLE hidden RENAME TO world_state")
+        .unwrap();
+
+    let err = store.commit_block(&block, &bad_delta, &nonces).unwrap_err();
+    assert!(matches!(err, StoreError::ViewReadFailed(_)), "{err}");
+    assert_eq!(store.height(), 1);
+
+    // Recomputed through a healthy view, the block goes in.
+    let delta = execute_block(&block, &store);
+    store.commit_block(&block, &delta, &nonces).unwrap();
+    assert_eq!(store.state_entry("k").unwrap().unwrap().version, 2);
+}
+
+#[test]
+fn store_and_query_connections_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+    assert_send::<miniledger_native::storage::ReadOnlyQuery>();
+}
