@@ -36,29 +36,55 @@ pub(crate) fn parse(json: &str, what: &str) -> Result<Block, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// The block at `height`'s stored JSON text.
+pub(crate) fn json_by_height(conn: &Connection, height: u64) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached(SELECT_BY_HEIGHT)
+        .and_then(|mut stmt| stmt.query_row([height], |row| row.get(0)).optional())
+        .op_with(|| format!("reading block {height}"))
+}
+
+pub(crate) fn by_height(conn: &Connection, height: u64) -> Result<Option<Block>, StoreError> {
+    json_by_height(conn, height)?
+        .map(|json| parse(&json, &format!("block {height}")))
+        .transpose()
+}
+
+pub(crate) fn by_hash(conn: &Connection, hash: &str) -> Result<Option<Block>, StoreError> {
+    let json: Option<String> = conn
+        .prepare_cached(SELECT_BY_HASH)
+        .and_then(|mut stmt| stmt.query_row([hash], |row| row.get(0)).optional())
+        .op("reading a block by hash")?;
+    json.map(|json| parse(&json, &format!("block {hash}")))
+        .transpose()
+}
+
+/// Newest first: up to `limit` blocks at and below height `top`.
+pub(crate) fn page_below(
+    conn: &Connection,
+    top: u64,
+    limit: usize,
+) -> Result<Vec<Block>, StoreError> {
+    let op = || format!("reading blocks at and below {top}");
+    let mut stmt = conn.prepare_cached(SELECT_PAGE).op_with(op)?;
+    let jsons = stmt
+        .query_map((top, limit), |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .op_with(op)?;
+    jsons.iter().map(|json| parse(json, "a block")).collect()
+}
+
 impl Store {
     pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
-        self.block_json(height)?
-            .map(|json| parse(&json, &format!("block {height}")))
-            .transpose()
+        by_height(&self.conn, height)
     }
 
     pub fn block_by_hash(&self, hash: &str) -> Result<Option<Block>, StoreError> {
-        let json: Option<String> = self
-            .conn
-            .prepare_cached(SELECT_BY_HASH)
-            .and_then(|mut stmt| stmt.query_row([hash], |row| row.get(0)).optional())
-            .op("reading a block by hash")?;
-        json.map(|json| parse(&json, &format!("block {hash}")))
-            .transpose()
+        by_hash(&self.conn, hash)
     }
 
     /// The block's stored JSON text.
     pub fn block_json(&self, height: u64) -> Result<Option<String>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_BY_HEIGHT)
-            .and_then(|mut stmt| stmt.query_row([height], |row| row.get(0)).optional())
-            .op_with(|| format!("reading block {height}"))
+        json_by_height(&self.conn, height)
     }
 
     /// Stored JSON of blocks `from..=to`, ascending, stopping before the total would exceed
@@ -88,15 +114,9 @@ impl Store {
 
     /// Newest first: up to `limit` blocks starting `offset` below the tip (offset 0 = the tip).
     pub fn blocks_page(&self, offset: u64, limit: usize) -> Result<Vec<Block>, StoreError> {
-        let Some(top) = self.tip.height.checked_sub(offset) else {
-            return Ok(Vec::new());
-        };
-        let op = || format!("reading blocks at and below {top}");
-        let mut stmt = self.conn.prepare_cached(SELECT_PAGE).op_with(op)?;
-        let jsons = stmt
-            .query_map((top, limit), |row| row.get::<_, String>(0))
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .op_with(op)?;
-        jsons.iter().map(|json| parse(json, "a block")).collect()
+        match self.tip.height.checked_sub(offset) {
+            Some(top) => page_below(&self.conn, top, limit),
+            None => Ok(Vec::new()),
+        }
     }
 }

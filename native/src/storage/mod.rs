@@ -8,19 +8,21 @@
 //!
 //! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write), one file per table family
 //! for its SQL and reads (`blocks`, `transactions`, `state`), `query` (the sandboxed read-only
-//! SQL endpoint) and `identity` (the node key).
+//! SQL endpoint), `reader` (read handles for the REST API) and `identity` (the node key).
 
 mod blocks;
 mod commit;
 mod error;
 mod identity;
 mod query;
+mod reader;
 mod schema;
 mod state;
 mod transactions;
 
 pub use error::StoreError;
 pub use query::{QueryResult, ReadOnlyQuery};
+pub use reader::Reader;
 pub use schema::SCHEMA_VERSION;
 pub use state::StateRecord;
 
@@ -105,6 +107,12 @@ impl Store {
     /// A new read-only connection to this store's database, usable from another thread.
     pub fn open_query_connection(&self) -> Result<ReadOnlyQuery, StoreError> {
         ReadOnlyQuery::open(&self.path)
+    }
+
+    /// A new read-only handle for this store's blocks, transactions and state, usable from
+    /// another thread while this store commits.
+    pub fn open_reader(&self) -> Result<Reader, StoreError> {
+        Reader::open(&self.path)
     }
 
     /// Records a failed view read (logged; the next commit is refused).

@@ -93,12 +93,56 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+pub(crate) fn entry(conn: &Connection, key: &str) -> Result<Option<StateRecord>, StoreError> {
+    conn.prepare_cached(SELECT_ENTRY)
+        .and_then(|mut stmt| stmt.query_row([key], StateRecord::from_row).optional())
+        .op_with(|| format!("reading state key {key:?}"))
+}
+
+/// Entries in key order, optionally only those whose key starts with `prefix`.
+pub(crate) fn entries(
+    conn: &Connection,
+    prefix: Option<&str>,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<StateRecord>, StoreError> {
+    let prefix = prefix.unwrap_or("");
+    let upper = match prefix {
+        "" => None,
+        p => prefix_upper_bound(p),
+    };
+    let rows = match &upper {
+        Some(upper) => conn.prepare_cached(SELECT_BETWEEN).and_then(|mut stmt| {
+            stmt.query_map((prefix, upper, limit, offset), StateRecord::from_row)?
+                .collect::<Result<Vec<_>, _>>()
+        }),
+        None => conn.prepare_cached(SELECT_FROM).and_then(|mut stmt| {
+            stmt.query_map((prefix, limit, offset), StateRecord::from_row)?
+                .collect::<Result<Vec<_>, _>>()
+        }),
+    };
+    rows.op("listing state entries")
+}
+
+/// Number of keys in world state.
+pub(crate) fn count(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached(COUNT)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .op("counting state entries")
+}
+
+/// The sender's next nonce (0 for a sender never seen).
+pub(crate) fn next_nonce(conn: &Connection, sender: &str) -> Result<u64, StoreError> {
+    let next: Option<u64> = conn
+        .prepare_cached(SELECT_NONCE)
+        .and_then(|mut stmt| stmt.query_row([sender], |row| row.get(0)).optional())
+        .op("reading a sender nonce")?;
+    Ok(next.unwrap_or(0))
+}
+
 impl Store {
     pub fn state_entry(&self, key: &str) -> Result<Option<StateRecord>, StoreError> {
-        self.conn
-            .prepare_cached(SELECT_ENTRY)
-            .and_then(|mut stmt| stmt.query_row([key], StateRecord::from_row).optional())
-            .op_with(|| format!("reading state key {key:?}"))
+        entry(&self.conn, key)
     }
 
     /// Entries in key order, optionally only those whose key starts with `prefix`.
@@ -108,43 +152,17 @@ impl Store {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<StateRecord>, StoreError> {
-        let prefix = prefix.unwrap_or("");
-        let upper = match prefix {
-            "" => None,
-            p => prefix_upper_bound(p),
-        };
-        let rows = match &upper {
-            Some(upper) => self
-                .conn
-                .prepare_cached(SELECT_BETWEEN)
-                .and_then(|mut stmt| {
-                    stmt.query_map((prefix, upper, limit, offset), StateRecord::from_row)?
-                        .collect::<Result<Vec<_>, _>>()
-                }),
-            None => self.conn.prepare_cached(SELECT_FROM).and_then(|mut stmt| {
-                stmt.query_map((prefix, limit, offset), StateRecord::from_row)?
-                    .collect::<Result<Vec<_>, _>>()
-            }),
-        };
-        rows.op("listing state entries")
+        entries(&self.conn, prefix, limit, offset)
     }
 
     /// Number of keys in world state.
     pub fn state_count(&self) -> Result<u64, StoreError> {
-        self.conn
-            .prepare_cached(COUNT)
-            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-            .op("counting state entries")
+        count(&self.conn)
     }
 
     /// The sender's next nonce (0 for a sender never seen).
     pub fn nonce(&self, sender: &str) -> Result<u64, StoreError> {
-        let next: Option<u64> = self
-            .conn
-            .prepare_cached(SELECT_NONCE)
-            .and_then(|mut stmt| stmt.query_row([sender], |row| row.get(0)).optional())
-            .op("reading a sender nonce")?;
-        Ok(next.unwrap_or(0))
+        next_nonce(&self.conn, sender)
     }
 }
 

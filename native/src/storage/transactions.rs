@@ -3,7 +3,7 @@
 //! it is stored once; the UNIQUE (sender, nonce) index is a last line of defence against replay.
 
 use super::error::{Context, StoreError};
-use super::Store;
+use super::{blocks, Store};
 use miniledger_core::{Block, Transaction};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
@@ -66,35 +66,81 @@ fn raw_transactions(json: &str, height: u64) -> Result<RawTransactions<'_>, Stor
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("block {height}: {e}")))
 }
 
+/// The transaction with this hash and the height of its block.
+pub(crate) fn by_hash(
+    conn: &Connection,
+    hash: &str,
+) -> Result<Option<(Transaction, u64)>, StoreError> {
+    let found: Option<(u64, usize, String)> = conn
+        .prepare_cached(SELECT_BY_HASH)
+        .and_then(|mut stmt| {
+            stmt.query_row([hash], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()
+        })
+        .op("reading a transaction by hash")?;
+    let Some((height, position, json)) = found else {
+        return Ok(None);
+    };
+    let tx = transaction_at(&raw_transactions(&json, height)?, position, height)?;
+    Ok(Some((tx, height)))
+}
+
+/// The latest `limit` transactions, newest first, with their block heights.
+pub(crate) fn recent(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<(Transaction, u64)>, StoreError> {
+    let places = conn
+        .prepare_cached(SELECT_RECENT)
+        .and_then(|mut stmt| {
+            stmt.query_map([limit], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .op("listing recent transactions")?;
+    load(conn, &places)
+}
+
+/// The sender's latest `limit` transactions (highest nonce first), with their block heights.
+pub(crate) fn by_sender(
+    conn: &Connection,
+    sender: &str,
+    limit: usize,
+) -> Result<Vec<(Transaction, u64)>, StoreError> {
+    let places = conn
+        .prepare_cached(SELECT_BY_SENDER)
+        .and_then(|mut stmt| {
+            stmt.query_map((sender, limit), |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .op("listing a sender's transactions")?;
+    load(conn, &places)
+}
+
+/// Reads transactions by (height, position); consecutive places in one block share one read
+/// and scan of that block's JSON.
+fn load(conn: &Connection, places: &[(u64, usize)]) -> Result<Vec<(Transaction, u64)>, StoreError> {
+    let mut out = Vec::with_capacity(places.len());
+    for run in places.chunk_by(|a, b| a.0 == b.0) {
+        let height = run[0].0;
+        let json = blocks::json_by_height(conn, height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("indexed block {height} is missing")))?;
+        let txs = raw_transactions(&json, height)?;
+        for &(_, position) in run {
+            out.push((transaction_at(&txs, position, height)?, height));
+        }
+    }
+    Ok(out)
+}
+
 impl Store {
     /// The transaction with this hash and the height of its block.
     pub fn transaction(&self, hash: &str) -> Result<Option<(Transaction, u64)>, StoreError> {
-        let found: Option<(u64, usize, String)> = self
-            .conn
-            .prepare_cached(SELECT_BY_HASH)
-            .and_then(|mut stmt| {
-                stmt.query_row([hash], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                    .optional()
-            })
-            .op("reading a transaction by hash")?;
-        let Some((height, position, json)) = found else {
-            return Ok(None);
-        };
-        let tx = transaction_at(&raw_transactions(&json, height)?, position, height)?;
-        Ok(Some((tx, height)))
+        by_hash(&self.conn, hash)
     }
 
     /// The latest `limit` transactions, newest first, with their block heights.
     pub fn recent_transactions(&self, limit: usize) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        let places = self
-            .conn
-            .prepare_cached(SELECT_RECENT)
-            .and_then(|mut stmt| {
-                stmt.query_map([limit], |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .op("listing recent transactions")?;
-        self.load_transactions(&places)
+        recent(&self.conn, limit)
     }
 
     /// The sender's latest `limit` transactions (highest nonce first), with their block heights.
@@ -103,34 +149,6 @@ impl Store {
         sender: &str,
         limit: usize,
     ) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        let places = self
-            .conn
-            .prepare_cached(SELECT_BY_SENDER)
-            .and_then(|mut stmt| {
-                stmt.query_map((sender, limit), |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .op("listing a sender's transactions")?;
-        self.load_transactions(&places)
-    }
-
-    /// Reads transactions by (height, position); consecutive places in one block share one
-    /// read and scan of that block's JSON.
-    fn load_transactions(
-        &self,
-        places: &[(u64, usize)],
-    ) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        let mut out = Vec::with_capacity(places.len());
-        for run in places.chunk_by(|a, b| a.0 == b.0) {
-            let height = run[0].0;
-            let json = self
-                .block_json(height)?
-                .ok_or_else(|| StoreError::Corrupt(format!("indexed block {height} is missing")))?;
-            let txs = raw_transactions(&json, height)?;
-            for &(_, position) in run {
-                out.push((transaction_at(&txs, position, height)?, height));
-            }
-        }
-        Ok(out)
+        by_sender(&self.conn, sender, limit)
     }
 }

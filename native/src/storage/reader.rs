@@ -1,0 +1,132 @@
+//! A read handle for the REST API: its own read-only connection to the ledger database, so API
+//! reads never wait for (or hold) the node loop's `Store`. WAL mode lets it read while the node
+//! commits; each call sees the latest committed block, not a tip cached at open.
+
+use super::error::{Context, StoreError};
+use super::{blocks, state, transactions, StateRecord};
+use miniledger_core::{Block, Transaction};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
+use std::time::Duration;
+
+const SELECT_HEIGHT: &str = "SELECT max(height) FROM blocks";
+const SELECT_HASH: &str = "SELECT hash FROM blocks WHERE height = ?1";
+
+/// A read-only connection with the store's read queries. `Send`, not `Sync`: keep one per
+/// worker (or a pool of them).
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    pub fn open(db_path: &Path) -> Result<Self, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(db_path, flags)
+            .op_with(|| format!("cannot open {} for reading", db_path.display()))?;
+        conn.pragma_update(None, "query_only", true)
+            .op("setting query_only")?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .op("setting the busy timeout")?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Reader { conn })
+    }
+
+    /// Height of the highest committed block.
+    pub fn height(&self) -> Result<u64, StoreError> {
+        let height: Option<u64> = self
+            .conn
+            .prepare_cached(SELECT_HEIGHT)
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .op("reading the chain height")?;
+        height.ok_or_else(|| StoreError::Corrupt("the chain has no blocks".into()))
+    }
+
+    /// The highest committed block.
+    pub fn latest_block(&self) -> Result<Block, StoreError> {
+        let tx = self.snapshot()?;
+        let height = self.height()?;
+        let block = blocks::by_height(&self.conn, height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+        drop(tx);
+        Ok(block)
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        blocks::by_height(&self.conn, height)
+    }
+
+    /// The hash of the block at `height`, without reading the block.
+    pub fn block_hash(&self, height: u64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached(SELECT_HASH)
+            .and_then(|mut stmt| stmt.query_row([height], |row| row.get(0)).optional())
+            .op_with(|| format!("reading the hash of block {height}"))
+    }
+
+    pub fn block_by_hash(&self, hash: &str) -> Result<Option<Block>, StoreError> {
+        blocks::by_hash(&self.conn, hash)
+    }
+
+    /// Newest first: up to `limit` blocks starting `offset` below the tip, and the tip's
+    /// height, read from one snapshot.
+    pub fn blocks_page(&self, offset: u64, limit: usize) -> Result<(Vec<Block>, u64), StoreError> {
+        let tx = self.snapshot()?;
+        let height = self.height()?;
+        let blocks = match height.checked_sub(offset) {
+            Some(top) => blocks::page_below(&self.conn, top, limit)?,
+            None => Vec::new(),
+        };
+        drop(tx);
+        Ok((blocks, height))
+    }
+
+    /// The transaction with this hash and the height of its block.
+    pub fn transaction(&self, hash: &str) -> Result<Option<(Transaction, u64)>, StoreError> {
+        transactions::by_hash(&self.conn, hash)
+    }
+
+    /// The latest `limit` transactions, newest first, with their block heights.
+    pub fn recent_transactions(&self, limit: usize) -> Result<Vec<(Transaction, u64)>, StoreError> {
+        transactions::recent(&self.conn, limit)
+    }
+
+    /// The sender's latest `limit` transactions (highest nonce first), with their block heights.
+    pub fn transactions_by_sender(
+        &self,
+        sender: &str,
+        limit: usize,
+    ) -> Result<Vec<(Transaction, u64)>, StoreError> {
+        transactions::by_sender(&self.conn, sender, limit)
+    }
+
+    pub fn state_entry(&self, key: &str) -> Result<Option<StateRecord>, StoreError> {
+        state::entry(&self.conn, key)
+    }
+
+    /// Entries in key order, optionally only those whose key starts with `prefix`.
+    pub fn state_entries(
+        &self,
+        prefix: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<StateRecord>, StoreError> {
+        state::entries(&self.conn, prefix, limit, offset)
+    }
+
+    /// Number of keys in world state.
+    pub fn state_count(&self) -> Result<u64, StoreError> {
+        state::count(&self.conn)
+    }
+
+    /// The sender's next nonce (0 for a sender never seen).
+    pub fn nonce(&self, sender: &str) -> Result<u64, StoreError> {
+        state::next_nonce(&self.conn, sender)
+    }
+
+    /// A read transaction, so several reads see one committed state (ended on drop).
+    fn snapshot(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        self.conn
+            .unchecked_transaction()
+            .op("starting a read snapshot")
+    }
+}
