@@ -14,8 +14,8 @@ use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{Action, ConnId, PeerConfig, PeerManager, PeerSummary};
 use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
 use miniledger_core::sync::{BlockSync, SyncConfig};
-use miniledger_core::{Block, Keypair, Transaction};
-use std::collections::HashMap;
+use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -53,7 +53,17 @@ pub struct Status {
 
 /// Requests from the API.
 pub enum Command {
+    /// A transaction signed elsewhere: validate, hold and broadcast it.
     Submit(Transaction, oneshot::Sender<Result<(), AdmitError>>),
+    /// A payload to sign with the node's own key. The nonce is chosen here, in the loop, so
+    /// concurrent requests never pick the same one: the chain's next nonce, or one past the
+    /// highest own transaction still pending, whichever is higher.
+    SubmitOwn {
+        body: PayloadBody,
+        reply: oneshot::Sender<Result<Transaction, AdmitError>>,
+    },
+    /// Whether a transaction with this hash is waiting in the mempool.
+    Pending(String, oneshot::Sender<bool>),
     Status(oneshot::Sender<Status>),
     Peers(oneshot::Sender<Vec<PeerSummary>>),
 }
@@ -76,6 +86,9 @@ pub struct Node {
     transport: Transport,
     conns: HashMap<ConnId, ConnHandle>,
     events: mpsc::UnboundedReceiver<TransportEvent>,
+    /// Nonce → hash of the transactions signed by this node's key that were admitted to the
+    /// mempool and not yet committed (see `Command::SubmitOwn`).
+    own_pending: BTreeMap<u64, String>,
 }
 
 impl Node {
@@ -111,6 +124,7 @@ impl Node {
             transport,
             conns: HashMap::new(),
             events,
+            own_pending: BTreeMap::new(),
         };
         Ok((node, bound))
     }
@@ -189,14 +203,15 @@ impl Node {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Submit(tx, reply) => {
-                let result = self.admit(tx.clone());
-                if result.is_ok() {
-                    self.peers.broadcast(
-                        &Message::TxBroadcast(TxMessage { transaction: tx }),
-                        now_ms(),
-                    );
-                }
-                let _ = reply.send(result);
+                let _ = reply.send(self.submit(tx));
+            }
+            Command::SubmitOwn { body, reply } => {
+                let nonce = self.next_own_nonce();
+                let tx = Transaction::new_signed(&self.key, nonce, now_ms(), body);
+                let _ = reply.send(self.submit(tx.clone()).map(|()| tx));
+            }
+            Command::Pending(hash, reply) => {
+                let _ = reply.send(self.mempool.contains(&hash));
             }
             Command::Status(reply) => {
                 let tip = self.store.tip();
@@ -218,9 +233,53 @@ impl Node {
         }
     }
 
+    /// Admits a transaction from the API and broadcasts it.
+    fn submit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
+        self.admit(tx.clone())?;
+        self.peers.broadcast(
+            &Message::TxBroadcast(TxMessage { transaction: tx }),
+            now_ms(),
+        );
+        Ok(())
+    }
+
     fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
+        let own = (tx.sender == self.key.public_hex()).then(|| (tx.nonce, tx.hash.clone()));
         self.mempool
-            .admit(tx, &self.settings.rules.limits, &self.store)
+            .admit(tx, &self.settings.rules.limits, &self.store)?;
+        if let Some((nonce, hash)) = own {
+            self.own_pending.insert(nonce, hash);
+        }
+        Ok(())
+    }
+
+    /// The nonce for the next transaction signed by this node: one past the highest own
+    /// transaction still pending, or the chain's next nonce if that is higher.
+    fn next_own_nonce(&mut self) -> u64 {
+        // A failed read yields 0: the signed transaction is then refused as a replay (or, with
+        // own transactions pending, follows them), never stored with a wrong nonce.
+        let chain = self.store.nonce(self.key.public_hex()).unwrap_or_else(|e| {
+            tracing::error!(target: "mempool", "cannot read the node's own nonce: {e}");
+            0
+        });
+        // Forget own transactions that were committed, or left the mempool otherwise.
+        while self
+            .own_pending
+            .first_key_value()
+            .is_some_and(|(&nonce, _)| nonce < chain)
+        {
+            self.own_pending.pop_first();
+        }
+        while self
+            .own_pending
+            .last_key_value()
+            .is_some_and(|(_, hash)| !self.mempool.contains(hash))
+        {
+            self.own_pending.pop_last();
+        }
+        self.own_pending
+            .last_key_value()
+            .map_or(chain, |(&nonce, _)| chain.max(nonce + 1))
     }
 
     fn drain_peer_actions(&mut self) {
