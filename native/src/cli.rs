@@ -144,6 +144,9 @@ pub enum TxCommand {
 pub struct QueryArgs {
     /// The SQL statement
     pub sql: String,
+    /// Print the rows as a JSON array of objects instead of a table
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub api: ApiArgs,
 }

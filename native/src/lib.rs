@@ -1,6 +1,8 @@
 //! miniledger-native: the native full node (storage, networking, REST) built on miniledger-core.
 
+pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod node;
 pub mod storage;

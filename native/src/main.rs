@@ -1,10 +1,13 @@
 //! `miniledger`: the native full node and its command-line tools.
 
 use miniledger_core::validation::{Limits, ValidatorSet};
-use miniledger_native::cli::{self, Command, KeysCommand, StartArgs};
+use miniledger_native::api::{self, ApiContext, NodeInfo};
+use miniledger_native::cli::{self, Command, KeysCommand, PeersCommand, StartArgs, TxCommand};
+use miniledger_native::client;
 use miniledger_native::config::{self, ConsensusAlgorithm, LogFormat, NodeConfig};
 use miniledger_native::node::{Node, Rules, Settings};
 use miniledger_native::storage::Store;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -14,10 +17,11 @@ fn main() -> ExitCode {
         Command::Start(args) => start(&args),
         Command::Join(args) => start(&args.start_args()),
         Command::Keys(KeysCommand::Show { data_dir }) => keys_show(&data_dir),
-        other => Err(format!(
-            "`{}` needs the REST API, which this build does not serve yet",
-            command_name(&other)
-        )),
+        Command::Status(args) => client::status(&args.api),
+        Command::Tx(TxCommand::Submit { json, api }) => client::submit(&api.api, &json),
+        Command::Query(args) => client::query(&args.api.api, &args.sql, args.json),
+        Command::Peers(PeersCommand::List(args)) => client::peers(&args.api),
+        Command::Demo => Err("`demo` is not available in this build yet".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -25,17 +29,6 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Status(_) => "status",
-        Command::Tx(_) => "tx submit",
-        Command::Query(_) => "query",
-        Command::Peers(_) => "peers list",
-        Command::Demo => "demo",
-        _ => "this command",
     }
 }
 
@@ -103,6 +96,14 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
     } else {
         config.validators.clone()
     };
+    let info = NodeInfo {
+        node_id: key.node_id().to_string(),
+        public_key: key.public_hex().to_string(),
+        org_id: org_id.clone(),
+        consensus: config.consensus,
+        validators: validators.clone(),
+        produces: solo && validators.iter().any(|v| v == key.public_hex()),
+    };
     let validators = ValidatorSet::new(validators);
     let settings = Settings {
         org_id,
@@ -118,16 +119,38 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         max_peers: config.max_peers,
         mempool_capacity: 100_000,
     };
+    let db_path = store.path().to_path_buf();
     let (node, p2p) = Node::start(key.clone(), store, settings)
         .await
         .map_err(|e| format!("cannot listen for peers: {e}"))?;
     tracing::info!(node_id = key.node_id(), public_key = key.public_hex(), %p2p, "node started");
-    let (_commands, commands_rx) = tokio::sync::mpsc::channel(1024);
+
+    let (commands, commands_rx) = tokio::sync::mpsc::channel(1024);
+    let ctx = ApiContext::new(info, commands, &db_path)
+        .map_err(|e| format!("cannot open the database for the API: {e}"))?;
+    let api_addr = socket_address(&config.listen_address, config.api_port);
+    let listener = tokio::net::TcpListener::bind(&api_addr)
+        .await
+        .map_err(|e| format!("cannot listen for the API on {api_addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let www = api::www_dir();
+    tracing::info!(www = %www.display(), "api listening on http://{bound}");
+    let server = api::serve(listener, api::router(ctx, &www));
+
     tokio::select! {
         _ = node.run(commands_rx) => Ok(()),
+        result = server => result.map_err(|e| format!("the API server stopped: {e}")),
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("shutting down");
             Ok(())
         }
+    }
+}
+
+/// `host:port`, with IPv6 addresses bracketed.
+fn socket_address(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{host}:{port}"),
     }
 }

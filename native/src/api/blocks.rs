@@ -1,0 +1,63 @@
+//! `/blocks`: newest-first pages, the latest block, one block by height.
+
+use super::errors::ApiError;
+use super::extract::{limit, Path, Query};
+use super::Ctx;
+use axum::extract::State;
+use axum::Json;
+use miniledger_core::Block;
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct BlockPage {
+    blocks: Vec<Block>,
+    page: u64,
+    limit: usize,
+    /// Number of blocks, genesis included.
+    total: u64,
+}
+
+pub async fn list(
+    State(ctx): State<Ctx>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<BlockPage>, ApiError> {
+    let page = q.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::bad_request("page: pages start at 1"));
+    }
+    let limit = limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let offset = (page - 1).saturating_mul(limit as u64);
+    let (blocks, height) = ctx.read(move |r| r.blocks_page(offset, limit)).await?;
+    Ok(Json(BlockPage {
+        blocks,
+        page,
+        limit,
+        total: height + 1,
+    }))
+}
+
+pub async fn latest(State(ctx): State<Ctx>) -> Result<Json<Block>, ApiError> {
+    Ok(Json(ctx.read(|r| r.latest_block()).await?))
+}
+
+pub async fn by_height(
+    State(ctx): State<Ctx>,
+    Path(height): Path<String>,
+) -> Result<Json<Block>, ApiError> {
+    let height: u64 = height.parse().map_err(|_| {
+        ApiError::bad_request(format!("height: expected a block height, got {height:?}"))
+    })?;
+    ctx.read(move |r| r.block(height))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("block {height} not found")))
+}

@@ -1,0 +1,163 @@
+//! `/state`: world-state entries (values as JSON, not JSON-in-a-string) and read-only SQL.
+
+use super::errors::ApiError;
+use super::extract::{limit, JsonText, Path, Query};
+use super::Ctx;
+use crate::storage::{QueryResult, StateRecord};
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::time::Duration;
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 1000;
+/// Rows a SQL query may return, and how long it may run.
+const QUERY_MAX_ROWS: usize = 1000;
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryView {
+    key: String,
+    value: Box<RawValue>,
+    version: u64,
+    block_height: u64,
+}
+
+impl From<StateRecord> for EntryView {
+    fn from(r: StateRecord) -> Self {
+        // Stored values are canonical JSON; anything else is shown as the string it is.
+        let value = RawValue::from_string(r.value.clone()).unwrap_or_else(|_| {
+            RawValue::from_string(serde_json::Value::String(r.value).to_string())
+                .expect("a JSON string is JSON")
+        });
+        EntryView {
+            key: r.key,
+            value,
+            version: r.version,
+            block_height: r.block_height,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    prefix: Option<String>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct EntryList {
+    entries: Vec<EntryView>,
+    count: usize,
+    limit: usize,
+    offset: u64,
+    /// Keys in world state (all of them, whatever the prefix).
+    total: u64,
+}
+
+pub async fn list(
+    State(ctx): State<Ctx>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<EntryList>, ApiError> {
+    let limit = limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let offset = q.offset.unwrap_or(0);
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+    let (records, total) = ctx
+        .read(move |r| {
+            let records = r.state_entries(q.prefix.as_deref(), limit, skip)?;
+            Ok((records, r.state_count()?))
+        })
+        .await?;
+    let entries: Vec<EntryView> = records.into_iter().map(EntryView::from).collect();
+    Ok(Json(EntryList {
+        count: entries.len(),
+        entries,
+        limit,
+        offset,
+        total,
+    }))
+}
+
+/// Up to `limit` entries whose key starts with `prefix` (for search).
+pub async fn with_prefix(
+    ctx: &Ctx,
+    prefix: String,
+    limit: usize,
+) -> Result<Vec<EntryView>, ApiError> {
+    let records = ctx
+        .read(move |r| r.state_entries(Some(&prefix), limit, 0))
+        .await?;
+    Ok(records.into_iter().map(EntryView::from).collect())
+}
+
+pub async fn entry(
+    State(ctx): State<Ctx>,
+    Path(key): Path<String>,
+) -> Result<Json<EntryView>, ApiError> {
+    read_entry(ctx, key).await
+}
+
+pub async fn entry_named_query(State(ctx): State<Ctx>) -> Result<Json<EntryView>, ApiError> {
+    read_entry(ctx, "query".into()).await
+}
+
+async fn read_entry(ctx: Ctx, key: String) -> Result<Json<EntryView>, ApiError> {
+    let lookup = key.clone();
+    ctx.read(move |r| r.state_entry(&lookup))
+        .await?
+        .map(|record| Json(EntryView::from(record)))
+        .ok_or_else(|| ApiError::not_found(format!("state key {key:?} not found")))
+}
+
+#[derive(Deserialize)]
+struct QueryRequest {
+    sql: String,
+    #[serde(default)]
+    params: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub struct QueryView {
+    columns: Vec<String>,
+    rows: Vec<Vec<serde_json::Value>>,
+    /// The rows as objects keyed by column name (MiniLedger's shape).
+    results: Vec<serde_json::Map<String, serde_json::Value>>,
+    count: usize,
+    /// More rows matched than the limit returned.
+    truncated: bool,
+}
+
+impl From<QueryResult> for QueryView {
+    fn from(r: QueryResult) -> Self {
+        let results = r
+            .rows
+            .iter()
+            .map(|row| r.columns.iter().cloned().zip(row.iter().cloned()).collect())
+            .collect();
+        QueryView {
+            count: r.rows.len(),
+            columns: r.columns,
+            rows: r.rows,
+            results,
+            truncated: r.truncated,
+        }
+    }
+}
+
+pub async fn query(State(ctx): State<Ctx>, body: JsonText) -> Result<Json<QueryView>, ApiError> {
+    let request: QueryRequest = body.decode()?;
+    if !request.params.is_empty() {
+        return Err(ApiError::bad_request(
+            "params: query parameters are not supported; put values in the SQL",
+        ));
+    }
+    let sql = request.sql;
+    let result = ctx
+        .queries
+        .run(move |q| q.run(&sql, QUERY_MAX_ROWS, QUERY_TIMEOUT))
+        .await?;
+    Ok(Json(QueryView::from(result)))
+}

@@ -1,0 +1,200 @@
+//! `/tx`: submitting transactions, reading committed and pending ones.
+//!
+//! `POST /tx` takes three shapes:
+//! - `{key, value}`: a `state:set` of `value` (`null`: a `state:delete`) signed by the node;
+//! - `{type, payload}`: any payload kind, signed by the node (`type` must equal `payload.kind`);
+//! - a transaction signed elsewhere (it has `hash`, `signature`, `sender`…), passed on as it is.
+//!
+//! The node signs with the next nonce its loop assigns (see `Command::SubmitOwn`).
+
+use super::errors::ApiError;
+use super::extract::{limit, JsonText, Path, Query};
+use super::Ctx;
+use crate::node::Command;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use miniledger_core::{Payload, PayloadBody, Rule, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+const DEFAULT_LIMIT: usize = 20;
+const MAX_RECENT: usize = 100;
+const MAX_BY_SENDER: usize = 200;
+
+/// A committed transaction with where it is.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxView {
+    #[serde(flatten)]
+    pub transaction: Transaction,
+    pub status: &'static str,
+    pub block_height: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<String>,
+}
+
+impl TxView {
+    pub fn committed(transaction: Transaction, block_height: u64) -> Self {
+        TxView {
+            transaction,
+            status: "confirmed",
+            block_height,
+            block_hash: None,
+        }
+    }
+}
+
+fn encoding(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("{}: {detail}", Rule::TxEncoding))
+}
+
+pub async fn submit(
+    State(ctx): State<Ctx>,
+    body: JsonText,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let fields: BTreeMap<String, &RawValue> = body.decode()?;
+    // Anything that looks signed is decoded as a whole transaction (a missing field is then
+    // named), never re-signed by the node.
+    let signed = ["hash", "signature", "sender"]
+        .iter()
+        .any(|k| fields.contains_key(*k));
+    let hash = if signed {
+        let tx: Transaction = miniledger_core::decode::from_json(&body.0).map_err(encoding)?;
+        let hash = tx.hash.clone();
+        ctx.ask(|reply| Command::Submit(tx, reply)).await??;
+        hash
+    } else {
+        let body = own_payload(&fields)?;
+        let tx = ctx
+            .ask(|reply| Command::SubmitOwn { body, reply })
+            .await??;
+        tx.hash
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "hash": hash, "status": "pending" })),
+    ))
+}
+
+/// The payload of a `{key, value}` or `{type, payload}` request.
+fn own_payload(fields: &BTreeMap<String, &RawValue>) -> Result<PayloadBody, ApiError> {
+    let string = |name: &str, raw: &RawValue| {
+        serde_json::from_str::<String>(raw.get())
+            .map_err(|_| encoding(format!("{name}: expected a string")))
+    };
+    if let Some(raw) = fields.get("payload") {
+        let payload =
+            Payload::from_json(raw.get()).map_err(|e| encoding(format!("payload: {e}")))?;
+        if let Some(tx_type) = fields.get("type") {
+            let tx_type = string("type", tx_type)?;
+            if tx_type != payload.kind() {
+                return Err(ApiError::bad_request(format!(
+                    "{}: type {tx_type:?} is not the payload's kind {:?}",
+                    Rule::TxTypeKind,
+                    payload.kind()
+                )));
+            }
+        }
+        return Ok(payload.body().clone());
+    }
+    if fields.contains_key("type") {
+        return Err(encoding(
+            "payload: missing field (a `type` needs a `payload`)",
+        ));
+    }
+    if let Some(key) = fields.get("key") {
+        let key = string("key", key)?;
+        let value = fields
+            .get("value")
+            .ok_or_else(|| encoding("value: missing field (give null to delete the key)"))?;
+        return Ok(if value.get().trim() == "null" {
+            PayloadBody::StateDelete { key }
+        } else {
+            PayloadBody::StateSet {
+                key,
+                value: (*value).to_owned(),
+            }
+        });
+    }
+    Err(encoding(
+        "expected {key, value}, {type, payload} or a signed transaction (with hash and signature)",
+    ))
+}
+
+pub async fn by_hash(
+    State(ctx): State<Ctx>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    let lookup = hash.clone();
+    let found = ctx
+        .read(move |r| {
+            let Some((tx, height)) = r.transaction(&lookup)? else {
+                return Ok(None);
+            };
+            let block_hash = r.block_hash(height)?;
+            Ok(Some(TxView {
+                block_hash,
+                ..TxView::committed(tx, height)
+            }))
+        })
+        .await?;
+    if let Some(view) = found {
+        return Ok(Json(view).into_response());
+    }
+    if ctx
+        .ask(|reply| Command::Pending(hash.clone(), reply))
+        .await?
+    {
+        return Ok(Json(serde_json::json!({ "hash": hash, "status": "pending" })).into_response());
+    }
+    Err(ApiError::not_found(format!("transaction {hash} not found")))
+}
+
+#[derive(Deserialize)]
+pub struct LimitQuery {
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct TxList {
+    transactions: Vec<TxView>,
+    count: usize,
+}
+
+impl TxList {
+    fn new(found: Vec<(Transaction, u64)>) -> Json<Self> {
+        let transactions: Vec<TxView> = found
+            .into_iter()
+            .map(|(tx, height)| TxView::committed(tx, height))
+            .collect();
+        Json(TxList {
+            count: transactions.len(),
+            transactions,
+        })
+    }
+}
+
+pub async fn recent(
+    State(ctx): State<Ctx>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<TxList>, ApiError> {
+    let limit = limit(q.limit, DEFAULT_LIMIT, MAX_RECENT)?;
+    Ok(TxList::new(
+        ctx.read(move |r| r.recent_transactions(limit)).await?,
+    ))
+}
+
+pub async fn by_sender(
+    State(ctx): State<Ctx>,
+    Path(sender): Path<String>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<TxList>, ApiError> {
+    let limit = limit(q.limit, DEFAULT_LIMIT, MAX_BY_SENDER)?;
+    Ok(TxList::new(
+        ctx.read(move |r| r.transactions_by_sender(&sender, limit))
+            .await?,
+    ))
+}

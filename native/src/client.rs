@@ -1,0 +1,234 @@
+//! The client subcommands (`status`, `tx submit`, `query`, `peers list`): HTTP calls to a
+//! running node's REST API, printed for people (`query --json` for scripts).
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// A node's REST API at a base URL such as `http://127.0.0.1:3000`.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build();
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, String> {
+        self.answer(self.agent.get(&self.url(path)).call())
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
+        self.answer(self.agent.post(&self.url(path)).send_json(body))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn answer(&self, result: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
+        match result {
+            Ok(response) => response.into_json().map_err(|e| {
+                format!(
+                    "the node API at {} answered with invalid JSON: {e}",
+                    self.base
+                )
+            }),
+            Err(ureq::Error::Status(code, response)) => {
+                let body: Option<Value> = response.into_json().ok();
+                let message = body
+                    .as_ref()
+                    .and_then(|b| b.get("error"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("no error message")
+                    .to_string();
+                Err(format!(
+                    "the node refused the request (HTTP {code}): {message}"
+                ))
+            }
+            Err(ureq::Error::Transport(e)) => {
+                Err(format!("cannot reach the node API at {}: {e}", self.base))
+            }
+        }
+    }
+}
+
+/// `miniledger status`
+pub fn status(api: &str) -> Result<(), String> {
+    let s = Client::new(api).get("/status")?;
+    let text = |key: &str| match s.get(key) {
+        Some(Value::String(v)) => v.clone(),
+        Some(v) => v.to_string(),
+        None => "?".into(),
+    };
+    let syncing = if s.get("syncing") == Some(&Value::Bool(true)) {
+        format!("yes (target {})", text("syncTarget"))
+    } else {
+        "no".into()
+    };
+    let uptime = s.get("uptimeMs").and_then(Value::as_u64).unwrap_or(0) / 1000;
+    println!("node        {} (org {})", text("nodeId"), text("orgId"));
+    println!("public key  {}", text("publicKey"));
+    println!("height      {}", text("height"));
+    println!("tip         {}", text("tipHash"));
+    println!("peers       {}", text("peers"));
+    println!("mempool     {}", text("mempool"));
+    println!("syncing     {syncing}");
+    println!("consensus   {} ({})", text("consensus"), text("role"));
+    println!("version     {}", text("version"));
+    println!("uptime      {uptime} s");
+    Ok(())
+}
+
+/// `miniledger tx submit <json>`: any shape `POST /tx` takes.
+pub fn submit(api: &str, json: &str) -> Result<(), String> {
+    let body: Value = serde_json::from_str(json)
+        .map_err(|e| format!("the transaction is not valid JSON: {e}"))?;
+    if !body.is_object() {
+        return Err("the transaction must be a JSON object".into());
+    }
+    let answer = Client::new(api).post("/tx", &body)?;
+    println!("{answer}");
+    Ok(())
+}
+
+/// `miniledger query <sql>`
+pub fn query(api: &str, sql: &str, as_json: bool) -> Result<(), String> {
+    let answer = Client::new(api).post("/state/query", &serde_json::json!({ "sql": sql }))?;
+    if as_json {
+        println!("{}", answer.get("results").unwrap_or(&Value::Null));
+        return Ok(());
+    }
+    let columns: Vec<String> = answer
+        .get("columns")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().map(cell).collect())
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = answer
+        .get("rows")
+        .and_then(Value::as_array)
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row.as_array()
+                        .map(|r| r.iter().map(cell).collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    print!("{}", table(&columns, &rows));
+    let truncated = if answer.get("truncated") == Some(&Value::Bool(true)) {
+        ", truncated"
+    } else {
+        ""
+    };
+    let plural = if rows.len() == 1 { "" } else { "s" };
+    println!("({} row{plural}{truncated})", rows.len());
+    Ok(())
+}
+
+/// `miniledger peers list`
+pub fn peers(api: &str) -> Result<(), String> {
+    let answer = Client::new(api).get("/peers")?;
+    let peers = answer
+        .get("peers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if peers.is_empty() {
+        println!("no peers connected");
+        return Ok(());
+    }
+    let columns: Vec<String> = ["NODE ID", "ORG", "DIRECTION", "HEIGHT", "LIGHT", "ADDRESS"]
+        .map(String::from)
+        .to_vec();
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            [
+                "nodeId",
+                "orgId",
+                "direction",
+                "chainHeight",
+                "light",
+                "address",
+            ]
+            .iter()
+            .map(|k| p.get(*k).map(cell).unwrap_or_default())
+            .collect()
+        })
+        .collect();
+    print!("{}", table(&columns, &rows));
+    Ok(())
+}
+
+/// A value as a table cell: strings bare, null empty, the rest as JSON; on one line.
+fn cell(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    text.replace('\n', "\\n")
+}
+
+/// Left-aligned columns separated by two spaces, a dashed line under the header.
+fn table(columns: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in rows {
+        for (i, value) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(value.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(columns);
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&line(&dashes));
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let columns = vec!["key".to_string(), "n".to_string()];
+        let rows = vec![
+            vec!["alpha".to_string(), "1".to_string()],
+            vec!["b".to_string(), "22".to_string()],
+        ];
+        assert_eq!(
+            table(&columns, &rows),
+            "key    n\n-----  --\nalpha  1\nb      22\n"
+        );
+    }
+
+    #[test]
+    fn cells() {
+        assert_eq!(cell(&Value::String("a\nb".into())), "a\\nb");
+        assert_eq!(cell(&Value::Null), "");
+        assert_eq!(cell(&serde_json::json!({"x": 1})), r#"{"x":1}"#);
+    }
+}

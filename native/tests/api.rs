@@ -1,0 +1,410 @@
+//! The REST API and the CLI client against a real solo node process on loopback.
+
+mod common;
+
+use common::{run_cli, stderr, stdout, wait_until, NodeProcess};
+use miniledger_core::{Keypair, PayloadBody, Transaction};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn signed(key: &Keypair, nonce: u64, k: &str, value_json: &str) -> Transaction {
+    let body = PayloadBody::state_set(k, value_json).unwrap();
+    Transaction::new_signed(key, nonce, now_ms(), body)
+}
+
+/// POSTs a transaction that must be accepted; returns its hash.
+fn submit(node: &NodeProcess, body: Value) -> String {
+    let (code, answer) = node.post("/tx", &body);
+    assert_eq!(code, 202, "POST /tx {body} -> {answer}");
+    assert_eq!(answer["status"], "pending");
+    answer["hash"].as_str().unwrap().to_string()
+}
+
+/// POSTs something that must be refused with `code`; returns the error message.
+fn refused(node: &NodeProcess, path: &str, body: Value, code: u16) -> String {
+    let (got, answer) = node.post(path, &body);
+    assert_eq!(got, code, "POST {path} {body} -> {answer}");
+    answer["error"].as_str().expect("a JSON error").to_string()
+}
+
+fn error_of(node: &NodeProcess, path: &str, code: u16) -> String {
+    let (got, body) = node.get(path);
+    assert_eq!(got, code, "GET {path} -> {body}");
+    body["error"].as_str().expect("a JSON error").to_string()
+}
+
+#[test]
+fn every_endpoint_answers_and_all_three_shapes_commit() {
+    let node = NodeProcess::start("solo", None, &[]);
+
+    // Node.
+    let status = node.status();
+    assert_eq!(status["height"], 0);
+    assert_eq!(status["consensus"], "solo");
+    assert_eq!(status["role"], "leader");
+    assert!(status["version"].is_string() && status["uptimeMs"].is_u64());
+    let identity = node.get_ok("/identity");
+    let public_key = identity["publicKey"].as_str().unwrap().to_string();
+    assert_eq!(public_key.len(), 64);
+    assert_eq!(identity["nodeId"], status["nodeId"]);
+    assert_eq!(identity["orgId"], "org1");
+
+    // Shape (a): {key, value}, signed by the node; value null deletes.
+    let alice = submit(
+        &node,
+        json!({"key": "acct:alice", "value": {"balance": 100}}),
+    );
+    let tmp = submit(&node, json!({"key": "tmp", "value": 1}));
+    let tmp_deleted = submit(&node, json!({"key": "tmp", "value": null}));
+    // Shape (b): {type, payload}.
+    let bob = submit(
+        &node,
+        json!({"type": "state:set", "payload": {"kind": "state:set", "key": "acct:bob", "value": {"balance": 5}}}),
+    );
+    // Shape (c): a transaction signed elsewhere.
+    let user = Keypair::from_seed([7; 32]);
+    let external = signed(&user, 0, "ext", r#""signed""#);
+    let ext = submit(&node, serde_json::to_value(&external).unwrap());
+
+    for hash in [&alice, &tmp, &tmp_deleted, &bob, &ext] {
+        let tx = node.wait_committed(hash);
+        assert_eq!(tx["hash"], hash.as_str());
+        assert_eq!(tx["status"], "confirmed");
+        assert!(tx["blockHeight"].as_u64().unwrap() >= 1);
+        assert_eq!(tx["blockHash"].as_str().unwrap().len(), 64);
+    }
+    let tx = node.get_ok(&format!("/tx/{alice}"));
+    assert_eq!(tx["type"], "state:set");
+    assert_eq!(tx["sender"], public_key.as_str());
+    assert_eq!(tx["payload"]["value"], json!({"balance": 100}));
+    // The node's own transactions got consecutive nonces.
+    let mut own_nonces: Vec<u64> = [&alice, &tmp, &tmp_deleted, &bob]
+        .iter()
+        .map(|h| node.get_ok(&format!("/tx/{h}"))["nonce"].as_u64().unwrap())
+        .collect();
+    own_nonces.sort();
+    assert_eq!(own_nonces, vec![0, 1, 2, 3]);
+
+    // Refusals name their rule.
+    let error = refused(
+        &node,
+        "/tx",
+        json!({"type": "state:delete", "payload": {"kind": "state:set", "key": "k", "value": 1}}),
+        400,
+    );
+    assert!(error.starts_with("tx.type-matches-kind"), "{error}");
+    let mut forged = signed(&user, 1, "ext", "2");
+    let flipped = u8::from_str_radix(&forged.signature[..2], 16).unwrap() ^ 0x01;
+    forged
+        .signature
+        .replace_range(..2, &format!("{flipped:02x}"));
+    let error = refused(&node, "/tx", serde_json::to_value(&forged).unwrap(), 400);
+    assert!(error.contains("tx.signature"), "{error}");
+    let error = refused(&node, "/tx", serde_json::to_value(&external).unwrap(), 400);
+    assert!(error.contains("tx.replay"), "{error}");
+    let error = refused(&node, "/tx", json!({"key": "k"}), 400);
+    assert!(error.contains("value"), "{error}");
+    let mut unsigned = serde_json::to_value(signed(&user, 1, "x", "1")).unwrap();
+    unsigned.as_object_mut().unwrap().remove("signature");
+    let error = refused(&node, "/tx", unsigned, 400);
+    assert!(error.contains("missing field `signature`"), "{error}");
+    let error = refused(&node, "/tx", json!({"hello": 1}), 400);
+    assert!(error.starts_with("tx.encoding"), "{error}");
+    let error = refused(&node, "/tx", json!([1, 2]), 400);
+    assert!(error.contains("invalid JSON body"), "{error}");
+
+    // A transaction with a nonce gap waits in the mempool: reported as pending.
+    let waiting = submit(
+        &node,
+        serde_json::to_value(signed(&user, 5, "later", "0")).unwrap(),
+    );
+    let pending = node.get_ok(&format!("/tx/{waiting}"));
+    assert_eq!(pending, json!({"hash": waiting, "status": "pending"}));
+    assert!(error_of(&node, &format!("/tx/{}", "0".repeat(64)), 404).contains("not found"));
+
+    // Transactions lists.
+    let recent = node.get_ok("/tx/recent?limit=2");
+    assert_eq!(recent["transactions"].as_array().unwrap().len(), 2);
+    assert_eq!(recent["count"], 2);
+    let by_sender = node.get_ok(&format!("/tx/sender/{}", user.public_hex()));
+    assert_eq!(by_sender["count"], 1);
+    assert_eq!(by_sender["transactions"][0]["hash"], ext.as_str());
+    assert!(error_of(&node, "/tx/recent?limit=0", 400).contains("limit"));
+
+    // Blocks.
+    let height = node.status()["height"].as_u64().unwrap();
+    assert!(height >= 1);
+    let page = node.get_ok("/blocks?page=1&limit=2");
+    assert_eq!(page["page"], 1);
+    assert_eq!(page["limit"], 2);
+    assert_eq!(page["total"], height + 1);
+    let blocks = page["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["height"], height);
+    assert_eq!(blocks.len(), 2.min(height as usize + 1));
+    assert_eq!(node.get_ok("/blocks?limit=1000")["limit"], 100);
+    let last_page = node.get_ok(&format!("/blocks?page={}&limit=1", height + 1));
+    assert_eq!(last_page["blocks"][0]["height"], 0);
+    assert_eq!(
+        node.get_ok(&format!("/blocks?page={}&limit=1", height + 2))["blocks"],
+        json!([])
+    );
+    let latest = node.get_ok("/blocks/latest");
+    assert_eq!(latest["height"], height);
+    assert_eq!(latest["hash"], node.status()["tipHash"]);
+    let genesis = node.get_ok("/blocks/0");
+    assert_eq!(genesis["hash"], miniledger_core::model::block::GENESIS_HASH);
+    assert!(error_of(&node, "/blocks/999999", 404).contains("not found"));
+    assert!(error_of(&node, "/blocks/abc", 400).contains("height"));
+    assert!(error_of(&node, "/blocks?page=0", 400).contains("page"));
+    assert!(error_of(&node, "/blocks?limit=x", 400).contains("limit"));
+
+    // State.
+    let all = node.get_ok("/state");
+    assert_eq!(all["total"], 3);
+    let accounts = node.get_ok("/state?prefix=acct:&limit=10");
+    let keys: Vec<&str> = accounts["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["acct:alice", "acct:bob"]);
+    assert_eq!(
+        node.get_ok("/state?prefix=acct:&limit=1&offset=1")["entries"][0]["key"],
+        "acct:bob"
+    );
+    let entry = node.get_ok("/state/acct:alice");
+    assert_eq!(entry["value"], json!({"balance": 100}));
+    assert_eq!(entry["version"], 1);
+    assert!(entry["blockHeight"].as_u64().unwrap() >= 1);
+    assert!(error_of(&node, "/state/tmp", 404).contains("not found"));
+    assert!(error_of(&node, "/state/query", 404).contains("not found"));
+
+    // Read-only SQL.
+    let (code, rows) = node.post(
+        "/state/query",
+        &json!({"sql": "SELECT key, value FROM world_state ORDER BY key"}),
+    );
+    assert_eq!(code, 200, "{rows}");
+    assert_eq!(rows["columns"], json!(["key", "value"]));
+    assert_eq!(rows["count"], 3);
+    assert_eq!(rows["results"][0]["key"], "acct:alice");
+    let error = refused(
+        &node,
+        "/state/query",
+        json!({"sql": "DELETE FROM blocks"}),
+        400,
+    );
+    assert!(error.contains("read-only"), "{error}");
+    let error = refused(
+        &node,
+        "/state/query",
+        json!({"sql": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"}),
+        408,
+    );
+    assert!(error.contains("time limit"), "{error}");
+    assert!(refused(&node, "/state/query", json!({"sql": 5}), 400).contains("sql"));
+    assert_eq!(
+        node.get_ok("/blocks/0")["height"],
+        0,
+        "blocks survive the DELETE"
+    );
+
+    // Malformed and non-JSON bodies: JSON errors, never axum's plain text.
+    for path in ["/tx", "/state/query"] {
+        let (code, text) = node.post_raw(path, "application/json", "{\"sql\": ");
+        assert_eq!(code, 400, "{text}");
+        let body: Value = serde_json::from_str(&text).expect("JSON error body");
+        assert!(
+            body["error"].as_str().unwrap().contains("invalid JSON"),
+            "{body}"
+        );
+        let (code, text) = node.post_raw(path, "text/plain", "{}");
+        assert_eq!(code, 415, "{text}");
+        assert!(serde_json::from_str::<Value>(&text).unwrap()["error"].is_string());
+    }
+
+    // Peers, consensus, search.
+    assert_eq!(node.get_ok("/peers"), json!({"count": 0, "peers": []}));
+    let consensus = node.get_ok("/consensus");
+    assert_eq!(consensus["algorithm"], "solo");
+    assert_eq!(consensus["role"], "leader");
+    assert_eq!(consensus["term"], 0);
+    assert_eq!(consensus["leader"], status["nodeId"]);
+    assert!(consensus["commitIndex"].as_u64().unwrap() >= height);
+    assert_eq!(consensus["validators"], json!([public_key]));
+    let found = node.get_ok(&format!("/search?q={alice}"));
+    assert_eq!(found["type"], "transaction");
+    assert_eq!(found["result"]["hash"], alice.as_str());
+    let found = node.get_ok(&format!("/search?q={}", latest["hash"].as_str().unwrap()));
+    assert_eq!(found["type"], "block");
+    assert_eq!(found["result"]["height"], height);
+    assert_eq!(node.get_ok("/search?q=0")["result"]["height"], 0);
+    assert_eq!(node.get_ok("/search?q=acct:b")["type"], "state");
+    assert_eq!(
+        node.get_ok(&format!("/search?q={}", user.public_hex()))["type"],
+        "address"
+    );
+    assert_eq!(
+        node.get_ok("/search?q=nothing-here"),
+        json!({"type": null, "result": null})
+    );
+    assert!(error_of(&node, "/search", 400).contains("q"));
+
+    // Unknown paths and methods.
+    assert_eq!(error_of(&node, "/no/such/path", 404), "not found");
+    assert_eq!(refused(&node, "/no/such/path", json!({}), 404), "not found");
+    let agent = ureq::agent();
+    match agent.delete(&format!("{}/status", node.api)).call() {
+        Err(ureq::Error::Status(405, r)) => {
+            let body: Value = r.into_json().unwrap();
+            assert!(body["error"].is_string());
+        }
+        other => panic!("DELETE /status: {other:?}"),
+    }
+
+    // The page, and CORS for reads from other origins.
+    let page = agent.get(&format!("{}/", node.api)).call().unwrap();
+    assert!(page.content_type().starts_with("text/html"));
+    assert!(page.into_string().unwrap().contains("MiniLedger node"));
+    let cors = agent
+        .get(&format!("{}/status", node.api))
+        .set("Origin", "http://dashboard.example")
+        .call()
+        .unwrap();
+    assert_eq!(cors.header("access-control-allow-origin"), Some("*"));
+}
+
+#[test]
+fn concurrent_submissions_get_distinct_nonces() {
+    let node = NodeProcess::start("nonces", None, &[]);
+    let hashes: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let node = &node;
+                s.spawn(move || {
+                    (0..15)
+                        .map(|i| submit(node, json!({"key": format!("k{t}-{i}"), "value": i})))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    for hash in &hashes {
+        node.wait_committed(hash);
+    }
+    assert_eq!(node.get_ok("/state")["total"], 60);
+}
+
+#[test]
+fn cli_commands_talk_to_the_api() {
+    let node = NodeProcess::start("cli", None, &[]);
+
+    let out = node.cli(&["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("height") && text.contains("solo"), "{text}");
+
+    let out = node.cli(&["tx", "submit", r#"{"key": "from-cli", "value": {"n": 42}}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(answer["status"], "pending");
+    node.wait_committed(answer["hash"].as_str().unwrap());
+
+    let typed =
+        r#"{"type": "state:set", "payload": {"kind": "state:set", "key": "typed", "value": 1}}"#;
+    let out = node.cli(&["tx", "submit", typed]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let user = Keypair::from_seed([9; 32]);
+    let tx = serde_json::to_string(&signed(&user, 0, "signed-cli", "true")).unwrap();
+    let out = node.cli(&["tx", "submit", &tx]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let hash = serde_json::from_str::<Value>(stdout(&out).trim()).unwrap()["hash"].clone();
+    node.wait_committed(hash.as_str().unwrap());
+    let out = node.cli(&["tx", "submit", &tx]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("tx.replay"), "{}", stderr(&out));
+    let out = node.cli(&["tx", "submit", "{not json"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+
+    let sql = "SELECT key, value FROM world_state WHERE key = 'from-cli'";
+    let out = node.cli(&["query", sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("from-cli") && text.contains(r#"{"n":42}"#),
+        "{text}"
+    );
+    assert!(text.contains("(1 row)"), "{text}");
+    let out = node.cli(&["query", "--json", sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(rows, json!([{"key": "from-cli", "value": "{\"n\":42}"}]));
+    let out = node.cli(&["query", "DROP TABLE blocks"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("HTTP 400"), "{}", stderr(&out));
+
+    let out = node.cli(&["peers", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("no peers"), "{}", stdout(&out));
+
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    for args in [
+        vec!["status"],
+        vec!["peers", "list"],
+        vec!["query", "SELECT 1"],
+    ] {
+        let mut args = args;
+        args.extend(["--api", &dead]);
+        let out = run_cli(&args);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("cannot reach the node API at {dead}")),
+            "{err}"
+        );
+    }
+    wait_until("the node still answers", || {
+        node.status()["height"].as_u64() >= Some(3)
+    });
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["start", "--help"],
+        vec!["join", "--help"],
+        vec!["status", "--help"],
+        vec!["tx", "--help"],
+        vec!["tx", "submit", "--help"],
+        vec!["query", "--help"],
+        vec!["keys", "show", "--help"],
+        vec!["peers", "--help"],
+        vec!["peers", "list", "--help"],
+    ] {
+        let out = run_cli(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Usage"), "{args:?}");
+    }
+}

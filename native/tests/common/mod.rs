@@ -1,0 +1,218 @@
+//! Real `miniledger` node processes on loopback for the API and cluster tests: temp data dirs,
+//! free ports, readiness and conditions polled with deadlines, children killed on drop.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_miniledger");
+
+/// How long any awaited condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct NodeProcess {
+    child: Child,
+    pub name: String,
+    /// `http://127.0.0.1:PORT`
+    pub api: String,
+    /// `ws://127.0.0.1:PORT`
+    pub p2p: String,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+/// Two distinct free loopback ports (both held while picking, so they differ).
+fn free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+impl NodeProcess {
+    /// Starts `miniledger start` (or `join <peer>`) and waits until its API answers.
+    pub fn start(name: &str, join: Option<&str>, extra: &[&str]) -> NodeProcess {
+        // A port picked free can be taken by someone else before the node binds it: retry.
+        for _ in 0..3 {
+            match Self::try_start(name, join, extra) {
+                Ok(node) => return node,
+                Err(log) if log.contains("Address already in use") => continue,
+                Err(log) => panic!("node {name} did not start:\n{log}"),
+            }
+        }
+        panic!("node {name}: no free ports after 3 tries");
+    }
+
+    fn try_start(name: &str, join: Option<&str>, extra: &[&str]) -> Result<NodeProcess, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let (p2p_port, api_port) = free_ports();
+        let log = dir.path().join("node.log");
+        let mut cmd = Command::new(BIN);
+        match join {
+            Some(peer) => cmd.args(["join", peer]),
+            None => cmd.arg("start"),
+        };
+        cmd.arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen-address", "127.0.0.1"])
+            .args(["--p2p-port", &p2p_port.to_string()])
+            .args(["--api-port", &api_port.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("MINILEDGER_DATA_DIR")
+            .env_remove("MINILEDGER_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap());
+        let child = cmd.spawn().expect("spawn miniledger");
+        let mut node = NodeProcess {
+            child,
+            name: name.to_string(),
+            api: format!("http://127.0.0.1:{api_port}"),
+            p2p: format!("ws://127.0.0.1:{p2p_port}"),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                return Err(format!("exited with {status}:\n{}", node.log()));
+            }
+            if matches!(node.try_get("/status"), Ok((200, _))) {
+                return Ok(node);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("API not up in time:\n{}", node.log()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(10))
+            .build()
+    }
+
+    fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+        response(Self::agent().get(&format!("{}{path}", self.api)).call())
+    }
+
+    /// GET; status code and JSON body.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.try_get(path)
+            .unwrap_or_else(|e| panic!("{}: GET {path}: {e}", self.name))
+    }
+
+    /// GET that must succeed.
+    pub fn get_ok(&self, path: &str) -> Value {
+        let (code, body) = self.get(path);
+        assert_eq!(code, 200, "{}: GET {path} -> {body}", self.name);
+        body
+    }
+
+    /// POST of a JSON body; status code and JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        response(
+            Self::agent()
+                .post(&format!("{}{path}", self.api))
+                .send_json(body),
+        )
+        .unwrap_or_else(|e| panic!("{}: POST {path}: {e}", self.name))
+    }
+
+    /// POST of raw text with a content type; status code and the body text.
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, String) {
+        let result = Self::agent()
+            .post(&format!("{}{path}", self.api))
+            .set("Content-Type", content_type)
+            .send_string(body);
+        match result {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("{}: POST {path}: {e}", self.name),
+        }
+    }
+
+    pub fn status(&self) -> Value {
+        self.get_ok("/status")
+    }
+
+    /// Polls `/tx/{hash}` until the transaction is in a block; returns the answer.
+    pub fn wait_committed(&self, hash: &str) -> Value {
+        let mut last = Value::Null;
+        wait_until(&format!("{}: tx {hash} committed", self.name), || {
+            let (code, body) = self.get(&format!("/tx/{hash}"));
+            let done = code == 200 && body.get("blockHeight").is_some();
+            last = body;
+            done
+        });
+        last
+    }
+
+    /// Runs the CLI against this node's API.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--api", &self.api]);
+        run_cli(&full)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- log of node {} ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+fn response(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value), String> {
+    let (code, response) = match result {
+        Ok(r) => (r.status(), r),
+        Err(ureq::Error::Status(code, r)) => (code, r),
+        Err(e) => return Err(e.to_string()),
+    };
+    let text = response.into_string().map_err(|e| e.to_string())?;
+    let body = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text:?}"))?;
+    Ok((code, body))
+}
+
+/// Polls `condition` until it holds, failing the test after [`DEADLINE`].
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn run_cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("MINILEDGER_API")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run miniledger")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
