@@ -3,6 +3,7 @@
 //! only connects them to sockets, the clock and SQLite.
 
 mod apply;
+mod progress;
 mod respond;
 
 pub use apply::{apply_block, ApplyError, Rules};
@@ -89,6 +90,7 @@ pub struct Node {
     /// Nonce → hash of the transactions signed by this node's key that were admitted to the
     /// mempool and not yet committed (see `Command::SubmitOwn`).
     own_pending: BTreeMap<u64, String>,
+    progress: progress::SyncProgress,
 }
 
 impl Node {
@@ -125,6 +127,7 @@ impl Node {
             conns: HashMap::new(),
             events,
             own_pending: BTreeMap::new(),
+            progress: progress::SyncProgress::default(),
         };
         Ok((node, bound))
     }
@@ -420,8 +423,9 @@ impl Node {
                     .on_invalid(&peer, &format!("invalid block {height}"), now);
             }
         }
-        if progressed && !self.sync.is_syncing() {
-            tracing::info!(target: "sync", height = self.store.height(), "caught up");
+        if progressed {
+            self.progress
+                .update(self.store.height(), self.sync.target_height());
         }
         progressed
     }
