@@ -137,8 +137,11 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
     tracing::info!(www = %www.display(), "api listening on http://{bound}");
     let server = api::serve(listener, api::router(ctx, &www));
 
+    // The node loop gets its own task: it does blocking SQLite and CPU work, and in the same
+    // task as the API server it would starve the server's accept loop during a long sync.
+    let node = tokio::spawn(node.run(commands_rx));
     tokio::select! {
-        _ = node.run(commands_rx) => Ok(()),
+        result = node => result.map_err(|e| format!("the node loop failed: {e}")),
         result = server => result.map_err(|e| format!("the API server stopped: {e}")),
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("shutting down");
