@@ -2,17 +2,9 @@
 
 mod common;
 
-use common::{run_cli, stderr, stdout, wait_until, NodeProcess};
+use common::{now_ms, run_cli, stderr, stdout, wait_until, NodeProcess};
 use miniledger_core::{Keypair, PayloadBody, Transaction};
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn signed(key: &Keypair, nonce: u64, k: &str, value_json: &str) -> Transaction {
     let body = PayloadBody::state_set(k, value_json).unwrap();

@@ -10,15 +10,6 @@ use serde_json::{json, Value};
 const THREADS: usize = 6;
 const PER_THREAD: usize = 50;
 
-/// The (height, tip hash) a node reports.
-fn tip(node: &NodeProcess) -> (u64, String) {
-    let status = node.status();
-    (
-        status["height"].as_u64().unwrap(),
-        status["tipHash"].as_str().unwrap().to_string(),
-    )
-}
-
 fn peer_ids(node: &NodeProcess) -> Vec<String> {
     node.get_ok("/peers")["peers"]
         .as_array()
@@ -69,14 +60,14 @@ fn followers_reach_the_producers_tip_through_the_mesh() {
         let status = a.status();
         status["mempool"] == 0 && a.get_ok("/state")["total"] == THREADS * PER_THREAD
     });
-    let a_tip = tip(&a);
+    let a_tip = a.tip();
     assert!(a_tip.0 >= 1);
     eprintln!(
         "A committed {} transactions in {} blocks",
         hashes.len(),
         a_tip.0
     );
-    wait_until("B at A's tip", || tip(&b) == a_tip);
+    wait_until("B at A's tip", || b.tip() == a_tip);
     assert_eq!(b.get_ok("/state")["total"], THREADS * PER_THREAD);
     let last = &hashes[hashes.len() - 1];
     assert_eq!(
@@ -86,7 +77,7 @@ fn followers_reach_the_producers_tip_through_the_mesh() {
 
     // C knows only B; it syncs the chain and discovers A through B's peer list.
     let c = NodeProcess::start("C", Some(&b.p2p), &["--validators", &validator]);
-    wait_until("C at A's tip", || tip(&c) == a_tip);
+    wait_until("C at A's tip", || c.tip() == a_tip);
     wait_until("C discovered A", || peer_ids(&c).contains(&a_id));
     let blocks: Value = c.get_ok("/blocks?limit=1");
     assert_eq!(blocks["total"], a_tip.0 + 1);

@@ -6,6 +6,7 @@ use miniledger_core::model::block::GENESIS_HASH;
 use miniledger_core::state::{execute_block, StateDelta, StateEntry, StateView};
 use miniledger_core::validation::{check_nonces, NonceView};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
+use miniledger_native::node::Overlay;
 use miniledger_native::storage::{Store, StoreError, DB_FILE};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -44,6 +45,36 @@ fn commit(store: &mut Store, txs: Vec<Transaction>) -> Block {
     let (block, delta, nonces) = next_block(store, txs);
     store.commit_block(&block, &delta, &nonces).unwrap();
     block
+}
+
+type Item = (Block, StateDelta, HashMap<String, u64>);
+
+/// A run of blocks on `store`'s tip, one per entry of `txs`, with the deltas and nonces core
+/// computes for each over the store plus the earlier blocks of the run.
+fn next_run(store: &Store, txs: Vec<Vec<Transaction>>) -> Vec<Item> {
+    let mut parent = store.tip();
+    let mut overlay = Overlay::new(store);
+    let mut run = Vec::new();
+    for txs in txs {
+        let block = Block::build(
+            &parent,
+            parent.timestamp + 1_000,
+            txs,
+            ZERO_HASH.into(),
+            &key(200),
+        );
+        let delta = execute_block(&block, &overlay);
+        let nonces = check_nonces(&block, &overlay).expect("test blocks have valid nonces");
+        overlay.push(&delta, &nonces);
+        parent = block.header();
+        run.push((block, delta, nonces));
+    }
+    run
+}
+
+fn commit_run(store: &mut Store, run: &[Item]) -> Result<(), StoreError> {
+    let items: Vec<_> = run.iter().map(|(b, d, n)| (b, d, n)).collect();
+    store.commit_blocks(&items)
 }
 
 fn count(store: &Store, table: &str) -> i64 {
@@ -535,4 +566,121 @@ fn store_and_query_connections_can_move_between_threads() {
     fn assert_send<T: Send>() {}
     assert_send::<Store>();
     assert_send::<miniledger_native::storage::ReadOnlyQuery>();
+}
+
+#[test]
+fn commit_blocks_stores_a_run_in_one_go() {
+    let (dir, mut store) = open();
+    let (a, b) = (key(1), key(2));
+    commit(
+        &mut store,
+        vec![set(&a, 0, "k", "0"), set(&b, 0, "gone", "1")],
+    );
+
+    // Later blocks of the run build on the state and nonces of earlier ones.
+    let run = next_run(
+        &store,
+        vec![
+            vec![set(&a, 1, "k", "1"), delete(&b, 1, "gone")],
+            vec![set(&a, 2, "k", "2"), set(&b, 2, "gone", "\"back\"")],
+            vec![set(&a, 3, "k", "3")],
+        ],
+    );
+    commit_run(&mut store, &run).unwrap();
+
+    assert_eq!(store.height(), 4);
+    assert_eq!(store.tip(), run[2].0.header());
+    for (block, _, _) in &run {
+        assert_eq!(store.block(block.height).unwrap().as_ref(), Some(block));
+    }
+    assert_eq!(count(&store, "transactions"), 2 + 5);
+    let k = store.state_entry("k").unwrap().unwrap();
+    assert_eq!((k.value.as_str(), k.version, k.block_height), ("3", 4, 4));
+    let gone = store.state_entry("gone").unwrap().unwrap();
+    assert_eq!((gone.value.as_str(), gone.version), ("\"back\"", 1));
+    assert_eq!(store.next_nonce(a.public_hex()), 4);
+    assert_eq!(store.next_nonce(b.public_hex()), 3);
+
+    // An empty run changes nothing; a reopen sees the run.
+    store.commit_blocks(&[]).unwrap();
+    assert_eq!(store.height(), 4);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.tip(), run[2].0.header());
+    assert_eq!(store.state_entry("k").unwrap().unwrap().version, 4);
+}
+
+#[test]
+fn commit_blocks_failing_in_the_third_block_stores_none_of_the_run() {
+    let (_dir, mut store) = open();
+    let (a, b) = (key(1), key(2));
+    commit(&mut store, vec![set(&a, 0, "k", "0")]);
+    let tip = store.tip();
+
+    let mut run = next_run(
+        &store,
+        vec![vec![set(&a, 1, "k", "1")], vec![set(&b, 0, "fresh", "1")]],
+    );
+    // The third block replays a's nonce 1 from the first block of the run (different
+    // transaction, so a different hash): the UNIQUE (sender, nonce) index refuses it.
+    let parent = run[1].0.header();
+    let replay = Transaction::new_signed(&a, 1, 9_999, PayloadBody::state_set("k", "666").unwrap());
+    let third = Block::build(
+        &parent,
+        parent.timestamp + 1,
+        vec![replay],
+        ZERO_HASH.into(),
+        &key(200),
+    );
+    let delta = execute_block(&third, &store);
+    let nonces = HashMap::from([(a.public_hex().to_string(), 2)]);
+    run.push((third, delta, nonces));
+
+    let err = commit_run(&mut store, &run).unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
+    assert!(
+        err.to_string().contains("storing transaction 0") && err.to_string().contains("block 4"),
+        "{err}"
+    );
+
+    assert_eq!(store.tip(), tip);
+    assert_eq!(count(&store, "blocks"), 2);
+    assert_eq!(count(&store, "transactions"), 1);
+    for height in 2..=4 {
+        assert_eq!(store.block(height).unwrap(), None);
+    }
+    assert_eq!(store.state_entry("k").unwrap().unwrap().value, "0");
+    assert_eq!(store.state_entry("fresh").unwrap(), None);
+    assert_eq!(store.next_nonce(a.public_hex()), 1);
+    assert_eq!(store.next_nonce(b.public_hex()), 0);
+
+    // The valid prefix still goes in afterwards.
+    commit_run(&mut store, &run[..2]).unwrap();
+    assert_eq!(store.tip(), run[1].0.header());
+    assert_eq!(store.next_nonce(a.public_hex()), 2);
+}
+
+#[test]
+fn commit_blocks_refuses_a_run_that_is_not_contiguous() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    let run = next_run(
+        &store,
+        vec![vec![set(&a, 0, "k", "1")], vec![set(&a, 1, "k", "2")]],
+    );
+    // Skipping the first block: the run does not extend the tip.
+    let err = commit_run(&mut store, &run[1..]).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotNextBlock { height: 2, .. }),
+        "{err}"
+    );
+    // A block twice: the second copy does not extend the first.
+    let twice = [run[0].clone(), run[0].clone()];
+    let err = commit_run(&mut store, &twice).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotNextBlock { height: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(store.height(), 0);
+    assert_eq!(count(&store, "transactions"), 0);
 }

@@ -1,12 +1,16 @@
-//! Applying a block: core's stateless rules, then nonces, then execution, then one SQLite
-//! transaction. Nothing is written unless every rule holds.
+//! Applying blocks: core's stateless rules, then nonces, then execution, then SQLite. Nothing
+//! is written unless every rule holds. A single block (announced or produced) is one SQLite
+//! transaction; a run of synced blocks is validated block by block over an [`Overlay`] of the
+//! earlier blocks' effects, and its valid prefix is committed in one transaction.
 
-use crate::storage::{Store, StoreError};
-use miniledger_core::state::execute_block;
+use super::overlay::Overlay;
+use crate::storage::{CommitItem, Store, StoreError};
+use miniledger_core::state::{execute_block, StateDelta, StateView};
 use miniledger_core::validation::{
-    check_nonces, verify_block, Limits, ValidationError, ValidatorSet,
+    check_nonces, verify_block, Limits, NonceView, ValidationError, ValidatorSet,
 };
-use miniledger_core::Block;
+use miniledger_core::{Block, BlockHeader};
+use std::collections::HashMap;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -15,6 +19,12 @@ pub enum ApplyError {
     Invalid { height: u64, error: ValidationError },
     #[error("block {height} could not be stored: {error}")]
     Store { height: u64, error: StoreError },
+    #[error("blocks {from}..={to} could not be stored: {error}")]
+    StoreRun {
+        from: u64,
+        to: u64,
+        error: StoreError,
+    },
 }
 
 /// The rules a node applies blocks under.
@@ -32,18 +42,84 @@ pub fn apply_block(
     now_ms: u64,
 ) -> Result<(), ApplyError> {
     let height = block.height;
-    let invalid = |error| ApplyError::Invalid { height, error };
-    verify_block(
-        block,
-        &store.tip(),
-        &rules.validators,
-        &rules.limits,
-        now_ms,
-    )
-    .map_err(invalid)?;
-    let nonces = check_nonces(block, store).map_err(invalid)?;
-    let delta = execute_block(block, store);
+    let (delta, nonces) = validate(block, &store.tip(), &*store, rules, now_ms)
+        .map_err(|error| ApplyError::Invalid { height, error })?;
     store
         .commit_block(block, &delta, &nonces)
         .map_err(|error| ApplyError::Store { height, error })
+}
+
+/// What [`apply_blocks`] did with a run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// How many blocks of the run, from its start, were committed.
+    pub committed: usize,
+    /// Why the block after the committed prefix was not (`None`: the whole run went in). A
+    /// store error means nothing of the run was committed.
+    pub error: Option<ApplyError>,
+}
+
+/// Validates `blocks` (consecutive heights, the first on the store's tip) in order, each
+/// against its predecessor and the state and nonces the earlier ones leave, then commits the
+/// valid prefix in ONE SQLite transaction (all of it or nothing). Blocks after an invalid one
+/// are not looked at.
+pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: u64) -> RunOutcome {
+    let mut results: Vec<(StateDelta, HashMap<String, u64>)> = Vec::with_capacity(blocks.len());
+    let mut error = None;
+    {
+        let mut parent = store.tip();
+        let mut overlay = Overlay::new(&*store);
+        for block in blocks {
+            match validate(block, &parent, &overlay, rules, now_ms) {
+                Ok((delta, nonces)) => {
+                    overlay.push(&delta, &nonces);
+                    results.push((delta, nonces));
+                    parent = block.header();
+                }
+                Err(e) => {
+                    error = Some(ApplyError::Invalid {
+                        height: block.height,
+                        error: e,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    let items: Vec<CommitItem> = blocks
+        .iter()
+        .zip(&results)
+        .map(|(block, (delta, nonces))| (block, delta, nonces))
+        .collect();
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return RunOutcome {
+            committed: 0,
+            error,
+        };
+    };
+    let (from, to) = (first.0.height, last.0.height);
+    match store.commit_blocks(&items) {
+        Ok(()) => RunOutcome {
+            committed: items.len(),
+            error,
+        },
+        Err(error) => RunOutcome {
+            committed: 0,
+            error: Some(ApplyError::StoreRun { from, to, error }),
+        },
+    }
+}
+
+/// Every rule for `block` on `parent` with state and nonces from `view`; the state delta and
+/// next nonces it produces.
+fn validate<V: StateView + NonceView>(
+    block: &Block,
+    parent: &BlockHeader,
+    view: &V,
+    rules: &Rules,
+    now_ms: u64,
+) -> Result<(StateDelta, HashMap<String, u64>), ValidationError> {
+    verify_block(block, parent, &rules.validators, &rules.limits, now_ms)?;
+    let nonces = check_nonces(block, view)?;
+    Ok((execute_block(block, view), nonces))
 }

@@ -3,10 +3,12 @@
 //! only connects them to sockets, the clock and SQLite.
 
 mod apply;
+mod overlay;
 mod progress;
 mod respond;
 
-pub use apply::{apply_block, ApplyError, Rules};
+pub use apply::{apply_block, apply_blocks, ApplyError, Rules, RunOutcome};
+pub use overlay::Overlay;
 
 use crate::storage::Store;
 use crate::transport::{ConnHandle, Transport, TransportEvent};
@@ -405,20 +407,16 @@ impl Node {
         }
         while let Some((peer, blocks)) = self.sync.next_ready() {
             progressed = true;
-            let mut applied = self.store.height();
-            let mut failure = None;
-            for block in &blocks {
-                if block.height <= applied {
-                    continue;
-                }
-                if !self.apply(block, Some(&peer)) {
-                    failure = Some(block.height);
-                    break;
-                }
-                applied = block.height;
-            }
-            self.sync.on_applied(applied);
-            if let Some(height) = failure {
+            // Heights already applied by other means (an announcement) are skipped.
+            let height = self.store.height();
+            let start = blocks.partition_point(|b| b.height <= height);
+            let run = &blocks[start..];
+            let outcome = apply_blocks(&mut self.store, run, &self.settings.rules, now_ms());
+            self.on_committed(&run[..outcome.committed]);
+            self.sync.on_applied(self.store.height());
+            if let Some(error) = outcome.error {
+                tracing::warn!(target: "chain", from = %peer, "{error}");
+                let height = run[outcome.committed].height;
                 self.sync
                     .on_invalid(&peer, &format!("invalid block {height}"), now);
             }
@@ -434,10 +432,7 @@ impl Node {
     fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
         match apply_block(&mut self.store, block, &self.settings.rules, now_ms()) {
             Ok(()) => {
-                self.mempool
-                    .remove_committed(&block.transactions, &self.store);
-                self.peers.set_chain_height(block.height);
-                tracing::debug!(target: "chain", height = block.height, txs = block.transactions.len(), "applied block");
+                self.on_committed(std::slice::from_ref(block));
                 true
             }
             Err(e) => {
@@ -445,6 +440,19 @@ impl Node {
                 false
             }
         }
+    }
+
+    /// Bookkeeping after `blocks` (consecutive, now the top of the chain) were committed.
+    fn on_committed(&mut self, blocks: &[Block]) {
+        let Some(last) = blocks.last() else {
+            return;
+        };
+        for block in blocks {
+            self.mempool
+                .remove_committed(&block.transactions, &self.store);
+            tracing::debug!(target: "chain", height = block.height, txs = block.transactions.len(), "applied block");
+        }
+        self.peers.set_chain_height(last.height);
     }
 
     /// Solo consensus: seal whatever is ready into a block at once (up to 500 transactions).

@@ -1,12 +1,14 @@
-//! Committing a block: the block row, its transaction rows, the state delta and the new sender
+//! Committing blocks: the block row, its transaction rows, the state delta and the new sender
 //! nonces go into ONE SQLite transaction, so a crash or an error at any point leaves either the
-//! whole block or nothing. This is the hot path; every statement is a cached prepared one.
+//! whole block or nothing. A run of synced blocks goes into one transaction too (one fsync for
+//! the run; the whole run or nothing). This is the hot path; every statement is a cached
+//! prepared one.
 
 use super::error::{Context, StoreError};
 use super::state::NonceMap;
 use super::{blocks, state, transactions, Store};
 use miniledger_core::state::StateDelta;
-use miniledger_core::Block;
+use miniledger_core::{Block, BlockHeader};
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::HashMap;
 
@@ -21,49 +23,83 @@ impl Store {
         delta: &StateDelta,
         next_nonces: &HashMap<String, u64>,
     ) -> Result<(), StoreError> {
+        self.commit_blocks(&[(block, delta, next_nonces)])
+    }
+
+    /// Stores a contiguous run of blocks, each with its delta and next nonces as for
+    /// [`Store::commit_block`], in ONE SQLite transaction: one fsync for the whole run, and
+    /// after a crash or an error either every block of the run is stored or none is. The first
+    /// block must extend the tip and each later one the block before it; the tip moves to the
+    /// last block only after the commit. Each delta and nonce map must already include the
+    /// effects of the earlier blocks of the run (see `node::Overlay`). An empty run is a no-op.
+    pub fn commit_blocks(&mut self, items: &[CommitItem<'_>]) -> Result<(), StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
         }
-        self.check_extends_tip(block)?;
-        let json = serde_json::to_string(block).map_err(|source| StoreError::Encode {
-            height: block.height,
-            source,
-        })?;
-        let height = block.height;
+        let (Some(first), Some(last)) = (items.first(), items.last()) else {
+            return Ok(());
+        };
+        let mut parent = self.tip.clone();
+        let mut jsons = Vec::with_capacity(items.len());
+        for (block, _, _) in items {
+            check_extends(&parent, block)?;
+            parent = block.header();
+            jsons.push(
+                serde_json::to_string(block).map_err(|source| StoreError::Encode {
+                    height: block.height,
+                    source,
+                })?,
+            );
+        }
+        let (from, to) = (first.0.height, last.0.height);
+        let what = || match items.len() {
+            1 => format!("block {from}"),
+            _ => format!("blocks {from}..={to}"),
+        };
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op_with(|| format!("starting the write of block {height}"))?;
-        write_block(&tx, block, &json, delta, next_nonces)?;
+            .op_with(|| format!("starting the write of {}", what()))?;
+        for ((block, delta, next_nonces), json) in items.iter().zip(&jsons) {
+            write_block(&tx, block, json, delta, next_nonces)?;
+        }
         // On failure the dropped transaction rolls back.
-        tx.commit()
-            .op_with(|| format!("committing block {height}"))?;
-        self.tip = block.header();
+        tx.commit().op_with(|| format!("committing {}", what()))?;
+        self.tip = parent;
         tracing::debug!(
-            height,
-            txs = block.transactions.len(),
-            state_writes = delta.len(),
-            "block committed"
+            from,
+            to,
+            txs = items
+                .iter()
+                .map(|(b, _, _)| b.transactions.len())
+                .sum::<usize>(),
+            state_writes = items.iter().map(|(_, d, _)| d.len()).sum::<usize>(),
+            "blocks committed"
         );
         Ok(())
     }
+}
 
-    fn check_extends_tip(&self, block: &Block) -> Result<(), StoreError> {
-        let reason = if block.height != self.tip.height + 1 {
-            format!("the tip is at height {}", self.tip.height)
-        } else if block.previous_hash != self.tip.hash {
-            format!(
-                "previousHash {} is not the tip's hash {}",
-                block.previous_hash, self.tip.hash
-            )
-        } else {
-            return Ok(());
-        };
-        Err(StoreError::NotNextBlock {
-            height: block.height,
-            reason,
-        })
-    }
+/// One block of a run for [`Store::commit_blocks`]: the block, the state delta its execution
+/// produced, and each sender's next nonce after it.
+pub type CommitItem<'a> = (&'a Block, &'a StateDelta, &'a HashMap<String, u64>);
+
+/// Refuses a block that does not directly follow `parent`.
+fn check_extends(parent: &BlockHeader, block: &Block) -> Result<(), StoreError> {
+    let reason = if block.height != parent.height + 1 {
+        format!("the tip is at height {}", parent.height)
+    } else if block.previous_hash != parent.hash {
+        format!(
+            "previousHash {} is not the tip's hash {}",
+            block.previous_hash, parent.hash
+        )
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::NotNextBlock {
+        height: block.height,
+        reason,
+    })
 }
 
 /// Writes every row of one block inside the caller's SQLite transaction.

@@ -1,9 +1,10 @@
 //! The full node's durable storage: one SQLite database (`<data_dir>/ledger.db`) holding the
 //! chain, a transaction index, world state, sender nonces and node metadata.
 //!
-//! Why SQLite in WAL mode with `synchronous=FULL`: each block is committed as ONE SQLite
-//! transaction, so after a crash (kill -9, power loss) the database holds either the whole block
-//! with its state and nonces, or none of it, and a commit that returned is on disk. Readers
+//! Why SQLite in WAL mode with `synchronous=FULL`: each block (or run of synced blocks) is
+//! committed as ONE SQLite transaction, so after a crash (kill -9, power loss) the database holds
+//! either the whole block (run) with its state and nonces, or none of it, and a commit that
+//! returned is on disk. Readers
 //! (REST, sync) never block the committing writer.
 //!
 //! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write), one file per table family
@@ -20,6 +21,7 @@ mod schema;
 mod state;
 mod transactions;
 
+pub use commit::CommitItem;
 pub use error::StoreError;
 pub use query::{QueryResult, ReadOnlyQuery};
 pub use reader::Reader;
@@ -46,7 +48,7 @@ pub struct Store {
     tip: BlockHeader,
     query: Mutex<ReadOnlyQuery>,
     /// First error hit by a `StateView`/`NonceView` read since the last commit attempt (those
-    /// traits cannot return errors); `commit_block` refuses to write while one is pending.
+    /// traits cannot return errors); `commit_block(s)` refuses to write while one is pending.
     read_failure: Cell<Option<String>>,
 }
 

@@ -6,9 +6,9 @@
 use serde_json::Value;
 use std::fs::File;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_miniledger");
@@ -38,11 +38,31 @@ fn free_ports() -> (u16, u16) {
 }
 
 impl NodeProcess {
-    /// Starts `miniledger start` (or `join <peer>`) and waits until its API answers.
+    /// Starts `miniledger start` (or `join <peer>`) on a fresh data dir and waits until its API
+    /// answers.
     pub fn start(name: &str, join: Option<&str>, extra: &[&str]) -> NodeProcess {
+        Self::start_with(name, None, join, extra)
+    }
+
+    /// As [`NodeProcess::start`], on an existing data dir (which the caller keeps).
+    pub fn start_in(
+        name: &str,
+        data_dir: &Path,
+        join: Option<&str>,
+        extra: &[&str],
+    ) -> NodeProcess {
+        Self::start_with(name, Some(data_dir), join, extra)
+    }
+
+    fn start_with(
+        name: &str,
+        data_dir: Option<&Path>,
+        join: Option<&str>,
+        extra: &[&str],
+    ) -> NodeProcess {
         // A port picked free can be taken by someone else before the node binds it: retry.
         for _ in 0..3 {
-            match Self::try_start(name, join, extra) {
+            match Self::try_start(name, data_dir, join, extra) {
                 Ok(node) => return node,
                 Err(log) if log.contains("Address already in use") => continue,
                 Err(log) => panic!("node {name} did not start:\n{log}"),
@@ -51,7 +71,12 @@ impl NodeProcess {
         panic!("node {name}: no free ports after 3 tries");
     }
 
-    fn try_start(name: &str, join: Option<&str>, extra: &[&str]) -> Result<NodeProcess, String> {
+    fn try_start(
+        name: &str,
+        data_dir: Option<&Path>,
+        join: Option<&str>,
+        extra: &[&str],
+    ) -> Result<NodeProcess, String> {
         let dir = tempfile::tempdir().unwrap();
         let (p2p_port, api_port) = free_ports();
         let log = dir.path().join("node.log");
@@ -60,8 +85,9 @@ impl NodeProcess {
             Some(peer) => cmd.args(["join", peer]),
             None => cmd.arg("start"),
         };
+        let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         cmd.arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(data_dir)
             .args(["--listen-address", "127.0.0.1"])
             .args(["--p2p-port", &p2p_port.to_string()])
             .args(["--api-port", &api_port.to_string()])
@@ -150,6 +176,15 @@ impl NodeProcess {
         self.get_ok("/status")
     }
 
+    /// The (height, tip hash) the node reports.
+    pub fn tip(&self) -> (u64, String) {
+        let status = self.status();
+        (
+            status["height"].as_u64().unwrap(),
+            status["tipHash"].as_str().unwrap().to_string(),
+        )
+    }
+
     /// Polls `/tx/{hash}` until the transaction is in a block; returns the answer.
     pub fn wait_committed(&self, hash: &str) -> Value {
         let mut last = Value::Null;
@@ -191,9 +226,22 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value),
     Ok((code, body))
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 /// Polls `condition` until it holds, failing the test after [`DEADLINE`].
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
+pub fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    wait_until_within(what, DEADLINE, condition)
+}
+
+/// Polls `condition` until it holds, failing the test after `limit`.
+pub fn wait_until_within(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(25));

@@ -1,0 +1,110 @@
+//! The node's block application: a synced run is validated block by block over the effects of
+//! the earlier blocks, and only its valid prefix is committed.
+
+mod common;
+
+use common::now_ms;
+use miniledger_core::hash::ZERO_HASH;
+use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+use miniledger_core::{Block, BlockHeader, Keypair, PayloadBody, Transaction};
+use miniledger_native::node::{apply_block, apply_blocks, ApplyError, Rules};
+use miniledger_native::storage::Store;
+use tempfile::TempDir;
+
+fn proposer() -> Keypair {
+    Keypair::from_seed([200; 32])
+}
+
+fn rules() -> Rules {
+    Rules {
+        validators: ValidatorSet::new([proposer().public_hex()]),
+        limits: Limits::default(),
+    }
+}
+
+fn set(sender: &Keypair, nonce: u64, k: &str, value_json: &str) -> Transaction {
+    let body = PayloadBody::state_set(k, value_json).unwrap();
+    Transaction::new_signed(sender, nonce, 1_000 + nonce, body)
+}
+
+/// Consecutive blocks on `parent`, one per entry of `txs`.
+fn chain(parent: &BlockHeader, txs: Vec<Vec<Transaction>>) -> Vec<Block> {
+    let mut parent = parent.clone();
+    txs.into_iter()
+        .map(|txs| {
+            let block = Block::build(
+                &parent,
+                parent.timestamp + 1_000,
+                txs,
+                ZERO_HASH.into(),
+                &proposer(),
+            );
+            parent = block.header();
+            block
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_sees_its_own_earlier_blocks() {
+    let dir = TempDir::new().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = Keypair::from_seed([1; 32]);
+    let run = chain(
+        &store.tip(),
+        vec![
+            vec![set(&a, 0, "k", "1")],
+            vec![set(&a, 1, "k", "2")],
+            vec![set(&a, 2, "k", "3"), set(&a, 3, "j", "1")],
+        ],
+    );
+    let outcome = apply_blocks(&mut store, &run, &rules(), now_ms());
+    assert!(outcome.error.is_none(), "{outcome:?}");
+    assert_eq!(outcome.committed, 3);
+    assert_eq!(store.tip(), run[2].header());
+    assert_eq!(store.state_entry("k").unwrap().unwrap().version, 3);
+    assert_eq!(store.nonce(a.public_hex()).unwrap(), 4);
+
+    // The next single block follows on as usual; an empty run does nothing.
+    let next = chain(&store.tip(), vec![vec![set(&a, 4, "k", "4")]]);
+    apply_block(&mut store, &next[0], &rules(), now_ms()).unwrap();
+    let outcome = apply_blocks(&mut store, &[], &rules(), now_ms());
+    assert_eq!((outcome.committed, outcome.error.is_none()), (0, true));
+    assert_eq!(store.height(), 4);
+}
+
+#[test]
+fn only_the_prefix_before_an_invalid_block_is_committed() {
+    let dir = TempDir::new().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = Keypair::from_seed([1; 32]);
+    // Block 2 replays the nonce block 1 used; block 3 would be fine on its own.
+    let run = chain(
+        &store.tip(),
+        vec![
+            vec![set(&a, 0, "k", "1")],
+            vec![set(&a, 0, "k", "2")],
+            vec![set(&a, 1, "other", "1")],
+        ],
+    );
+    let outcome = apply_blocks(&mut store, &run, &rules(), now_ms());
+    assert_eq!(outcome.committed, 1);
+    match outcome.error {
+        Some(ApplyError::Invalid { height: 2, error }) => assert_eq!(error.rule, Rule::TxReplay),
+        other => panic!("expected block 2 to be refused as a replay, got {other:?}"),
+    }
+    assert_eq!(store.tip(), run[0].header());
+    assert_eq!(store.state_entry("k").unwrap().unwrap().value, "1");
+    assert_eq!(store.state_entry("other").unwrap(), None);
+    assert_eq!(store.nonce(a.public_hex()).unwrap(), 1);
+
+    // A run whose first block is invalid commits nothing.
+    let bad = chain(&store.tip(), vec![vec![set(&a, 5, "k", "9")]]);
+    let outcome = apply_blocks(&mut store, &bad, &rules(), now_ms());
+    assert_eq!(outcome.committed, 0);
+    assert!(
+        matches!(outcome.error, Some(ApplyError::Invalid { height: 2, .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(store.height(), 1);
+}
