@@ -1,0 +1,152 @@
+//! Writes a synthetic, fully valid chain into a new data directory, for sync benchmarks:
+//! `--blocks` blocks of `--txs-per-block` `state:set` transactions each, sent round-robin by
+//! `--senders` keys, proposed by the fixed key `Keypair::from_seed([42; 32])`, with block
+//! timestamps 1 ms apart ending no later than now. Blocks are committed in runs (one SQLite
+//! transaction each) with `Store::commit_blocks`.
+//!
+//! Prints the proposer's public key (the `--validators` value for nodes serving the chain).
+//!
+//! ```sh
+//! cargo run --release -p miniledger-native --example make_chain -- \
+//!     --out /tmp/chain --blocks 400 --txs-per-block 500
+//! ```
+
+use clap::Parser;
+use miniledger_core::hash::ZERO_HASH;
+use miniledger_core::state::execute_block;
+use miniledger_core::validation::check_nonces;
+use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
+use miniledger_native::node::Overlay;
+use miniledger_native::storage::Store;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+struct Args {
+    /// Data directory to create (must not hold a chain yet).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 400)]
+    blocks: u64,
+    #[arg(long, default_value_t = 500)]
+    txs_per_block: u64,
+    /// Distinct transaction senders.
+    #[arg(long, default_value_t = 1_000)]
+    senders: u64,
+    /// Blocks per SQLite transaction.
+    #[arg(long, default_value_t = 20)]
+    chunk: u64,
+}
+
+/// The fixed proposer.
+const PROPOSER_SEED: [u8; 32] = [42; 32];
+
+fn sender_key(index: u64) -> Keypair {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&index.to_le_bytes());
+    seed[8] = 0x5e;
+    Keypair::from_seed(seed)
+}
+
+/// The `index`-th transaction of the chain (senders take turns; each one's nonces run 0, 1, …).
+fn transaction(senders: &[Keypair], index: u64, timestamp: u64) -> Transaction {
+    let count = senders.len() as u64;
+    let sender = &senders[(index % count) as usize];
+    let value = format!(r#"{{"n":{index},"memo":"synthetic transfer"}}"#);
+    let body =
+        PayloadBody::state_set(format!("acct:{}", index % 5_000), &value).expect("valid JSON");
+    Transaction::new_signed(sender, index / count, timestamp, body)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if args.txs_per_block == 0 || args.senders == 0 || args.chunk == 0 {
+        return Err("--txs-per-block, --senders and --chunk must be positive".into());
+    }
+    let started = Instant::now();
+    let proposer = Keypair::from_seed(PROPOSER_SEED);
+    let senders: Vec<Keypair> = (0..args.senders).map(sender_key).collect();
+    let mut store = Store::open(&args.out)?;
+    if store.height() != 0 {
+        return Err(format!("{} already holds a chain", args.out.display()).into());
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let first_ts = now - 3_600_000;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let mut height = 0;
+    while height < args.blocks {
+        let count = args.chunk.min(args.blocks - height);
+        // Sign the chunk's transactions on every core, one slice of blocks per thread.
+        let heights: Vec<u64> = (height + 1..=height + count).collect();
+        let per_thread = heights.len().div_ceil(threads);
+        let txs_by_block: Vec<Vec<Transaction>> = std::thread::scope(|s| {
+            let workers: Vec<_> = heights
+                .chunks(per_thread)
+                .map(|slice| {
+                    let senders = &senders;
+                    let per_block = args.txs_per_block;
+                    s.spawn(move || {
+                        slice
+                            .iter()
+                            .map(|&h| {
+                                let first = (h - 1) * per_block;
+                                (first..first + per_block)
+                                    .map(|i| transaction(senders, i, first_ts + h))
+                                    .collect::<Vec<_>>()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("signing thread"))
+                .collect()
+        });
+
+        let mut parent = store.tip();
+        let blocks: Vec<Block> = txs_by_block
+            .into_iter()
+            .map(|txs| {
+                let block = Block::build(
+                    &parent,
+                    first_ts + parent.height + 1,
+                    txs,
+                    ZERO_HASH.to_string(),
+                    &proposer,
+                );
+                parent = block.header();
+                block
+            })
+            .collect();
+        let mut effects = Vec::with_capacity(blocks.len());
+        {
+            let mut overlay = Overlay::new(&store);
+            for block in &blocks {
+                let nonces = check_nonces(block, &overlay)?;
+                let delta = execute_block(block, &overlay);
+                overlay.push(&delta, &nonces);
+                effects.push((delta, nonces));
+            }
+        }
+        let items: Vec<_> = blocks
+            .iter()
+            .zip(&effects)
+            .map(|(block, (delta, nonces))| (block, delta, nonces))
+            .collect();
+        store.commit_blocks(&items)?;
+        height += count;
+    }
+    eprintln!(
+        "make_chain: {} blocks × {} txs ({} txs, {} senders) in {} in {:.1} s",
+        args.blocks,
+        args.txs_per_block,
+        args.blocks * args.txs_per_block,
+        args.senders,
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", proposer.public_hex());
+    Ok(())
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Sync benchmark with real processes: a release fixture chain (default 400 blocks × 500 txs from
+# 1,000 senders) served by node A; a fresh node B joins A. Measures the time from B's start
+# until B reports A's tip, B's peak RSS (VmHWM), and, in the same run, the single-core plain
+# Ed25519 verification rate, and prints the throughput ratios.
+#
+#   BLOCKS=400 TXS_PER_BLOCK=500 SENDERS=1000 scripts/bench-sync.sh
+#   KEEP=1 keeps the work directory (fixture, node logs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BLOCKS=${BLOCKS:-400}
+TXS_PER_BLOCK=${TXS_PER_BLOCK:-500}
+SENDERS=${SENDERS:-1000}
+TIMEOUT_SECS=${TIMEOUT_SECS:-600}
+
+cargo build --release -p miniledger-native --bin miniledger --example make_chain --example verify_rate >&2
+BIN=target/release/miniledger
+EXAMPLES=target/release/examples
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-sync.XXXXXX")
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "${KEEP:-}" ]]; then
+        echo "work directory kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+# Four distinct free loopback ports.
+read -r A_P2P A_API B_P2P B_API < <(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+for s in socks:
+    s.close()
+PY
+)
+
+echo "building the fixture: $BLOCKS blocks × $TXS_PER_BLOCK txs, $SENDERS senders" >&2
+VALIDATOR=$("$EXAMPLES/make_chain" --out "$WORK/a" --blocks "$BLOCKS" \
+    --txs-per-block "$TXS_PER_BLOCK" --senders "$SENDERS")
+
+start_node() { # name, then miniledger arguments
+    local name=$1
+    shift
+    RUST_LOG=${RUST_LOG:-info} "$BIN" "$@" --listen-address 127.0.0.1 --validators "$VALIDATOR" \
+        </dev/null >/dev/null 2>"$WORK/$name.log" &
+    PIDS+=($!)
+}
+
+# Polls the /status of node $1 (API URL $2, process $3) until it is at height $4 (and, if
+# given, tip hash $5); prints "<seconds since $6 (epoch seconds)> <tip hash>".
+wait_for_tip() {
+    python3 - "$@" "$TIMEOUT_SECS" "$WORK" <<'PY'
+import json, os, sys, time, urllib.request
+name, api, pid, height, tip, since, limit, work = sys.argv[1:9]
+pid, height, since, limit = int(pid), int(height), float(since), float(limit)
+deadline = time.time() + limit
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        log = open(os.path.join(work, name + ".log")).read()[-4000:]
+        sys.exit(f"node {name} exited; end of its log:\n{log}")
+    try:
+        with urllib.request.urlopen(api + "/status", timeout=5) as r:
+            s = json.load(r)
+        if s["height"] >= height and (not tip or s["tipHash"] == tip):
+            print(f"{time.time() - since:.3f} {s['tipHash']}")
+            break
+    except OSError:
+        pass
+    if time.time() > deadline:
+        sys.exit(f"timed out waiting for node {name} to reach height {height}")
+    time.sleep(0.02)
+PY
+}
+
+start_node A start --data-dir "$WORK/a" --p2p-port "$A_P2P" --api-port "$A_API"
+A_TIP=$(wait_for_tip A "http://127.0.0.1:$A_API" "${PIDS[-1]}" "$BLOCKS" "" "$(date +%s.%N)")
+A_TIP=${A_TIP#* }
+
+B_START=$(date +%s.%N)
+start_node B join "ws://127.0.0.1:$A_P2P" --data-dir "$WORK/b" --p2p-port "$B_P2P" --api-port "$B_API"
+B_PID=${PIDS[-1]}
+SYNC_SECS=$(wait_for_tip B "http://127.0.0.1:$B_API" "$B_PID" "$BLOCKS" "$A_TIP" "$B_START")
+SYNC_SECS=${SYNC_SECS%% *}
+HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$B_PID/status")
+VERIFY_RATE=$("$EXAMPLES/verify_rate" --count 20000 | awk '/^verifies_per_sec/ {print $2}')
+# B's own figures: its CPU time, and its sync summary (logged for syncs of 500+ blocks).
+awk -v hz="$(getconf CLK_TCK)" '{printf "B'"'"'s CPU time: user %.1f s, system %.1f s\n", $14 / hz, $15 / hz}' \
+    "/proc/$B_PID/stat" >&2
+grep -o 'synced [0-9]* blocks to height [0-9]* in [0-9.]* s' "$WORK/B.log" >&2 || true
+
+python3 - "$BLOCKS" "$TXS_PER_BLOCK" "$SENDERS" "$SYNC_SECS" "$HWM_KB" "$VERIFY_RATE" "$(nproc)" <<'PY'
+import sys
+blocks, per_block, senders = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+secs, hwm_kb, verify_rate, cores = float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7])
+txs = blocks * per_block
+rate = txs / secs
+print(f"chain: {blocks} blocks × {per_block} txs = {txs} txs from {senders} senders; {cores} cores")
+print(f"B reached A's tip in {secs:.2f} s ({blocks / secs:.0f} blocks/s)")
+print(f"txs verified per second during sync: {rate:.0f}")
+print(f"single-core verify_strict rate: {verify_rate:.0f}/s")
+print(f"ratio to the single-core verify rate: {rate / verify_rate:.2f} (goal ≥ 1.5)")
+print(f"B's peak RSS (VmHWM): {hwm_kb / 1024:.1f} MB (goal < 150)")
+PY
