@@ -13,10 +13,9 @@
 
 use clap::Parser;
 use miniledger_core::hash::ZERO_HASH;
-use miniledger_core::state::execute_block;
-use miniledger_core::validation::check_nonces;
+use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
-use miniledger_native::node::Overlay;
+use miniledger_native::node::{apply_blocks, now_ms, Rules};
 use miniledger_native::storage::Store;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -67,6 +66,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proposer = Keypair::from_seed(PROPOSER_SEED);
     let senders: Vec<Keypair> = (0..args.senders).map(sender_key).collect();
     let mut store = Store::open(&args.out)?;
+    let rules = Rules {
+        validators: ValidatorSet::new([proposer.public_hex()]),
+        limits: Limits::default(),
+    };
     if store.height() != 0 {
         return Err(format!("{} already holds a chain", args.out.display()).into());
     }
@@ -120,22 +123,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 block
             })
             .collect();
-        let mut effects = Vec::with_capacity(blocks.len());
-        {
-            let mut overlay = Overlay::new(&store);
-            for block in &blocks {
-                let nonces = check_nonces(block, &overlay)?;
-                let delta = execute_block(block, &overlay);
-                overlay.push(&delta, &nonces);
-                effects.push((delta, nonces));
-            }
+        // The node's own run path: validates every block and commits the run in one transaction.
+        let outcome = apply_blocks(&mut store, &blocks, &rules, now_ms());
+        if let Some(error) = outcome.error {
+            return Err(error.into());
         }
-        let items: Vec<_> = blocks
-            .iter()
-            .zip(&effects)
-            .map(|(block, (delta, nonces))| (block, delta, nonces))
-            .collect();
-        store.commit_blocks(&items)?;
         height += count;
     }
     eprintln!(

@@ -7,10 +7,9 @@ mod common;
 
 use common::{now_ms, wait_until_within, NodeProcess};
 use miniledger_core::hash::ZERO_HASH;
-use miniledger_core::state::execute_block;
-use miniledger_core::validation::check_nonces;
+use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
-use miniledger_native::node::Overlay;
+use miniledger_native::node::{apply_blocks, Rules};
 use miniledger_native::storage::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,6 +24,10 @@ const SENDER_SEED: u8 = 7;
 fn build_chain(dir: &Path, proposer: &Keypair) {
     let sender = Keypair::from_seed([SENDER_SEED; 32]);
     let mut store = Store::open(dir).unwrap();
+    let rules = Rules {
+        validators: ValidatorSet::new([proposer.public_hex()]),
+        limits: Limits::default(),
+    };
     let start = now_ms() - 3_600_000;
     let mut i = 0;
     while i < BLOCKS {
@@ -39,22 +42,13 @@ fn build_chain(dir: &Path, proposer: &Keypair) {
             blocks.push(block);
             i += 1;
         }
-        let mut effects = Vec::with_capacity(blocks.len());
-        {
-            let mut overlay = Overlay::new(&store);
-            for block in &blocks {
-                let nonces = check_nonces(block, &overlay).unwrap();
-                let delta = execute_block(block, &overlay);
-                overlay.push(&delta, &nonces);
-                effects.push((delta, nonces));
-            }
-        }
-        let items: Vec<_> = blocks
-            .iter()
-            .zip(&effects)
-            .map(|(b, (d, n))| (b, d, n))
-            .collect();
-        store.commit_blocks(&items).unwrap();
+        // The node's own run path: validates every block and commits the run in one transaction.
+        let outcome = apply_blocks(&mut store, &blocks, &rules, now_ms());
+        assert!(
+            outcome.error.is_none(),
+            "fixture block refused: {:?}",
+            outcome.error
+        );
     }
     assert_eq!(store.height(), BLOCKS);
 }
