@@ -277,22 +277,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
 #[test]
 fn concurrent_submissions_get_distinct_nonces() {
     let node = NodeProcess::start("nonces", None, &[]);
-    let hashes: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
-            .map(|t| {
-                let node = &node;
-                s.spawn(move || {
-                    (0..15)
-                        .map(|i| submit(node, json!({"key": format!("k{t}-{i}"), "value": i})))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
+    let hashes = node.submit_concurrently(
+        4,
+        15,
+        |t, i| json!({"key": format!("k{t}-{i}"), "value": i}),
+    );
     for hash in &hashes {
         node.wait_committed(hash);
     }

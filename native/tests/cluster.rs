@@ -33,27 +33,11 @@ fn followers_reach_the_producers_tip_through_the_mesh() {
     assert_eq!(b_consensus["leader"], a_id.as_str());
 
     // 300 transactions to A from several threads at once; every one accepted.
-    let hashes: Vec<String> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let a = &a;
-                s.spawn(move || {
-                    (0..PER_THREAD)
-                        .map(|i| {
-                            let body = json!({"key": format!("t{t}:{i:03}"), "value": {"i": i}});
-                            let (code, answer) = a.post("/tx", &body);
-                            assert_eq!(code, 202, "{answer}");
-                            answer["hash"].as_str().unwrap().to_string()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect()
-    });
+    let hashes = a.submit_concurrently(
+        THREADS,
+        PER_THREAD,
+        |t, i| json!({"key": format!("t{t}:{i:03}"), "value": {"i": i}}),
+    );
     assert_eq!(hashes.len(), THREADS * PER_THREAD);
 
     wait_until("A committed every transaction", || {

@@ -198,6 +198,37 @@ impl NodeProcess {
     }
 
     /// Runs the CLI against this node's API.
+    /// POSTs `threads × per_thread` transactions from that many threads at once (body `i` of
+    /// thread `t` from `body(t, i)`); each must be accepted. Returns their hashes.
+    pub fn submit_concurrently(
+        &self,
+        threads: usize,
+        per_thread: usize,
+        body: impl Fn(usize, usize) -> Value + Sync,
+    ) -> Vec<String> {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let body = &body;
+                    s.spawn(move || {
+                        (0..per_thread)
+                            .map(|i| {
+                                let request = body(t, i);
+                                let (code, answer) = self.post("/tx", &request);
+                                assert_eq!(code, 202, "POST /tx {request} -> {answer}");
+                                answer["hash"].as_str().unwrap().to_string()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        })
+    }
+
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--api", &self.api]);
