@@ -66,15 +66,18 @@ pub struct RunOutcome {
 pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: u64) -> RunOutcome {
     let mut results: Vec<(StateDelta, HashMap<String, u64>)> = Vec::with_capacity(blocks.len());
     let mut error = None;
+    let first_unverified = verify_run(blocks, &store.tip(), rules, now_ms);
     {
-        let mut parent = store.tip();
         let mut overlay = Overlay::new(&*store);
-        for block in blocks {
-            match validate(block, &parent, &overlay, rules, now_ms) {
+        for (i, block) in blocks.iter().enumerate() {
+            let outcome = match &first_unverified {
+                Some((bad, e)) if *bad == i => Err(e.clone()),
+                _ => execute_checked(block, &overlay),
+            };
+            match outcome {
                 Ok((delta, nonces)) => {
                     overlay.push(&delta, &nonces);
                     results.push((delta, nonces));
-                    parent = block.header();
                 }
                 Err(e) => {
                     error = Some(ApplyError::Invalid {
@@ -120,6 +123,60 @@ fn validate<V: StateView + NonceView>(
     now_ms: u64,
 ) -> Result<(StateDelta, HashMap<String, u64>), ValidationError> {
     verify_block(block, parent, &rules.validators, &rules.limits, now_ms)?;
+    execute_checked(block, view)
+}
+
+/// The rules that need state (nonces), then execution.
+fn execute_checked<V: StateView + NonceView>(
+    block: &Block,
+    view: &V,
+) -> Result<(StateDelta, HashMap<String, u64>), ValidationError> {
     let nonces = check_nonces(block, view)?;
     Ok((execute_block(block, view), nonces))
+}
+
+/// Core's stateless rules (hashes, signatures, header) for every block of a run, spread over the
+/// machine's cores: inside a run each block's parent is the block before it, so no block waits
+/// for another. Returns the first failing block's position and error.
+fn verify_run(
+    blocks: &[Block],
+    tip: &BlockHeader,
+    rules: &Rules,
+    now_ms: u64,
+) -> Option<(usize, ValidationError)> {
+    let parents: Vec<BlockHeader> = std::iter::once(tip.clone())
+        .chain(blocks.iter().map(Block::header))
+        .collect();
+    let verify_from = |start: usize, chunk: &[Block]| {
+        chunk.iter().enumerate().find_map(|(k, block)| {
+            verify_block(
+                block,
+                &parents[start + k],
+                &rules.validators,
+                &rules.limits,
+                now_ms,
+            )
+            .err()
+            .map(|e| (start + k, e))
+        })
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || blocks.len() < 2 {
+        return verify_from(0, blocks);
+    }
+    let size = blocks.len().div_ceil(cores);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = blocks
+            .chunks(size)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let verify_from = &verify_from;
+                s.spawn(move || verify_from(c * size, chunk))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().expect("verification thread"))
+            .min_by_key(|(i, _)| *i)
+    })
 }
