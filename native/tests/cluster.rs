@@ -10,15 +10,6 @@ use serde_json::{json, Value};
 const THREADS: usize = 6;
 const PER_THREAD: usize = 50;
 
-fn peer_ids(node: &NodeProcess) -> Vec<String> {
-    node.get_ok("/peers")["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["nodeId"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn followers_reach_the_producers_tip_through_the_mesh() {
     let a = NodeProcess::start("A", None, &[]);
@@ -27,7 +18,7 @@ fn followers_reach_the_producers_tip_through_the_mesh() {
     let a_id = identity["nodeId"].as_str().unwrap().to_string();
 
     let b = NodeProcess::start("B", Some(&a.p2p), &["--validators", &validator]);
-    wait_until("B connected to A", || peer_ids(&b).contains(&a_id));
+    wait_until("B connected to A", || b.peer_ids().contains(&a_id));
     let b_consensus = b.get_ok("/consensus");
     assert_eq!(b_consensus["role"], "follower");
     assert_eq!(b_consensus["leader"], a_id.as_str());
@@ -62,7 +53,7 @@ fn followers_reach_the_producers_tip_through_the_mesh() {
     // C knows only B; it syncs the chain and discovers A through B's peer list.
     let c = NodeProcess::start("C", Some(&b.p2p), &["--validators", &validator]);
     wait_until("C at A's tip", || c.tip() == a_tip);
-    wait_until("C discovered A", || peer_ids(&c).contains(&a_id));
+    wait_until("C discovered A", || c.peer_ids().contains(&a_id));
     let blocks: Value = c.get_ok("/blocks?limit=1");
     assert_eq!(blocks["total"], a_tip.0 + 1);
     assert_eq!(

@@ -229,6 +229,16 @@ impl NodeProcess {
         })
     }
 
+    /// nodeIds of the peers this node lists in GET /peers.
+    pub fn peer_ids(&self) -> Vec<String> {
+        self.get_ok("/peers")["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["nodeId"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--api", &self.api]);
