@@ -8,6 +8,7 @@ use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::validation::{Limits, Rule, ValidatorSet};
 use miniledger_core::{Block, BlockHeader, Keypair, PayloadBody, Transaction};
 use miniledger_native::node::{apply_block, apply_blocks, ApplyError, Rules};
+use miniledger_native::storage::Reads;
 use miniledger_native::storage::Store;
 use tempfile::TempDir;
 

@@ -7,6 +7,7 @@ use miniledger_core::state::{execute_block, StateDelta, StateEntry, StateView};
 use miniledger_core::validation::{check_nonces, NonceView};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use miniledger_native::node::Overlay;
+use miniledger_native::storage::Reads;
 use miniledger_native::storage::{Store, StoreError, DB_FILE};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

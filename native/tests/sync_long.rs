@@ -10,6 +10,7 @@ use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use miniledger_native::node::{apply_blocks, Rules};
+use miniledger_native::storage::Reads;
 use miniledger_native::storage::Store;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,6 +3,7 @@
 use super::errors::ApiError;
 use super::extract::{limit, Path, Query};
 use super::Ctx;
+use crate::storage::Reads;
 use axum::extract::State;
 use axum::Json;
 use miniledger_core::Block;

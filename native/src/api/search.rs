@@ -8,6 +8,7 @@ use super::state::with_prefix;
 use super::tx::TxView;
 use super::Ctx;
 use crate::node::Command;
+use crate::storage::Reads;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;

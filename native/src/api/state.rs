@@ -3,6 +3,7 @@
 use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::Ctx;
+use crate::storage::Reads;
 use crate::storage::{QueryResult, StateRecord};
 use axum::extract::State;
 use axum::Json;

@@ -11,6 +11,7 @@ use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::Ctx;
 use crate::node::Command;
+use crate::storage::Reads;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -10,7 +10,7 @@ mod respond;
 pub use apply::{apply_block, apply_blocks, ApplyError, Rules, RunOutcome};
 pub use overlay::Overlay;
 
-use crate::storage::Store;
+use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
 use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::mempool::{AdmitError, Mempool};

@@ -74,14 +74,6 @@ pub(crate) fn page_below(
 }
 
 impl Store {
-    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
-        by_height(&self.conn, height)
-    }
-
-    pub fn block_by_hash(&self, hash: &str) -> Result<Option<Block>, StoreError> {
-        by_hash(&self.conn, hash)
-    }
-
     /// The block's stored JSON text.
     pub fn block_json(&self, height: u64) -> Result<Option<String>, StoreError> {
         json_by_height(&self.conn, height)

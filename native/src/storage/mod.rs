@@ -17,6 +17,7 @@ mod error;
 mod identity;
 mod query;
 mod reader;
+mod reads;
 mod schema;
 mod state;
 mod transactions;
@@ -25,6 +26,7 @@ pub use commit::CommitItem;
 pub use error::StoreError;
 pub use query::{QueryResult, ReadOnlyQuery};
 pub use reader::Reader;
+pub use reads::Reads;
 pub use schema::SCHEMA_VERSION;
 pub use state::StateRecord;
 
@@ -50,6 +52,12 @@ pub struct Store {
     /// First error hit by a `StateView`/`NonceView` read since the last commit attempt (those
     /// traits cannot return errors); `commit_block(s)` refuses to write while one is pending.
     read_failure: Cell<Option<String>>,
+}
+
+impl Reads for Store {
+    fn connection(&self) -> &Connection {
+        &self.conn
+    }
 }
 
 impl Store {

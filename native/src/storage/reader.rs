@@ -2,9 +2,9 @@
 //! reads never wait for (or hold) the node loop's `Store`. WAL mode lets it read while the node
 //! commits; each call sees the latest committed block, not a tip cached at open.
 
+use super::blocks;
 use super::error::{Context, StoreError};
-use super::{blocks, state, transactions, StateRecord};
-use miniledger_core::{Block, Transaction};
+use miniledger_core::Block;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 use std::time::Duration;
@@ -51,20 +51,12 @@ impl Reader {
         Ok(block)
     }
 
-    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
-        blocks::by_height(&self.conn, height)
-    }
-
     /// The hash of the block at `height`, without reading the block.
     pub fn block_hash(&self, height: u64) -> Result<Option<String>, StoreError> {
         self.conn
             .prepare_cached(SELECT_HASH)
             .and_then(|mut stmt| stmt.query_row([height], |row| row.get(0)).optional())
             .op_with(|| format!("reading the hash of block {height}"))
-    }
-
-    pub fn block_by_hash(&self, hash: &str) -> Result<Option<Block>, StoreError> {
-        blocks::by_hash(&self.conn, hash)
     }
 
     /// Newest first: up to `limit` blocks starting `offset` below the tip, and the tip's
@@ -80,53 +72,16 @@ impl Reader {
         Ok((blocks, height))
     }
 
-    /// The transaction with this hash and the height of its block.
-    pub fn transaction(&self, hash: &str) -> Result<Option<(Transaction, u64)>, StoreError> {
-        transactions::by_hash(&self.conn, hash)
-    }
-
-    /// The latest `limit` transactions, newest first, with their block heights.
-    pub fn recent_transactions(&self, limit: usize) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        transactions::recent(&self.conn, limit)
-    }
-
-    /// The sender's latest `limit` transactions (highest nonce first), with their block heights.
-    pub fn transactions_by_sender(
-        &self,
-        sender: &str,
-        limit: usize,
-    ) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        transactions::by_sender(&self.conn, sender, limit)
-    }
-
-    pub fn state_entry(&self, key: &str) -> Result<Option<StateRecord>, StoreError> {
-        state::entry(&self.conn, key)
-    }
-
-    /// Entries in key order, optionally only those whose key starts with `prefix`.
-    pub fn state_entries(
-        &self,
-        prefix: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<StateRecord>, StoreError> {
-        state::entries(&self.conn, prefix, limit, offset)
-    }
-
-    /// Number of keys in world state.
-    pub fn state_count(&self) -> Result<u64, StoreError> {
-        state::count(&self.conn)
-    }
-
-    /// The sender's next nonce (0 for a sender never seen).
-    pub fn nonce(&self, sender: &str) -> Result<u64, StoreError> {
-        state::next_nonce(&self.conn, sender)
-    }
-
     /// A read transaction, so several reads see one committed state (ended on drop).
     fn snapshot(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
         self.conn
             .unchecked_transaction()
             .op("starting a read snapshot")
+    }
+}
+
+impl super::Reads for Reader {
+    fn connection(&self) -> &Connection {
+        &self.conn
     }
 }

@@ -3,6 +3,7 @@
 //! execution and nonce checks read straight from the database.
 
 use super::error::{Context, StoreError};
+use super::Reads;
 use super::Store;
 use miniledger_core::state::{StateDelta, StateEntry, StateView};
 use miniledger_core::validation::NonceView;
@@ -138,32 +139,6 @@ pub(crate) fn next_nonce(conn: &Connection, sender: &str) -> Result<u64, StoreEr
         .and_then(|mut stmt| stmt.query_row([sender], |row| row.get(0)).optional())
         .op("reading a sender nonce")?;
     Ok(next.unwrap_or(0))
-}
-
-impl Store {
-    pub fn state_entry(&self, key: &str) -> Result<Option<StateRecord>, StoreError> {
-        entry(&self.conn, key)
-    }
-
-    /// Entries in key order, optionally only those whose key starts with `prefix`.
-    pub fn state_entries(
-        &self,
-        prefix: Option<&str>,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<StateRecord>, StoreError> {
-        entries(&self.conn, prefix, limit, offset)
-    }
-
-    /// Number of keys in world state.
-    pub fn state_count(&self) -> Result<u64, StoreError> {
-        count(&self.conn)
-    }
-
-    /// The sender's next nonce (0 for a sender never seen).
-    pub fn nonce(&self, sender: &str) -> Result<u64, StoreError> {
-        next_nonce(&self.conn, sender)
-    }
 }
 
 /// Reads through the connection. A failed read answers "absent" and is recorded; the next

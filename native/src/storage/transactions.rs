@@ -2,8 +2,8 @@
 //! transaction's place in a block. The transaction itself is read back from the block JSON, so
 //! it is stored once; the UNIQUE (sender, nonce) index is a last line of defence against replay.
 
+use super::blocks;
 use super::error::{Context, StoreError};
-use super::{blocks, Store};
 use miniledger_core::{Block, Transaction};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
@@ -130,25 +130,4 @@ fn load(conn: &Connection, places: &[(u64, usize)]) -> Result<Vec<(Transaction, 
         }
     }
     Ok(out)
-}
-
-impl Store {
-    /// The transaction with this hash and the height of its block.
-    pub fn transaction(&self, hash: &str) -> Result<Option<(Transaction, u64)>, StoreError> {
-        by_hash(&self.conn, hash)
-    }
-
-    /// The latest `limit` transactions, newest first, with their block heights.
-    pub fn recent_transactions(&self, limit: usize) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        recent(&self.conn, limit)
-    }
-
-    /// The sender's latest `limit` transactions (highest nonce first), with their block heights.
-    pub fn transactions_by_sender(
-        &self,
-        sender: &str,
-        limit: usize,
-    ) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        by_sender(&self.conn, sender, limit)
-    }
 }
