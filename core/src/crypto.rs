@@ -174,15 +174,15 @@ fn small_order_encodings() -> &'static [[u8; 32]] {
 
 /// Collects (key, message, signature) triples and verifies them together.
 #[derive(Default)]
-pub struct BatchVerifier {
+pub struct BatchVerifier<'a> {
     keys: Vec<VerifyingKey>,
-    messages: Vec<String>,
+    messages: Vec<&'a [u8]>,
     signatures: Vec<Signature>,
     /// Keys already decoded in this batch: blocks repeat senders, and decoding costs a square root.
     decoded: HashMap<[u8; 32], VerifyingKey>,
 }
 
-impl BatchVerifier {
+impl<'a> BatchVerifier<'a> {
     pub fn with_capacity(n: usize) -> Self {
         BatchVerifier {
             keys: Vec::with_capacity(n),
@@ -196,7 +196,7 @@ impl BatchVerifier {
     pub fn push(
         &mut self,
         public_key_hex: &str,
-        message: &str,
+        message: &'a str,
         signature_hex: &str,
     ) -> Result<(), SignatureError> {
         let sig = parse_signature(signature_hex)?;
@@ -210,7 +210,7 @@ impl BatchVerifier {
             }
         };
         self.keys.push(key);
-        self.messages.push(message.to_string());
+        self.messages.push(message.as_bytes());
         self.signatures.push(sig);
         Ok(())
     }
@@ -229,8 +229,8 @@ impl BatchVerifier {
         if self.keys.is_empty() {
             return Ok(());
         }
-        let messages: Vec<&[u8]> = self.messages.iter().map(|m| m.as_bytes()).collect();
-        if ed25519_dalek::verify_batch(&messages, &self.signatures, &self.keys).is_ok() {
+        let messages = &self.messages;
+        if ed25519_dalek::verify_batch(messages, &self.signatures, &self.keys).is_ok() {
             return Ok(());
         }
         let failed: Vec<usize> = (0..self.keys.len())
