@@ -29,6 +29,26 @@ pub fn decode<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
+/// Decodes any even number of lowercase hex characters.
+pub fn decode_vec(s: &str) -> Result<Vec<u8>, HexError> {
+    let bytes = s.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return Err(HexError::Length {
+            expected: bytes.len() + 1,
+            got: bytes.len(),
+        });
+    }
+    bytes
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let hi = nibble(pair[0]).ok_or(HexError::Character(2 * i))?;
+            let lo = nibble(pair[1]).ok_or(HexError::Character(2 * i + 1))?;
+            Ok((hi << 4) | lo)
+        })
+        .collect()
+}
+
 /// True when `s` is exactly `2 * n_bytes` lowercase hex characters.
 pub fn is_lower_hex(s: &str, n_bytes: usize) -> bool {
     s.len() == 2 * n_bytes && s.bytes().all(|b| nibble(b).is_some())

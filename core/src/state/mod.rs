@@ -9,6 +9,8 @@ use crate::hash::{sha256_hex, ZERO_HASH};
 use crate::model::{Block, PayloadBody};
 use std::collections::BTreeMap;
 
+pub mod commitment;
+
 /// A stored value: canonical JSON text and the count of writes since the key was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateEntry {

@@ -1,0 +1,191 @@
+//! Our stateRoot (a Jellyfish Merkle Tree over world state): deterministic, history
+//! independent, incremental, provable, and bounded in size by the state, not the chain.
+
+use miniledger_core::hash::ZERO_HASH;
+use miniledger_core::state::commitment::{
+    decode_proof, encode_proof, prove, verify, MemoryTree, StateProof,
+};
+use miniledger_core::state::{StateDelta, StateEntry};
+
+fn set(key: &str, value: &str, version: u64) -> (String, Option<StateEntry>) {
+    (
+        key.to_string(),
+        Some(StateEntry {
+            value: value.to_string(),
+            version,
+        }),
+    )
+}
+
+fn del(key: &str) -> (String, Option<StateEntry>) {
+    (key.to_string(), None)
+}
+
+fn delta<const N: usize>(writes: [(String, Option<StateEntry>); N]) -> StateDelta {
+    StateDelta::from(writes)
+}
+
+fn entry(value: &str, version: u64) -> StateEntry {
+    StateEntry {
+        value: value.into(),
+        version,
+    }
+}
+
+fn proof_of(tree: &MemoryTree, key: &str) -> (Option<Vec<u8>>, StateProof) {
+    prove(tree, tree.version(), key).expect("proof")
+}
+
+#[test]
+fn empty_state_has_the_zero_root_and_proves_absence() {
+    let tree = MemoryTree::default();
+    assert_eq!(tree.root(), ZERO_HASH);
+    let (value, proof) = proof_of(&tree, "anything");
+    assert_eq!(value, None);
+    verify(ZERO_HASH, "anything", None, &proof).expect("absent from the empty state");
+    assert!(verify(ZERO_HASH, "anything", Some(&entry("1", 1)), &proof).is_err());
+}
+
+#[test]
+fn the_root_is_pinned_for_a_known_state() {
+    // Light nodes in other languages must derive the same root: pin the leaf encoding
+    // (sha256(key) -> canonical {"value","version"}) through one fixed state.
+    let mut tree = MemoryTree::default();
+    let root = tree
+        .apply(&delta([
+            set("counter", "1", 1),
+            set("greeting", r#""hello""#, 3),
+        ]))
+        .unwrap();
+    assert_eq!(
+        root, "e3bd1e3a323c14af1865c70298f5ef71022391cb010ef18a13e8784faa4d60fe",
+        "changing this breaks every stored chain"
+    );
+}
+
+#[test]
+fn the_root_depends_on_the_state_not_on_its_history() {
+    let mut one_block = MemoryTree::default();
+    let a = one_block
+        .apply(&delta([
+            set("a", "1", 1),
+            set("b", "2", 1),
+            set("c", "3", 1),
+        ]))
+        .unwrap();
+
+    let mut three_blocks = MemoryTree::default();
+    three_blocks.apply(&delta([set("c", "3", 1)])).unwrap();
+    three_blocks
+        .apply(&delta([set("a", "1", 1), set("x", "9", 1)]))
+        .unwrap();
+    let b = three_blocks
+        .apply(&delta([set("b", "2", 1), del("x")]))
+        .unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, ZERO_HASH);
+
+    // Any difference in value or version changes the root.
+    let mut other = MemoryTree::default();
+    let c = other
+        .apply(&delta([
+            set("a", "1", 2),
+            set("b", "2", 1),
+            set("c", "3", 1),
+        ]))
+        .unwrap();
+    assert_ne!(a, c);
+}
+
+#[test]
+fn proofs_bind_value_and_version_and_survive_the_wire() {
+    let mut tree = MemoryTree::default();
+    tree.apply(&delta([set("k1", r#"{"n":1}"#, 1), set("k2", "true", 4)]))
+        .unwrap();
+    let root = tree.root();
+
+    let (value, proof) = proof_of(&tree, "k2");
+    assert_eq!(
+        value.as_deref(),
+        Some(&br#"{"value":true,"version":4}"#[..])
+    );
+    let proof = decode_proof(&encode_proof(&proof)).expect("round trip");
+    verify(&root, "k2", Some(&entry("true", 4)), &proof).expect("inclusion");
+    assert!(
+        verify(&root, "k2", Some(&entry("true", 5)), &proof).is_err(),
+        "version"
+    );
+    assert!(
+        verify(&root, "k2", Some(&entry("false", 4)), &proof).is_err(),
+        "value"
+    );
+    assert!(verify(&root, "k2", None, &proof).is_err(), "claimed absent");
+    assert!(
+        verify(&root, "k1", Some(&entry("true", 4)), &proof).is_err(),
+        "other key"
+    );
+
+    let (value, proof) = proof_of(&tree, "missing");
+    assert_eq!(value, None);
+    verify(&root, "missing", None, &proof).expect("exclusion");
+
+    // A proof for an older root does not verify against the new one.
+    let (_, old_proof) = proof_of(&tree, "k1");
+    tree.apply(&delta([set("k1", r#"{"n":2}"#, 2)])).unwrap();
+    assert!(verify(
+        &tree.root(),
+        "k1",
+        Some(&entry(r#"{"n":1}"#, 1)),
+        &old_proof
+    )
+    .is_err());
+
+    // Tampered wire bytes are refused or fail verification, never accepted.
+    let mut wire = encode_proof(&old_proof).into_bytes();
+    let last = wire.len() - 1;
+    wire[last] = if wire[last] == b'0' { b'1' } else { b'0' };
+    if let Ok(bad) = decode_proof(std::str::from_utf8(&wire).unwrap()) {
+        assert!(verify(&root, "k1", Some(&entry(r#"{"n":1}"#, 1)), &bad).is_err());
+    }
+    assert!(decode_proof("zz").is_err());
+}
+
+#[test]
+fn deleting_everything_returns_to_the_zero_root_and_the_tree_goes_on() {
+    let mut tree = MemoryTree::default();
+    tree.apply(&delta([set("a", "1", 1), set("b", "1", 1)]))
+        .unwrap();
+    let root = tree.apply(&delta([del("a"), del("b")])).unwrap();
+    assert_eq!(root, ZERO_HASH);
+    // Deleting a key that never existed changes nothing.
+    assert_eq!(tree.apply(&delta([del("never")])).unwrap(), ZERO_HASH);
+    let again = tree.apply(&delta([set("a", "1", 1)])).unwrap();
+    let mut fresh = MemoryTree::default();
+    assert_eq!(again, fresh.apply(&delta([set("a", "1", 1)])).unwrap());
+    let (_, proof) = proof_of(&tree, "b");
+    verify(&again, "b", None, &proof).expect("b is gone");
+}
+
+#[test]
+fn stale_nodes_are_pruned_so_the_tree_is_bounded_by_the_state() {
+    let mut tree = MemoryTree::default();
+    let keys: Vec<String> = (0..200).map(|i| format!("key-{i}")).collect();
+    let mut after_first_round = 0;
+    for round in 1..=50u64 {
+        let writes: StateDelta = keys
+            .iter()
+            .map(|k| (k.clone(), Some(entry(&round.to_string(), round))))
+            .collect();
+        tree.apply(&writes).unwrap();
+        if round == 1 {
+            after_first_round = tree.node_count();
+        }
+    }
+    assert_eq!(
+        tree.node_count(),
+        after_first_round,
+        "rewriting the same keys 50 times must not grow the tree"
+    );
+    let (_, proof) = proof_of(&tree, "key-7");
+    verify(&tree.root(), "key-7", Some(&entry("50", 50)), &proof).unwrap();
+}
