@@ -3,13 +3,18 @@
 //! own storage; tests, benchmarks and the simulator use this directly.
 
 use crate::model::{Block, BlockHeader};
+use crate::state::commitment::MemoryTree;
 use crate::state::{execute_block, MemoryState};
-use crate::validation::{check_nonces, verify_block, Limits, Rule, ValidationError, ValidatorSet};
+use crate::validation::{
+    check_nonces, check_state_root, verify_block, Limits, Rule, ValidationError, ValidatorSet,
+};
 use std::collections::HashMap;
 
 /// Which rule a network uses for the `stateRoot` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateRootRule {
+    /// Ours: the root of the state tree after the block (`state::commitment`).
+    Tree,
     /// MiniLedger 0.2 in Raft mode: the reference's root of the state *before* the block.
     MiniLedgerBefore,
     /// Not checked (joining a MiniLedger network whose roots are not reproducible).
@@ -24,6 +29,7 @@ pub struct Chain {
     state_root_rule: StateRootRule,
     nonces: HashMap<String, u64>,
     state: MemoryState,
+    tree: MemoryTree,
 }
 
 impl Chain {
@@ -36,6 +42,7 @@ impl Chain {
             state_root_rule,
             nonces: HashMap::new(),
             state: MemoryState::default(),
+            tree: MemoryTree::default(),
         }
     }
 
@@ -51,33 +58,37 @@ impl Chain {
         self.nonces.get(sender).copied().unwrap_or(0)
     }
 
-    /// The `stateRoot` the next block must carry under this chain's rule, if it is checked.
-    pub fn expected_state_root(&self) -> Option<String> {
-        match self.state_root_rule {
-            StateRootRule::MiniLedgerBefore => Some(self.state.miniledger_root()),
-            StateRootRule::Unchecked => None,
-        }
-    }
-
     /// Validates `block` as the next block and applies it; on error nothing changes.
     pub fn apply(&mut self, block: &Block, now_ms: u64) -> Result<(), ValidationError> {
         verify_block(block, &self.tip, &self.validators, &self.limits, now_ms)?;
         let nonces = check_nonces(block, &self.nonces)?;
-        if let Some(expected) = self.expected_state_root() {
-            if block.state_root != expected {
-                return Err(ValidationError::new(
-                    Rule::BlockStateRoot,
-                    format!(
-                        "stateRoot {} is not the state's root {}",
-                        &block.state_root, expected
-                    ),
-                ));
-            }
-        }
         let delta = execute_block(block, &self.state);
+        let tree_batch = match self.state_root_rule {
+            StateRootRule::Tree => {
+                let (root, batch) = self
+                    .tree
+                    .preview(&delta)
+                    .map_err(|e| ValidationError::new(Rule::BlockStateRoot, e.to_string()))?;
+                check_state_root(block, &root)?;
+                batch
+            }
+            StateRootRule::MiniLedgerBefore => {
+                check_state_root(block, &self.state.miniledger_root())?;
+                None
+            }
+            StateRootRule::Unchecked => None,
+        };
+        if let Some(batch) = &tree_batch {
+            self.tree.push(batch);
+        }
         self.state.apply(delta);
         self.nonces.extend(nonces);
         self.tip = block.header();
         Ok(())
+    }
+
+    /// The root of our state tree (what `StateRootRule::Tree` blocks carry).
+    pub fn tree_root(&self) -> String {
+        self.tree.root().expect("an in-memory tree has every node")
     }
 }

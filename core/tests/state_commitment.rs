@@ -39,7 +39,7 @@ fn proof_of(tree: &MemoryTree, key: &str) -> (Option<Vec<u8>>, StateProof) {
 #[test]
 fn empty_state_has_the_zero_root_and_proves_absence() {
     let tree = MemoryTree::default();
-    assert_eq!(tree.root(), ZERO_HASH);
+    assert_eq!(tree.root().unwrap(), ZERO_HASH);
     let (value, proof) = proof_of(&tree, "anything");
     assert_eq!(value, None);
     verify(ZERO_HASH, "anything", None, &proof).expect("absent from the empty state");
@@ -56,7 +56,8 @@ fn the_root_is_pinned_for_a_known_state() {
             set("counter", "1", 1),
             set("greeting", r#""hello""#, 3),
         ]))
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(
         root, "e3bd1e3a323c14af1865c70298f5ef71022391cb010ef18a13e8784faa4d60fe",
         "changing this breaks every stored chain"
@@ -72,16 +73,19 @@ fn the_root_depends_on_the_state_not_on_its_history() {
             set("b", "2", 1),
             set("c", "3", 1),
         ]))
-        .unwrap();
+        .unwrap()
+        .0;
 
     let mut three_blocks = MemoryTree::default();
-    three_blocks.apply(&delta([set("c", "3", 1)])).unwrap();
+    three_blocks.apply(&delta([set("c", "3", 1)])).unwrap().0;
     three_blocks
         .apply(&delta([set("a", "1", 1), set("x", "9", 1)]))
-        .unwrap();
+        .unwrap()
+        .0;
     let b = three_blocks
         .apply(&delta([set("b", "2", 1), del("x")]))
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(a, b);
     assert_ne!(a, ZERO_HASH);
 
@@ -93,7 +97,8 @@ fn the_root_depends_on_the_state_not_on_its_history() {
             set("b", "2", 1),
             set("c", "3", 1),
         ]))
-        .unwrap();
+        .unwrap()
+        .0;
     assert_ne!(a, c);
 }
 
@@ -101,8 +106,9 @@ fn the_root_depends_on_the_state_not_on_its_history() {
 fn proofs_bind_value_and_version_and_survive_the_wire() {
     let mut tree = MemoryTree::default();
     tree.apply(&delta([set("k1", r#"{"n":1}"#, 1), set("k2", "true", 4)]))
-        .unwrap();
-    let root = tree.root();
+        .unwrap()
+        .0;
+    let root = tree.root().unwrap();
 
     let (value, proof) = proof_of(&tree, "k2");
     assert_eq!(
@@ -131,9 +137,9 @@ fn proofs_bind_value_and_version_and_survive_the_wire() {
 
     // A proof for an older root does not verify against the new one.
     let (_, old_proof) = proof_of(&tree, "k1");
-    tree.apply(&delta([set("k1", r#"{"n":2}"#, 2)])).unwrap();
+    tree.apply(&delta([set("k1", r#"{"n":2}"#, 2)])).unwrap().0;
     assert!(verify(
-        &tree.root(),
+        &tree.root().unwrap(),
         "k1",
         Some(&entry(r#"{"n":1}"#, 1)),
         &old_proof
@@ -154,14 +160,15 @@ fn proofs_bind_value_and_version_and_survive_the_wire() {
 fn deleting_everything_returns_to_the_zero_root_and_the_tree_goes_on() {
     let mut tree = MemoryTree::default();
     tree.apply(&delta([set("a", "1", 1), set("b", "1", 1)]))
-        .unwrap();
-    let root = tree.apply(&delta([del("a"), del("b")])).unwrap();
+        .unwrap()
+        .0;
+    let root = tree.apply(&delta([del("a"), del("b")])).unwrap().0;
     assert_eq!(root, ZERO_HASH);
     // Deleting a key that never existed changes nothing.
-    assert_eq!(tree.apply(&delta([del("never")])).unwrap(), ZERO_HASH);
-    let again = tree.apply(&delta([set("a", "1", 1)])).unwrap();
+    assert_eq!(tree.apply(&delta([del("never")])).unwrap().0, ZERO_HASH);
+    let again = tree.apply(&delta([set("a", "1", 1)])).unwrap().0;
     let mut fresh = MemoryTree::default();
-    assert_eq!(again, fresh.apply(&delta([set("a", "1", 1)])).unwrap());
+    assert_eq!(again, fresh.apply(&delta([set("a", "1", 1)])).unwrap().0);
     let (_, proof) = proof_of(&tree, "b");
     verify(&again, "b", None, &proof).expect("b is gone");
 }
@@ -176,16 +183,62 @@ fn stale_nodes_are_pruned_so_the_tree_is_bounded_by_the_state() {
             .iter()
             .map(|k| (k.clone(), Some(entry(&round.to_string(), round))))
             .collect();
-        tree.apply(&writes).unwrap();
+        tree.apply(&writes).unwrap().0;
         if round == 1 {
-            after_first_round = tree.node_count();
+            after_first_round = tree.pending_node_count();
         }
     }
     assert_eq!(
-        tree.node_count(),
+        tree.pending_node_count(),
         after_first_round,
         "rewriting the same keys 50 times must not grow the tree"
     );
     let (_, proof) = proof_of(&tree, "key-7");
-    verify(&tree.root(), "key-7", Some(&entry("50", 50)), &proof).unwrap();
+    verify(
+        &tree.root().unwrap(),
+        "key-7",
+        Some(&entry("50", 50)),
+        &proof,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_chain_under_the_tree_rule_checks_every_blocks_root() {
+    use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+    use miniledger_core::{Block, Chain, Keypair, PayloadBody, StateRootRule, Transaction};
+
+    let proposer = Keypair::from_seed([7; 32]);
+    let user = Keypair::from_seed([8; 32]);
+    let validators = ValidatorSet::new([proposer.public_hex()]);
+    let mut chain = Chain::new(validators, Limits::default(), StateRootRule::Tree);
+    // The expected roots come from a separate tree fed the same writes.
+    let mut shadow = MemoryTree::default();
+    for height in 1..=3u64 {
+        let tx = Transaction::new_signed(
+            &user,
+            height - 1,
+            1_000 + height,
+            PayloadBody::state_set("counter", &height.to_string()).unwrap(),
+        );
+        let root = shadow
+            .apply(&delta([set("counter", &height.to_string(), height)]))
+            .unwrap()
+            .0;
+        let good = Block::build(
+            &chain.tip().clone(),
+            2_000 + height,
+            vec![tx],
+            root,
+            &proposer,
+        );
+        let mut forged = good.clone();
+        forged.state_root = ZERO_HASH.to_string();
+        forged.hash = forged.compute_hash();
+        forged.signature = proposer.sign(&forged.hash);
+        let err = chain.apply(&forged, 10_000).unwrap_err();
+        assert_eq!(err.rule, Rule::BlockStateRoot, "{err}");
+        chain.apply(&good, 10_000).expect("the honest block");
+        assert_eq!(chain.tree_root(), good.state_root);
+    }
 }

@@ -25,7 +25,7 @@ use jmt::{KeyHash, OwnedValue, RootHash, Sha256Jmt, Version};
 use sha2::Sha256;
 use std::collections::HashMap;
 
-pub use jmt::storage::{Node as TreeNode, NodeKey as TreeNodeKey};
+pub use jmt;
 
 /// A proof of one key's value (or absence) under a state root.
 pub type StateProof = SparseMerkleProof<Sha256>;
@@ -147,22 +147,44 @@ pub fn decode_proof(text: &str) -> Result<StateProof, CommitmentError> {
     borsh::from_slice(&bytes).map_err(|e| CommitmentError::Malformed(e.to_string()))
 }
 
-/// A tree held in memory (tests, simulators, small deployments): the newest version only.
-#[derive(Default)]
-pub struct MemoryTree {
-    nodes: HashMap<NodeKey, Node>,
-    values: HashMap<KeyHash, OwnedValue>,
-    /// Newest version written, None while empty.
+/// The root hex of tree `version` (None: nothing written yet, the empty state).
+pub fn root_at(
+    reader: &impl TreeReader,
     version: Option<Version>,
-    root: Option<RootHash>,
+) -> Result<String, CommitmentError> {
+    let Some(version) = version else {
+        return Ok(ZERO_HASH.to_string());
+    };
+    let root = Sha256Jmt::new(reader)
+        .get_root_hash(version)
+        .map_err(tree_error)?;
+    Ok(root_hex(root))
 }
 
-impl MemoryTree {
-    /// The root hex of the newest version (64 zeros while nothing was written).
-    pub fn root(&self) -> String {
-        self.root.map_or_else(|| ZERO_HASH.to_string(), root_hex)
+/// Tree updates not yet persisted, layered over a stored tree (`base`): validating a run of
+/// blocks updates the tree block by block here, and the batches are then persisted with the
+/// blocks. Nodes made stale are hidden at once, so only the newest version is readable.
+#[derive(Clone)]
+pub struct PendingTree<'a, R> {
+    base: &'a R,
+    /// `None`: pruned by a pending update.
+    nodes: HashMap<NodeKey, Option<Node>>,
+    values: HashMap<KeyHash, Option<OwnedValue>>,
+    version: Option<Version>,
+}
+
+impl<'a, R: TreeReader> PendingTree<'a, R> {
+    /// Over `base`, whose newest tree version is `base_version` (None: empty).
+    pub fn new(base: &'a R, base_version: Option<Version>) -> Self {
+        PendingTree {
+            base,
+            nodes: HashMap::new(),
+            values: HashMap::new(),
+            version: base_version,
+        }
     }
 
+    /// Newest version, None while nothing was ever written.
     pub fn version(&self) -> Option<Version> {
         self.version
     }
@@ -172,54 +194,114 @@ impl MemoryTree {
         self.version.map_or(0, |v| v + 1)
     }
 
-    /// Applies one block's delta (no-op when empty) and returns the root after it.
-    pub fn apply(&mut self, delta: &StateDelta) -> Result<String, CommitmentError> {
+    /// The root hex of the newest version.
+    pub fn root(&self) -> Result<String, CommitmentError> {
+        root_at(self, self.version)
+    }
+
+    /// Applies one block's `delta`: the root after it and, when the delta changes anything, the
+    /// batch to persist (as version [`PendingTree::version`]).
+    pub fn apply(
+        &mut self,
+        delta: &StateDelta,
+    ) -> Result<(String, Option<TreeUpdateBatch>), CommitmentError> {
+        let (root, batch) = self.preview(delta)?;
+        if let Some(batch) = &batch {
+            self.push(batch);
+        }
+        Ok((root, batch))
+    }
+
+    /// What [`PendingTree::apply`] would return, changing nothing (to check a block's root
+    /// before accepting it).
+    pub fn preview(
+        &self,
+        delta: &StateDelta,
+    ) -> Result<(String, Option<TreeUpdateBatch>), CommitmentError> {
         if delta.is_empty() {
-            return Ok(self.root());
+            return Ok((self.root()?, None));
         }
-        let version = self.next_version();
-        let TreeUpdate { root, batch } = update(self, version, delta)?;
-        self.write(batch);
-        self.version = Some(version);
-        self.root = parse_root(&root);
-        Ok(root)
+        let TreeUpdate { root, batch } = update(self, self.next_version(), delta)?;
+        Ok((root, Some(batch)))
     }
 
-    /// Stores new nodes and values, and drops the nodes the update made stale.
-    fn write(&mut self, batch: TreeUpdateBatch) {
+    /// Layers a batch from [`PendingTree::preview`] on top, as the next version.
+    pub fn push(&mut self, batch: &TreeUpdateBatch) {
         for stale in &batch.stale_node_index_batch {
-            self.nodes.remove(&stale.node_key);
+            self.nodes.insert(stale.node_key.clone(), None);
         }
-        self.nodes.extend(batch.node_batch.nodes().clone());
+        for (key, node) in batch.node_batch.nodes() {
+            self.nodes.insert(key.clone(), Some(node.clone()));
+        }
         for ((_, key_hash), value) in batch.node_batch.values() {
-            match value {
-                Some(value) => self.values.insert(*key_hash, value.clone()),
-                None => self.values.remove(key_hash),
-            };
+            self.values.insert(*key_hash, value.clone());
         }
+        self.version = Some(self.next_version());
     }
 
-    /// Number of stored tree nodes (shows that pruning keeps the tree O(state)).
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
+    /// Nodes written and not pruned by pending updates.
+    pub fn pending_node_count(&self) -> usize {
+        self.nodes.values().filter(|n| n.is_some()).count()
     }
 }
 
-impl TreeReader for MemoryTree {
+impl<R: TreeReader> TreeReader for PendingTree<'_, R> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.nodes.get(node_key).cloned())
+        match self.nodes.get(node_key) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.base.get_node_option(node_key),
+        }
     }
 
     fn get_value_option(
         &self,
-        _max_version: Version,
+        max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self.values.get(&key_hash).cloned())
+        match self.values.get(&key_hash) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.base.get_value_option(max_version, key_hash),
+        }
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only used by jmt's snapshot restore, which this ledger does not use.
+        // Only jmt's snapshot restore uses it; this ledger restores by replaying blocks.
         Ok(None)
+    }
+}
+
+impl<R> std::fmt::Debug for PendingTree<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingTree")
+            .field("version", &self.version)
+            .field("pending_nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+/// A store holding no tree: the base of a tree kept wholly in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct EmptyTree;
+
+impl TreeReader for EmptyTree {
+    fn get_node_option(&self, _: &NodeKey) -> anyhow::Result<Option<Node>> {
+        Ok(None)
+    }
+
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(None)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+/// A tree held wholly in memory (tests, the in-memory chain, simulators).
+pub type MemoryTree = PendingTree<'static, EmptyTree>;
+
+impl Default for MemoryTree {
+    fn default() -> Self {
+        PendingTree::new(&EmptyTree, None)
     }
 }

@@ -5,7 +5,7 @@
 //! world state: the reference runs contract code as JavaScript, which this node does not execute.
 
 use crate::canonical;
-use crate::hash::{sha256_hex, ZERO_HASH};
+use crate::hash::ZERO_HASH;
 use crate::model::{Block, PayloadBody};
 use std::collections::BTreeMap;
 
@@ -81,16 +81,44 @@ impl MemoryState {
     /// MiniLedger 0.2's state root (`StateStore.computeStateRoot`): SHA-256 of
     /// `key:value:version` rows joined by `|`, or 64 zeros when empty. O(state size).
     pub fn miniledger_root(&self) -> String {
-        if self.entries.is_empty() {
-            return ZERO_HASH.to_string();
-        }
-        let rows: Vec<String> = self
-            .entries
-            .iter()
-            .map(|(k, e)| format!("{k}:{}:{}", e.value, e.version))
-            .collect();
-        sha256_hex(rows.join("|"))
+        miniledger_root(self.entries.iter().map(|(k, e)| (k.as_str(), e)))
     }
+}
+
+/// MiniLedger 0.2's state root over `rows` given in key byte order (SQLite's BINARY
+/// collation): SHA-256 of `key:value:version` rows joined by `|`, or 64 zeros when there are
+/// none. Streams, so a caller can feed it straight from a database cursor.
+pub fn miniledger_root<'a>(rows: impl IntoIterator<Item = (&'a str, &'a StateEntry)>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut any = false;
+    for (key, entry) in rows {
+        if any {
+            hasher.update(b"|");
+        }
+        any = true;
+        hasher.update(key.as_bytes());
+        hasher.update(b":");
+        hasher.update(entry.value.as_bytes());
+        hasher.update(format!(":{}", entry.version).as_bytes());
+    }
+    if any {
+        crate::hex::encode(&hasher.finalize())
+    } else {
+        ZERO_HASH.to_string()
+    }
+}
+
+/// True when MiniLedger 0.2 derives the same world state from `block` as we do: only
+/// `state:set` / `state:delete`. Its contract and governance transactions write values taken
+/// from its clock and `Math.random()`, which no other node can reproduce.
+pub fn reproducible_by_miniledger(block: &Block) -> bool {
+    block.transactions.iter().all(|tx| {
+        matches!(
+            tx.payload.body(),
+            PayloadBody::StateSet { .. } | PayloadBody::StateDelete { .. }
+        )
+    })
 }
 
 impl StateView for MemoryState {

@@ -217,3 +217,18 @@ fn check_signatures(block: &Block) -> Result<(), ValidationError> {
         .in_tx(i - 1),
     })
 }
+
+/// Checks that `block` carries `expected` as its `stateRoot` (under whichever rule the network
+/// uses; the caller computes `expected`).
+pub fn check_state_root(block: &Block, expected: &str) -> Result<(), ValidationError> {
+    if block.state_root == expected {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        Rule::BlockStateRoot,
+        format!(
+            "stateRoot {} is not the state's root {expected}",
+            block.state_root
+        ),
+    ))
+}
