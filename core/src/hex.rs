@@ -32,7 +32,7 @@ pub fn decode<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
 /// Decodes any even number of lowercase hex characters.
 pub fn decode_vec(s: &str) -> Result<Vec<u8>, HexError> {
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(HexError::Length {
             expected: bytes.len() + 1,
             got: bytes.len(),
