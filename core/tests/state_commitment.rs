@@ -77,11 +77,10 @@ fn the_root_depends_on_the_state_not_on_its_history() {
         .0;
 
     let mut three_blocks = MemoryTree::default();
-    three_blocks.apply(&delta([set("c", "3", 1)])).unwrap().0;
+    three_blocks.apply(&delta([set("c", "3", 1)])).unwrap();
     three_blocks
         .apply(&delta([set("a", "1", 1), set("x", "9", 1)]))
-        .unwrap()
-        .0;
+        .unwrap();
     let b = three_blocks
         .apply(&delta([set("b", "2", 1), del("x")]))
         .unwrap()
@@ -106,8 +105,7 @@ fn the_root_depends_on_the_state_not_on_its_history() {
 fn proofs_bind_value_and_version_and_survive_the_wire() {
     let mut tree = MemoryTree::default();
     tree.apply(&delta([set("k1", r#"{"n":1}"#, 1), set("k2", "true", 4)]))
-        .unwrap()
-        .0;
+        .unwrap();
     let root = tree.root().unwrap();
 
     let (value, proof) = proof_of(&tree, "k2");
@@ -137,7 +135,7 @@ fn proofs_bind_value_and_version_and_survive_the_wire() {
 
     // A proof for an older root does not verify against the new one.
     let (_, old_proof) = proof_of(&tree, "k1");
-    tree.apply(&delta([set("k1", r#"{"n":2}"#, 2)])).unwrap().0;
+    tree.apply(&delta([set("k1", r#"{"n":2}"#, 2)])).unwrap();
     assert!(verify(
         &tree.root().unwrap(),
         "k1",
@@ -160,8 +158,7 @@ fn proofs_bind_value_and_version_and_survive_the_wire() {
 fn deleting_everything_returns_to_the_zero_root_and_the_tree_goes_on() {
     let mut tree = MemoryTree::default();
     tree.apply(&delta([set("a", "1", 1), set("b", "1", 1)]))
-        .unwrap()
-        .0;
+        .unwrap();
     let root = tree.apply(&delta([del("a"), del("b")])).unwrap().0;
     assert_eq!(root, ZERO_HASH);
     // Deleting a key that never existed changes nothing.
@@ -183,7 +180,7 @@ fn stale_nodes_are_pruned_so_the_tree_is_bounded_by_the_state() {
             .iter()
             .map(|k| (k.clone(), Some(entry(&round.to_string(), round))))
             .collect();
-        tree.apply(&writes).unwrap().0;
+        tree.apply(&writes).unwrap();
         if round == 1 {
             after_first_round = tree.pending_node_count();
         }
