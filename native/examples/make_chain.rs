@@ -1,8 +1,8 @@
 //! Writes a synthetic, fully valid chain into a new data directory, for sync benchmarks:
 //! `--blocks` blocks of `--txs-per-block` `state:set` transactions each, sent round-robin by
 //! `--senders` keys, proposed by the fixed key `Keypair::from_seed([42; 32])`, with block
-//! timestamps 1 ms apart ending no later than now. Blocks are committed in runs (one SQLite
-//! transaction each) with `Store::commit_blocks`.
+//! timestamps 1 ms apart ending no later than now. Blocks are sealed in runs (one SQLite
+//! transaction each) by the node's production path, `seal_run`.
 //!
 //! Prints the proposer's public key (the `--validators` value for nodes serving the chain).
 //!
@@ -12,10 +12,9 @@
 //! ```
 
 use clap::Parser;
-use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::validation::{Limits, ValidatorSet};
-use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
-use miniledger_native::node::{apply_blocks, now_ms, Rules};
+use miniledger_core::{Keypair, PayloadBody, StateRootRule, Transaction};
+use miniledger_native::node::{seal_run, Rules};
 use miniledger_native::storage::Store;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -69,6 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rules = Rules {
         validators: ValidatorSet::new([proposer.public_hex()]),
         limits: Limits::default(),
+        state_root: StateRootRule::Tree,
     };
     if store.height() != 0 {
         return Err(format!("{} already holds a chain", args.out.display()).into());
@@ -108,26 +108,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect()
         });
 
-        let mut parent = store.tip();
-        let blocks: Vec<Block> = txs_by_block
+        // The node's own production path: one SQLite transaction per chunk.
+        let batches = txs_by_block
             .into_iter()
-            .map(|txs| {
-                let block = Block::build(
-                    &parent,
-                    first_ts + parent.height + 1,
-                    txs,
-                    ZERO_HASH.to_string(),
-                    &proposer,
-                );
-                parent = block.header();
-                block
-            })
-            .collect();
-        // The node's own run path: validates every block and commits the run in one transaction.
-        let outcome = apply_blocks(&mut store, &blocks, &rules, now_ms());
-        if let Some(error) = outcome.error {
-            return Err(error.into());
-        }
+            .enumerate()
+            .map(|(k, txs)| (first_ts + height + k as u64 + 1, txs));
+        seal_run(&mut store, &rules, &proposer, batches)?;
         height += count;
     }
     eprintln!(

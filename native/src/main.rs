@@ -1,10 +1,11 @@
 //! `miniledger`: the native full node and its command-line tools.
 
 use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::StateRootRule;
 use miniledger_native::api::{self, ApiContext, NodeInfo};
 use miniledger_native::cli::{self, Command, KeysCommand, PeersCommand, StartArgs, TxCommand};
 use miniledger_native::client;
-use miniledger_native::config::{self, ConsensusAlgorithm, LogFormat, NodeConfig};
+use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
 use miniledger_native::node::{Node, Rules, Settings};
 use miniledger_native::storage::Store;
 use std::net::{IpAddr, SocketAddr};
@@ -114,6 +115,11 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         rules: Rules {
             validators,
             limits: Limits::default(),
+            // A MiniLedger 0.2 network uses its own stateRoot rule (see `Pending`).
+            state_root: match config.compat {
+                Some(Compat::MiniLedger02) => StateRootRule::MiniLedgerBefore,
+                None => StateRootRule::Tree,
+            },
         },
         max_frame_bytes: config.max_frame_bytes,
         max_peers: config.max_peers,

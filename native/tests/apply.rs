@@ -4,9 +4,8 @@
 mod common;
 
 use common::now_ms;
-use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::validation::{Limits, Rule, ValidatorSet};
-use miniledger_core::{Block, BlockHeader, Keypair, PayloadBody, Transaction};
+use miniledger_core::{Block, Keypair, PayloadBody, StateRootRule, Transaction};
 use miniledger_native::node::{apply_block, apply_blocks, ApplyError, Rules};
 use miniledger_native::storage::Reads;
 use miniledger_native::storage::Store;
@@ -20,6 +19,7 @@ fn rules() -> Rules {
     Rules {
         validators: ValidatorSet::new([proposer().public_hex()]),
         limits: Limits::default(),
+        state_root: StateRootRule::Tree,
     }
 }
 
@@ -28,22 +28,9 @@ fn set(sender: &Keypair, nonce: u64, k: &str, value_json: &str) -> Transaction {
     Transaction::new_signed(sender, nonce, 1_000 + nonce, body)
 }
 
-/// Consecutive blocks on `parent`, one per entry of `txs`.
-fn chain(parent: &BlockHeader, txs: Vec<Vec<Transaction>>) -> Vec<Block> {
-    let mut parent = parent.clone();
-    txs.into_iter()
-        .map(|txs| {
-            let block = Block::build(
-                &parent,
-                parent.timestamp + 1_000,
-                txs,
-                ZERO_HASH.into(),
-                &proposer(),
-            );
-            parent = block.header();
-            block
-        })
-        .collect()
+/// Consecutive blocks on the store's tip, one per entry of `txs`, with correct state roots.
+fn chain(store: &Store, txs: Vec<Vec<Transaction>>) -> Vec<Block> {
+    common::chain_on(store, &proposer(), txs)
 }
 
 #[test]
@@ -52,7 +39,7 @@ fn a_run_sees_its_own_earlier_blocks() {
     let mut store = Store::open(dir.path()).unwrap();
     let a = Keypair::from_seed([1; 32]);
     let run = chain(
-        &store.tip(),
+        &store,
         vec![
             vec![set(&a, 0, "k", "1")],
             vec![set(&a, 1, "k", "2")],
@@ -67,7 +54,7 @@ fn a_run_sees_its_own_earlier_blocks() {
     assert_eq!(store.nonce(a.public_hex()).unwrap(), 4);
 
     // The next single block follows on as usual; an empty run does nothing.
-    let next = chain(&store.tip(), vec![vec![set(&a, 4, "k", "4")]]);
+    let next = chain(&store, vec![vec![set(&a, 4, "k", "4")]]);
     apply_block(&mut store, &next[0], &rules(), now_ms()).unwrap();
     let outcome = apply_blocks(&mut store, &[], &rules(), now_ms());
     assert_eq!((outcome.committed, outcome.error.is_none()), (0, true));
@@ -81,7 +68,7 @@ fn only_the_prefix_before_an_invalid_block_is_committed() {
     let a = Keypair::from_seed([1; 32]);
     // Block 2 replays the nonce block 1 used; block 3 would be fine on its own.
     let run = chain(
-        &store.tip(),
+        &store,
         vec![
             vec![set(&a, 0, "k", "1")],
             vec![set(&a, 0, "k", "2")],
@@ -100,7 +87,7 @@ fn only_the_prefix_before_an_invalid_block_is_committed() {
     assert_eq!(store.nonce(a.public_hex()).unwrap(), 1);
 
     // A run whose first block is invalid commits nothing.
-    let bad = chain(&store.tip(), vec![vec![set(&a, 5, "k", "9")]]);
+    let bad = chain(&store, vec![vec![set(&a, 5, "k", "9")]]);
     let outcome = apply_blocks(&mut store, &bad, &rules(), now_ms());
     assert_eq!(outcome.committed, 0);
     assert!(

@@ -8,7 +8,7 @@ use miniledger_core::validation::{check_nonces, NonceView};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use miniledger_native::node::Overlay;
 use miniledger_native::storage::Reads;
-use miniledger_native::storage::{Store, StoreError, DB_FILE};
+use miniledger_native::storage::{CommitItem, Store, StoreError, DB_FILE};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -44,7 +44,7 @@ fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, StateDelta, HashM
 
 fn commit(store: &mut Store, txs: Vec<Transaction>) -> Block {
     let (block, delta, nonces) = next_block(store, txs);
-    store.commit_block(&block, &delta, &nonces).unwrap();
+    store.commit_block(item(&block, &delta, &nonces)).unwrap();
     block
 }
 
@@ -73,8 +73,22 @@ fn next_run(store: &Store, txs: Vec<Vec<Transaction>>) -> Vec<Item> {
     run
 }
 
+/// A storage-level commit item: these tests exercise rows and atomicity, not the state tree.
+fn item<'a>(
+    block: &'a Block,
+    delta: &'a StateDelta,
+    nonces: &'a HashMap<String, u64>,
+) -> CommitItem<'a> {
+    CommitItem {
+        block,
+        delta,
+        next_nonces: nonces,
+        tree: None,
+    }
+}
+
 fn commit_run(store: &mut Store, run: &[Item]) -> Result<(), StoreError> {
-    let items: Vec<_> = run.iter().map(|(b, d, n)| (b, d, n)).collect();
+    let items: Vec<_> = run.iter().map(|(b, d, n)| item(b, d, n)).collect();
     store.commit_blocks(&items)
 }
 
@@ -260,16 +274,20 @@ fn refuses_a_block_that_does_not_extend_the_tip() {
         ZERO_HASH.into(),
         &a,
     );
-    let err = store.commit_block(&orphan, &delta, &nonces).unwrap_err();
+    let err = store
+        .commit_block(item(&orphan, &delta, &nonces))
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::NotNextBlock { height: 1, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("previousHash"), "{err}");
 
-    store.commit_block(&block, &delta, &nonces).unwrap();
+    store.commit_block(item(&block, &delta, &nonces)).unwrap();
     // The same block again: wrong height.
-    let err = store.commit_block(&block, &delta, &nonces).unwrap_err();
+    let err = store
+        .commit_block(item(&block, &delta, &nonces))
+        .unwrap_err();
     assert!(err.to_string().contains("tip is at height 1"), "{err}");
     assert_eq!(count(&store, "blocks"), 2);
     assert_eq!(count(&store, "transactions"), 1);
@@ -292,7 +310,9 @@ fn a_commit_failing_midway_writes_nothing() {
         (a.public_hex().to_string(), 1),
         (b.public_hex().to_string(), 1),
     ]);
-    let err = store.commit_block(&block, &delta, &nonces).unwrap_err();
+    let err = store
+        .commit_block(item(&block, &delta, &nonces))
+        .unwrap_err();
     assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
     assert!(err.to_string().contains("storing transaction 1"), "{err}");
 
@@ -552,13 +572,15 @@ fn a_failed_view_read_blocks_the_next_commit() {
         .execute_batch("ALTER TABLE hidden RENAME TO world_state")
         .unwrap();
 
-    let err = store.commit_block(&block, &bad_delta, &nonces).unwrap_err();
+    let err = store
+        .commit_block(item(&block, &bad_delta, &nonces))
+        .unwrap_err();
     assert!(matches!(err, StoreError::ViewReadFailed(_)), "{err}");
     assert_eq!(store.height(), 1);
 
     // Recomputed through a healthy view, the block goes in.
     let delta = execute_block(&block, &store);
-    store.commit_block(&block, &delta, &nonces).unwrap();
+    store.commit_block(item(&block, &delta, &nonces)).unwrap();
     assert_eq!(store.state_entry("k").unwrap().unwrap().version, 2);
 }
 

@@ -6,10 +6,9 @@
 mod common;
 
 use common::{now_ms, wait_until_within, NodeProcess};
-use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::validation::{Limits, ValidatorSet};
-use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
-use miniledger_native::node::{apply_blocks, Rules};
+use miniledger_core::{Keypair, PayloadBody, StateRootRule, Transaction};
+use miniledger_native::node::{seal_run, Rules};
 use miniledger_native::storage::Reads;
 use miniledger_native::storage::Store;
 use std::path::Path;
@@ -28,28 +27,20 @@ fn build_chain(dir: &Path, proposer: &Keypair) {
     let rules = Rules {
         validators: ValidatorSet::new([proposer.public_hex()]),
         limits: Limits::default(),
+        state_root: StateRootRule::Tree,
     };
     let start = now_ms() - 3_600_000;
     let mut i = 0;
     while i < BLOCKS {
-        let mut blocks = Vec::new();
-        let mut parent = store.tip();
-        for _ in 0..CHUNK.min(BLOCKS - i) {
+        let end = (i + CHUNK).min(BLOCKS);
+        let batches = (i..end).map(|i| {
             let ts = start + i;
             let body = PayloadBody::state_set(format!("k{}", i % 100), "1").unwrap();
-            let tx = Transaction::new_signed(&sender, i, ts, body);
-            let block = Block::build(&parent, ts, vec![tx], ZERO_HASH.to_string(), proposer);
-            parent = block.header();
-            blocks.push(block);
-            i += 1;
-        }
-        // The node's own run path: validates every block and commits the run in one transaction.
-        let outcome = apply_blocks(&mut store, &blocks, &rules, now_ms());
-        assert!(
-            outcome.error.is_none(),
-            "fixture block refused: {:?}",
-            outcome.error
-        );
+            (ts, vec![Transaction::new_signed(&sender, i, ts, body)])
+        });
+        // The node's own production path, one SQLite transaction per chunk.
+        seal_run(&mut store, &rules, proposer, batches).expect("fixture blocks");
+        i = end;
     }
     assert_eq!(store.height(), BLOCKS);
 }

@@ -1,16 +1,13 @@
-//! Applying blocks: core's stateless rules, then nonces, then execution, then SQLite. Nothing
-//! is written unless every rule holds. A single block (announced or produced) is one SQLite
-//! transaction; a run of synced blocks is validated block by block over an [`Overlay`] of the
-//! earlier blocks' effects, and its valid prefix is committed in one transaction.
+//! Applying blocks: core's stateless rules, then the state step (nonces, execution, stateRoot),
+//! then SQLite. Nothing is written unless every rule holds. A single block (announced or
+//! produced) is one SQLite transaction; a run of synced blocks is checked block by block over
+//! [`Pending`] (the earlier blocks' uncommitted effects), and its valid prefix is committed in
+//! one transaction.
 
-use super::overlay::Overlay;
+use super::pending::{Executed, Pending};
 use crate::storage::{CommitItem, Store, StoreError};
-use miniledger_core::state::{execute_block, StateDelta, StateView};
-use miniledger_core::validation::{
-    check_nonces, verify_block, Limits, NonceView, ValidationError, ValidatorSet,
-};
-use miniledger_core::{Block, BlockHeader};
-use std::collections::HashMap;
+use miniledger_core::validation::{verify_block, Limits, ValidationError, ValidatorSet};
+use miniledger_core::{Block, BlockHeader, StateRootRule};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -32,6 +29,8 @@ pub enum ApplyError {
 pub struct Rules {
     pub validators: ValidatorSet,
     pub limits: Limits,
+    /// Ours ([`StateRootRule::Tree`]) unless the node joined a MiniLedger 0.2 network.
+    pub state_root: StateRootRule,
 }
 
 /// Validates `block` against the store's tip and state, and commits it.
@@ -42,10 +41,17 @@ pub fn apply_block(
     now_ms: u64,
 ) -> Result<(), ApplyError> {
     let height = block.height;
-    let (delta, nonces) = validate(block, &store.tip(), &*store, rules, now_ms)
-        .map_err(|error| ApplyError::Invalid { height, error })?;
+    verify_block(
+        block,
+        &store.tip(),
+        &rules.validators,
+        &rules.limits,
+        now_ms,
+    )
+    .map_err(|error| ApplyError::Invalid { height, error })?;
+    let executed = Pending::new(store, rules.state_root).accept(block)?;
     store
-        .commit_block(block, &delta, &nonces)
+        .commit_block(executed.item(block))
         .map_err(|error| ApplyError::Store { height, error })
 }
 
@@ -64,26 +70,23 @@ pub struct RunOutcome {
 /// valid prefix in ONE SQLite transaction (all of it or nothing). Blocks after an invalid one
 /// are not looked at.
 pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: u64) -> RunOutcome {
-    let mut results: Vec<(StateDelta, HashMap<String, u64>)> = Vec::with_capacity(blocks.len());
+    let mut checked: Vec<Executed> = Vec::with_capacity(blocks.len());
     let mut error = None;
     let first_unverified = verify_run(blocks, &store.tip(), rules, now_ms);
     {
-        let mut overlay = Overlay::new(&*store);
+        let mut pending = Pending::new(store, rules.state_root);
         for (i, block) in blocks.iter().enumerate() {
             let outcome = match &first_unverified {
-                Some((bad, e)) if *bad == i => Err(e.clone()),
-                _ => execute_checked(block, &overlay),
+                Some((bad, e)) if *bad == i => Err(ApplyError::Invalid {
+                    height: block.height,
+                    error: e.clone(),
+                }),
+                _ => pending.accept(block),
             };
             match outcome {
-                Ok((delta, nonces)) => {
-                    overlay.push(&delta, &nonces);
-                    results.push((delta, nonces));
-                }
+                Ok(executed) => checked.push(executed),
                 Err(e) => {
-                    error = Some(ApplyError::Invalid {
-                        height: block.height,
-                        error: e,
-                    });
+                    error = Some(e);
                     break;
                 }
             }
@@ -91,8 +94,8 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
     }
     let items: Vec<CommitItem> = blocks
         .iter()
-        .zip(&results)
-        .map(|(block, (delta, nonces))| (block, delta, nonces))
+        .zip(&checked)
+        .map(|(block, executed)| executed.item(block))
         .collect();
     let (Some(first), Some(last)) = (items.first(), items.last()) else {
         return RunOutcome {
@@ -100,7 +103,7 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
             error,
         };
     };
-    let (from, to) = (first.0.height, last.0.height);
+    let (from, to) = (first.block.height, last.block.height);
     match store.commit_blocks(&items) {
         Ok(()) => RunOutcome {
             committed: items.len(),
@@ -111,28 +114,6 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
             error: Some(ApplyError::StoreRun { from, to, error }),
         },
     }
-}
-
-/// Every rule for `block` on `parent` with state and nonces from `view`; the state delta and
-/// next nonces it produces.
-fn validate<V: StateView + NonceView>(
-    block: &Block,
-    parent: &BlockHeader,
-    view: &V,
-    rules: &Rules,
-    now_ms: u64,
-) -> Result<(StateDelta, HashMap<String, u64>), ValidationError> {
-    verify_block(block, parent, &rules.validators, &rules.limits, now_ms)?;
-    execute_checked(block, view)
-}
-
-/// The rules that need state (nonces), then execution.
-fn execute_checked<V: StateView + NonceView>(
-    block: &Block,
-    view: &V,
-) -> Result<(StateDelta, HashMap<String, u64>), ValidationError> {
-    let nonces = check_nonces(block, view)?;
-    Ok((execute_block(block, view), nonces))
 }
 
 /// Core's stateless rules (hashes, signatures, header) for every block of a run, spread over the

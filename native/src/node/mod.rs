@@ -4,15 +4,18 @@
 
 mod apply;
 mod overlay;
+mod pending;
+mod produce;
 mod progress;
 mod respond;
 
 pub use apply::{apply_block, apply_blocks, ApplyError, Rules, RunOutcome};
 pub use overlay::Overlay;
+pub use pending::{Executed, Pending};
+pub use produce::{seal, seal_run};
 
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
-use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{Action, ConnId, PeerConfig, PeerManager, PeerSummary};
 use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
@@ -466,13 +469,14 @@ impl Node {
         if txs.is_empty() {
             return false;
         }
-        let tip = self.store.tip();
-        let timestamp = now_ms().max(tip.timestamp + 1);
-        // stateRoot: our network's commitment is not designed yet (issue 3); blocks carry zeros.
-        let block = Block::build(&tip, timestamp, txs, ZERO_HASH.to_string(), &self.key);
-        if !self.apply(&block, None) {
-            return false;
-        }
+        let block = match seal(&mut self.store, &self.settings.rules, &self.key, txs) {
+            Ok(block) => block,
+            Err(e) => {
+                tracing::error!(target: "chain", "cannot produce a block: {e}");
+                return false;
+            }
+        };
+        self.on_committed(std::slice::from_ref(&block));
         let now = now_ms();
         self.peers
             .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);

@@ -5,13 +5,13 @@
 
 use miniledger_core::state::{StateDelta, StateEntry, StateView};
 use miniledger_core::validation::NonceView;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Pending state writes and next nonces over `base`. The latest pushed block wins.
 pub struct Overlay<'a, V> {
     base: &'a V,
-    /// `None`: deleted by a pending block.
-    state: HashMap<String, Option<StateEntry>>,
+    /// `None`: deleted by a pending block. Ordered, for MiniLedger's root (compat mode).
+    state: BTreeMap<String, Option<StateEntry>>,
     nonces: HashMap<String, u64>,
 }
 
@@ -19,7 +19,7 @@ impl<'a, V> Overlay<'a, V> {
     pub fn new(base: &'a V) -> Self {
         Overlay {
             base,
-            state: HashMap::new(),
+            state: BTreeMap::new(),
             nonces: HashMap::new(),
         }
     }
@@ -33,6 +33,11 @@ impl<'a, V> Overlay<'a, V> {
         for (sender, next) in next_nonces {
             self.nonces.insert(sender.clone(), *next);
         }
+    }
+
+    /// The pending state writes, by key (`None`: deleted).
+    pub fn pending_state(&self) -> &BTreeMap<String, Option<StateEntry>> {
+        &self.state
     }
 
     /// True while nothing has been pushed.

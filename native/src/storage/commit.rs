@@ -5,9 +5,9 @@
 //! prepared one.
 
 use super::error::{Context, StoreError};
-use super::state::NonceMap;
-use super::{blocks, state, transactions, Store};
-use miniledger_core::state::StateDelta;
+use super::{blocks, state, transactions, tree, Store};
+use miniledger_core::state::commitment::jmt::storage::TreeUpdateBatch;
+use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
 use rusqlite::{Connection, TransactionBehavior};
 use std::collections::HashMap;
@@ -17,13 +17,8 @@ impl Store {
     /// `next_nonces` after it. Refuses (writing nothing) a block that does not extend the tip,
     /// or any block while a failed `StateView`/`NonceView` read is pending (the delta may have
     /// been computed from a wrong view; the refusal clears it, so a recomputed delta can go in).
-    pub fn commit_block(
-        &mut self,
-        block: &Block,
-        delta: &StateDelta,
-        next_nonces: &HashMap<String, u64>,
-    ) -> Result<(), StoreError> {
-        self.commit_blocks(&[(block, delta, next_nonces)])
+    pub fn commit_block(&mut self, item: CommitItem<'_>) -> Result<(), StoreError> {
+        self.commit_blocks(&[item])
     }
 
     /// Stores a contiguous run of blocks, each with its delta and next nonces as for
@@ -41,7 +36,7 @@ impl Store {
         };
         let mut parent = self.tip.clone();
         let mut jsons = Vec::with_capacity(items.len());
-        for (block, _, _) in items {
+        for CommitItem { block, .. } in items {
             check_extends(&parent, block)?;
             parent = block.header();
             jsons.push(
@@ -51,7 +46,7 @@ impl Store {
                 })?,
             );
         }
-        let (from, to) = (first.0.height, last.0.height);
+        let (from, to) = (first.block.height, last.block.height);
         let what = || match items.len() {
             1 => format!("block {from}"),
             _ => format!("blocks {from}..={to}"),
@@ -60,29 +55,44 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .op_with(|| format!("starting the write of {}", what()))?;
-        for ((block, delta, next_nonces), json) in items.iter().zip(&jsons) {
-            write_block(&tx, block, json, delta, next_nonces)?;
+        let mut tree_version = self.tree_version;
+        for (item, json) in items.iter().zip(&jsons) {
+            if item.tree.is_some() {
+                tree_version = Some(tree_version.map_or(0, |v| v + 1));
+            }
+            write_block(&tx, item, json, tree_version)?;
         }
         // On failure the dropped transaction rolls back.
         tx.commit().op_with(|| format!("committing {}", what()))?;
         self.tip = parent;
+        self.tree_version = tree_version;
+        self.miniledger_reproducible &= items
+            .iter()
+            .all(|item| reproducible_by_miniledger(item.block));
         tracing::debug!(
             from,
             to,
             txs = items
                 .iter()
-                .map(|(b, _, _)| b.transactions.len())
+                .map(|item| item.block.transactions.len())
                 .sum::<usize>(),
-            state_writes = items.iter().map(|(_, d, _)| d.len()).sum::<usize>(),
+            state_writes = items.iter().map(|item| item.delta.len()).sum::<usize>(),
             "blocks committed"
         );
         Ok(())
     }
 }
 
-/// One block of a run for [`Store::commit_blocks`]: the block, the state delta its execution
-/// produced, and each sender's next nonce after it.
-pub type CommitItem<'a> = (&'a Block, &'a StateDelta, &'a HashMap<String, u64>);
+/// One block for [`Store::commit_blocks`]: the block, the state delta its execution produced,
+/// each sender's next nonce after it, and the state-tree update it made (None when the delta is
+/// empty: the tree, and so the root, stay as they were).
+#[derive(Clone, Copy)]
+pub struct CommitItem<'a> {
+    pub block: &'a Block,
+    pub delta: &'a StateDelta,
+    pub next_nonces: &'a HashMap<String, u64>,
+    pub tree: Option<&'a TreeUpdateBatch>,
+}
 
 /// Refuses a block that does not directly follow `parent`.
 fn check_extends(parent: &BlockHeader, block: &Block) -> Result<(), StoreError> {
@@ -102,17 +112,26 @@ fn check_extends(parent: &BlockHeader, block: &Block) -> Result<(), StoreError> 
     })
 }
 
-/// Writes every row of one block inside the caller's SQLite transaction.
+/// Writes every row of one block inside the caller's SQLite transaction; its tree update (if
+/// any) becomes tree version `tree_version`.
 pub(crate) fn write_block(
     conn: &Connection,
-    block: &Block,
+    item: &CommitItem<'_>,
     json: &str,
-    delta: &StateDelta,
-    next_nonces: &NonceMap,
+    tree_version: Option<u64>,
 ) -> Result<(), StoreError> {
+    let CommitItem {
+        block,
+        delta,
+        next_nonces,
+        tree: update,
+    } = *item;
     blocks::insert(conn, block, json)?;
     transactions::insert_all(conn, block)?;
     state::apply_delta(conn, delta, block.height)?;
     state::store_nonces(conn, next_nonces, block.height)?;
+    if let (Some(batch), Some(version)) = (update, tree_version) {
+        tree::write(conn, batch, version, block.height)?;
+    }
     Ok(())
 }

@@ -21,6 +21,8 @@ pub enum StoreError {
     Unsupported(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("reading the state tree failed: {0}")]
+    StateTree(String),
     #[error("cannot encode block {height} as JSON: {source}")]
     Encode {
         height: u64,

@@ -21,6 +21,7 @@ mod reads;
 mod schema;
 mod state;
 mod transactions;
+mod tree;
 
 pub use commit::CommitItem;
 pub use error::StoreError;
@@ -29,11 +30,14 @@ pub use reader::Reader;
 pub use reads::Reads;
 pub use schema::SCHEMA_VERSION;
 pub use state::StateRecord;
+pub use tree::SqlTree;
 
 use error::Context;
+use miniledger_core::state::StateEntry;
 use miniledger_core::BlockHeader;
 use rusqlite::Connection;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -49,6 +53,11 @@ pub struct Store {
     /// Header of the highest stored block; changed only after its SQLite commit succeeded.
     tip: BlockHeader,
     query: Mutex<ReadOnlyQuery>,
+    /// Newest state-tree version (None: no state was ever written).
+    tree_version: Option<u64>,
+    /// True while every stored transaction is one whose state effects MiniLedger 0.2 derives
+    /// the way we do (see `state::reproducible_by_miniledger`): its roots are then checkable.
+    miniledger_reproducible: bool,
     /// First error hit by a `StateView`/`NonceView` read since the last commit attempt (those
     /// traits cannot return errors); `commit_block(s)` refuses to write while one is pending.
     read_failure: Cell<Option<String>>,
@@ -74,12 +83,16 @@ impl Store {
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let tip = blocks::load_tip(&conn)?;
+        let tree_version = tree::version(&conn)?;
+        let miniledger_reproducible = state::only_key_value_writes(&conn)?;
         let query = ReadOnlyQuery::open(&path)?;
         tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
         Ok(Store {
             conn,
             path,
             tip,
+            tree_version,
+            miniledger_reproducible,
             query: Mutex::new(query),
             read_failure: Cell::new(None),
         })
@@ -97,6 +110,30 @@ impl Store {
 
     pub fn height(&self) -> u64 {
         self.tip.height
+    }
+
+    /// The stored state tree, for jmt's reads (and core's `PendingTree` over it).
+    pub fn tree(&self) -> SqlTree<'_> {
+        SqlTree(&self.conn)
+    }
+
+    /// Newest state-tree version (None: no state was ever written).
+    pub fn tree_version(&self) -> Option<u64> {
+        self.tree_version
+    }
+
+    /// True while MiniLedger 0.2's state root of this chain can be reproduced (see the field).
+    pub fn miniledger_reproducible(&self) -> bool {
+        self.miniledger_reproducible
+    }
+
+    /// MiniLedger 0.2's root of the stored state with `pending` writes (`None`: deleted)
+    /// layered on top. O(state): compat mode only.
+    pub fn miniledger_root_with(
+        &self,
+        pending: &BTreeMap<String, Option<StateEntry>>,
+    ) -> Result<String, StoreError> {
+        state::miniledger_root_with(&self.conn, pending)
     }
 
     /// Runs one read-only statement on the store's own read-only connection (see

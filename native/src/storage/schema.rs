@@ -1,7 +1,7 @@
 //! The schema and connection settings, in one place: durability pragmas, the DDL, the
 //! `schema_version` check, and the `meta` key-value table other modules keep settings in.
 
-use super::commit::write_block;
+use super::commit::{write_block, CommitItem};
 use super::error::{Context, StoreError};
 use super::state::NonceMap;
 use miniledger_core::state::StateDelta;
@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -43,6 +43,14 @@ CREATE TABLE IF NOT EXISTS nonces (
     sender TEXT PRIMARY KEY,
     next   INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS state_nodes (
+    key  BLOB PRIMARY KEY,
+    node BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_leaves (
+    key_hash BLOB PRIMARY KEY,
+    value    BLOB NOT NULL
+) WITHOUT ROWID;
 ";
 
 const META_TABLE_EXISTS: &str =
@@ -107,7 +115,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let genesis = Block::genesis();
         let json = serde_json::to_string(&genesis)
             .map_err(|source| StoreError::Encode { height: 0, source })?;
-        write_block(&tx, &genesis, &json, &StateDelta::new(), &NonceMap::new())?;
+        let item = CommitItem {
+            block: &genesis,
+            delta: &StateDelta::new(),
+            next_nonces: &NonceMap::new(),
+            tree: None,
+        };
+        write_block(&tx, &item, &json, None)?;
         tracing::info!(hash = %genesis.hash, "stored the genesis block");
     }
     tx.commit().op("committing schema setup")

@@ -5,9 +5,10 @@
 use super::error::{Context, StoreError};
 use super::Reads;
 use super::Store;
-use miniledger_core::state::{StateDelta, StateEntry, StateView};
+use miniledger_core::state::{miniledger_root, StateDelta, StateEntry, StateView};
 use miniledger_core::validation::NonceView;
 use rusqlite::{Connection, OptionalExtension, Row};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 
 /// Each sender's next nonce, as `check_nonces` returns it.
@@ -27,6 +28,9 @@ const COUNT: &str = "SELECT count(*) FROM world_state";
 const UPSERT_NONCE: &str = "INSERT INTO nonces (sender, next) VALUES (?1, ?2) \
     ON CONFLICT (sender) DO UPDATE SET next = excluded.next";
 const SELECT_NONCE: &str = "SELECT next FROM nonces WHERE sender = ?1";
+const SELECT_ALL: &str = "SELECT key, value, version FROM world_state ORDER BY key";
+const ONLY_KEY_VALUE_WRITES: &str = "SELECT NOT EXISTS (SELECT 1 FROM transactions \
+    WHERE type NOT IN ('state:set', 'state:delete'))";
 
 /// A stored state entry: its canonical JSON value, version, and the block that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +143,44 @@ pub(crate) fn next_nonce(conn: &Connection, sender: &str) -> Result<u64, StoreEr
         .and_then(|mut stmt| stmt.query_row([sender], |row| row.get(0)).optional())
         .op("reading a sender nonce")?;
     Ok(next.unwrap_or(0))
+}
+
+/// MiniLedger 0.2's root of the stored state with `pending` writes layered on top: one ordered
+/// scan of `world_state` merged with the pending keys (both in byte order).
+pub(crate) fn miniledger_root_with(
+    conn: &Connection,
+    pending: &BTreeMap<String, Option<StateEntry>>,
+) -> Result<String, StoreError> {
+    let op = || "computing MiniLedger's state root".to_string();
+    let mut stmt = conn.prepare_cached(SELECT_ALL).op_with(op)?;
+    let stored = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                StateEntry {
+                    value: row.get(1)?,
+                    version: row.get(2)?,
+                },
+            ))
+        })
+        .op_with(op)?
+        .collect::<Result<Vec<_>, _>>()
+        .op_with(op)?;
+    let mut merged: BTreeMap<&str, &StateEntry> =
+        stored.iter().map(|(k, e)| (k.as_str(), e)).collect();
+    for (key, entry) in pending {
+        match entry {
+            Some(entry) => merged.insert(key, entry),
+            None => merged.remove(key.as_str()),
+        };
+    }
+    Ok(miniledger_root(merged))
+}
+
+/// True when every stored transaction is a `state:set` or `state:delete`.
+pub(crate) fn only_key_value_writes(conn: &Connection) -> Result<bool, StoreError> {
+    conn.query_row(ONLY_KEY_VALUE_WRITES, [], |row| row.get(0))
+        .op("checking transaction kinds")
 }
 
 /// Reads through the connection. A failed read answers "absent" and is recorded; the next

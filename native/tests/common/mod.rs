@@ -305,3 +305,48 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Consecutive blocks on `store`'s tip, one per entry of `txs`, proposed by `key` 1 s apart,
+/// each carrying the stateRoot (our tree rule) that executing its transactions on top of the
+/// store and the blocks before it gives. Nonces are not checked: tests build invalid runs too.
+pub fn chain_on(
+    store: &miniledger_native::storage::Store,
+    key: &miniledger_core::Keypair,
+    txs: Vec<Vec<miniledger_core::Transaction>>,
+) -> Vec<miniledger_core::Block> {
+    use miniledger_core::hash::ZERO_HASH;
+    use miniledger_core::state::commitment::MemoryTree;
+    use miniledger_core::state::{execute_block, MemoryState, StateDelta, StateEntry};
+    use miniledger_core::Block;
+    use miniledger_native::storage::Reads;
+
+    // A replica of the stored state: the tree root depends on the state only, not its history.
+    let stored: StateDelta = store
+        .state_entries(None, i64::MAX as usize, 0)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let entry = StateEntry {
+                value: r.value,
+                version: r.version,
+            };
+            (r.key, Some(entry))
+        })
+        .collect();
+    let (mut state, mut tree) = (MemoryState::default(), MemoryTree::default());
+    tree.apply(&stored).unwrap();
+    state.apply(stored);
+    let mut parent = store.tip();
+    txs.into_iter()
+        .map(|txs| {
+            let ts = parent.timestamp + 1_000;
+            let draft = Block::build(&parent, ts, txs, ZERO_HASH.into(), key);
+            let delta = execute_block(&draft, &state);
+            let (root, _) = tree.apply(&delta).unwrap();
+            state.apply(delta);
+            let block = Block::build(&parent, ts, draft.transactions, root, key);
+            parent = block.header();
+            block
+        })
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! The state tree behind our `stateRoot` (core's `state::commitment`): its nodes
+//! (`state_nodes`, keyed by the borsh encoding of jmt's node key) and leaf values
+//! (`state_leaves`, by key hash), written in the block's SQLite transaction. Only the newest
+//! tree version is kept: the nodes an update makes stale are deleted in the same transaction, so
+//! the table is O(state). The newest version number is `meta.state_tree_version`.
+
+use super::error::{Context, StoreError};
+use super::schema::{get_meta, set_meta};
+use miniledger_core::state::commitment::jmt::storage::{
+    LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch,
+};
+use miniledger_core::state::commitment::jmt::{KeyHash, OwnedValue, Version};
+use rusqlite::{Connection, OptionalExtension};
+
+const SELECT_NODE: &str = "SELECT node FROM state_nodes WHERE key = ?1";
+const INSERT_NODE: &str = "INSERT OR REPLACE INTO state_nodes (key, node) VALUES (?1, ?2)";
+const DELETE_NODE: &str = "DELETE FROM state_nodes WHERE key = ?1";
+const SELECT_LEAF: &str = "SELECT value FROM state_leaves WHERE key_hash = ?1";
+const UPSERT_LEAF: &str = "INSERT OR REPLACE INTO state_leaves (key_hash, value) VALUES (?1, ?2)";
+const DELETE_LEAF: &str = "DELETE FROM state_leaves WHERE key_hash = ?1";
+const VERSION_KEY: &str = "state_tree_version";
+
+/// jmt's reads over a connection (the writer's, or a reader's inside a snapshot).
+pub struct SqlTree<'a>(pub &'a Connection);
+
+impl TreeReader for SqlTree<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = borsh::to_vec(node_key)?;
+        let bytes: Option<Vec<u8>> = self
+            .0
+            .prepare_cached(SELECT_NODE)?
+            .query_row([key], |row| row.get(0))
+            .optional()?;
+        Ok(match bytes {
+            Some(bytes) => Some(borsh::from_slice(&bytes)?),
+            None => None,
+        })
+    }
+
+    fn get_value_option(
+        &self,
+        _max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(self
+            .0
+            .prepare_cached(SELECT_LEAF)?
+            .query_row([&key_hash.0[..]], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's snapshot restore uses it; this ledger restores by replaying blocks.
+        Ok(None)
+    }
+}
+
+/// The newest tree version stored (None: no state was ever written).
+pub(crate) fn version(conn: &Connection) -> Result<Option<Version>, StoreError> {
+    get_meta(conn, VERSION_KEY)?
+        .map(|text| {
+            text.parse()
+                .map_err(|_| StoreError::Corrupt(format!("{VERSION_KEY} is {text:?}")))
+        })
+        .transpose()
+}
+
+/// Persists one update as tree `version` (inside the caller's transaction): prunes the nodes it
+/// made stale, stores the new nodes and leaf values.
+pub(crate) fn write(
+    conn: &Connection,
+    batch: &TreeUpdateBatch,
+    version: Version,
+    height: u64,
+) -> Result<(), StoreError> {
+    let op = || format!("writing the state tree of block {height}");
+    let encode = |key: &NodeKey| borsh::to_vec(key).expect("borsh into memory");
+    let mut delete = conn.prepare_cached(DELETE_NODE).op_with(op)?;
+    for stale in &batch.stale_node_index_batch {
+        delete.execute([encode(&stale.node_key)]).op_with(op)?;
+    }
+    let mut insert = conn.prepare_cached(INSERT_NODE).op_with(op)?;
+    for (key, node) in batch.node_batch.nodes() {
+        let node = borsh::to_vec(node).expect("borsh into memory");
+        insert.execute((encode(key), node)).op_with(op)?;
+    }
+    let mut upsert = conn.prepare_cached(UPSERT_LEAF).op_with(op)?;
+    let mut remove = conn.prepare_cached(DELETE_LEAF).op_with(op)?;
+    for ((_, key_hash), value) in batch.node_batch.values() {
+        match value {
+            Some(value) => upsert.execute((&key_hash.0[..], value)),
+            None => remove.execute([&key_hash.0[..]]),
+        }
+        .op_with(op)?;
+    }
+    set_meta(conn, VERSION_KEY, &version.to_string())
+}
+
+/// The store's own tree (its writer connection), so core's `PendingTree` can layer over it.
+impl TreeReader for super::Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        self.tree().get_node_option(node_key)
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        self.tree().get_value_option(max_version, key_hash)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
