@@ -3,6 +3,7 @@
 mod common;
 
 use common::{now_ms, run_cli, stderr, stdout, wait_until, NodeProcess};
+use miniledger_core::state::{commitment, StateEntry};
 use miniledger_core::{Keypair, PayloadBody, Transaction};
 use serde_json::{json, Value};
 
@@ -178,6 +179,33 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     assert!(entry["blockHeight"].as_u64().unwrap() >= 1);
     assert!(error_of(&node, "/state/tmp", 404).contains("not found"));
     assert!(error_of(&node, "/state/query", 404).contains("not found"));
+
+    // Proofs: checked here against the latest block's stateRoot, as a light node would.
+    let latest = node.get_ok("/blocks/latest");
+    let proven = node.get_ok("/state/acct:alice?proof=true");
+    assert_eq!(proven["exists"], true);
+    assert_eq!(proven["key"], "acct:alice");
+    assert_eq!(proven["proof"]["height"], latest["height"]);
+    assert_eq!(proven["proof"]["stateRoot"], latest["stateRoot"]);
+    let root = latest["stateRoot"].as_str().unwrap();
+    let proof = commitment::decode_proof(proven["proof"]["proof"].as_str().unwrap()).unwrap();
+    let alice_entry = StateEntry {
+        value: r#"{"balance":100}"#.into(),
+        version: 1,
+    };
+    commitment::verify(root, "acct:alice", Some(&alice_entry), &proof).expect("inclusion");
+    let forged = StateEntry {
+        value: r#"{"balance":1000000}"#.into(),
+        version: 1,
+    };
+    assert!(commitment::verify(root, "acct:alice", Some(&forged), &proof).is_err());
+    let absent = node.get_ok("/state/tmp?proof=true");
+    assert_eq!(
+        (absent["exists"].clone(), absent["key"].clone()),
+        (json!(false), json!("tmp"))
+    );
+    let proof = commitment::decode_proof(absent["proof"]["proof"].as_str().unwrap()).unwrap();
+    commitment::verify(root, "tmp", None, &proof).expect("exclusion");
 
     // Read-only SQL.
     let (code, rows) = node.post(

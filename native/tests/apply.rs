@@ -96,3 +96,26 @@ fn only_the_prefix_before_an_invalid_block_is_committed() {
     );
     assert_eq!(store.height(), 1);
 }
+
+#[test]
+fn a_block_with_a_wrong_state_root_is_refused_and_changes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = Keypair::from_seed([1; 32]);
+    let good = chain(&store, vec![vec![set(&a, 0, "k", "1")]]).remove(0);
+    let forged = Block::build(
+        &store.tip(),
+        good.timestamp,
+        good.transactions.clone(),
+        miniledger_core::hash::sha256_hex("not the state"),
+        &proposer(),
+    );
+    let err = apply_block(&mut store, &forged, &rules(), now_ms()).unwrap_err();
+    match err {
+        ApplyError::Invalid { height: 1, error } => assert_eq!(error.rule, Rule::BlockStateRoot),
+        other => panic!("expected a stateRoot refusal, got {other:?}"),
+    }
+    assert_eq!((store.height(), store.state_entry("k").unwrap()), (0, None));
+    apply_block(&mut store, &good, &rules(), now_ms()).expect("the honest block");
+    assert_eq!(store.state_entry("k").unwrap().unwrap().value, "1");
+}

@@ -4,8 +4,9 @@ use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::Ctx;
 use crate::storage::Reads;
-use crate::storage::{QueryResult, StateRecord};
+use crate::storage::{QueryResult, StateProofRecord, StateRecord};
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -94,11 +95,43 @@ pub async fn with_prefix(
     Ok(records.into_iter().map(EntryView::from).collect())
 }
 
+#[derive(Deserialize)]
+pub struct EntryQuery {
+    #[serde(default)]
+    proof: bool,
+}
+
+/// `GET /state/:key`, and with `?proof=true` the entry (or its absence) with a proof under the
+/// latest block's state root, for light nodes that trust headers, not this server.
 pub async fn entry(
     State(ctx): State<Ctx>,
     Path(key): Path<String>,
-) -> Result<Json<EntryView>, ApiError> {
-    read_entry(ctx, key).await
+    Query(q): Query<EntryQuery>,
+) -> Result<Response, ApiError> {
+    if !q.proof {
+        return Ok(read_entry(ctx, key).await?.into_response());
+    }
+    let lookup = key.clone();
+    let (record, proof) = ctx.read(move |r| r.state_with_proof(&lookup)).await?;
+    Ok(Json(ProvenEntry {
+        // An existing entry carries its key itself.
+        key: record.is_none().then_some(key),
+        exists: record.is_some(),
+        entry: record.map(EntryView::from),
+        proof,
+    })
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct ProvenEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    exists: bool,
+    /// The entry's fields (`value`, `version`, `blockHeight`) when it exists.
+    #[serde(flatten)]
+    entry: Option<EntryView>,
+    proof: StateProofRecord,
 }
 
 pub async fn entry_named_query(State(ctx): State<Ctx>) -> Result<Json<EntryView>, ApiError> {

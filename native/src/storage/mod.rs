@@ -26,7 +26,7 @@ mod tree;
 pub use commit::CommitItem;
 pub use error::StoreError;
 pub use query::{QueryResult, ReadOnlyQuery};
-pub use reader::Reader;
+pub use reader::{Reader, StateProofRecord};
 pub use reads::Reads;
 pub use schema::SCHEMA_VERSION;
 pub use state::StateRecord;

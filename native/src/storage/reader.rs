@@ -2,8 +2,10 @@
 //! reads never wait for (or hold) the node loop's `Store`. WAL mode lets it read while the node
 //! commits; each call sees the latest committed block, not a tip cached at open.
 
-use super::blocks;
 use super::error::{Context, StoreError};
+use super::tree::{self, SqlTree};
+use super::{blocks, Reads, StateRecord};
+use miniledger_core::state::commitment;
 use miniledger_core::Block;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
@@ -11,6 +13,16 @@ use std::time::Duration;
 
 const SELECT_HEIGHT: &str = "SELECT max(height) FROM blocks";
 const SELECT_HASH: &str = "SELECT hash FROM blocks WHERE height = ?1";
+
+/// A proof of one key's value (or absence) under the state root of block `height`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateProofRecord {
+    pub height: u64,
+    pub state_root: String,
+    /// `state::commitment::encode_proof` form: hex of the borsh-encoded jmt proof.
+    pub proof: String,
+}
 
 /// A read-only connection with the store's read queries. `Send`, not `Sync`: keep one per
 /// worker (or a pool of them).
@@ -70,6 +82,31 @@ impl Reader {
         };
         drop(tx);
         Ok((blocks, height))
+    }
+
+    /// The entry for `key` (None: absent) with a proof of it under the state-tree root of the
+    /// latest block, all read from one snapshot.
+    pub fn state_with_proof(
+        &self,
+        key: &str,
+    ) -> Result<(Option<StateRecord>, StateProofRecord), StoreError> {
+        let tx = self.snapshot()?;
+        let height = self.height()?;
+        let record = self.state_entry(key)?;
+        let version = tree::version(&self.conn)?;
+        let sql = SqlTree(&self.conn);
+        let failed = |e: commitment::CommitmentError| StoreError::StateTree(e.to_string());
+        let (_, proof) = commitment::prove(&sql, version, key).map_err(failed)?;
+        let root = commitment::root_at(&sql, version).map_err(failed)?;
+        drop(tx);
+        Ok((
+            record,
+            StateProofRecord {
+                height,
+                state_root: root,
+                proof: commitment::encode_proof(&proof),
+            },
+        ))
     }
 
     /// A read transaction, so several reads see one committed state (ended on drop).
