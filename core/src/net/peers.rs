@@ -106,6 +106,14 @@ pub enum Action {
         conn: ConnId,
         reason: String,
     },
+    /// A handshaken peer sent a known message type with a malformed payload: the driver logs
+    /// it and treats it as that message failing (e.g. a sync response that cannot be used).
+    Malformed {
+        conn: ConnId,
+        from: String,
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 struct Conn {
@@ -294,6 +302,16 @@ impl PeerManager {
                 return self.actions.push_back(Action::Rejected {
                     conn,
                     reason: format!("ignored unknown message type {kind:?}"),
+                });
+            }
+            Err(MessageError::Payload { kind, error }) if handshaken.is_some() => {
+                let from = handshaken.expect("checked");
+                let reason = format!("malformed {kind} payload: {error}");
+                return self.actions.push_back(Action::Malformed {
+                    conn,
+                    from,
+                    kind,
+                    reason,
                 });
             }
             Err(e) => {

@@ -314,6 +314,18 @@ impl Node {
                 Action::Rejected { conn, reason } => {
                     tracing::warn!(target: "p2p", conn, "rejected frame: {reason}")
                 }
+                Action::Malformed {
+                    conn,
+                    from,
+                    kind,
+                    reason,
+                } => {
+                    tracing::warn!(target: "p2p", conn, %from, "rejected frame: {reason}");
+                    // An unusable answer to our sync request fails that request at once.
+                    if kind == "SYNC_RESPONSE" {
+                        self.sync.on_invalid(&from, &reason, now_ms());
+                    }
+                }
                 Action::Message {
                     conn,
                     from,

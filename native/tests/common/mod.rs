@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_peer;
+
 use serde_json::Value;
 use std::fs::File;
 use std::net::TcpListener;

@@ -1,0 +1,167 @@
+//! A peer serving a tampered block is rejected and the node completes sync from an honest one:
+//! for every invalid variant of block 3 in the conformance chain (`chain.json`), a scripted
+//! peer answers a fresh node's sync request with blocks 1, 2 and the variant, then points it to
+//! an honest node (PEER_LIST). The fresh node must refuse the variant, say why in its log, and
+//! end on the honest tip. The chain follows MiniLedger 0.2's stateRoot rule, so the nodes run
+//! with `--compat miniledger-0.2` (which checks that rule while it is reproducible).
+
+mod common;
+
+use common::fake_peer::{envelope, FakePeer, Script};
+use common::{now_ms, wait_until, NodeProcess};
+use miniledger_core::protocol::{Message, PeerInfo, PeerList};
+use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::{Block, Chain, Keypair, StateRootRule};
+use miniledger_native::node::{apply_blocks, Rules};
+use miniledger_native::storage::Store;
+use serde_json::Value;
+use std::sync::Arc;
+
+const CHAIN: &str = include_str!("../../core/tests/vectors/chain.json");
+
+struct Fixture {
+    vectors: Value,
+    proposer: String,
+    honest: Vec<Value>,
+}
+
+fn fixture() -> Fixture {
+    let vectors: Value = serde_json::from_str(CHAIN).unwrap();
+    let proposer = vectors["proposer"]["publicKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let honest = vectors["blocks"].as_array().unwrap().clone();
+    Fixture {
+        vectors,
+        proposer,
+        honest,
+    }
+}
+
+/// The rule core names for the variant (checked on an in-memory chain), so the node's log can
+/// be held to it.
+fn expected_rule(f: &Fixture, variant: &Value) -> Option<String> {
+    let block: Block = serde_json::from_value(variant["block"].clone()).ok()?;
+    let mut chain = Chain::new(
+        ValidatorSet::new([f.proposer.as_str()]),
+        Limits::default(),
+        StateRootRule::MiniLedgerBefore,
+    );
+    for b in &f.honest[1..3] {
+        chain
+            .apply(&serde_json::from_value(b.clone()).unwrap(), now_ms())
+            .unwrap();
+    }
+    Some(chain.apply(&block, now_ms()).unwrap_err().rule.to_string())
+}
+
+/// The honest node: chain.json's blocks 1..=5 in its store, serving them.
+fn honest_node(f: &Fixture, compat: &[&str]) -> (NodeProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let blocks: Vec<Block> = f.honest[1..]
+        .iter()
+        .map(|b| serde_json::from_value(b.clone()).unwrap())
+        .collect();
+    let rules = Rules {
+        validators: ValidatorSet::new([f.proposer.as_str()]),
+        limits: Limits::default(),
+        state_root: StateRootRule::MiniLedgerBefore,
+    };
+    let outcome = apply_blocks(&mut store, &blocks, &rules, now_ms());
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    drop(store);
+    let node = NodeProcess::start_in("honest", dir.path(), None, compat);
+    (node, dir)
+}
+
+/// Answers SYNC_REQUEST with the honest blocks of the range, block 3 replaced by `tampered`,
+/// then advertises the honest node.
+fn script(me: Keypair, honest: Vec<Value>, tampered: Value, honest_peer: PeerInfo) -> Arc<Script> {
+    Arc::new(move |message, _| {
+        let Some(Message::SyncRequest(range)) = message else {
+            return Vec::new();
+        };
+        let blocks: Vec<String> = (range.from_height..=range.to_height.min(5))
+            .map(|h| match h {
+                3 => tampered.to_string(),
+                h => honest[h as usize].to_string(),
+            })
+            .collect();
+        let response = format!(
+            r#"{{"version":1,"type":"SYNC_RESPONSE","from":"{}","timestamp":{},"payload":{{"blocks":[{}],"hasMore":false}}}}"#,
+            me.node_id(),
+            now_ms(),
+            blocks.join(",")
+        );
+        let peers = Message::PeerList(PeerList {
+            peers: vec![honest_peer.clone()],
+        });
+        vec![response, envelope(&me, peers)]
+    })
+}
+
+#[test]
+fn every_tampered_block_of_the_conformance_chain_is_rejected_and_sync_completes() {
+    let f = fixture();
+    let compat = [
+        "--compat",
+        "miniledger-0.2",
+        "--validators",
+        f.proposer.as_str(),
+    ];
+    let (honest, _dir) = honest_node(&f, &compat);
+    let tip_hash = f.vectors["tipHash"].as_str().unwrap();
+    assert_eq!(honest.tip(), (5, tip_hash.to_string()));
+    let identity = honest.get_ok("/identity");
+    let honest_peer = PeerInfo {
+        node_id: identity["nodeId"].as_str().unwrap().into(),
+        public_key: identity["publicKey"].as_str().unwrap().into(),
+        address: honest.p2p.clone(),
+        org_id: "honest".into(),
+    };
+
+    let variants = f.vectors["invalidVariants"].as_array().unwrap();
+    assert_eq!(variants.len(), 27);
+    for (i, variant) in variants.iter().enumerate() {
+        let name = variant["name"].as_str().unwrap();
+        let key = Keypair::from_seed([100 + i as u8; 32]);
+        let fake = FakePeer::start(
+            key.clone(),
+            5,
+            script(
+                key,
+                f.honest.clone(),
+                variant["block"].clone(),
+                honest_peer.clone(),
+            ),
+        );
+        let node = NodeProcess::start(name, Some(&fake.address), &compat);
+        wait_until(&format!("{name}: the node reaches the honest tip"), || {
+            node.tip() == (5, tip_hash.to_string())
+        });
+        let log = node.log();
+        let refusal = log
+            .lines()
+            .find(|l| l.contains(fake.node_id()) && l.contains("WARN"))
+            .unwrap_or_else(|| panic!("{name}: no refusal of the fake peer logged:\n{log}"));
+        match expected_rule(&f, variant).as_deref() {
+            // A block at the wrong height never reaches validation: the sync layer refuses a
+            // response whose heights do not follow the request (or that does not even decode).
+            Some("block.height") | None => assert!(
+                refusal.contains("bad sync response")
+                    || refusal.contains("malformed SYNC_RESPONSE"),
+                "{name}: expected a refused sync response in {refusal:?}"
+            ),
+            Some(rule) => assert!(
+                refusal.contains(rule),
+                "{name}: expected {rule} in {refusal:?}"
+            ),
+        }
+        // Block 3 is the honest one.
+        let stored = node.get_ok("/blocks/3");
+        assert_eq!(stored["hash"], f.honest[3]["hash"], "{name}");
+        eprintln!("{name}: {}", refusal.trim());
+    }
+}
