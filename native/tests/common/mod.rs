@@ -153,12 +153,13 @@ impl NodeProcess {
 
     /// POST of a JSON body; status code and JSON body.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        response(
-            Self::agent()
-                .post(&format!("{}{path}", self.api))
-                .send_json(body),
-        )
-        .unwrap_or_else(|e| panic!("{}: POST {path}: {e}", self.name))
+        self.try_post(path, body)
+            .unwrap_or_else(|e| panic!("{}: POST {path}: {e}", self.name))
+    }
+
+    /// POST that may fail to connect (a node being killed).
+    pub fn try_post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
+        post_to(&self.api, path, body)
     }
 
     /// POST of raw text with a content type; status code and the body text.
@@ -270,6 +271,11 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value),
 }
 
 /// Milliseconds since the Unix epoch.
+/// POST of a JSON body to the API at `api` (`http://…`); fails if it cannot connect.
+pub fn post_to(api: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
+    response(NodeProcess::agent().post(&format!("{api}{path}")).send_json(body))
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
