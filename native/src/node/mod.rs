@@ -166,6 +166,23 @@ impl Node {
                     }
                 }
             }
+            self.take_ready(&mut commands);
+        }
+    }
+
+    /// Handles whatever else has already arrived (up to a bound, so timers still run) before
+    /// `drive` seals a block: under load, the transactions submitted while the last block was
+    /// being committed all go into the next one instead of one block each.
+    fn take_ready(&mut self, commands: &mut mpsc::Receiver<Command>) {
+        const MAX_READY: usize = 4_096;
+        for _ in 0..MAX_READY {
+            if let Ok(event) = self.events.try_recv() {
+                self.on_transport(event);
+            } else if let Ok(command) = commands.try_recv() {
+                self.on_command(command);
+            } else {
+                return;
+            }
         }
     }
 

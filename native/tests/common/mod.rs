@@ -273,7 +273,11 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value),
 /// Milliseconds since the Unix epoch.
 /// POST of a JSON body to the API at `api` (`http://…`); fails if it cannot connect.
 pub fn post_to(api: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
-    response(NodeProcess::agent().post(&format!("{api}{path}")).send_json(body))
+    response(
+        NodeProcess::agent()
+            .post(&format!("{api}{path}"))
+            .send_json(body),
+    )
 }
 
 pub fn now_ms() -> u64 {
