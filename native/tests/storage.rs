@@ -44,7 +44,9 @@ fn next_block(store: &Store, txs: Vec<Transaction>) -> (Block, StateDelta, HashM
 
 fn commit(store: &mut Store, txs: Vec<Transaction>) -> Block {
     let (block, delta, nonces) = next_block(store, txs);
-    store.commit_block(item(&block, &delta, &nonces)).unwrap();
+    store
+        .commit_block(item(&block, &delta, &nonces), None)
+        .unwrap();
     block
 }
 
@@ -83,13 +85,12 @@ fn item<'a>(
         block,
         delta,
         next_nonces: nonces,
-        tree: None,
     }
 }
 
 fn commit_run(store: &mut Store, run: &[Item]) -> Result<(), StoreError> {
     let items: Vec<_> = run.iter().map(|(b, d, n)| item(b, d, n)).collect();
-    store.commit_blocks(&items)
+    store.commit_blocks(&items, None)
 }
 
 fn count(store: &Store, table: &str) -> i64 {
@@ -275,7 +276,7 @@ fn refuses_a_block_that_does_not_extend_the_tip() {
         &a,
     );
     let err = store
-        .commit_block(item(&orphan, &delta, &nonces))
+        .commit_block(item(&orphan, &delta, &nonces), None)
         .unwrap_err();
     assert!(
         matches!(err, StoreError::NotNextBlock { height: 1, .. }),
@@ -283,10 +284,12 @@ fn refuses_a_block_that_does_not_extend_the_tip() {
     );
     assert!(err.to_string().contains("previousHash"), "{err}");
 
-    store.commit_block(item(&block, &delta, &nonces)).unwrap();
+    store
+        .commit_block(item(&block, &delta, &nonces), None)
+        .unwrap();
     // The same block again: wrong height.
     let err = store
-        .commit_block(item(&block, &delta, &nonces))
+        .commit_block(item(&block, &delta, &nonces), None)
         .unwrap_err();
     assert!(err.to_string().contains("tip is at height 1"), "{err}");
     assert_eq!(count(&store, "blocks"), 2);
@@ -311,7 +314,7 @@ fn a_commit_failing_midway_writes_nothing() {
         (b.public_hex().to_string(), 1),
     ]);
     let err = store
-        .commit_block(item(&block, &delta, &nonces))
+        .commit_block(item(&block, &delta, &nonces), None)
         .unwrap_err();
     assert!(matches!(err, StoreError::Sqlite { .. }), "{err}");
     assert!(err.to_string().contains("storing transaction 1"), "{err}");
@@ -573,14 +576,16 @@ fn a_failed_view_read_blocks_the_next_commit() {
         .unwrap();
 
     let err = store
-        .commit_block(item(&block, &bad_delta, &nonces))
+        .commit_block(item(&block, &bad_delta, &nonces), None)
         .unwrap_err();
     assert!(matches!(err, StoreError::ViewReadFailed(_)), "{err}");
     assert_eq!(store.height(), 1);
 
     // Recomputed through a healthy view, the block goes in.
     let delta = execute_block(&block, &store);
-    store.commit_block(item(&block, &delta, &nonces)).unwrap();
+    store
+        .commit_block(item(&block, &delta, &nonces), None)
+        .unwrap();
     assert_eq!(store.state_entry("k").unwrap().unwrap().version, 2);
 }
 
@@ -625,7 +630,7 @@ fn commit_blocks_stores_a_run_in_one_go() {
     assert_eq!(store.next_nonce(b.public_hex()), 3);
 
     // An empty run changes nothing; a reopen sees the run.
-    store.commit_blocks(&[]).unwrap();
+    store.commit_blocks(&[], None).unwrap();
     assert_eq!(store.height(), 4);
     drop(store);
     let store = Store::open(dir.path()).unwrap();

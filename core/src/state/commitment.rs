@@ -225,10 +225,16 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         Ok((root, Some(batch)))
     }
 
-    /// Layers a batch from [`PendingTree::preview`] on top, as the next version.
+    /// Layers a batch from [`PendingTree::preview`] on top, as the next version. A node
+    /// that a later update makes stale is dropped at once if it was itself pending (it never
+    /// reaches the store), so a long run holds only its net changes.
     pub fn push(&mut self, batch: &TreeUpdateBatch) {
         for stale in &batch.stale_node_index_batch {
-            self.nodes.insert(stale.node_key.clone(), None);
+            // Pending nodes have newer versions than any stored one, so a key is either
+            // pending or stored, never both.
+            if self.nodes.remove(&stale.node_key).is_none() {
+                self.nodes.insert(stale.node_key.clone(), None);
+            }
         }
         for (key, node) in batch.node_batch.nodes() {
             self.nodes.insert(key.clone(), Some(node.clone()));
@@ -242,6 +248,16 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
     /// Nodes written and not pruned by pending updates.
     pub fn pending_node_count(&self) -> usize {
         self.nodes.values().filter(|n| n.is_some()).count()
+    }
+
+    /// The net changes to persist: nodes to store (`Some`) or delete (`None`), leaf values to
+    /// store or delete, and the newest version.
+    pub fn into_changes(self) -> TreeChanges {
+        TreeChanges {
+            nodes: self.nodes,
+            values: self.values,
+            version: self.version,
+        }
     }
 }
 
@@ -277,6 +293,15 @@ impl<R> std::fmt::Debug for PendingTree<'_, R> {
             .field("pending_nodes", &self.nodes.len())
             .finish()
     }
+}
+
+/// What a [`PendingTree`] adds to its base, for the caller to persist in one write.
+#[derive(Debug, Default)]
+pub struct TreeChanges {
+    pub nodes: HashMap<NodeKey, Option<Node>>,
+    pub values: HashMap<KeyHash, Option<OwnedValue>>,
+    /// The newest version (None: still nothing written).
+    pub version: Option<Version>,
 }
 
 /// A store holding no tree: the base of a tree kept wholly in memory.

@@ -49,9 +49,11 @@ pub fn apply_block(
         now_ms,
     )
     .map_err(|error| ApplyError::Invalid { height, error })?;
-    let executed = Pending::new(store, rules.state_root).accept(block)?;
+    let mut pending = Pending::new(store, rules.state_root);
+    let executed = pending.accept(block)?;
+    let tree = pending.into_tree_changes();
     store
-        .commit_block(executed.item(block))
+        .commit_block(executed.item(block), Some(&tree))
         .map_err(|error| ApplyError::Store { height, error })
 }
 
@@ -73,7 +75,7 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
     let mut checked: Vec<Executed> = Vec::with_capacity(blocks.len());
     let mut error = None;
     let first_unverified = verify_run(blocks, &store.tip(), rules, now_ms);
-    {
+    let tree = {
         let mut pending = Pending::new(store, rules.state_root);
         for (i, block) in blocks.iter().enumerate() {
             let outcome = match &first_unverified {
@@ -91,7 +93,8 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
                 }
             }
         }
-    }
+        pending.into_tree_changes()
+    };
     let items: Vec<CommitItem> = blocks
         .iter()
         .zip(&checked)
@@ -104,7 +107,7 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
         };
     };
     let (from, to) = (first.block.height, last.block.height);
-    match store.commit_blocks(&items) {
+    match store.commit_blocks(&items, Some(&tree)) {
         Ok(()) => RunOutcome {
             committed: items.len(),
             error,

@@ -11,7 +11,7 @@ mod respond;
 
 pub use apply::{apply_block, apply_blocks, ApplyError, Rules, RunOutcome};
 pub use overlay::Overlay;
-pub use pending::{Executed, Pending};
+pub use pending::{Executed, Pending, Prepared};
 pub use produce::{seal, seal_run};
 
 use crate::storage::{Reads, Store};
@@ -170,16 +170,24 @@ impl Node {
         }
     }
 
-    /// Handles whatever else has already arrived (up to a bound, so timers still run) before
-    /// `drive` seals a block: under load, the transactions submitted while the last block was
-    /// being committed all go into the next one instead of one block each.
+    /// Handles whatever else has already arrived (bounded in count and in frame bytes, so
+    /// timers still run and big sync responses are applied as they come rather than decoded
+    /// all at once) before `drive` seals a block: under load, the transactions submitted while
+    /// the last block was being committed all go into the next one instead of one block each.
     fn take_ready(&mut self, commands: &mut mpsc::Receiver<Command>) {
         const MAX_READY: usize = 4_096;
+        const MAX_READY_FRAME_BYTES: usize = 1 << 20;
+        let mut frame_bytes = 0;
         for _ in 0..MAX_READY {
-            if let Ok(event) = self.events.try_recv() {
-                self.on_transport(event);
-            } else if let Ok(command) = commands.try_recv() {
+            if let Ok(command) = commands.try_recv() {
                 self.on_command(command);
+            } else if frame_bytes >= MAX_READY_FRAME_BYTES {
+                return;
+            } else if let Ok(event) = self.events.try_recv() {
+                if let TransportEvent::Frame { text, .. } = &event {
+                    frame_bytes += text.len();
+                }
+                self.on_transport(event);
             } else {
                 return;
             }

@@ -32,29 +32,30 @@ pub fn seal_run(
     batches: impl IntoIterator<Item = (u64, Vec<Transaction>)>,
 ) -> Result<Vec<Block>, ApplyError> {
     let mut sealed: Vec<(Block, Executed)> = Vec::new();
-    {
+    let tree = {
         let mut pending = Pending::new(store, rules.state_root);
         let mut parent = store.tip();
         for (timestamp, txs) in batches {
             let timestamp = timestamp.max(parent.timestamp + 1);
             let draft = Block::build(&parent, timestamp, txs, ZERO_HASH.to_string(), key);
-            let (root, executed) = pending.prepare(&draft)?;
-            let block = match root {
+            let prepared = pending.prepare(&draft)?;
+            let block = match prepared.root.clone() {
                 Some(root) if root != draft.state_root => {
                     Block::build(&parent, timestamp, draft.transactions, root, key)
                 }
                 _ => draft,
             };
-            pending.push(&block, &executed);
+            let executed = pending.push(&block, prepared);
             parent = block.header();
             sealed.push((block, executed));
         }
-    }
+        pending.into_tree_changes()
+    };
     let items: Vec<CommitItem> = sealed.iter().map(|(b, e)| e.item(b)).collect();
     if let (Some(first), Some(last)) = (items.first(), items.last()) {
         let (from, to) = (first.block.height, last.block.height);
         store
-            .commit_blocks(&items)
+            .commit_blocks(&items, Some(&tree))
             .map_err(|error| ApplyError::StoreRun { from, to, error })?;
     }
     Ok(sealed.into_iter().map(|(block, _)| block).collect())

@@ -6,7 +6,7 @@
 
 use super::error::{Context, StoreError};
 use super::{blocks, state, transactions, tree, Store};
-use miniledger_core::state::commitment::jmt::storage::TreeUpdateBatch;
+use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
 use rusqlite::{Connection, TransactionBehavior};
@@ -17,8 +17,12 @@ impl Store {
     /// `next_nonces` after it. Refuses (writing nothing) a block that does not extend the tip,
     /// or any block while a failed `StateView`/`NonceView` read is pending (the delta may have
     /// been computed from a wrong view; the refusal clears it, so a recomputed delta can go in).
-    pub fn commit_block(&mut self, item: CommitItem<'_>) -> Result<(), StoreError> {
-        self.commit_blocks(&[item])
+    pub fn commit_block(
+        &mut self,
+        item: CommitItem<'_>,
+        tree: Option<&TreeChanges>,
+    ) -> Result<(), StoreError> {
+        self.commit_blocks(&[item], tree)
     }
 
     /// Stores a contiguous run of blocks, each with its delta and next nonces as for
@@ -27,7 +31,14 @@ impl Store {
     /// block must extend the tip and each later one the block before it; the tip moves to the
     /// last block only after the commit. Each delta and nonce map must already include the
     /// effects of the earlier blocks of the run (see `node::Overlay`). An empty run is a no-op.
-    pub fn commit_blocks(&mut self, items: &[CommitItem<'_>]) -> Result<(), StoreError> {
+    ///
+    /// `tree`: the state tree's net changes after the run (core's `PendingTree`), persisted in
+    /// the same transaction; None when the caller keeps no tree (storage tests).
+    pub fn commit_blocks(
+        &mut self,
+        items: &[CommitItem<'_>],
+        tree: Option<&TreeChanges>,
+    ) -> Result<(), StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
         }
@@ -55,17 +66,18 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .op_with(|| format!("starting the write of {}", what()))?;
-        let mut tree_version = self.tree_version;
         for (item, json) in items.iter().zip(&jsons) {
-            if item.tree.is_some() {
-                tree_version = Some(tree_version.map_or(0, |v| v + 1));
-            }
-            write_block(&tx, item, json, tree_version)?;
+            write_block(&tx, item, json)?;
+        }
+        if let Some(changes) = tree {
+            tree::write(&tx, changes, to)?;
         }
         // On failure the dropped transaction rolls back.
         tx.commit().op_with(|| format!("committing {}", what()))?;
         self.tip = parent;
-        self.tree_version = tree_version;
+        if let Some(changes) = tree {
+            self.tree_version = changes.version;
+        }
         self.miniledger_reproducible &= items
             .iter()
             .all(|item| reproducible_by_miniledger(item.block));
@@ -84,14 +96,12 @@ impl Store {
 }
 
 /// One block for [`Store::commit_blocks`]: the block, the state delta its execution produced,
-/// each sender's next nonce after it, and the state-tree update it made (None when the delta is
-/// empty: the tree, and so the root, stay as they were).
+/// and each sender's next nonce after it.
 #[derive(Clone, Copy)]
 pub struct CommitItem<'a> {
     pub block: &'a Block,
     pub delta: &'a StateDelta,
     pub next_nonces: &'a HashMap<String, u64>,
-    pub tree: Option<&'a TreeUpdateBatch>,
 }
 
 /// Refuses a block that does not directly follow `parent`.
@@ -112,26 +122,20 @@ fn check_extends(parent: &BlockHeader, block: &Block) -> Result<(), StoreError> 
     })
 }
 
-/// Writes every row of one block inside the caller's SQLite transaction; its tree update (if
-/// any) becomes tree version `tree_version`.
+/// Writes every row of one block inside the caller's SQLite transaction.
 pub(crate) fn write_block(
     conn: &Connection,
     item: &CommitItem<'_>,
     json: &str,
-    tree_version: Option<u64>,
 ) -> Result<(), StoreError> {
     let CommitItem {
         block,
         delta,
         next_nonces,
-        tree: update,
     } = *item;
     blocks::insert(conn, block, json)?;
     transactions::insert_all(conn, block)?;
     state::apply_delta(conn, delta, block.height)?;
     state::store_nonces(conn, next_nonces, block.height)?;
-    if let (Some(batch), Some(version)) = (update, tree_version) {
-        tree::write(conn, batch, version, block.height)?;
-    }
     Ok(())
 }

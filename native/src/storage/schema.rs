@@ -119,9 +119,8 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             block: &genesis,
             delta: &StateDelta::new(),
             next_nonces: &NonceMap::new(),
-            tree: None,
         };
-        write_block(&tx, &item, &json, None)?;
+        write_block(&tx, &item, &json)?;
         tracing::info!(hash = %genesis.hash, "stored the genesis block");
     }
     tx.commit().op("committing schema setup")

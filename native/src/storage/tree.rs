@@ -6,10 +6,9 @@
 
 use super::error::{Context, StoreError};
 use super::schema::{get_meta, set_meta};
-use miniledger_core::state::commitment::jmt::storage::{
-    LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch,
-};
+use miniledger_core::state::commitment::jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use miniledger_core::state::commitment::jmt::{KeyHash, OwnedValue, Version};
+use miniledger_core::state::commitment::TreeChanges;
 use rusqlite::{Connection, OptionalExtension};
 
 const SELECT_NODE: &str = "SELECT node FROM state_nodes WHERE key = ?1";
@@ -65,35 +64,37 @@ pub(crate) fn version(conn: &Connection) -> Result<Option<Version>, StoreError> 
         .transpose()
 }
 
-/// Persists one update as tree `version` (inside the caller's transaction): prunes the nodes it
-/// made stale, stores the new nodes and leaf values.
+/// Persists the net changes of a run of updates (inside the caller's transaction, the one
+/// storing the blocks up to `height`): deletes pruned nodes, stores new nodes and leaf values.
 pub(crate) fn write(
     conn: &Connection,
-    batch: &TreeUpdateBatch,
-    version: Version,
+    changes: &TreeChanges,
     height: u64,
 ) -> Result<(), StoreError> {
-    let op = || format!("writing the state tree of block {height}");
-    let encode = |key: &NodeKey| borsh::to_vec(key).expect("borsh into memory");
-    let mut delete = conn.prepare_cached(DELETE_NODE).op_with(op)?;
-    for stale in &batch.stale_node_index_batch {
-        delete.execute([encode(&stale.node_key)]).op_with(op)?;
-    }
+    let op = || format!("writing the state tree up to block {height}");
     let mut insert = conn.prepare_cached(INSERT_NODE).op_with(op)?;
-    for (key, node) in batch.node_batch.nodes() {
-        let node = borsh::to_vec(node).expect("borsh into memory");
-        insert.execute((encode(key), node)).op_with(op)?;
+    let mut delete = conn.prepare_cached(DELETE_NODE).op_with(op)?;
+    for (key, node) in &changes.nodes {
+        let key = borsh::to_vec(key).expect("borsh into memory");
+        match node {
+            Some(node) => insert.execute((key, borsh::to_vec(node).expect("borsh into memory"))),
+            None => delete.execute([key]),
+        }
+        .op_with(op)?;
     }
     let mut upsert = conn.prepare_cached(UPSERT_LEAF).op_with(op)?;
     let mut remove = conn.prepare_cached(DELETE_LEAF).op_with(op)?;
-    for ((_, key_hash), value) in batch.node_batch.values() {
+    for (key_hash, value) in &changes.values {
         match value {
             Some(value) => upsert.execute((&key_hash.0[..], value)),
             None => remove.execute([&key_hash.0[..]]),
         }
         .op_with(op)?;
     }
-    set_meta(conn, VERSION_KEY, &version.to_string())
+    match changes.version {
+        Some(version) => set_meta(conn, VERSION_KEY, &version.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// The store's own tree (its writer connection), so core's `PendingTree` can layer over it.
