@@ -651,3 +651,41 @@ fn randomized_lossy_network_applies_every_height_once_in_order() {
     assert!(seen.lowered > 0, "{seen:?}");
     assert!(seen.unsolicited > 0, "{seen:?}");
 }
+
+#[test]
+fn several_runs_can_be_outstanding_and_a_bad_one_voids_the_later_ones() {
+    let config = SyncConfig {
+        max_outstanding_runs: 2,
+        ..SyncConfig::default()
+    };
+    let mut sync = BlockSync::new(config, 0);
+    sync.set_peer_height("a", 100);
+    sync.set_peer_height("b", 100);
+    for (peer, range) in sync.poll_requests(0) {
+        serve(&mut sync, &peer, range, 1);
+    }
+    // Two runs go out before either is applied; a third waits.
+    let (p1, first) = sync.next_ready().expect("first run");
+    let (p2, second) = sync.next_ready().expect("second run");
+    assert_eq!(
+        (first[0].height, second[0].height),
+        (1, first.len() as u64 + 1)
+    );
+    assert!(sync.next_ready().is_none(), "at most two outstanding");
+    assert_eq!(sync.delivered_height(), second.last().unwrap().height);
+
+    // The first run applies; a block of the second is bad: it and everything after is void.
+    sync.on_applied(first.last().unwrap().height);
+    sync.on_invalid(&p2, "bad block", 2);
+    assert_eq!(sync.delivered_height(), sync.applied_height());
+    // The voided heights are requested again from the peer that was not abandoned.
+    let again = sync.poll_requests(3);
+    let other = if p2 == "a" { "b" } else { "a" };
+    assert!(
+        again
+            .iter()
+            .any(|(p, r)| p == other && r.from_height == second[0].height),
+        "{again:?}"
+    );
+    let _ = p1;
+}

@@ -58,7 +58,7 @@ pub use types::{PeerId, SyncConfig, SyncError, SyncEvent, MAX_BATCH};
 
 use crate::model::Block;
 use crate::protocol::HeightRange;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone)]
 struct Request {
@@ -80,8 +80,8 @@ pub struct BlockSync {
     applied: u64,
     /// Highest height handed out by `next_ready`; `(applied, delivered]` is with the driver.
     delivered: u64,
-    /// Who served the run being applied (set while `delivered > applied`).
-    pending: Option<PeerId>,
+    /// The runs with the driver, oldest first: last height and who served it.
+    outstanding: VecDeque<(u64, PeerId)>,
     /// Advertised chain height of each connected peer.
     peers: BTreeMap<PeerId, u64>,
     /// Peers skipped until the given time. Outlives disconnection, so reconnecting does not
@@ -100,13 +100,14 @@ impl BlockSync {
             batch_size: config.batch_size.clamp(1, MAX_BATCH),
             max_in_flight: config.max_in_flight.max(1),
             max_in_flight_per_peer: config.max_in_flight_per_peer.max(1),
+            max_outstanding_runs: config.max_outstanding_runs.max(1),
             ..config
         };
         BlockSync {
             config,
             applied: local_height,
             delivered: local_height,
-            pending: None,
+            outstanding: VecDeque::new(),
             peers: BTreeMap::new(),
             abandoned: BTreeMap::new(),
             in_flight: BTreeMap::new(),
@@ -237,18 +238,18 @@ impl BlockSync {
         Ok(())
     }
 
-    /// The next run to apply: contiguous blocks from `applied_height() + 1`, all served by the
-    /// returned peer. `None` while the previous run is unacknowledged or the next height is
-    /// missing.
+    /// The next run to apply: contiguous blocks from `delivered_height() + 1`, all served by
+    /// the returned peer. `None` while `max_outstanding_runs` runs are unacknowledged or the
+    /// next height is missing.
     pub fn next_ready(&mut self) -> Option<(PeerId, Vec<Block>)> {
-        if self.delivered > self.applied {
+        if self.outstanding.len() >= self.config.max_outstanding_runs {
             return None;
         }
-        // The buffer holds only heights above `delivered` (= `applied` here).
+        // The buffer holds only heights above `delivered`.
         let entry = self
             .buffer
             .first_entry()
-            .filter(|e| *e.key() == self.applied + 1)?;
+            .filter(|e| *e.key() == self.delivered + 1)?;
         let Buffered { peer, block } = entry.remove();
         let mut run = vec![block];
         while let Some(entry) = self.buffer.first_entry() {
@@ -258,7 +259,7 @@ impl BlockSync {
             run.push(entry.remove().block);
         }
         self.delivered = block_after(&run) - 1;
-        self.pending = Some(peer.clone());
+        self.outstanding.push_back((self.delivered, peer.clone()));
         Some((peer, run))
     }
 
@@ -269,21 +270,28 @@ impl BlockSync {
             return;
         }
         self.applied = new_height;
+        while self
+            .outstanding
+            .front()
+            .is_some_and(|(end, _)| *end <= new_height)
+        {
+            self.outstanding.pop_front();
+        }
         if new_height >= self.delivered {
             self.delivered = new_height;
-            self.pending = None;
+            self.outstanding.clear();
         }
         self.buffer = self.buffer.split_off(&(new_height + 1));
     }
 
     /// A block served by `peer` failed validation. Call `on_applied` first for the blocks before
-    /// it. Drops the rest of the run being applied (if `peer` served it) and everything
-    /// buffered from `peer`, abandons `peer` for `abandon_ms`; those heights will be
-    /// re-requested from other peers.
+    /// it. If `peer` served any outstanding run, every outstanding run is void (the later ones
+    /// were checked against blocks that will not be applied): `delivered_height` falls back to
+    /// `applied_height` and the driver must drop them. Also drops everything buffered from
+    /// `peer` and abandons it for `abandon_ms`; those heights are re-requested from others.
     pub fn on_invalid(&mut self, peer: &str, reason: &str, now_ms: u64) {
-        if self.pending.as_deref() == Some(peer) {
-            self.delivered = self.applied;
-            self.pending = None;
+        if self.outstanding.iter().any(|(_, p)| p == peer) {
+            self.void_outstanding();
         }
         self.buffer.retain(|_, b| b.peer != peer);
         self.abandon(peer, format!("invalid block: {reason}"), now_ms);
@@ -335,6 +343,19 @@ impl BlockSync {
     /// The highest advertised height of any connected peer, or our own if higher.
     pub fn target_height(&self) -> u64 {
         self.peers.values().copied().fold(self.applied, u64::max)
+    }
+
+    /// Takes back every run handed out and not yet applied (the driver dropped them, e.g.
+    /// because the chain moved by other means); their heights are requested again.
+    pub fn void_outstanding(&mut self) {
+        self.delivered = self.applied;
+        self.outstanding.clear();
+    }
+
+    /// Highest height handed out by `next_ready` (runs above `applied_height` are with the
+    /// driver).
+    pub fn delivered_height(&self) -> u64 {
+        self.delivered
     }
 
     pub fn applied_height(&self) -> u64 {

@@ -20,6 +20,9 @@ pub struct SyncConfig {
     pub max_in_flight_per_peer: usize,
     /// How long a peer that timed out or misbehaved is skipped.
     pub abandon_ms: u64,
+    /// Runs handed out by `next_ready` and not yet applied (at least 1). More than one lets a
+    /// driver verify the next run while it commits the current one.
+    pub max_outstanding_runs: usize,
 }
 
 impl Default for SyncConfig {
@@ -30,6 +33,7 @@ impl Default for SyncConfig {
             max_in_flight: 4,
             max_in_flight_per_peer: 2,
             abandon_ms: 60_000,
+            max_outstanding_runs: 1,
         }
     }
 }

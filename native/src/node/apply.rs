@@ -72,9 +72,20 @@ pub struct RunOutcome {
 /// valid prefix in ONE SQLite transaction (all of it or nothing). Blocks after an invalid one
 /// are not looked at.
 pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: u64) -> RunOutcome {
+    let first_bad = verify_run(blocks, &store.tip(), rules, now_ms);
+    apply_verified(store, blocks, first_bad, rules)
+}
+
+/// [`apply_blocks`] after core's stateless checks were run on `blocks` (against the store's
+/// tip as the first one's parent) by [`verify_run`], which found `first_unverified`.
+pub fn apply_verified(
+    store: &mut Store,
+    blocks: &[Block],
+    first_unverified: Option<(usize, ValidationError)>,
+    rules: &Rules,
+) -> RunOutcome {
     let mut checked: Vec<Executed> = Vec::with_capacity(blocks.len());
     let mut error = None;
-    let first_unverified = verify_run(blocks, &store.tip(), rules, now_ms);
     let tree = {
         let mut pending = Pending::new(store, rules.state_root);
         for (i, block) in blocks.iter().enumerate() {
@@ -122,7 +133,7 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
 /// Core's stateless rules (hashes, signatures, header) for every block of a run, spread over the
 /// machine's cores: inside a run each block's parent is the block before it, so no block waits
 /// for another. Returns the first failing block's position and error.
-fn verify_run(
+pub fn verify_run(
     blocks: &[Block],
     tip: &BlockHeader,
     rules: &Rules,

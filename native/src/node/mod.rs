@@ -8,8 +8,11 @@ mod pending;
 mod produce;
 mod progress;
 mod respond;
+mod verify;
 
-pub use apply::{apply_block, apply_blocks, ApplyError, Rules, RunOutcome};
+pub use apply::{
+    apply_block, apply_blocks, apply_verified, verify_run, ApplyError, Rules, RunOutcome,
+};
 pub use overlay::Overlay;
 pub use pending::{Executed, Pending, Prepared};
 pub use produce::{seal, seal_run};
@@ -20,6 +23,10 @@ use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{Action, ConnId, PeerConfig, PeerManager, PeerSummary};
 use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
 use miniledger_core::sync::{BlockSync, SyncConfig};
+use verify::{Verified, VerifyPipeline};
+
+/// Synced runs the node holds at once: one being committed, one being verified.
+const VERIFY_AHEAD: usize = 2;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -96,6 +103,7 @@ pub struct Node {
     /// mempool and not yet committed (see `Command::SubmitOwn`).
     own_pending: BTreeMap<u64, String>,
     progress: progress::SyncProgress,
+    verify: VerifyPipeline,
 }
 
 impl Node {
@@ -119,7 +127,12 @@ impl Node {
         for address in &settings.peers {
             peers.add_address(address, now);
         }
-        let sync = BlockSync::new(SyncConfig::default(), store.height());
+        // Two runs with the node: one committing, the next being verified.
+        let sync_config = SyncConfig {
+            max_outstanding_runs: VERIFY_AHEAD,
+            ..SyncConfig::default()
+        };
+        let sync = BlockSync::new(sync_config, store.height());
         let mempool = Mempool::new(settings.mempool_capacity);
         let node = Node {
             key,
@@ -133,6 +146,7 @@ impl Node {
             events,
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
+            verify: VerifyPipeline::new(VERIFY_AHEAD),
         };
         Ok((node, bound))
     }
@@ -158,6 +172,9 @@ impl Node {
                     Some(command) => self.on_command(command),
                     None => return,
                 },
+                Some((seq, verified)) = self.verify.results.recv() => {
+                    self.verify.on_result(seq, verified);
+                }
                 _ = tokio::time::sleep(sleep) => {
                     let now = now_ms();
                     self.peers.tick(now);
@@ -349,6 +366,7 @@ impl Node {
                     // An unusable answer to our sync request fails that request at once.
                     if kind == "SYNC_RESPONSE" {
                         self.sync.on_invalid(&from, &reason, now_ms());
+                        self.verify.drop_above(self.sync.delivered_height());
                     }
                 }
                 Action::Message {
@@ -445,13 +463,38 @@ impl Node {
             self.peers.send_to(&peer, &Message::SyncRequest(range), now);
             progressed = true;
         }
-        while let Some((peer, blocks)) = self.sync.next_ready() {
+        // Hand ready runs to the verifiers (the next one is checked while this one commits).
+        while self.verify.has_room() {
+            let Some((peer, blocks)) = self.sync.next_ready() else {
+                break;
+            };
+            let tip = self.store.tip();
+            self.verify
+                .start(peer, blocks, tip, &self.settings.rules, now);
             progressed = true;
-            // Heights already applied by other means (an announcement) are skipped.
-            let height = self.store.height();
-            let start = blocks.partition_point(|b| b.height <= height);
+        }
+        // Apply verified runs, strictly in order.
+        while let Some(Verified {
+            peer,
+            blocks,
+            first_bad,
+        }) = self.verify.next_verified()
+        {
+            progressed = true;
+            // Heights already applied by other means (an announcement) are skipped; if the
+            // chain moved to other blocks meanwhile, the runs in flight are void.
+            let tip = self.store.tip();
+            let start = blocks.partition_point(|b| b.height <= tip.height);
             let run = &blocks[start..];
-            let outcome = apply_blocks(&mut self.store, run, &self.settings.rules, now_ms());
+            if run.first().is_some_and(|b| b.previous_hash != tip.hash) {
+                self.sync.void_outstanding();
+                self.verify.drop_above(self.sync.delivered_height());
+                break;
+            }
+            let first_bad = first_bad
+                .filter(|(i, _)| *i >= start)
+                .map(|(i, e)| (i - start, e));
+            let outcome = apply_verified(&mut self.store, run, first_bad, &self.settings.rules);
             self.on_committed(&run[..outcome.committed]);
             self.sync.on_applied(self.store.height());
             if let Some(error) = outcome.error {
@@ -459,6 +502,7 @@ impl Node {
                 let height = run[outcome.committed].height;
                 self.sync
                     .on_invalid(&peer, &format!("invalid block {height}"), now);
+                self.verify.drop_above(self.sync.delivered_height());
             }
         }
         if progressed {
