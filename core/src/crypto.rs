@@ -106,11 +106,45 @@ pub fn verify(
 /// Decodes and checks a public key: exact lowercase hex, canonical, not of small order.
 pub fn parse_key(public_key_hex: &str) -> Result<VerifyingKey, SignatureError> {
     let bytes = hex::decode::<32>(public_key_hex).map_err(SignatureError::KeyEncoding)?;
+    if let Some(key) = key_cache::get(&bytes) {
+        return Ok(key);
+    }
     check_point(&bytes).map_err(|e| match e {
         PointFault::NonCanonical => SignatureError::NonCanonicalKey,
         PointFault::SmallOrder => SignatureError::WeakKey,
     })?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| SignatureError::NonCanonicalKey)
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| SignatureError::NonCanonicalKey)?;
+    key_cache::put(bytes, key);
+    Ok(key)
+}
+
+/// Decompressing a public key (a square root in the field) is a large part of a verification,
+/// and a ledger sees the same senders again and again: keys that passed every check are kept,
+/// decompressed, in a bounded process-wide table (emptied when full; pure memory, no I/O).
+mod key_cache {
+    use ed25519_dalek::VerifyingKey;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    const CAPACITY: usize = 16_384;
+
+    fn table() -> &'static Mutex<HashMap<[u8; 32], VerifyingKey>> {
+        static TABLE: OnceLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = OnceLock::new();
+        TABLE.get_or_init(Default::default)
+    }
+
+    pub fn get(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+        let table = table().lock().unwrap_or_else(PoisonError::into_inner);
+        table.get(bytes).copied()
+    }
+
+    pub fn put(bytes: [u8; 32], key: VerifyingKey) {
+        let mut table = table().lock().unwrap_or_else(PoisonError::into_inner);
+        if table.len() >= CAPACITY {
+            table.clear();
+        }
+        table.insert(bytes, key);
+    }
 }
 
 /// Decodes and checks a signature: exact lowercase hex, canonical `R` not of small order, `S < L`.
