@@ -130,6 +130,8 @@ impl Node {
         // Two runs with the node: one committing, the next being verified.
         let sync_config = SyncConfig {
             max_outstanding_runs: VERIFY_AHEAD,
+            max_in_flight: 3,
+            batch_size: 25,
             ..SyncConfig::default()
         };
         let sync = BlockSync::new(sync_config, store.height());
