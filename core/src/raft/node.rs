@@ -213,8 +213,10 @@ impl Raft {
                 hash: last.hash,
             });
         }
+        // The backlog never blocks this term's first entry: older entries commit only with it.
         let uncommitted = last.height - self.log.commit();
-        if uncommitted >= self.config.max_uncommitted as u64 {
+        let has_own = self.log.last_term() == Some(self.term);
+        if uncommitted >= self.config.max_uncommitted as u64 && has_own {
             return Err(ProposeError::Backlog(uncommitted));
         }
         let entry = LogEntry {
