@@ -120,10 +120,13 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn simulated_clusters_stay_safe_and_live() {
-    let seeds: Vec<u64> = match env_u64("RAFT_SIM_SEED") {
-        Some(seed) => vec![seed],
-        None => (0..env_u64("RAFT_SIM_SEEDS").unwrap_or(300)).collect(),
-    };
+    if let Some(seed) = env_u64("RAFT_SIM_SEED") {
+        // Replay: run in this thread, with the default panic output and backtrace.
+        let stats = run_seed(seed);
+        println!("seed {seed}: {stats:?}");
+        return;
+    }
+    let seeds: Vec<u64> = (0..env_u64("RAFT_SIM_SEEDS").unwrap_or(300)).collect();
     let threads = env_u64("RAFT_SIM_THREADS").unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
     });

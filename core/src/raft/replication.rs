@@ -196,7 +196,9 @@ impl Raft {
             self.send_append(from);
             return;
         }
-        let hint = m.match_index;
+        // A reply to an AppendEntries of an earlier term can carry our term: never trust a hint
+        // beyond our own log.
+        let hint = m.match_index.min(self.log.last_index());
         if hint < pr.match_index {
             return; // stale: the follower holds at least match_index
         }
@@ -227,8 +229,9 @@ impl Raft {
             })
         };
         if m.term < self.term {
-            // Tell the stale leader our term, so it steps down.
-            return self.send(from, reply(self.term, false, self.log.last_index()));
+            // Tell the stale leader our term, so it steps down. No hint: this reply may reach
+            // it when it leads again in our term, and must not move its progress then.
+            return self.send(from, reply(self.term, false, 0));
         }
         if m.term > self.term
             || self.leader.as_deref() != Some(from)
