@@ -20,6 +20,9 @@ struct Stats {
     committed: u64,
     terms: u64,
     rejected: usize,
+    syncs: usize,
+    truncations: usize,
+    ready_crashes: usize,
 }
 
 fn run_seed(seed: u64) -> Stats {
@@ -46,41 +49,72 @@ fn run_seed(seed: u64) -> Stats {
     let invalid = if rng.range(0, 5) == 0 { 0.2 } else { 0.0 };
     let total = opts.validators + opts.learners;
     let mut c = Cluster::new(opts, net.clone(), seed);
+    c.eager_blocks = rng.range(0, 2) == 0;
     if crashes {
         c.crash_in_ready = 0.005;
     }
 
+    // Per-seed weights of the fault actions, so some seeds are calm and some brutal.
+    let weights = [
+        rng.range(5, 40),                             // leaders propose
+        if partitions { rng.range(1, 8) } else { 0 }, // random partition
+        if partitions { rng.range(0, 4) } else { 0 }, // isolate the leader (with maybe one other)
+        rng.range(2, 8),                              // heal partitions
+        if crashes { rng.range(0, 4) } else { 0 },    // crash any node
+        if crashes { rng.range(0, 6) } else { 0 },    // crash the leader
+        if crashes { rng.range(0, 4) } else { 0 },    // leader proposes, then crashes soon after
+        rng.range(3, 15),                             // restart a node
+    ];
     let fault_end = c.now + rng.range(3_000, 6_000);
     while c.now < fault_end {
-        c.run_for(rng.range(5, 60));
-        match rng.range(0, 100) {
-            0..=39 => {
+        c.run_for(rng.range(1, 50));
+        match pick(&mut rng, &weights) {
+            0 => {
                 for leader in c.leaders() {
                     let _ = c.propose(leader, rng.next_unit() < invalid);
                 }
             }
-            40..=44 if partitions => {
+            1 => {
                 let groups = (0..total).map(|_| rng.range(0, 2) as u8).collect();
                 c.groups = Some(groups);
             }
-            45..=49 => c.groups = None,
-            50..=53 if crashes => {
-                let i = rng.range(0, total as u64) as usize;
-                c.crash(i);
+            2 => {
+                if let Some(leader) = c.leader() {
+                    let mut groups = vec![0u8; total];
+                    groups[leader] = 1;
+                    if rng.range(0, 2) == 0 {
+                        groups[rng.range(0, total as u64) as usize] = 1;
+                    }
+                    c.groups = Some(groups);
+                }
             }
-            54..=63 => {
+            3 => c.groups = None,
+            4 => c.crash(rng.range(0, total as u64) as usize),
+            5 => {
+                if let Some(leader) = c.leader() {
+                    c.crash(leader);
+                }
+            }
+            6 => {
+                if let Some(leader) = c.leader() {
+                    let _ = c.propose(leader, false);
+                    c.run_for(rng.range(0, 20));
+                    c.crash(leader);
+                }
+            }
+            _ => {
                 let i = rng.range(0, total as u64) as usize;
                 if !c.nodes[i].is_up() {
                     c.start(i);
                 }
             }
-            _ => {}
         }
     }
 
     // Heal everything, then demand progress.
     c.groups = None;
     c.crash_in_ready = 0.0;
+    c.eager_blocks = true;
     c.net = NetConfig {
         loss: 0.0,
         duplicate: 0.0,
@@ -108,7 +142,22 @@ fn run_seed(seed: u64) -> Stats {
         committed: c.max_committed(),
         terms: c.checker.leaders.keys().next_back().copied().unwrap_or(0),
         rejected: c.checker.rejected_entries,
+        syncs: c.checker.syncs,
+        truncations: c.checker.truncations,
+        ready_crashes: c.checker.ready_crashes,
     }
+}
+
+/// An index drawn with probability proportional to its weight.
+fn pick(rng: &mut SplitMix, weights: &[u64]) -> usize {
+    let mut x = rng.range(0, weights.iter().sum());
+    for (i, &w) in weights.iter().enumerate() {
+        if x < w {
+            return i;
+        }
+        x -= w;
+    }
+    unreachable!("weights sum to more than x")
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -127,9 +176,8 @@ fn simulated_clusters_stay_safe_and_live() {
         return;
     }
     let seeds: Vec<u64> = (0..env_u64("RAFT_SIM_SEEDS").unwrap_or(300)).collect();
-    let threads = env_u64("RAFT_SIM_THREADS").unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
-    });
+    let threads = env_u64("RAFT_SIM_THREADS")
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
     let next = AtomicU64::new(0);
     let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
     let totals: Mutex<Stats> = Mutex::new(Stats::default());
@@ -148,6 +196,9 @@ fn simulated_clusters_stay_safe_and_live() {
                         t.committed += stats.committed;
                         t.terms += stats.terms;
                         t.rejected += stats.rejected;
+                        t.syncs += stats.syncs;
+                        t.truncations += stats.truncations;
+                        t.ready_crashes += stats.ready_crashes;
                     }
                     Err(panic) => {
                         let text = panic
@@ -165,12 +216,15 @@ fn simulated_clusters_stay_safe_and_live() {
     let elapsed = started.elapsed().as_secs_f64();
     let t = *totals.lock().unwrap();
     println!(
-        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused",
+        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused, {} BlockSyncs, {} log truncations, {} crashes mid-Ready",
         seeds.len(),
         seeds.len() as f64 / elapsed,
         t.committed,
         t.terms,
-        t.rejected
+        t.rejected,
+        t.syncs,
+        t.truncations,
+        t.ready_crashes
     );
     let mut failures = failures.into_inner().unwrap();
     failures.sort();

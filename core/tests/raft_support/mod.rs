@@ -146,6 +146,10 @@ pub struct Checker {
     /// (index, term) → block hash, over every entry any node ever persisted.
     pub entry_ids: HashMap<(u64, u64), String>,
     pub rejected_entries: usize,
+    /// Coverage counters: how often the interesting paths ran.
+    pub syncs: usize,
+    pub truncations: usize,
+    pub ready_crashes: usize,
 }
 
 pub struct Cluster {
@@ -164,6 +168,9 @@ pub struct Cluster {
     pub cut: BTreeSet<(usize, usize)>,
     /// Probability that handling a Ready crashes the node at a random step.
     pub crash_in_ready: f64,
+    /// Propose a block as soon as a new leader asks (`Ready::needs_block`); off, the leader
+    /// sits on old-term entries until the next proposal, widening Figure 8's window.
+    pub eager_blocks: bool,
     pub checker: Checker,
     pub seed: u64,
     /// Every message sent, when recording (scenarios inspect them).
@@ -182,7 +189,10 @@ fn node_key(seed: u64, i: usize) -> Keypair {
 
 /// The sim's block verification: the parent link, the hash, and the "invalid" marker.
 fn verify_entry(tip: &BlockHeader, before: &[LogEntry], entry: &LogEntry) -> Result<(), String> {
-    let parent = before.last().map(|e| e.block.header()).unwrap_or(tip.clone());
+    let parent = before
+        .last()
+        .map(|e| e.block.header())
+        .unwrap_or(tip.clone());
     if let Some(first) = before.first() {
         assert_eq!(
             first.index,
@@ -192,7 +202,10 @@ fn verify_entry(tip: &BlockHeader, before: &[LogEntry], entry: &LogEntry) -> Res
     }
     let block = &entry.block;
     if block.height != parent.height + 1 || block.previous_hash != parent.hash {
-        return Err(format!("block.previous-hash: {} does not follow", block.height));
+        return Err(format!(
+            "block.previous-hash: {} does not follow",
+            block.height
+        ));
     }
     if block.compute_hash() != block.hash {
         return Err("block.hash".into());
@@ -246,6 +259,7 @@ impl Cluster {
             groups: None,
             cut: BTreeSet::new(),
             crash_in_ready: 0.0,
+            eager_blocks: true,
             checker: Checker::default(),
             seed,
             record: false,
@@ -262,7 +276,10 @@ impl Cluster {
     }
 
     pub fn index_of(&self, id: &str) -> usize {
-        self.nodes.iter().position(|n| n.id == id).expect("known node")
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .expect("known node")
     }
 
     fn learner_ids(&self) -> Vec<String> {
@@ -362,6 +379,7 @@ impl Cluster {
                 }
             }
             if self.handle_ready(i, rd, crash_at.unwrap_or(u8::MAX)) {
+                self.checker.ready_crashes += 1;
                 self.crash(i);
                 return;
             }
@@ -426,7 +444,7 @@ impl Cluster {
             let peer = self.index_of(&target.peer);
             self.sync(i, peer, target.height);
         }
-        if rd.needs_block {
+        if rd.needs_block && self.eager_blocks {
             let _ = self.propose(i, false);
         }
         false
@@ -435,7 +453,9 @@ impl Cluster {
     fn persist_entries(&mut self, i: usize, rd: &Ready) {
         let node = &mut self.nodes[i];
         if let Some(from) = rd.truncate_from {
-            node.disk.entries.split_off(&from);
+            if !node.disk.entries.split_off(&from).is_empty() {
+                self.checker.truncations += 1;
+            }
         }
         let term = node.disk.hard.term;
         for entry in &rd.entries {
@@ -521,9 +541,7 @@ impl Cluster {
             )),
             Some(_) => {}
             None => {
-                self.checker
-                    .committed
-                    .insert(height, (hash, observer_term));
+                self.checker.committed.insert(height, (hash, observer_term));
             }
         }
     }
@@ -546,6 +564,7 @@ impl Cluster {
                 self.apply(i, header, None);
             }
         }
+        self.checker.syncs += 1;
         let tip = self.nodes[i].disk.tip().clone();
         self.nodes[i].raft.as_mut().expect("up").on_synced(tip);
         self.process(i);
@@ -602,7 +621,10 @@ impl Cluster {
             for pair in entries.windows(2) {
                 if pair[1].block.previous_hash != pair[0].block.hash || pair[1].term < pair[0].term
                 {
-                    self.violation(format!("node {i}'s log is not a chain at {}", pair[1].index));
+                    self.violation(format!(
+                        "node {i}'s log is not a chain at {}",
+                        pair[1].index
+                    ));
                 }
             }
             for e in entries {
@@ -617,7 +639,10 @@ impl Cluster {
                 if e.index <= raft.commit_index() {
                     if let Some((h, _)) = self.checker.committed.get(&e.index) {
                         if *h != e.block.hash {
-                            self.violation(format!("node {i} holds a conflicting committed block {}", e.index));
+                            self.violation(format!(
+                                "node {i} holds a conflicting committed block {}",
+                                e.index
+                            ));
                         }
                     }
                 }
@@ -636,7 +661,15 @@ impl Cluster {
                     let progress: Vec<String> = s
                         .progress
                         .iter()
-                        .map(|p| format!("{}:{}/{}/{}", self.index_of(&p.node_id), p.match_index, p.next_index, p.state))
+                        .map(|p| {
+                            format!(
+                                "{}:{}/{}/{}",
+                                self.index_of(&p.node_id),
+                                p.match_index,
+                                p.next_index,
+                                p.state
+                            )
+                        })
                         .collect();
                     format!(
                         "{:?} term {} vote {:?} leader {:?} commit {} last {} (term {:?}) {}",
@@ -651,7 +684,11 @@ impl Cluster {
                     )
                 }
             };
-            out.push_str(&format!("  node {i} [{}]: chain {} | {state}\n", n.id, n.height()));
+            out.push_str(&format!(
+                "  node {i} [{}]: chain {} | {state}\n",
+                n.id,
+                n.height()
+            ));
         }
         out
     }
@@ -725,9 +762,12 @@ impl Cluster {
             return;
         };
         let tip = node.disk.tip().clone();
-        raft.step(&from_id, message, now, &mut |before: &[LogEntry], entry: &LogEntry| {
-            verify_entry(&tip, before, entry)
-        });
+        raft.step(
+            &from_id,
+            message,
+            now,
+            &mut |before: &[LogEntry], entry: &LogEntry| verify_entry(&tip, before, entry),
+        );
         self.process(to);
     }
 
@@ -776,7 +816,12 @@ impl Cluster {
             .as_ref()
             .and_then(|r| r.entry(h))
             .is_some_and(|e| e.block.hash == hash);
-        in_log || node.disk.chain.get(h as usize).is_some_and(|(b, _)| b.hash == hash)
+        in_log
+            || node
+                .disk
+                .chain
+                .get(h as usize)
+                .is_some_and(|(b, _)| b.hash == hash)
     }
 
     /// Proposes a block at the leader (again if a leader change lost it) and runs until every
@@ -791,7 +836,13 @@ impl Cluster {
                     .is_none_or(|(h, hash, l)| *l != leader || !self.holds(leader, *h, hash));
                 if lost {
                     if let Ok(h) = self.propose(leader, false) {
-                        let hash = self.nodes[leader].raft().entry(h).expect("proposed").block.hash.clone();
+                        let hash = self.nodes[leader]
+                            .raft()
+                            .entry(h)
+                            .expect("proposed")
+                            .block
+                            .hash
+                            .clone();
                         proposed = Some((h, hash, leader));
                     }
                 }
@@ -799,7 +850,10 @@ impl Cluster {
             self.run_for(10);
             if let Some((h, hash, _)) = &proposed {
                 let done = self.nodes.iter().filter(|n| n.is_up()).all(|n| {
-                    n.disk.chain.get(*h as usize).is_some_and(|(b, _)| b.hash == *hash)
+                    n.disk
+                        .chain
+                        .get(*h as usize)
+                        .is_some_and(|(b, _)| b.hash == *hash)
                 });
                 if done {
                     return Some(*h);
@@ -810,6 +864,11 @@ impl Cluster {
     }
 
     pub fn max_committed(&self) -> u64 {
-        self.checker.committed.keys().next_back().copied().unwrap_or(0)
+        self.checker
+            .committed
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
     }
 }
