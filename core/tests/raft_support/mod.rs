@@ -114,6 +114,8 @@ pub struct Node {
     /// Crash while handling the next Ready, after this many of its steps (0: before persisting,
     /// 1: after the hard state, 2: after the entries, 3: after sending, 4: after applying).
     pub crash_at_stage: Option<u8>,
+    /// The same, for the next Ready that changes the hard state (a vote or a new term).
+    pub crash_with_hard_state: Option<u8>,
     pub events: Vec<Event>,
 }
 
@@ -243,6 +245,7 @@ impl Cluster {
                     disk: Disk::new(),
                     restarts: 0,
                     crash_at_stage: None,
+                    crash_with_hard_state: None,
                     events: Vec::new(),
                 }
             })
@@ -296,6 +299,7 @@ impl Cluster {
         let seed = self.seed ^ ((i as u64) << 32) ^ node.restarts.wrapping_mul(0x9E37_79B9);
         let mut raft = Raft::new(node.config.clone(), node.disk.restored(), seed).expect("config");
         raft.set_learners(&learners);
+        raft.tick(self.now); // arms the election timer
         node.raft = Some(raft);
         node.restarts += 1;
         self.process(i);
@@ -373,6 +377,9 @@ impl Cluster {
             }
             let rd = raft.ready();
             let mut crash_at = self.nodes[i].crash_at_stage.take();
+            if rd.hard_state.is_some() && crash_at.is_none() {
+                crash_at = self.nodes[i].crash_with_hard_state.take();
+            }
             if crash_at.is_none() && self.crash_in_ready > 0.0 {
                 if self.rng.next_unit() < self.crash_in_ready {
                     crash_at = Some(self.rng.range(0, 5) as u8);
@@ -771,6 +778,26 @@ impl Cluster {
         self.process(to);
     }
 
+    /// A message from a node outside the cluster (a stray or MiniLedger 0.2 node).
+    pub fn deliver_from_outsider(&mut self, from_id: &str, to: usize, message: &Message) {
+        let now = self.now;
+        let node = &mut self.nodes[to];
+        let tip = node.disk.tip().clone();
+        let raft = node.raft.as_mut().expect("up");
+        raft.step(
+            from_id,
+            message,
+            now,
+            &mut |before: &[LogEntry], entry: &LogEntry| verify_entry(&tip, before, entry),
+        );
+        self.process(to);
+    }
+
+    /// Moves the clock without firing any timer (scenarios drive timers with `fire_timer`).
+    pub fn elapse(&mut self, ms: u64) {
+        self.now += ms;
+    }
+
     /// Delivers everything queued, in order, without firing timers (scenarios).
     pub fn deliver_all(&mut self) {
         while let Some((&key, _)) = self.queue.iter().next() {
@@ -825,7 +852,7 @@ impl Cluster {
     }
 
     /// Proposes a block at the leader (again if a leader change lost it) and runs until every
-    /// up node applied it, within `bound` ms. Returns the block's height.
+    /// up node on the leader's side of any partition applied it, within `bound` ms. Returns the block's height.
     pub fn commit_one(&mut self, bound: u64) -> Option<u64> {
         let until = self.now + bound;
         let mut proposed: Option<(u64, String, usize)> = None;
@@ -848,13 +875,13 @@ impl Cluster {
                 }
             }
             self.run_for(10);
-            if let Some((h, hash, _)) = &proposed {
-                let done = self.nodes.iter().filter(|n| n.is_up()).all(|n| {
-                    n.disk
-                        .chain
-                        .get(*h as usize)
-                        .is_some_and(|(b, _)| b.hash == *hash)
-                });
+            if let Some((h, hash, l)) = &proposed {
+                let done = (0..self.nodes.len())
+                    .filter(|&n| self.nodes[n].is_up() && self.reachable(*l, n))
+                    .all(|n| {
+                        let chain = &self.nodes[n].disk.chain;
+                        chain.get(*h as usize).is_some_and(|(b, _)| b.hash == *hash)
+                    });
                 if done {
                     return Some(*h);
                 }
