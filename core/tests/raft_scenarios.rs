@@ -237,6 +237,28 @@ fn pre_vote_keeps_a_rejoining_node_from_disrupting_the_cluster() {
 }
 
 #[test]
+fn a_node_that_cannot_hear_the_leader_cannot_depose_it() {
+    let mut c = cluster(3, 0);
+    let leader = c.await_leader(2_000).expect("leader");
+    c.commit_one(2_000).expect("commit");
+    let term = c.nodes[leader].raft().term();
+    // One-way fault: the leader's messages to node `deaf` are lost; everything else works.
+    let deaf = (leader + 1) % 3;
+    c.cut.insert((leader, deaf));
+    c.run_for(3_000);
+    assert!(
+        c.nodes[deaf]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::RoleChanged { role: Role::PreCandidate, .. })),
+        "it kept asking"
+    );
+    // The other two heard the leader recently (the lease), so they refused.
+    assert_eq!(c.leader(), Some(leader));
+    assert_eq!(c.nodes[leader].raft().term(), term);
+}
+
+#[test]
 fn messages_from_non_validators_are_ignored() {
     let mut c = cluster(3, 0);
     c.record = true;
