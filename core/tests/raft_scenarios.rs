@@ -247,10 +247,13 @@ fn a_node_that_cannot_hear_the_leader_cannot_depose_it() {
     c.cut.insert((leader, deaf));
     c.run_for(3_000);
     assert!(
-        c.nodes[deaf]
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::RoleChanged { role: Role::PreCandidate, .. })),
+        c.nodes[deaf].events.iter().any(|e| matches!(
+            e,
+            Event::RoleChanged {
+                role: Role::PreCandidate,
+                ..
+            }
+        )),
         "it kept asking"
     );
     // The other two heard the leader recently (the lease), so they refused.

@@ -87,10 +87,6 @@ impl RaftLog {
         self.commit
     }
 
-    pub fn applied(&self) -> u64 {
-        self.applied
-    }
-
     /// The lowest index `i` for which `term(i)` is known: a leader can send entries after it.
     pub fn first_known(&self) -> u64 {
         match (self.base_term, self.entries.is_empty()) {
@@ -246,7 +242,8 @@ impl RaftLog {
         };
         let mut used = 0;
         let mut end = start;
-        while end < self.entries.len() && used + self.sizes[end] + 1 <= budget {
+        // `<`: each entry also needs a separator byte.
+        while end < self.entries.len() && used + self.sizes[end] < budget {
             used += self.sizes[end] + 1;
             end += 1;
         }

@@ -380,10 +380,11 @@ impl Cluster {
             if rd.hard_state.is_some() && crash_at.is_none() {
                 crash_at = self.nodes[i].crash_with_hard_state.take();
             }
-            if crash_at.is_none() && self.crash_in_ready > 0.0 {
-                if self.rng.next_unit() < self.crash_in_ready {
-                    crash_at = Some(self.rng.range(0, 5) as u8);
-                }
+            if crash_at.is_none()
+                && self.crash_in_ready > 0.0
+                && self.rng.next_unit() < self.crash_in_ready
+            {
+                crash_at = Some(self.rng.range(0, 5) as u8);
             }
             if self.handle_ready(i, rd, crash_at.unwrap_or(u8::MAX)) {
                 self.checker.ready_crashes += 1;
