@@ -4,7 +4,8 @@
 //! checked after every step (see `raft_support::Checker`); after the faults heal, a leader must
 //! be elected and a new block must commit on every node.
 //!
-//! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 300); `RAFT_SIM_SEED=s` replays one seed;
+//! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 300; `RAFT_SIM_FIRST` moves the start);
+//! `RAFT_SIM_SEED=s` replays one seed;
 //! `RAFT_SIM_THREADS` sets the parallelism. `scripts/raft-sim.sh` runs 10,000 in release.
 
 mod raft_support;
@@ -175,7 +176,8 @@ fn simulated_clusters_stay_safe_and_live() {
         println!("seed {seed}: {stats:?}");
         return;
     }
-    let seeds: Vec<u64> = (0..env_u64("RAFT_SIM_SEEDS").unwrap_or(300)).collect();
+    let first = env_u64("RAFT_SIM_FIRST").unwrap_or(0);
+    let seeds: Vec<u64> = (first..first + env_u64("RAFT_SIM_SEEDS").unwrap_or(300)).collect();
     let threads = env_u64("RAFT_SIM_THREADS")
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
     let next = AtomicU64::new(0);

@@ -55,14 +55,19 @@ impl Raft {
         let mut ae = self.append_message(prev, prev_term, None);
         let budget = self.config.max_message_bytes - self.append_overhead;
         ae.entries = self.log.entries_for_message(prev + 1, budget);
+        let pr = self.progress.get_mut(to).expect("peer");
         if ae.entries.is_empty() && prev < last {
+            // The next entry cannot fit any message (it came from a leader with a larger cap).
+            // Only probes and heartbeats go out; nothing may loop on it.
             let bytes = self.log.size_of(prev + 1).unwrap_or(0);
             self.events.push(Event::EntryTooLarge {
                 index: prev + 1,
                 bytes,
             });
+            if pr.state == State::Replicate {
+                return false;
+            }
         }
-        let pr = self.progress.get_mut(to).expect("peer");
         match pr.state {
             State::Replicate => {
                 if let Some(e) = ae.entries.last() {
@@ -181,12 +186,14 @@ impl Raft {
         if self.role != Role::Leader || m.term < self.term {
             return;
         }
+        let last = self.log.last_index();
         let Some(pr) = self.progress.get_mut(from) else {
             return;
         };
         pr.recent_active = true;
         if m.success {
-            let moved = pr.acknowledge(m.match_index);
+            // Never beyond our log (Leader Completeness says it cannot be; do not trust it).
+            let moved = pr.acknowledge(m.match_index.min(last));
             if pr.state != State::Replicate && pr.match_index >= self.log.first_known() {
                 pr.become_replicate();
             }
@@ -198,7 +205,7 @@ impl Raft {
         }
         // A reply to an AppendEntries of an earlier term can carry our term: never trust a hint
         // beyond our own log.
-        let hint = m.match_index.min(self.log.last_index());
+        let hint = m.match_index.min(last);
         if hint < pr.match_index {
             return; // stale: the follower holds at least match_index
         }
