@@ -255,3 +255,95 @@ impl RaftLog {
         &self.entries
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+    use crate::model::Block;
+
+    /// `n` entries of `term` chained on `parent`.
+    fn chain(parent: &BlockHeader, n: u64, term: u64, salt: u8) -> Vec<LogEntry> {
+        let key = Keypair::from_seed([salt; 32]);
+        let mut parent = parent.clone();
+        (0..n)
+            .map(|_| {
+                let block =
+                    Block::build(&parent, parent.timestamp + 1, vec![], "0".repeat(64), &key);
+                parent = block.header();
+                LogEntry {
+                    term,
+                    index: block.height,
+                    block,
+                }
+            })
+            .collect()
+    }
+
+    fn log_with(entries: Vec<LogEntry>, retained: usize) -> RaftLog {
+        RaftLog::restore(Block::genesis().header(), Some(0), entries, retained)
+    }
+
+    #[test]
+    fn restore_keeps_only_a_tail_that_chains_on_the_commit_point() {
+        let good = chain(&Block::genesis().header(), 3, 1, 1);
+        let mut entries = good.clone();
+        entries.extend(chain(&good[0].block.header(), 2, 1, 2)); // a second height 2 and 3
+        let log = log_with(entries, 4);
+        assert_eq!(log.last_index(), 3);
+        assert_eq!(log.entry(3), Some(&good[2]));
+        assert!(
+            !log.has_unstable(),
+            "restored entries are already persisted"
+        );
+    }
+
+    #[test]
+    fn applied_entries_beyond_the_window_are_forgotten() {
+        let mut log = log_with(Vec::new(), 2);
+        for e in chain(&Block::genesis().header(), 10, 1, 1) {
+            log.push(e);
+        }
+        assert_eq!(log.take_unstable().1.len(), 10);
+        log.commit_to(10);
+        assert_eq!(log.take_committed().len(), 10);
+        assert_eq!(log.entries().len(), 2, "only the retained window stays");
+        assert_eq!(log.first_known(), 8);
+        assert_eq!(log.term(8), Some(1), "the base keeps its term");
+        assert_eq!(log.term(7), None);
+    }
+
+    #[test]
+    fn sync_keeps_a_matching_tail_and_drops_a_conflicting_one() {
+        let entries = chain(&Block::genesis().header(), 4, 1, 1);
+        let mut log = log_with(entries.clone(), 4);
+        log.synced(entries[1].block.header());
+        assert_eq!(
+            (log.commit(), log.last_index()),
+            (2, 4),
+            "same block 2: tail kept"
+        );
+        assert!(log.pending_before(4).iter().map(|e| e.index).eq([3]));
+
+        let other = chain(&entries[1].block.header(), 1, 1, 9); // a different block 3
+        log.synced(other[0].block.header());
+        assert_eq!((log.commit(), log.last_index()), (3, 3));
+        assert_eq!(log.last_term(), None, "a synced block's term is unknown");
+        assert_eq!(
+            log.take_unstable(),
+            (Some(4), Vec::new()),
+            "entry 4 must be deleted"
+        );
+    }
+
+    #[test]
+    fn message_batches_fit_the_budget() {
+        let entries = chain(&Block::genesis().header(), 5, 1, 1);
+        let size = encoded_len(&entries[0]);
+        let log = log_with(entries, 4);
+        assert_eq!(log.entries_for_message(1, 3 * (size + 1)).len(), 3);
+        assert_eq!(log.entries_for_message(1, 3 * (size + 1) - 1).len(), 2);
+        assert!(log.entries_for_message(1, size).is_empty(), "not even one");
+        assert_eq!(log.entries_for_message(4, usize::MAX).len(), 2);
+    }
+}
