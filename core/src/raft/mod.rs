@@ -42,9 +42,28 @@
 //!                  raft.advance();
 //!              }
 //! ```
-//! A crash anywhere in that sequence is safe: on restart the driver passes what was durable.
-//! Only blocks final on the validators may be obtained through BlockSync (serve committed
-//! blocks only), and `on_synced` must not be called while a `Ready` is being handled.
+//! A crash anywhere in that sequence is safe: on restart the driver passes what was durable
+//! (give the restarted node a fresh seed). Only blocks final on the validators may be obtained
+//! through BlockSync (serve committed blocks only), and `on_synced` must not be called while a
+//! `Ready` is being handled.
+//!
+//! More of the contract:
+//! - `EntryCheck` runs on followers and learners, against the driver's applied state plus the
+//!   uncommitted entries before the one checked. The leader's own proposals are not checked:
+//!   build only blocks you would accept.
+//! - Pipelining: `propose` takes a block on top of `last_entry()`, committed or not, until
+//!   `max_uncommitted` entries wait (`ProposeError::Backlog`).
+//! - `set_learners` can be called on every node; only a leader uses it. A learner of ours in a
+//!   MiniLedger 0.2 network (its validators configured as ours) acknowledges AppendEntries, so a
+//!   0.2 leader, which counts every connected peer, is not stalled by it.
+//! - `sync_needed` is repeated with every heartbeat while the follower is behind the leader's
+//!   window; start BlockSync once, towards the latest height.
+//!
+//! Departures from the sketch this module was specified against: `on_synced` takes the synced
+//! tip's header, not only its height (its hash tells whether uncommitted entries still chain
+//! on it, its timestamp lets the next block be built); `last_entry` returns the header the
+//! same way; whether this node is a learner follows from the validator set instead of a flag
+//! that could contradict it; `Ready` also carries `learned_term` and `needs_block`.
 //!
 //! Memory is bounded: `retained_entries` committed entries plus at most `max_uncommitted` (on
 //! a leader) uncommitted ones, however long the chain; followers that fall further behind are
