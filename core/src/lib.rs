@@ -13,6 +13,8 @@ pub mod merkle;
 pub mod model;
 pub mod net;
 pub mod protocol;
+pub mod raft;
+pub mod rng;
 pub mod state;
 pub mod sync;
 pub mod validation;

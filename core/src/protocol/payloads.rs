@@ -90,6 +90,9 @@ pub struct RequestVote {
     pub candidate_id: String,
     pub last_log_index: u64,
     pub last_log_term: u64,
+    /// Ours: a pre-vote ("would you vote for me at `term`?"), which changes no one's term.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_vote: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +100,9 @@ pub struct RequestVote {
 pub struct RequestVoteReply {
     pub term: u64,
     pub vote_granted: bool,
+    /// Ours: this answers a pre-vote.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pre_vote: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +121,10 @@ pub struct AppendEntries {
     pub prev_log_term: u64,
     pub entries: Vec<LogEntry>,
     pub leader_commit: u64,
+    /// Ours: the lowest index this leader can still send as an entry. A follower whose log ends
+    /// below `firstIndex - 1` must catch up through BlockSync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_index: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,4 +133,8 @@ pub struct AppendEntriesReply {
     pub term: u64,
     pub success: bool,
     pub match_index: u64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }

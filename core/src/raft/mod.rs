@@ -1,0 +1,85 @@
+//! Raft consensus, sans-IO (the etcd raft / raft-rs shape): a log entry is a block, a committed
+//! entry is a final block. The state machine never touches a socket, clock, disk or entropy
+//! source: time comes in as `now_ms`, randomness from the seed given to [`Raft::new`], and
+//! everything to persist, send and apply comes out as a [`Ready`].
+//!
+//! It speaks MiniLedger 0.2's four consensus messages, with optional fields of ours that 0.2
+//! ignores: `preVote` on CONSENSUS_REQUEST_VOTE(_REPLY) and `firstIndex` on
+//! CONSENSUS_APPEND_ENTRIES. Log index == block height; genesis is entry 0 of term 0.
+//!
+//! # Safety rules beyond the paper's
+//! - The validator set is configuration (public keys → nodeIds). Consensus messages from any
+//!   other node are ignored, so a stray node (or a MiniLedger 0.2 node) cannot push terms up.
+//!   A node not in the set is a learner: it follows validators' AppendEntries and acknowledges
+//!   them, never votes or campaigns.
+//! - Pre-vote, check-quorum and the leader lease (see `election.rs`).
+//! - Every follower verifies each entry through [`EntryCheck`] before acknowledging it; a
+//!   leader whose entry fails is not followed (see `replication.rs`).
+//! - A node whose last entry is a synced block of unknown term neither votes nor campaigns
+//!   until a leader tells it the term (see `election.rs`).
+//!
+//! # Driver contract
+//! ```text
+//! on start:    restored = (hard state, chain tip + its term, persisted uncommitted entries)
+//!              raft = Raft::new(config, restored, seed from the OS)
+//! on input:    raft.step(from, &message, now, &mut checker)   // consensus messages
+//!              raft.tick(now)                                  // at raft.next_tick_at()
+//!              raft.propose(block, now)                        // leader: block on last_entry()
+//!              raft.set_learners(observer node ids)            // when connections change
+//!              raft.on_synced(tip header)                      // after applying synced blocks
+//! after input: while raft.has_ready() {
+//!                  let rd = raft.ready();
+//!                  1. persist, durably and in this order: rd.hard_state; then the log change
+//!                     (delete uncommitted entries ≥ rd.truncate_from, append rd.entries);
+//!                     rd.learned_term (the term of an applied block)
+//!                  2. send rd.messages (never before step 1 is durable: a vote or an
+//!                     acknowledgement promises that state)
+//!                  3. apply rd.committed in order: these are final blocks; store each with its
+//!                     term, and drop persisted uncommitted entries at or below the chain tip
+//!                  4. rd.sync_needed → BlockSync from that peer up to that height, then
+//!                     on_synced; rd.needs_block → propose a block now (even empty);
+//!                     log rd.events
+//!                  raft.advance();
+//!              }
+//! ```
+//! A crash anywhere in that sequence is safe: on restart the driver passes what was durable
+//! (give the restarted node a fresh seed). Only blocks final on the validators may be obtained
+//! through BlockSync (serve committed blocks only), and `on_synced` must not be called while a
+//! `Ready` is being handled.
+//!
+//! More of the contract:
+//! - `EntryCheck` runs on followers and learners, against the driver's applied state plus the
+//!   uncommitted entries before the one checked. The leader's own proposals are not checked:
+//!   build only blocks you would accept.
+//! - Pipelining: `propose` takes a block on top of `last_entry()`, committed or not, until
+//!   `max_uncommitted` entries wait (`ProposeError::Backlog`).
+//! - `set_learners` can be called on every node; only a leader uses it. A learner of ours in a
+//!   MiniLedger 0.2 network (its validators configured as ours) acknowledges AppendEntries, so a
+//!   0.2 leader, which counts every connected peer, is not stalled by it.
+//! - `sync_needed` is repeated with every heartbeat while the follower is behind the leader's
+//!   window; start BlockSync once, towards the latest height.
+//!
+//! Departures from the sketch this module was specified against: `on_synced` takes the synced
+//! tip's header, not only its height (its hash tells whether uncommitted entries still chain
+//! on it, its timestamp lets the next block be built); `last_entry` returns the header the
+//! same way; whether this node is a learner follows from the validator set instead of a flag
+//! that could contradict it; `Ready` also carries `learned_term` and `needs_block`.
+//!
+//! Memory is bounded: `retained_entries` committed entries plus at most `max_uncommitted` (on
+//! a leader) uncommitted ones, however long the chain; followers that fall further behind are
+//! told to sync.
+
+mod config;
+mod election;
+mod log;
+mod node;
+mod progress;
+mod ready;
+mod replication;
+mod status;
+pub mod wire;
+
+pub use config::{ConfigError, RaftConfig, Validator};
+pub use node::{EntryCheck, LastEntry, ProposeError, Raft};
+pub use ready::{Event, HardState, Ready, Restored, SyncTarget};
+pub use status::{PeerProgress, RaftStatus, Role};

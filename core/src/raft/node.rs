@@ -1,0 +1,416 @@
+//! The state machine's data and its public API; the protocol rules live in `election.rs` and
+//! `replication.rs`.
+
+use super::config::{ConfigError, RaftConfig, Validator};
+use super::log::RaftLog;
+use super::progress::Progress;
+use super::ready::{Event, HardState, Ready, Restored, SyncTarget};
+use super::status::{RaftStatus, Role};
+use super::wire::{encoded_len, frame_len, is_consensus};
+use crate::model::{Block, BlockHeader};
+use crate::protocol::{AppendEntries, LogEntry, Message};
+use crate::rng::SplitMix;
+use std::collections::{BTreeMap, BTreeSet};
+use thiserror::Error;
+
+/// The driver's block verification, called by a follower (or learner) for each new entry, in
+/// order, before accepting it. `pending_before` holds the log entries between the last
+/// committed entry handed to the driver (its applied tip) and `entry`, so the driver can check
+/// the parent hash, nonces and state root against speculative state.
+pub trait EntryCheck {
+    fn verify(&mut self, pending_before: &[LogEntry], entry: &LogEntry) -> Result<(), String>;
+}
+
+impl<F: FnMut(&[LogEntry], &LogEntry) -> Result<(), String>> EntryCheck for F {
+    fn verify(&mut self, pending_before: &[LogEntry], entry: &LogEntry) -> Result<(), String> {
+        self(pending_before, entry)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProposeError {
+    #[error("not the leader (leader: {})", leader.as_deref().unwrap_or("unknown"))]
+    NotLeader { leader: Option<String> },
+    #[error("block {height} does not extend the last entry {last} ({hash})")]
+    NotNext {
+        height: u64,
+        last: u64,
+        hash: String,
+    },
+    #[error("{0} uncommitted entries already: wait for commits")]
+    Backlog(u64),
+    #[error("an entry of {bytes} bytes cannot fit one message of at most {max} bytes")]
+    TooLarge { bytes: usize, max: usize },
+}
+
+/// The last log entry: what the next block must extend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastEntry {
+    pub header: BlockHeader,
+    /// `None` for a synced block whose term is not known yet.
+    pub term: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Raft {
+    pub(crate) config: RaftConfig,
+    pub(crate) id: String,
+    pub(crate) validators: Vec<Validator>,
+    pub(crate) learner: bool,
+    pub(crate) rng: SplitMix,
+    /// Frame size of an empty AppendEntries with every number at its widest.
+    pub(crate) append_overhead: usize,
+
+    pub(crate) term: u64,
+    pub(crate) voted_for: Option<String>,
+    /// The hard state last handed out for persistence.
+    pub(crate) persisted: HardState,
+    pub(crate) log: RaftLog,
+    /// The last index the driver confirmed durable (`advance`): the leader's own match index.
+    pub(crate) stable: u64,
+
+    pub(crate) role: Role,
+    pub(crate) leader: Option<String>,
+    /// `(term, leader)` whose entry this node refused: its messages no longer count as a live
+    /// leader, so the validators elect another one.
+    pub(crate) distrusted: Option<(u64, String)>,
+    /// Set on the first tick (construction has no clock).
+    pub(crate) election_deadline: Option<u64>,
+    pub(crate) heartbeat_deadline: u64,
+    pub(crate) quorum_deadline: u64,
+    pub(crate) last_leader_contact: Option<u64>,
+    /// Pre-vote or vote answers in the current campaign.
+    pub(crate) votes: BTreeMap<String, bool>,
+    /// Leader only: every other validator and every learner.
+    pub(crate) progress: BTreeMap<String, Progress>,
+    pub(crate) learners: BTreeSet<String>,
+    pub(crate) last_term_unknown_reported: bool,
+
+    pub(crate) messages: Vec<(String, Message)>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) learned_term: Option<(u64, u64)>,
+    pub(crate) sync_needed: Option<SyncTarget>,
+    pub(crate) needs_block: bool,
+}
+
+impl Raft {
+    /// A node restored from disk (`Restored::fresh()` for a new one). `seed` drives the
+    /// election timeouts: give each node a different one.
+    pub fn new(config: RaftConfig, restored: Restored, seed: u64) -> Result<Raft, ConfigError> {
+        let validators = config.checked_validators()?;
+        let id = config.node_id().to_string();
+        let widest = AppendEntries {
+            term: u64::MAX,
+            leader_id: id.clone(),
+            prev_log_index: u64::MAX,
+            prev_log_term: u64::MAX,
+            entries: Vec::new(),
+            leader_commit: u64::MAX,
+            first_index: Some(u64::MAX),
+        };
+        let append_overhead = frame_len(&id, &Message::AppendEntries(widest));
+        if config.max_message_bytes < append_overhead + 2 {
+            return Err(ConfigError::MessageCap(config.max_message_bytes));
+        }
+        let log = RaftLog::restore(
+            restored.commit,
+            restored.commit_term,
+            restored.entries,
+            config.retained_entries,
+        );
+        let mut hard = restored.hard_state;
+        // Entries are persisted after the hard state, so their term cannot exceed it; be safe
+        // with a driver that wrote them in the other order.
+        if let Some(t) = log.last_term().filter(|&t| t > hard.term) {
+            hard = HardState {
+                term: t,
+                voted_for: None,
+            };
+        }
+        let learner = config.is_learner();
+        Ok(Raft {
+            id,
+            validators,
+            learner,
+            rng: SplitMix::new(seed),
+            append_overhead,
+            term: hard.term,
+            voted_for: hard.voted_for.clone(),
+            persisted: hard,
+            stable: log.last_index(),
+            log,
+            role: if learner {
+                Role::Learner
+            } else {
+                Role::Follower
+            },
+            leader: None,
+            distrusted: None,
+            election_deadline: None,
+            heartbeat_deadline: 0,
+            quorum_deadline: 0,
+            last_leader_contact: None,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            learners: BTreeSet::new(),
+            last_term_unknown_reported: false,
+            messages: Vec::new(),
+            events: Vec::new(),
+            learned_term: None,
+            sync_needed: None,
+            needs_block: false,
+            config,
+        })
+    }
+
+    /// Advances timers: elections on followers, heartbeats and check-quorum on the leader.
+    pub fn tick(&mut self, now_ms: u64) {
+        match self.role {
+            Role::Learner => {}
+            Role::Leader => self.tick_leader(now_ms),
+            _ => self.tick_election(now_ms),
+        }
+    }
+
+    /// Handles one message from `from` (the sender's nodeId, as the connection authenticated
+    /// it). Non-consensus messages and messages from non-validators are ignored (except
+    /// AppendEntries replies from the leader's learners).
+    pub fn step(
+        &mut self,
+        from: &str,
+        message: &Message,
+        now_ms: u64,
+        check: &mut impl EntryCheck,
+    ) {
+        if from == self.id || !is_consensus(message) {
+            return;
+        }
+        let validator = self.is_validator(from);
+        match message {
+            Message::AppendEntries(m) if validator => self.handle_append(from, m, now_ms, check),
+            Message::AppendEntriesReply(m) if validator || self.learners.contains(from) => {
+                self.handle_append_reply(from, m, validator, now_ms)
+            }
+            Message::RequestVote(m) if validator => self.handle_vote(from, m, now_ms),
+            Message::RequestVoteReply(m) if validator => self.handle_vote_reply(from, m, now_ms),
+            _ => {}
+        }
+    }
+
+    /// Appends `block` as the next entry (leader only) and starts replicating it. The block must
+    /// extend [`Raft::last_entry`], which may itself be uncommitted (pipelining).
+    pub fn propose(&mut self, block: Block, _now_ms: u64) -> Result<u64, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader.clone(),
+            });
+        }
+        let last = self.log.last_header();
+        if block.height != last.height + 1 || block.previous_hash != last.hash {
+            return Err(ProposeError::NotNext {
+                height: block.height,
+                last: last.height,
+                hash: last.hash,
+            });
+        }
+        // The backlog never blocks this term's first entry: older entries commit only with it.
+        let uncommitted = last.height - self.log.commit();
+        let has_own = self.log.last_term() == Some(self.term);
+        if uncommitted >= self.config.max_uncommitted as u64 && has_own {
+            return Err(ProposeError::Backlog(uncommitted));
+        }
+        let entry = LogEntry {
+            term: self.term,
+            index: block.height,
+            block,
+        };
+        let bytes = encoded_len(&entry);
+        if self.append_overhead + bytes + 1 > self.config.max_message_bytes {
+            return Err(ProposeError::TooLarge {
+                bytes,
+                max: self.config.max_message_bytes,
+            });
+        }
+        self.log.push(entry);
+        self.needs_block = false;
+        self.broadcast_append(false);
+        Ok(self.log.last_index())
+    }
+
+    /// The last entry of the log: build the next block on it.
+    pub fn last_entry(&self) -> LastEntry {
+        LastEntry {
+            header: self.log.last_header(),
+            term: self.log.last_term(),
+        }
+    }
+
+    /// The connected non-validator full peers (observers) a leader replicates to. They never
+    /// count toward a quorum.
+    pub fn set_learners<S: AsRef<str>>(&mut self, node_ids: impl IntoIterator<Item = S>) {
+        let learners: BTreeSet<String> = node_ids
+            .into_iter()
+            .map(|s| s.as_ref().to_string())
+            .filter(|id| *id != self.id && !self.is_validator(id))
+            .collect();
+        if self.role == Role::Leader {
+            self.progress
+                .retain(|id, pr| pr.voter || learners.contains(id));
+            for id in &learners {
+                if !self.progress.contains_key(id) {
+                    let pr = Progress::new(false, self.log.last_index());
+                    self.progress.insert(id.clone(), pr);
+                    self.send_append(id);
+                }
+            }
+        }
+        self.learners = learners;
+    }
+
+    /// The driver applied committed blocks up to `header`, obtained by BlockSync (only final
+    /// blocks may be synced this way). Raft moves its commit and last index forward; entries
+    /// that do not chain on `header` are dropped (see `Ready::truncate_from`).
+    pub fn on_synced(&mut self, header: BlockHeader) {
+        if self.role == Role::Leader {
+            return;
+        }
+        self.log.synced(header);
+        self.sync_needed = None;
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.hard_state() != self.persisted
+            || self.log.has_unstable()
+            || self.log.has_committed()
+            || !self.messages.is_empty()
+            || !self.events.is_empty()
+            || self.learned_term.is_some()
+            || self.sync_needed.is_some()
+            || self.needs_block
+    }
+
+    /// Takes the pending output. Handle it as [`Ready`] documents, then call `advance`.
+    pub fn ready(&mut self) -> Ready {
+        let hard = self.hard_state();
+        let hard_state = (hard != self.persisted).then(|| hard.clone());
+        self.persisted = hard;
+        let (truncate_from, entries) = self.log.take_unstable();
+        Ready {
+            hard_state,
+            truncate_from,
+            entries,
+            learned_term: self.learned_term.take(),
+            messages: std::mem::take(&mut self.messages),
+            committed: self.log.take_committed(),
+            sync_needed: self.sync_needed.take(),
+            needs_block: std::mem::take(&mut self.needs_block),
+            events: std::mem::take(&mut self.events),
+        }
+    }
+
+    /// The driver has persisted, sent and applied everything the previous `ready` returned.
+    pub fn advance(&mut self) {
+        self.stable = self.log.handed_out();
+        if self.role == Role::Leader {
+            self.maybe_commit();
+        }
+    }
+
+    /// When `tick` next has something to do.
+    pub fn next_tick_at(&self) -> Option<u64> {
+        match self.role {
+            Role::Learner => None,
+            Role::Leader => Some(self.heartbeat_deadline.min(self.quorum_deadline)),
+            _ => Some(self.election_deadline.unwrap_or(0)),
+        }
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        RaftStatus {
+            node_id: self.id.clone(),
+            role: self.role,
+            term: self.term,
+            voted_for: self.voted_for.clone(),
+            leader: self.leader.clone(),
+            commit_index: self.log.commit(),
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+            validators: self
+                .validators
+                .iter()
+                .map(|v| v.public_key.clone())
+                .collect(),
+            learners: self.learners.iter().cloned().collect(),
+            progress: self.progress.iter().map(|(id, pr)| pr.report(id)).collect(),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    pub fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.log.commit()
+    }
+
+    /// An entry still held in memory (the retained window or the uncommitted tail).
+    pub fn entry(&self, index: u64) -> Option<&LogEntry> {
+        self.log.entry(index)
+    }
+
+    /// The entries held in memory, ascending.
+    pub fn entries(&self) -> &[LogEntry] {
+        self.log.entries()
+    }
+
+    pub(crate) fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for.clone(),
+        }
+    }
+
+    pub(crate) fn is_validator(&self, node_id: &str) -> bool {
+        self.validators.iter().any(|v| v.node_id == node_id)
+    }
+
+    pub(crate) fn quorum(&self) -> usize {
+        self.validators.len() / 2 + 1
+    }
+
+    pub(crate) fn send(&mut self, to: &str, message: Message) {
+        self.messages.push((to.to_string(), message));
+    }
+
+    pub(crate) fn set_role(&mut self, role: Role) {
+        if self.role != role {
+            self.role = role;
+            self.events.push(Event::RoleChanged {
+                role,
+                term: self.term,
+            });
+        }
+    }
+
+    pub(crate) fn set_leader(&mut self, leader: Option<String>) {
+        if self.leader != leader {
+            self.leader = leader.clone();
+            self.events.push(Event::LeaderChanged {
+                leader,
+                term: self.term,
+            });
+        }
+    }
+}

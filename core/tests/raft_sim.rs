@@ -1,0 +1,240 @@
+//! Seeded simulation of Raft clusters under faults: message loss, duplication, reordering and
+//! delay; partitions that form and heal; crashes (also in the middle of handling a Ready) and
+//! restarts that keep only persisted state; leaders that propose invalid blocks. Safety is
+//! checked after every step (see `raft_support::Checker`); after the faults heal, a leader must
+//! be elected and a new block must commit on every node.
+//!
+//! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 300; `RAFT_SIM_FIRST` moves the start);
+//! `RAFT_SIM_SEED=s` replays one seed;
+//! `RAFT_SIM_THREADS` sets the parallelism. `scripts/raft-sim.sh` runs 10,000 in release.
+
+mod raft_support;
+
+use miniledger_core::rng::SplitMix;
+use raft_support::{Cluster, NetConfig, Opts};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    committed: u64,
+    terms: u64,
+    rejected: usize,
+    syncs: usize,
+    truncations: usize,
+    ready_crashes: usize,
+}
+
+fn run_seed(seed: u64) -> Stats {
+    let mut rng = SplitMix::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
+    let validators = if rng.range(0, 2) == 0 { 3 } else { 5 };
+    let opts = Opts {
+        validators,
+        learners: (rng.range(0, 3) == 0) as usize,
+        retained: rng.range(2, 17) as usize,
+        max_message_bytes: rng.range(2_500, 12_000) as usize,
+        max_uncommitted: rng.range(4, 33) as usize,
+        max_inflight: rng.range(1, 5) as usize,
+        ..Opts::default()
+    };
+    let net = NetConfig {
+        loss: rng.next_unit() * 0.25,
+        duplicate: rng.next_unit() * 0.1,
+        delay_ms: (1, rng.range(2, 40)),
+        long_delay: rng.next_unit() * 0.05,
+        long_delay_ms: 400,
+    };
+    let partitions = rng.range(0, 3) != 0;
+    let crashes = rng.range(0, 3) != 0;
+    let invalid = if rng.range(0, 5) == 0 { 0.2 } else { 0.0 };
+    let total = opts.validators + opts.learners;
+    let mut c = Cluster::new(opts, net.clone(), seed);
+    c.eager_blocks = rng.range(0, 2) == 0;
+    if crashes {
+        c.crash_in_ready = 0.005;
+    }
+
+    // Per-seed weights of the fault actions, so some seeds are calm and some brutal.
+    let weights = [
+        rng.range(5, 40),                             // leaders propose
+        if partitions { rng.range(1, 8) } else { 0 }, // random partition
+        if partitions { rng.range(0, 4) } else { 0 }, // isolate the leader (with maybe one other)
+        rng.range(2, 8),                              // heal partitions
+        if crashes { rng.range(0, 4) } else { 0 },    // crash any node
+        if crashes { rng.range(0, 6) } else { 0 },    // crash the leader
+        if crashes { rng.range(0, 4) } else { 0 },    // leader proposes, then crashes soon after
+        rng.range(3, 15),                             // restart a node
+    ];
+    let fault_end = c.now + rng.range(3_000, 6_000);
+    while c.now < fault_end {
+        c.run_for(rng.range(1, 50));
+        match pick(&mut rng, &weights) {
+            0 => {
+                for leader in c.leaders() {
+                    let _ = c.propose(leader, rng.next_unit() < invalid);
+                }
+            }
+            1 => {
+                let groups = (0..total).map(|_| rng.range(0, 2) as u8).collect();
+                c.groups = Some(groups);
+            }
+            2 => {
+                if let Some(leader) = c.leader() {
+                    let mut groups = vec![0u8; total];
+                    groups[leader] = 1;
+                    if rng.range(0, 2) == 0 {
+                        groups[rng.range(0, total as u64) as usize] = 1;
+                    }
+                    c.groups = Some(groups);
+                }
+            }
+            3 => c.groups = None,
+            4 => c.crash(rng.range(0, total as u64) as usize),
+            5 => {
+                if let Some(leader) = c.leader() {
+                    c.crash(leader);
+                }
+            }
+            6 => {
+                if let Some(leader) = c.leader() {
+                    let _ = c.propose(leader, false);
+                    c.run_for(rng.range(0, 20));
+                    c.crash(leader);
+                }
+            }
+            _ => {
+                let i = rng.range(0, total as u64) as usize;
+                if !c.nodes[i].is_up() {
+                    c.start(i);
+                }
+            }
+        }
+    }
+
+    // Heal everything, then demand progress.
+    c.groups = None;
+    c.crash_in_ready = 0.0;
+    c.eager_blocks = true;
+    c.net = NetConfig {
+        loss: 0.0,
+        duplicate: 0.0,
+        long_delay: 0.0,
+        ..net
+    };
+    for i in 0..total {
+        if !c.nodes[i].is_up() {
+            c.start(i);
+        }
+    }
+    let before = c.max_committed();
+    if c.await_leader(10_000).is_none() {
+        c.violation("liveness: no leader within 10 s after the faults healed".into());
+    }
+    match c.commit_one(20_000) {
+        Some(h) if h > before => {}
+        Some(h) => c.violation(format!(
+            "new block at {h} does not extend committed height {before}"
+        )),
+        None => c.violation("liveness: a new block did not commit on every node in 20 s".into()),
+    }
+    c.check_state();
+    Stats {
+        committed: c.max_committed(),
+        terms: c.checker.leaders.keys().next_back().copied().unwrap_or(0),
+        rejected: c.checker.rejected_entries,
+        syncs: c.checker.syncs,
+        truncations: c.checker.truncations,
+        ready_crashes: c.checker.ready_crashes,
+    }
+}
+
+/// An index drawn with probability proportional to its weight.
+fn pick(rng: &mut SplitMix, weights: &[u64]) -> usize {
+    let mut x = rng.range(0, weights.iter().sum());
+    for (i, &w) in weights.iter().enumerate() {
+        if x < w {
+            return i;
+        }
+        x -= w;
+    }
+    unreachable!("weights sum to more than x")
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number"))
+    })
+}
+
+#[test]
+fn simulated_clusters_stay_safe_and_live() {
+    if let Some(seed) = env_u64("RAFT_SIM_SEED") {
+        // Replay: run in this thread, with the default panic output and backtrace.
+        let stats = run_seed(seed);
+        println!("seed {seed}: {stats:?}");
+        return;
+    }
+    let first = env_u64("RAFT_SIM_FIRST").unwrap_or(0);
+    let seeds: Vec<u64> = (first..first + env_u64("RAFT_SIM_SEEDS").unwrap_or(300)).collect();
+    let threads = env_u64("RAFT_SIM_THREADS")
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
+    let next = AtomicU64::new(0);
+    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    let totals: Mutex<Stats> = Mutex::new(Stats::default());
+    let started = Instant::now();
+    // Quiet the default hook: a violation is reported once below, with its replay command.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(&seed) = seeds.get(k) else { break };
+                match std::panic::catch_unwind(|| run_seed(seed)) {
+                    Ok(stats) => {
+                        let mut t = totals.lock().unwrap();
+                        t.committed += stats.committed;
+                        t.terms += stats.terms;
+                        t.rejected += stats.rejected;
+                        t.syncs += stats.syncs;
+                        t.truncations += stats.truncations;
+                        t.ready_crashes += stats.ready_crashes;
+                    }
+                    Err(panic) => {
+                        let text = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        failures.lock().unwrap().push((seed, text));
+                    }
+                }
+            });
+        }
+    });
+    std::panic::set_hook(hook);
+    let elapsed = started.elapsed().as_secs_f64();
+    let t = *totals.lock().unwrap();
+    println!(
+        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused, {} BlockSyncs, {} log truncations, {} crashes mid-Ready",
+        seeds.len(),
+        seeds.len() as f64 / elapsed,
+        t.committed,
+        t.terms,
+        t.rejected,
+        t.syncs,
+        t.truncations,
+        t.ready_crashes
+    );
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    if let Some((seed, text)) = failures.first() {
+        panic!(
+            "{} of {} seeds failed; first: seed {seed}:\n{text}\nreplay: RAFT_SIM_SEED={seed} cargo test -p miniledger-core --test raft_sim -- --nocapture",
+            failures.len(),
+            seeds.len()
+        );
+    }
+}
