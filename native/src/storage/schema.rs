@@ -79,10 +79,10 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
         .op("enabling foreign keys")?;
     conn.busy_timeout(Duration::from_secs(5))
         .op("setting the busy timeout")?;
-    // 32 MiB of page cache (the default is 2 MiB): a synced run inserts thousands of rows into
+    // 16 MiB of page cache (the default is 2 MiB): a synced run inserts thousands of rows into
     // the random-keyed transaction-hash and state-tree indexes; with a small cache each insert
     // re-reads pages and spills dirty ones mid-transaction. Well inside the node's memory budget.
-    conn.pragma_update(None, "cache_size", -32_768)
+    conn.pragma_update(None, "cache_size", -16_384)
         .op("setting the page cache size")?;
     // Room for every statement of the commit path and the readers.
     conn.set_prepared_statement_cache_capacity(64);
