@@ -72,9 +72,13 @@ echo "leader: node $LEADER ($API)"
 HEIGHT=$(curl -sf "$API/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])')
 "$EXAMPLES/load" --api "$API" --txs "$RATE_TXS" --senders "$CLIENTS" --clients "$CLIENTS" --seed 2 \
     --rate "$RATE" | tee "$WORK/latency.out"
-# Every validator at the same tip.
-TIPS=$(for i in 0 1 2; do curl -sf "http://127.0.0.1:${APIS[$i]}/status" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["height"], s["tipHash"])'; done | sort -u | wc -l)
-echo "distinct tips across validators (after the latency run; 1 once followers applied): $TIPS"
+# Every validator reaches the same tip (followers learn the last commit with the next message).
+for _ in $(seq 100); do
+    TIPS=$(for i in 0 1 2; do curl -sf "http://127.0.0.1:${APIS[$i]}/status" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["height"], s["tipHash"])'; done | sort -u | wc -l)
+    [[ "$TIPS" == 1 ]] && break
+    sleep 0.05
+done
+echo "distinct tips across the validators: $TIPS"
 VERIFY_RATE=$("$EXAMPLES/verify_rate" --count 20000 | awk '/^verifies_per_sec/ {print $2}')
 for i in 0 1 2; do
     awk -v hz="$(getconf CLK_TCK)" -v n="$i" '{printf "node %s CPU time: user %.1f s, system %.1f s\n", n, $14 / hz, $15 / hz}' \
