@@ -47,6 +47,12 @@ impl Mempool {
         self.hashes.contains_key(hash)
     }
 
+    /// Every held transaction, by sender then nonce (a Raft follower forwards them all to a
+    /// new leader).
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        self.by_sender.values().flat_map(|queue| queue.values())
+    }
+
     /// Validates and holds `tx`. Nonces already used on chain are refused as replays; future
     /// nonces are held until the gap fills.
     pub fn admit(

@@ -25,6 +25,11 @@ struct Args {
     /// Seed byte for the sender keys (use distinct ones for repeated runs on one chain).
     #[arg(long, default_value_t = 1)]
     seed: u8,
+    /// Latency mode: post at this many transactions per second in total (spread over the
+    /// clients, each on a fixed schedule) with `?wait=commit`, and report commit latency
+    /// percentiles (from each transaction's scheduled time to its commit answer).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +57,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let total: usize = streams.iter().map(Vec::len).sum();
+    if let Some(rate) = args.rate {
+        return latency(&args, &streams, rate);
+    }
     let url = format!("{}/tx", args.api);
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -102,5 +110,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "committed_per_sec {:.0}",
         total as f64 / committed.as_secs_f64()
     );
+    Ok(())
+}
+
+/// `--rate`: scheduled posts with `?wait=commit`; prints latency percentiles.
+fn latency(
+    args: &Args,
+    streams: &[Vec<(String, String)>],
+    rate: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let url = format!("{}/tx?wait=commit", args.api);
+    let interval = Duration::from_secs_f64(args.clients as f64 / rate);
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..args.clients)
+            .map(|c| {
+                let url = &url;
+                s.spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(30))
+                        .build();
+                    // Stagger the clients over one interval.
+                    let mut due = started + interval.mul_f64(c as f64 / args.clients as f64);
+                    let mut out = Vec::new();
+                    for stream in streams.iter().skip(c).step_by(args.clients) {
+                        for (_, json) in stream {
+                            let now = Instant::now();
+                            if due > now {
+                                std::thread::sleep(due - now);
+                            }
+                            let result = agent
+                                .post(url)
+                                .set("Content-Type", "application/json")
+                                .send_string(json);
+                            if let Err(e) = result {
+                                panic!("POST /tx?wait=commit failed: {e}");
+                            }
+                            out.push(due.elapsed());
+                            due += interval;
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("client"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1_000.0
+    };
+    println!("txs {}", latencies.len());
+    println!("clients {}", args.clients);
+    println!("target_rate {rate:.0}");
+    println!(
+        "achieved_rate {:.0}",
+        latencies.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!("latency_p50_ms {:.1}", pct(0.50));
+    println!("latency_p99_ms {:.1}", pct(0.99));
+    println!("latency_max_ms {:.1}", pct(1.0));
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `miniledger`: the native full node and its command-line tools.
 
+use miniledger_core::raft::RaftConfig;
 use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::StateRootRule;
 use miniledger_native::api::{self, ApiContext, NodeInfo};
@@ -124,6 +125,12 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         max_frame_bytes: config.max_frame_bytes,
         max_peers: config.max_peers,
         mempool_capacity: 100_000,
+        // The validator set is configuration; a node not in it follows as a learner.
+        raft: (!solo).then(|| {
+            let mut raft = RaftConfig::new(key.public_hex(), config.validators.clone());
+            raft.max_message_bytes = config.max_frame_bytes;
+            raft
+        }),
     };
     let db_path = store.path().to_path_buf();
     let (node, p2p) = Node::start(key.clone(), store, settings)

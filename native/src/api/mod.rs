@@ -108,6 +108,20 @@ impl ApiContext {
             .map_err(|_| ApiError::unavailable("the node did not answer in time"))?
     }
 
+    /// [`ApiContext::ask`] without the answer timeout (the caller bounds the wait).
+    async fn ask_unbounded<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let gone = || ApiError::unavailable("the node is shutting down");
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())
+    }
+
     /// Runs a read on a pooled read-only connection.
     async fn read<R: Send + 'static>(
         &self,

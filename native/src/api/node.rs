@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::Json;
 use miniledger_core::crypto::node_id;
 use miniledger_core::net::PeerSummary;
+use miniledger_core::raft::Role;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -17,25 +18,63 @@ pub struct StatusView {
     version: &'static str,
     uptime_ms: u64,
     consensus: String,
-    role: &'static str,
+    #[serde(flatten)]
+    view: ConsensusView,
+}
+
+/// Who orders blocks, as `/consensus` and `/status` report it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsensusView {
+    role: Role,
+    term: u64,
+    /// The leader's nodeId, if known.
+    leader: Option<String>,
+    commit_index: u64,
+    /// Validator public keys.
+    validators: Vec<String>,
 }
 
 pub async fn status(State(ctx): State<Ctx>) -> Result<Json<StatusView>, ApiError> {
     let status = ctx.ask(Command::Status).await?;
+    let view = consensus_view(&ctx, &status);
     Ok(Json(StatusView {
         status,
         version: env!("CARGO_PKG_VERSION"),
         uptime_ms: u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         consensus: ctx.info.consensus.to_string(),
-        role: role(&ctx),
+        view,
     }))
 }
 
-fn role(ctx: &Ctx) -> &'static str {
-    if ctx.info.produces {
-        "leader"
+fn consensus_view(ctx: &Ctx, status: &Status) -> ConsensusView {
+    if let Some(raft) = &status.raft {
+        return ConsensusView {
+            role: raft.role,
+            term: raft.term,
+            leader: raft.leader.clone(),
+            commit_index: raft.commit_index,
+            validators: raft.validators.clone(),
+        };
+    }
+    // Solo: the producer is this node, or the only validator there is.
+    let leader = if ctx.info.produces {
+        Some(ctx.info.node_id.clone())
+    } else if let [only] = ctx.info.validators.as_slice() {
+        Some(node_id(only).to_string())
     } else {
-        "follower"
+        None
+    };
+    ConsensusView {
+        role: if ctx.info.produces {
+            Role::Leader
+        } else {
+            Role::Follower
+        },
+        term: 0,
+        leader,
+        commit_index: status.height,
+        validators: ctx.info.validators.clone(),
     }
 }
 
@@ -88,21 +127,19 @@ pub async fn peers(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, Ap
 }
 
 pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
-    let height = ctx.ask(Command::Status).await?.height;
-    // The producer: this node, or the only validator there is.
-    let leader = if ctx.info.produces {
-        Some(ctx.info.node_id.clone())
-    } else if let [only] = ctx.info.validators.as_slice() {
-        Some(node_id(only).to_string())
-    } else {
-        None
-    };
-    Ok(Json(serde_json::json!({
-        "algorithm": ctx.info.consensus.to_string(),
-        "role": role(&ctx),
-        "term": 0,
-        "leader": leader,
-        "commitIndex": height,
-        "validators": ctx.info.validators,
-    })))
+    let status = ctx.ask(Command::Status).await?;
+    let mut body = serde_json::json!({ "algorithm": ctx.info.consensus.to_string() });
+    let view = serde_json::to_value(consensus_view(&ctx, &status)).unwrap_or_default();
+    if let (Some(body), serde_json::Value::Object(view)) = (body.as_object_mut(), view) {
+        body.extend(view);
+        if let Some(raft) = &status.raft {
+            // Raft details: the vote, the last entry, learners and (leader) peer progress.
+            body.insert("votedFor".into(), raft.voted_for.clone().into());
+            body.insert("lastIndex".into(), raft.last_index.into());
+            body.insert("learners".into(), raft.learners.clone().into());
+            let progress = serde_json::to_value(&raft.progress).unwrap_or_default();
+            body.insert("progress".into(), progress);
+        }
+    }
+    Ok(Json(body))
 }

@@ -10,7 +10,7 @@
 use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::Ctx;
-use crate::node::Command;
+use crate::node::{Command, WaitOutcome};
 use crate::storage::Reads;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,6 +20,7 @@ use miniledger_core::{Payload, PayloadBody, Rule, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_RECENT: usize = 100;
@@ -52,10 +53,29 @@ fn encoding(detail: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(format!("{}: {detail}", Rule::TxEncoding))
 }
 
+#[derive(Deserialize)]
+pub struct SubmitQuery {
+    /// `commit`: answer once the transaction is committed (200) or dropped (409).
+    wait: Option<String>,
+}
+
+/// How long `?wait=commit` waits before answering 504 (the transaction stays pending).
+const WAIT_COMMIT: Duration = Duration::from_secs(30);
+
 pub async fn submit(
     State(ctx): State<Ctx>,
+    Query(q): Query<SubmitQuery>,
     body: JsonText,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let wait = match q.wait.as_deref() {
+        None => false,
+        Some("commit") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "wait: expected \"commit\", got {other:?}"
+            )))
+        }
+    };
     let fields: BTreeMap<String, &RawValue> = body.decode()?;
     // Anything that looks signed is decoded as a whole transaction (a missing field is then
     // named), never re-signed by the node.
@@ -74,10 +94,31 @@ pub async fn submit(
             .await??;
         tx.hash
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "hash": hash, "status": "pending" })),
-    ))
+    if !wait {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "hash": hash, "status": "pending" })),
+        ));
+    }
+    let waited = tokio::time::timeout(
+        WAIT_COMMIT,
+        ctx.ask_unbounded(|reply| Command::WaitCommit(hash.clone(), reply)),
+    )
+    .await;
+    match waited {
+        Ok(Ok(WaitOutcome::Committed(height))) => Ok((
+            StatusCode::OK,
+            Json(serde_json::json!({ "hash": hash, "status": "confirmed", "blockHeight": height })),
+        )),
+        Ok(Ok(WaitOutcome::Dropped)) => Err(ApiError::new(StatusCode::CONFLICT, format!(
+            "transaction {hash} left the mempool uncommitted (its nonce was used by another transaction)"
+        ))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, format!(
+            "transaction {hash} not committed within {} s; it is still pending",
+            WAIT_COMMIT.as_secs()
+        ))),
+    }
 }
 
 /// The payload of a `{key, value}` or `{type, payload}` request.

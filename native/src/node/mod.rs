@@ -3,6 +3,7 @@
 //! only connects them to sockets, the clock and SQLite.
 
 mod apply;
+mod consensus;
 mod overlay;
 mod pending;
 mod produce;
@@ -13,15 +14,17 @@ mod verify;
 pub use apply::{
     apply_block, apply_blocks, apply_verified, verify_run, ApplyError, Rules, RunOutcome,
 };
+pub use consensus::PIPELINE;
 pub use overlay::Overlay;
 pub use pending::{Executed, Pending, Prepared};
-pub use produce::{seal, seal_run};
+pub use produce::{build, seal, seal_run};
 
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
 use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{Action, ConnId, PeerConfig, PeerManager, PeerSummary};
 use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
+use miniledger_core::raft::{RaftConfig, RaftStatus};
 use miniledger_core::sync::{BlockSync, SyncConfig};
 use verify::{Verified, VerifyPipeline};
 
@@ -47,6 +50,8 @@ pub struct Settings {
     pub max_frame_bytes: usize,
     pub max_peers: usize,
     pub mempool_capacity: usize,
+    /// Raft consensus (None: solo, see `produce`).
+    pub raft: Option<RaftConfig>,
 }
 
 /// A snapshot for the API and CLI.
@@ -62,6 +67,18 @@ pub struct Status {
     pub mempool: usize,
     pub syncing: bool,
     pub sync_target: u64,
+    /// Raft's view (None under solo); the API lays it out.
+    #[serde(skip)]
+    pub raft: Option<RaftStatus>,
+}
+
+/// How a transaction waited on with [`Command::WaitCommit`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// In the block at this height.
+    Committed(u64),
+    /// Left the mempool without being committed (its nonce was taken by another transaction).
+    Dropped,
 }
 
 /// Requests from the API.
@@ -77,6 +94,8 @@ pub enum Command {
     },
     /// Whether a transaction with this hash is waiting in the mempool.
     Pending(String, oneshot::Sender<bool>),
+    /// Answers once the transaction with this hash is committed, or known not to be pending.
+    WaitCommit(String, oneshot::Sender<WaitOutcome>),
     Status(oneshot::Sender<Status>),
     Peers(oneshot::Sender<Vec<PeerSummary>>),
 }
@@ -104,6 +123,12 @@ pub struct Node {
     own_pending: BTreeMap<u64, String>,
     progress: progress::SyncProgress,
     verify: VerifyPipeline,
+    raft: Option<consensus::Consensus>,
+    /// Bumped whenever the mempool's content changes (admission, commit): the Raft leader
+    /// retries building a block only after a change.
+    mempool_changes: u64,
+    /// `POST /tx?wait=commit` requests, by transaction hash.
+    waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
 }
 
 impl Node {
@@ -136,6 +161,13 @@ impl Node {
         };
         let sync = BlockSync::new(sync_config, store.height());
         let mempool = Mempool::new(settings.mempool_capacity);
+        let raft = match &settings.raft {
+            Some(config) => Some(
+                consensus::Consensus::open(config.clone(), &store)
+                    .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
         let node = Node {
             key,
             settings,
@@ -149,6 +181,9 @@ impl Node {
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
             verify: VerifyPipeline::new(VERIFY_AHEAD),
+            raft,
+            mempool_changes: 0,
+            waiters: HashMap::new(),
         };
         Ok((node, bound))
     }
@@ -163,7 +198,8 @@ impl Node {
                 .next_deadline()
                 .map_or(self.peers.next_deadline(), |d| {
                     d.min(self.peers.next_deadline())
-                });
+                })
+                .min(self.raft_deadline().unwrap_or(u64::MAX));
             let sleep = Duration::from_millis(deadline.saturating_sub(now).clamp(1, 1_000));
             tokio::select! {
                 event = self.events.recv() => match event {
@@ -217,7 +253,7 @@ impl Node {
     fn drive(&mut self) {
         loop {
             self.drain_peer_actions();
-            let progressed = self.drive_sync() | self.produce();
+            let progressed = self.drive_sync() | self.produce() | self.raft_drive();
             if !progressed {
                 self.drain_peer_actions();
                 return;
@@ -265,6 +301,7 @@ impl Node {
             Command::Pending(hash, reply) => {
                 let _ = reply.send(self.mempool.contains(&hash));
             }
+            Command::WaitCommit(hash, reply) => self.wait_commit(hash, reply),
             Command::Status(reply) => {
                 let tip = self.store.tip();
                 let _ = reply.send(Status {
@@ -277,6 +314,7 @@ impl Node {
                     mempool: self.mempool.len(),
                     syncing: self.sync.is_syncing(),
                     sync_target: self.sync.target_height(),
+                    raft: self.raft_status(),
                 });
             }
             Command::Peers(reply) => {
@@ -285,20 +323,45 @@ impl Node {
         }
     }
 
-    /// Admits a transaction from the API and broadcasts it.
+    /// Admits a transaction from the API and broadcasts it (solo), or forwards it to the leader
+    /// (Raft: only the leader needs it, and every other node then verifies it once, in a block).
     fn submit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
         self.admit(tx.clone())?;
-        self.peers.broadcast(
-            &Message::TxBroadcast(TxMessage { transaction: tx }),
-            now_ms(),
-        );
+        self.spread(tx);
         Ok(())
+    }
+
+    fn spread(&mut self, tx: Transaction) {
+        if self.raft.is_some() {
+            self.raft_forward(tx);
+        } else {
+            self.peers.broadcast(
+                &Message::TxBroadcast(TxMessage { transaction: tx }),
+                now_ms(),
+            );
+        }
+    }
+
+    /// Registers a `?wait=commit` request (answering at once if it is already decided).
+    fn wait_commit(&mut self, hash: String, reply: oneshot::Sender<WaitOutcome>) {
+        match self.store.transaction(&hash) {
+            Ok(Some((_, height))) => {
+                let _ = reply.send(WaitOutcome::Committed(height));
+            }
+            _ if self.mempool.contains(&hash) => {
+                self.waiters.entry(hash).or_default().push(reply);
+            }
+            _ => {
+                let _ = reply.send(WaitOutcome::Dropped);
+            }
+        }
     }
 
     fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
         let own = (tx.sender == self.key.public_hex()).then(|| (tx.nonce, tx.hash.clone()));
         self.mempool
             .admit(tx, &self.settings.rules.limits, &self.store)?;
+        self.mempool_changes += 1;
         if let Some((nonce, hash)) = own {
             self.own_pending.insert(nonce, hash);
         }
@@ -347,13 +410,20 @@ impl Node {
                 Action::Dial { address } => self.transport.dial(address),
                 Action::PeerConnected(peer) => {
                     tracing::info!(target: "p2p", node_id = %peer.node_id, height = peer.chain_height, "peer:connected");
-                    if !peer.light {
+                    // Under Raft the leader says when to sync (`sync_needed`): chasing every
+                    // peer's height would race the log for blocks it is about to commit.
+                    if self.raft.is_none() && !peer.light {
                         self.sync.set_peer_height(&peer.node_id, peer.chain_height);
+                    }
+                    self.raft_update_learners();
+                    if self.raft_is_leader(&peer.node_id) {
+                        self.raft_forward_all();
                     }
                 }
                 Action::PeerDisconnected { node_id, reason } => {
                     tracing::info!(target: "p2p", %node_id, "peer:disconnected ({reason})");
                     self.sync.remove_peer(&node_id);
+                    self.raft_update_learners();
                 }
                 Action::Rejected { conn, reason } => {
                     tracing::warn!(target: "p2p", conn, "rejected frame: {reason}")
@@ -394,7 +464,7 @@ impl Node {
         let now = now_ms();
         match message {
             Message::Ping(h) | Message::Pong(h) => {
-                if self.peers.peer(&from).is_some_and(|p| !p.light) {
+                if self.raft.is_none() && self.peers.peer(&from).is_some_and(|p| !p.light) {
                     self.sync.set_peer_height(&from, h.chain_height);
                 }
             }
@@ -410,21 +480,24 @@ impl Node {
                     tracing::debug!(target: "sync", %from, "block response: {e}");
                 }
             }
+            // Under Raft blocks arrive as log entries (or through BlockSync).
+            Message::BlockAnnounce(_) if self.raft.is_some() => {}
             Message::BlockAnnounce(announce) => self.on_announce(&from, announce.block),
             Message::TxBroadcast(m) | Message::TxForward(m) => {
                 let tx = m.transaction;
                 let hash = tx.hash.clone();
                 match self.admit(tx.clone()) {
-                    Ok(()) => self
-                        .peers
-                        .broadcast(&Message::TxBroadcast(TxMessage { transaction: tx }), now),
+                    Ok(()) => self.spread(tx),
                     Err(AdmitError::Duplicate) => {}
                     Err(e) => {
                         tracing::info!(target: "mempool", %from, "transaction {hash} refused: {e}")
                     }
                 }
             }
-            // Consensus arrives with the Raft issue; until then these are not ours to handle.
+            Message::RequestVote(_)
+            | Message::RequestVoteReply(_)
+            | Message::AppendEntries(_)
+            | Message::AppendEntriesReply(_) => self.raft_step(&from, &message),
             other => tracing::debug!(target: "p2p", %from, "ignoring {}", other.type_name()),
         }
     }
@@ -498,6 +571,9 @@ impl Node {
                 .map(|(i, e)| (i - start, e));
             let outcome = apply_verified(&mut self.store, run, first_bad, &self.settings.rules);
             self.on_committed(&run[..outcome.committed]);
+            if outcome.committed > 0 {
+                self.raft_synced();
+            }
             self.sync.on_applied(self.store.height());
             if let Some(error) = outcome.error {
                 tracing::warn!(target: "chain", from = %peer, "{error}");
@@ -533,11 +609,30 @@ impl Node {
         let Some(last) = blocks.last() else {
             return;
         };
+        self.mempool_changes += 1;
         for block in blocks {
             self.mempool
                 .remove_committed(&block.transactions, &self.store);
             tracing::debug!(target: "chain", height = block.height, txs = block.transactions.len(), "applied block");
+            if !self.waiters.is_empty() {
+                for tx in &block.transactions {
+                    for reply in self.waiters.remove(&tx.hash).into_iter().flatten() {
+                        let _ = reply.send(WaitOutcome::Committed(block.height));
+                    }
+                }
+            }
         }
+        // What left the mempool without being committed never will be (a nonce taken).
+        let mempool = &self.mempool;
+        self.waiters.retain(|hash, replies| {
+            let pending = mempool.contains(hash);
+            if !pending {
+                for reply in replies.drain(..) {
+                    let _ = reply.send(WaitOutcome::Dropped);
+                }
+            }
+            pending
+        });
         self.peers.set_chain_height(last.height);
     }
 

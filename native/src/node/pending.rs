@@ -15,6 +15,7 @@ use miniledger_core::{Block, StateRootRule};
 use std::collections::HashMap;
 
 /// One block's checked effects on state and nonces, ready to commit.
+#[derive(Clone)]
 pub struct Executed {
     pub delta: StateDelta,
     pub next_nonces: HashMap<String, u64>,
@@ -31,6 +32,9 @@ impl Executed {
 }
 
 /// A block's effects computed for production, not yet layered (see [`Pending::prepare`]).
+/// Clone: Raft keeps them by block hash (a hash pins the whole chain below the block, hence
+/// the state it executes on) so an uncommitted block is executed once, not at every step.
+#[derive(Clone)]
 pub struct Prepared {
     /// The `stateRoot` the block must carry (None: the rule does not check it).
     pub root: Option<String>,
@@ -62,11 +66,22 @@ impl<'a> Pending<'a> {
     /// Checks a received block's state rules (nonces, then its `stateRoot` under the rule) and
     /// layers its effects for the blocks after it.
     pub fn accept(&mut self, block: &Block) -> Result<Executed, ApplyError> {
+        let prepared = self.check(block)?;
+        Ok(self.push(block, prepared))
+    }
+
+    /// [`Pending::accept`] without layering: the received block's checked effects.
+    pub fn check(&self, block: &Block) -> Result<Prepared, ApplyError> {
         let prepared = self.prepare(block)?;
         if let Some(expected) = &prepared.root {
             check_state_root(block, expected).map_err(|error| invalid(block, error))?;
         }
-        Ok(self.push(block, prepared))
+        Ok(prepared)
+    }
+
+    /// Next nonces after the store and the pushed blocks (what the next block must use).
+    pub fn nonces(&self) -> &Overlay<'a, Store> {
+        &self.overlay
     }
 
     /// Production: the `stateRoot` a block with `draft`'s transactions must carry on top of

@@ -5,10 +5,10 @@
 
 use super::apply::{ApplyError, Rules};
 use super::now_ms;
-use super::pending::{Executed, Pending};
+use super::pending::{Executed, Pending, Prepared};
 use crate::storage::{CommitItem, Store};
 use miniledger_core::hash::ZERO_HASH;
-use miniledger_core::{Block, Keypair, Transaction};
+use miniledger_core::{Block, BlockHeader, Keypair, Transaction};
 
 /// Builds, signs and commits the block holding `txs` on the store's tip, timestamped now.
 /// The transactions must have been validated on admission (signatures, hashes, limits); their
@@ -36,15 +36,7 @@ pub fn seal_run(
         let mut pending = Pending::new(store, rules.state_root);
         let mut parent = store.tip();
         for (timestamp, txs) in batches {
-            let timestamp = timestamp.max(parent.timestamp + 1);
-            let draft = Block::build(&parent, timestamp, txs, ZERO_HASH.to_string(), key);
-            let prepared = pending.prepare(&draft)?;
-            let block = match prepared.root.clone() {
-                Some(root) if root != draft.state_root => {
-                    Block::build(&parent, timestamp, draft.transactions, root, key)
-                }
-                _ => draft,
-            };
+            let (block, prepared) = build(&pending, &parent, timestamp, txs, key)?;
             let executed = pending.push(&block, prepared);
             parent = block.header();
             sealed.push((block, executed));
@@ -59,4 +51,26 @@ pub fn seal_run(
             .map_err(|error| ApplyError::StoreRun { from, to, error })?;
     }
     Ok(sealed.into_iter().map(|(block, _)| block).collect())
+}
+
+/// Builds and signs the block holding `txs` on `parent` over `pending` (the state after
+/// `parent`), with the `stateRoot` its execution gives; the effects come back to be pushed or
+/// committed. The timestamp is raised to the parent's + 1 if needed. Shared by solo and Raft.
+pub fn build(
+    pending: &Pending<'_>,
+    parent: &BlockHeader,
+    timestamp: u64,
+    txs: Vec<Transaction>,
+    key: &Keypair,
+) -> Result<(Block, Prepared), ApplyError> {
+    let timestamp = timestamp.max(parent.timestamp + 1);
+    let draft = Block::build(parent, timestamp, txs, ZERO_HASH.to_string(), key);
+    let prepared = pending.prepare(&draft)?;
+    let block = match prepared.root.clone() {
+        Some(root) if root != draft.state_root => {
+            Block::build(parent, timestamp, draft.transactions, root, key)
+        }
+        _ => draft,
+    };
+    Ok((block, prepared))
 }

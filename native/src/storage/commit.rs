@@ -5,7 +5,7 @@
 //! prepared one.
 
 use super::error::{Context, StoreError};
-use super::{blocks, state, transactions, tree, Store};
+use super::{blocks, raft, state, transactions, tree, Store};
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
@@ -39,6 +39,27 @@ impl Store {
         items: &[CommitItem<'_>],
         tree: Option<&TreeChanges>,
     ) -> Result<(), StoreError> {
+        self.commit_run(items, tree, None)
+    }
+
+    /// [`Store::commit_blocks`] for committed Raft entries: each block's entry term
+    /// (`terms[i]` for `items[i]`) is stored in the same transaction.
+    pub fn commit_entries(
+        &mut self,
+        items: &[CommitItem<'_>],
+        tree: Option<&TreeChanges>,
+        terms: &[u64],
+    ) -> Result<(), StoreError> {
+        assert_eq!(items.len(), terms.len(), "one term per committed entry");
+        self.commit_run(items, tree, Some(terms))
+    }
+
+    fn commit_run(
+        &mut self,
+        items: &[CommitItem<'_>],
+        tree: Option<&TreeChanges>,
+        terms: Option<&[u64]>,
+    ) -> Result<(), StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
         }
@@ -69,6 +90,12 @@ impl Store {
         for (item, json) in items.iter().zip(&jsons) {
             write_block(&tx, item, json)?;
         }
+        for (item, term) in items.iter().zip(terms.unwrap_or_default()) {
+            raft::set_block_term(&tx, item.block.height, *term)?;
+        }
+        // Persisted Raft entries at or below the new tip are now blocks (however they came:
+        // committed entries or BlockSync); a no-op outside Raft.
+        raft::drop_committed(&tx, to)?;
         if let Some(changes) = tree {
             tree::write(&tx, changes, to)?;
         }

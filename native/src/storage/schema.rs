@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+/// Older layouts this node upgrades in place (3 only added the Raft tables).
+const UPGRADABLE: &[&str] = &["2"];
 
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -51,6 +53,20 @@ CREATE TABLE IF NOT EXISTS state_leaves (
     key_hash BLOB PRIMARY KEY,
     value    BLOB NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS raft_state (
+    id        INTEGER PRIMARY KEY CHECK (id = 0),
+    term      INTEGER NOT NULL,
+    voted_for TEXT
+);
+CREATE TABLE IF NOT EXISTS raft_log (
+    idx  INTEGER PRIMARY KEY,
+    term INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS block_terms (
+    height INTEGER PRIMARY KEY,
+    term   INTEGER NOT NULL
+);
 ";
 
 const META_TABLE_EXISTS: &str =
@@ -102,6 +118,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if has_meta {
         match get_meta(&tx, VERSION_KEY)? {
             Some(found) if found == SCHEMA_VERSION.to_string() => {}
+            Some(found) if UPGRADABLE.contains(&found.as_str()) => {}
             Some(found) => {
                 return Err(StoreError::SchemaVersion {
                     found,

@@ -1,0 +1,434 @@
+//! The Raft driver: connects core's sans-IO [`Raft`] to the node loop, following the driver
+//! contract in `miniledger_core::raft`: persist (SQLite, one durable transaction per `Ready`),
+//! then send, then apply committed entries through the ordinary commit path.
+//!
+//! Blocks are verified once: a follower checks each entry (core's stateless rules against its
+//! parent, then the state step through [`Pending`]) when Raft asks, and keeps the resulting
+//! effects by block hash, so neither the next entries' checks nor the commit re-execute it. The
+//! leader keeps the effects of the blocks it builds the same way.
+
+use super::apply::{ApplyError, Rules};
+use super::pending::{Executed, Pending, Prepared};
+use super::produce::build;
+use super::{now_ms, Node};
+use crate::storage::{CommitItem, RaftWrite, Store};
+use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
+use miniledger_core::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
+use miniledger_core::validation::verify_block;
+use miniledger_core::{Block, Transaction};
+use std::collections::{HashMap, VecDeque};
+
+/// Uncommitted blocks a leader builds ahead of the commit (pipelining): enough to keep
+/// replication busy, few enough that blocks fill up under load instead of carrying one
+/// transaction each.
+pub const PIPELINE: usize = 4;
+/// Transactions re-forwarded to a new leader per loop turn (the send queue holds 1,024 frames).
+const FORWARD_CHUNK: usize = 256;
+
+pub struct Consensus {
+    raft: Raft,
+    /// Checked effects of blocks not yet committed, by block hash.
+    prepared: HashMap<String, Prepared>,
+    /// The new leader must propose a block (even empty) so earlier terms' entries commit.
+    needs_block: bool,
+    /// Mempool transactions still to forward to the current leader.
+    forward: VecDeque<Transaction>,
+    /// (mempool change count, last entry hash) when the leader last found nothing to propose:
+    /// nothing to retry until one of them changes.
+    idle: Option<(u64, String)>,
+}
+
+impl Consensus {
+    /// Restores Raft from the store (hard state, tip and its term, persisted entries).
+    pub fn open(mut config: RaftConfig, store: &Store) -> Result<Consensus, String> {
+        config.max_uncommitted = PIPELINE;
+        let restored = store.raft_restored().map_err(|e| e.to_string())?;
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).map_err(|e| e.to_string())?;
+        let raft = Raft::new(config, restored, u64::from_le_bytes(seed))
+            .map_err(|e| format!("raft configuration: {e}"))?;
+        Ok(Consensus {
+            raft,
+            prepared: HashMap::new(),
+            needs_block: false,
+            forward: VecDeque::new(),
+            idle: None,
+        })
+    }
+
+    pub fn status(&self) -> RaftStatus {
+        self.raft.status()
+    }
+
+    /// The leader, if it is another node.
+    fn remote_leader(&self) -> Option<&str> {
+        self.raft.leader().filter(|l| *l != self.raft.node_id())
+    }
+
+    pub fn has_forwarding(&self) -> bool {
+        !self.forward.is_empty()
+    }
+}
+
+/// Follower-side block verification for [`Raft::step`].
+struct Checker<'a> {
+    store: &'a Store,
+    rules: &'a Rules,
+    prepared: &'a mut HashMap<String, Prepared>,
+    now: u64,
+}
+
+impl EntryCheck for Checker<'_> {
+    fn verify(&mut self, before: &[LogEntry], entry: &LogEntry) -> Result<(), String> {
+        let tip = self.store.tip();
+        let before: Vec<&Block> = before
+            .iter()
+            .map(|e| &e.block)
+            .filter(|b| b.height > tip.height)
+            .collect();
+        let parent = before.last().map_or(tip, |b| b.header());
+        let block = &entry.block;
+        if self.prepared.contains_key(&block.hash) {
+            // Checked before (a re-sent entry): its hash pins its contents and parent.
+            return match block.previous_hash == parent.hash {
+                true => Ok(()),
+                false => Err(format!("block {} does not extend its parent", block.height)),
+            };
+        }
+        verify_block(
+            block,
+            &parent,
+            &self.rules.validators,
+            &self.rules.limits,
+            self.now,
+        )
+        .map_err(|e| format!("block {}: {e}", block.height))?;
+        let mut pending = Pending::new(self.store, self.rules.state_root);
+        layer(&mut pending, self.prepared, &before).map_err(|e| e.to_string())?;
+        let prepared = pending.check(block).map_err(|e| e.to_string())?;
+        self.prepared.insert(block.hash.clone(), prepared);
+        Ok(())
+    }
+}
+
+/// Layers `blocks` (consecutive, the first on the store's tip) on `pending`, reusing known
+/// effects and checking the others.
+fn layer(
+    pending: &mut Pending<'_>,
+    known: &mut HashMap<String, Prepared>,
+    blocks: &[&Block],
+) -> Result<Vec<Executed>, ApplyError> {
+    blocks
+        .iter()
+        .map(|block| {
+            let prepared = match known.get(&block.hash) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = pending.check(block)?;
+                    known.insert(block.hash.clone(), p.clone());
+                    p
+                }
+            };
+            Ok(pending.push(block, prepared))
+        })
+        .collect()
+}
+
+/// A node that cannot persist Raft state or a committed block must not go on: it could vote
+/// or acknowledge against what its disk holds. Restarting recovers from the durable state.
+fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
+    tracing::error!(target: "raft", "{what}: {error}; stopping");
+    std::process::exit(1)
+}
+
+impl Node {
+    pub(super) fn raft_status(&self) -> Option<RaftStatus> {
+        self.raft.as_ref().map(Consensus::status)
+    }
+
+    /// Ms until Raft's next timer (None outside Raft or when none runs).
+    pub(super) fn raft_deadline(&self) -> Option<u64> {
+        let c = self.raft.as_ref()?;
+        if c.has_forwarding() {
+            return Some(now_ms() + 5);
+        }
+        c.raft.next_tick_at()
+    }
+
+    /// A consensus message from `from` (an authenticated nodeId).
+    pub(super) fn raft_step(&mut self, from: &str, message: &Message) {
+        let Some(c) = self.raft.as_mut() else {
+            tracing::debug!(target: "p2p", %from, "ignoring {} (solo consensus)", message.type_name());
+            return;
+        };
+        let now = now_ms();
+        let mut checker = Checker {
+            store: &self.store,
+            rules: &self.settings.rules,
+            prepared: &mut c.prepared,
+            now,
+        };
+        c.raft.step(from, message, now, &mut checker);
+    }
+
+    /// The connected full peers, as learner candidates (Raft drops the validators).
+    pub(super) fn raft_update_learners(&mut self) {
+        if let Some(c) = self.raft.as_mut() {
+            let ids: Vec<String> = self
+                .peers
+                .peers()
+                .filter(|p| !p.light)
+                .map(|p| p.node_id.clone())
+                .collect();
+            c.raft.set_learners(ids);
+        }
+    }
+
+    /// BlockSync applied blocks: tell Raft where the chain now ends.
+    pub(super) fn raft_synced(&mut self) {
+        if let Some(c) = self.raft.as_mut() {
+            c.raft.on_synced(self.store.tip());
+        }
+    }
+
+    /// A transaction this node admitted: a follower passes it to the leader.
+    pub(super) fn raft_forward(&mut self, tx: Transaction) {
+        let Some(leader) = self.raft.as_ref().and_then(|c| c.remote_leader()) else {
+            return;
+        };
+        let leader = leader.to_string();
+        let message = Message::TxForward(TxMessage { transaction: tx });
+        self.peers.send_to(&leader, &message, now_ms());
+    }
+
+    /// Every mempool transaction goes (again) to the leader: after a leader change, or when the
+    /// leader's connection comes back. Nonces make a second copy harmless.
+    pub(super) fn raft_forward_all(&mut self) {
+        let mempool = &self.mempool;
+        if let Some(c) = self.raft.as_mut() {
+            c.forward = match c.remote_leader() {
+                Some(_) => mempool.transactions().cloned().collect(),
+                None => VecDeque::new(),
+            };
+        }
+    }
+
+    pub(super) fn raft_is_leader(&self, node_id: &str) -> bool {
+        self.raft
+            .as_ref()
+            .is_some_and(|c| c.raft.leader() == Some(node_id))
+    }
+
+    /// Timers, Ready handling, leader production, forwarding. True if anything happened.
+    pub(super) fn raft_drive(&mut self) -> bool {
+        let Some(c) = self.raft.as_mut() else {
+            return false;
+        };
+        let now = now_ms();
+        if c.raft.next_tick_at().is_some_and(|at| at <= now) {
+            c.raft.tick(now);
+        }
+        let mut progressed = self.raft_ready();
+        if self.raft_produce() {
+            progressed = true;
+            self.raft_ready();
+        }
+        self.raft_forward_chunk();
+        progressed
+    }
+
+    fn raft_forward_chunk(&mut self) {
+        let Some(c) = self.raft.as_mut() else {
+            return;
+        };
+        let Some(leader) = c.remote_leader().map(str::to_string) else {
+            c.forward.clear();
+            return;
+        };
+        let now = now_ms();
+        for _ in 0..FORWARD_CHUNK {
+            let Some(transaction) = c.forward.pop_front() else {
+                return;
+            };
+            if self.mempool.contains(&transaction.hash) {
+                let message = Message::TxForward(TxMessage { transaction });
+                if !self.peers.send_to(&leader, &message, now) {
+                    c.forward.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles every pending `Ready` in the contract's order. True if there was one.
+    fn raft_ready(&mut self) -> bool {
+        let mut handled = false;
+        loop {
+            let Some(c) = self.raft.as_mut() else {
+                return handled;
+            };
+            if !c.raft.has_ready() {
+                return handled;
+            }
+            handled = true;
+            let rd = c.raft.ready();
+            // 1. Durable before anything that promises it is sent.
+            let write = RaftWrite {
+                hard_state: rd.hard_state.as_ref(),
+                truncate_from: rd.truncate_from,
+                entries: &rd.entries,
+                learned_term: rd.learned_term,
+            };
+            if let Err(e) = self.store.persist_raft(&write) {
+                fatal("cannot persist Raft state", e);
+            }
+            // 2. Send.
+            let now = now_ms();
+            for (to, message) in &rd.messages {
+                self.peers.send_to(to, message, now);
+            }
+            // 3. Apply.
+            self.raft_apply(rd.committed);
+            let c = self.raft.as_mut().expect("raft mode");
+            c.raft.advance();
+            // 4. The rest.
+            if rd.needs_block {
+                c.needs_block = true;
+                c.idle = None;
+            }
+            if let Some(target) = rd.sync_needed {
+                tracing::info!(target: "raft", peer = %target.peer, height = target.height, "catching up through BlockSync");
+                self.sync.set_peer_height(&target.peer, target.height);
+            }
+            for event in rd.events {
+                tracing::info!(target: "raft", "{event}");
+                if let Event::LeaderChanged { .. } = event {
+                    self.raft_forward_all();
+                }
+            }
+        }
+    }
+
+    /// Commits final entries (in order) through the ordinary commit path, with their terms.
+    fn raft_apply(&mut self, entries: Vec<LogEntry>) {
+        let tip = self.store.tip();
+        let run: Vec<&LogEntry> = entries.iter().filter(|e| e.index > tip.height).collect();
+        if run.is_empty() {
+            return;
+        }
+        let c = self.raft.as_mut().expect("raft mode");
+        let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
+        let terms: Vec<u64> = run.iter().map(|e| e.term).collect();
+        let (executed, tree) = {
+            let mut pending = Pending::new(&self.store, self.settings.rules.state_root);
+            match layer(&mut pending, &mut c.prepared, &blocks) {
+                Ok(executed) => (executed, pending.into_tree_changes()),
+                Err(e) => fatal("a committed block does not apply", e),
+            }
+        };
+        let items: Vec<CommitItem> = blocks
+            .iter()
+            .zip(&executed)
+            .map(|(block, executed)| executed.item(block))
+            .collect();
+        if let Err(e) = self.store.commit_entries(&items, Some(&tree), &terms) {
+            fatal("cannot store committed blocks", e);
+        }
+        for block in &blocks {
+            c.prepared.remove(&block.hash);
+        }
+        // Entries truncated away leave their effects behind: keep only the log's.
+        if c.prepared.len() > 4 * PIPELINE {
+            let live: std::collections::HashSet<&str> = c
+                .raft
+                .entries()
+                .iter()
+                .map(|e| e.block.hash.as_str())
+                .collect();
+            c.prepared.retain(|hash, _| live.contains(hash.as_str()));
+        }
+        self.sync.on_applied(self.store.height());
+        let now = now_ms();
+        // Light nodes do not speak Raft: they follow announcements.
+        let light: Vec<String> = self
+            .peers
+            .peers()
+            .filter(|p| p.light)
+            .map(|p| p.node_id.clone())
+            .collect();
+        for block in &blocks {
+            let message = Message::BlockAnnounce(BlockAnnounce {
+                block: (*block).clone(),
+            });
+            for id in &light {
+                self.peers.send_to(id, &message, now);
+            }
+        }
+        let owned: Vec<Block> = blocks.into_iter().cloned().collect();
+        self.on_committed(&owned);
+    }
+
+    /// Leader: the next block from the mempool on the last entry (committed or not), with its
+    /// stateRoot over the store plus the uncommitted entries. True if one was proposed.
+    fn raft_produce(&mut self) -> bool {
+        let Some(c) = self.raft.as_mut() else {
+            return false;
+        };
+        if c.raft.role() != Role::Leader || (self.mempool.is_empty() && !c.needs_block) {
+            return false;
+        }
+        let last = c.raft.last_entry();
+        let uncommitted = last.header.height.saturating_sub(c.raft.commit_index());
+        if uncommitted >= PIPELINE as u64 && last.term == Some(c.raft.term()) {
+            return false;
+        }
+        let idle_key = (self.mempool_changes, last.header.hash.clone());
+        if !c.needs_block && c.idle.as_ref() == Some(&idle_key) {
+            return false;
+        }
+        let tip = self.store.tip();
+        let built = {
+            let blocks: Vec<&Block> = c
+                .raft
+                .entries()
+                .iter()
+                .filter(|e| e.index > tip.height)
+                .map(|e| &e.block)
+                .collect();
+            let mut pending = Pending::new(&self.store, self.settings.rules.state_root);
+            if let Err(e) = layer(&mut pending, &mut c.prepared, &blocks) {
+                tracing::error!(target: "raft", "cannot build on the uncommitted entries: {e}");
+                return false;
+            }
+            let max = self.settings.rules.limits.max_txs_per_block;
+            let txs = self.mempool.ready(max, pending.nonces());
+            if txs.is_empty() && !c.needs_block {
+                c.idle = Some(idle_key);
+                return false;
+            }
+            build(&pending, &last.header, now_ms(), txs, &self.key)
+        };
+        let (block, prepared) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                tracing::error!(target: "raft", "cannot build a block: {e}");
+                return false;
+            }
+        };
+        let (hash, height, txs) = (block.hash.clone(), block.height, block.transactions.len());
+        match c.raft.propose(block, now_ms()) {
+            Ok(_) => {
+                tracing::debug!(target: "raft", height, txs, "proposed");
+                c.prepared.insert(hash, prepared);
+                c.needs_block = false;
+                c.idle = None;
+                true
+            }
+            Err(ProposeError::Backlog(_)) => false,
+            Err(e) => {
+                tracing::warn!(target: "raft", "proposal refused: {e}");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Raft with real processes on loopback: three validators elect a leader and commit what every
+//! node receives into identical chains; an observer follows without voting; the leader is
+//! killed under load, a new one takes over, nothing acknowledged is lost or committed twice, and
+//! the killed node restarts and catches up.
+
+mod common;
+
+use common::{post_to, wait_until, wait_until_within, NodeProcess};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Leader election must finish within this (the acceptance bound).
+const ELECTION: Duration = Duration::from_secs(5);
+
+/// `n` data directories with their node keys.
+fn identities(n: usize) -> (Vec<TempDir>, Vec<String>) {
+    let dirs: Vec<TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let keys = dirs
+        .iter()
+        .map(|d| {
+            let out = common::run_cli(&["keys", "show", "--data-dir", d.path().to_str().unwrap()]);
+            assert!(out.status.success(), "{}", common::stderr(&out));
+            let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+            v["publicKey"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (dirs, keys)
+}
+
+fn start(name: &str, dir: &Path, validators: &[String], peers: &[&NodeProcess]) -> NodeProcess {
+    let validators = validators.join(",");
+    let peers: Vec<&str> = peers.iter().map(|p| p.p2p.as_str()).collect();
+    let peers = peers.join(",");
+    let mut extra = vec!["--consensus", "raft", "--validators", &validators];
+    if !peers.is_empty() {
+        extra.extend(["--peers", &peers]);
+    }
+    NodeProcess::start_in(name, dir, None, &extra)
+}
+
+fn consensus(node: &NodeProcess) -> Value {
+    node.get_ok("/consensus")
+}
+
+/// The index of the node every live node agrees leads (in one term), if any.
+fn agreed_leader(nodes: &[&NodeProcess]) -> Option<usize> {
+    let views: Vec<Value> = nodes.iter().map(|n| consensus(n)).collect();
+    let leader = views.iter().position(|v| v["role"] == "leader")?;
+    let id = nodes[leader].get_ok("/identity")["nodeId"].clone();
+    let term = &views[leader]["term"];
+    views
+        .iter()
+        .all(|v| v["leader"] == id && v["term"] == *term)
+        .then_some(leader)
+}
+
+fn await_leader(nodes: &[&NodeProcess]) -> usize {
+    let mut found = None;
+    wait_until_within("a leader all nodes agree on", ELECTION, || {
+        found = agreed_leader(nodes);
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Every transaction hash of every block, in chain order.
+fn chain_tx_hashes(node: &NodeProcess) -> Vec<String> {
+    let (height, _) = node.tip();
+    (1..=height)
+        .flat_map(|h| {
+            let block = node.get_ok(&format!("/blocks/{h}"));
+            block["transactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|tx| tx["hash"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn validators_elect_commit_identical_chains_and_an_observer_follows() {
+    let (dirs, keys) = identities(4);
+    let validators = &keys[..3];
+    let a = start("A", dirs[0].path(), validators, &[]);
+    let b = start("B", dirs[1].path(), validators, &[&a]);
+    let c = start("C", dirs[2].path(), validators, &[&a, &b]);
+    let nodes = [&a, &b, &c];
+    let leader = await_leader(&nodes);
+    let view = consensus(nodes[leader]);
+    assert_eq!(view["algorithm"], "raft");
+    let mut sorted = validators.to_vec();
+    sorted.sort();
+    assert_eq!(view["validators"], json!(sorted));
+    assert_eq!(nodes[leader].status()["role"], "leader");
+
+    // Transactions to every node at once (followers forward them to the leader).
+    let hashes: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                s.spawn(move || {
+                    node.submit_concurrently(
+                        3,
+                        20,
+                        |t, i| json!({"key": format!("n{n}:t{t}:{i}"), "value": i}),
+                    )
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(hashes.len(), 180);
+    // ?wait=commit answers once the transaction is in a block.
+    let follower = (leader + 1) % 3;
+    let (code, answer) = nodes[follower].post("/tx?wait=commit", &json!({"key": "w", "value": 1}));
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["status"], "confirmed");
+    assert!(answer["blockHeight"].as_u64().unwrap() >= 1);
+
+    wait_until("every node committed everything", || {
+        nodes
+            .iter()
+            .all(|n| n.get_ok("/state")["total"] == 181 && n.status()["mempool"] == 0)
+    });
+    let tip = nodes[leader].tip();
+    wait_until("identical tips", || nodes.iter().all(|n| n.tip() == tip));
+    let chain = chain_tx_hashes(&a);
+    assert_eq!(chain.len(), 181);
+    assert_eq!(chain.iter().collect::<HashSet<_>>().len(), 181);
+    for n in &nodes {
+        let status = n.status();
+        assert_eq!(status["commitIndex"], tip.0);
+        assert_eq!(status["consensus"], "raft");
+    }
+
+    // An observer (not a validator) follows as a learner.
+    let observer = start("O", dirs[3].path(), validators, &[&a, &b, &c]);
+    wait_until("the observer at the tip", || observer.tip() == tip);
+    let o_id = observer.get_ok("/identity")["nodeId"].clone();
+    wait_until("the leader replicates to the observer", || {
+        consensus(nodes[leader])["learners"]
+            .as_array()
+            .unwrap()
+            .contains(&o_id)
+    });
+    let extra = nodes[leader].submit_concurrently(
+        1,
+        10,
+        |_, i| json!({"key": format!("o{i}"), "value": i}),
+    );
+    for hash in &extra {
+        observer.wait_committed(hash);
+    }
+    let view = consensus(&observer);
+    assert_eq!(view["role"], "learner");
+    assert_eq!(view["votedFor"], Value::Null);
+    assert_eq!(view["leader"], consensus(nodes[leader])["leader"]);
+    wait_until("observer at the validators' tip", || {
+        observer.tip() == nodes[leader].tip()
+    });
+}
+
+#[test]
+fn a_killed_leader_is_replaced_and_catches_up_without_losing_transactions() {
+    let (dirs, keys) = identities(3);
+    let a = start("A", dirs[0].path(), &keys, &[]);
+    let b = start("B", dirs[1].path(), &keys, &[&a]);
+    let c = start("C", dirs[2].path(), &keys, &[&a, &b]);
+    let mut nodes = [Some(a), Some(b), Some(c)];
+    let all: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
+    let leader = await_leader(&all);
+    let old_id = all[leader].get_ok("/identity")["nodeId"].clone();
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let apis: Vec<String> = survivors.iter().map(|&i| all[i].api.clone()).collect();
+
+    // Steady load on the two followers; every 202 is recorded.
+    let stop = AtomicBool::new(false);
+    let acked = Mutex::new(Vec::<String>::new());
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for (w, api) in apis.iter().enumerate() {
+            let (stop, acked, sent) = (&stop, &acked, &sent);
+            s.spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({"key": format!("w{w}:{i}"), "value": i});
+                    if let Ok((202, answer)) = post_to(api, "/tx", &body) {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push(answer["hash"].as_str().unwrap().to_string());
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+        wait_until("load running", || sent.load(Ordering::Relaxed) >= 100);
+        // kill -9 of the leader.
+        nodes[leader] = None;
+        let killed = Instant::now();
+        let live: Vec<&NodeProcess> = survivors
+            .iter()
+            .map(|&i| nodes[i].as_ref().unwrap())
+            .collect();
+        let mut new_leader = None;
+        wait_until_within("a new leader", ELECTION, || {
+            new_leader =
+                agreed_leader(&live).filter(|&l| live[l].get_ok("/identity")["nodeId"] != old_id);
+            new_leader.is_some()
+        });
+        eprintln!("new leader after {:?}", killed.elapsed());
+        let before = sent.load(Ordering::Relaxed);
+        wait_until("load continues", || {
+            sent.load(Ordering::Relaxed) >= before + 100
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+
+    let live: Vec<&NodeProcess> = survivors
+        .iter()
+        .map(|&i| nodes[i].as_ref().unwrap())
+        .collect();
+    let acked = acked.into_inner().unwrap();
+    eprintln!("{} transactions acknowledged", acked.len());
+    for hash in &acked {
+        live[0].wait_committed(hash);
+    }
+    wait_until("survivors agree", || live[0].tip() == live[1].tip());
+    let chain = chain_tx_hashes(live[0]);
+    let unique: HashSet<&String> = chain.iter().collect();
+    assert_eq!(
+        unique.len(),
+        chain.len(),
+        "a transaction was committed twice"
+    );
+    assert!(acked.iter().all(|h| unique.contains(h)));
+
+    // The killed node restarts on its data and catches up.
+    let peers: Vec<&NodeProcess> = live.clone();
+    let restarted = start("R", dirs[leader].path(), &keys, &peers);
+    let tip = live[0].tip();
+    wait_until("the restarted node at the tip", || restarted.tip() == tip);
+    let hash = live[1].post("/tx?wait=commit", &json!({"key": "after", "value": 1}));
+    assert_eq!(hash.0, 200, "{}", hash.1);
+    let hash = hash.1["hash"].as_str().unwrap().to_string();
+    restarted.wait_committed(&hash);
+    assert_eq!(consensus(&restarted)["role"], "follower");
+}
