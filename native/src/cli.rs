@@ -49,7 +49,24 @@ pub enum Command {
     #[command(subcommand)]
     Peers(PeersCommand),
     /// start a three-validator demo cluster on loopback and print the page address
-    Demo,
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the three nodes keep their data (default: a new directory under the system's temp
+    /// directory)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// API port of the first node; the others take the next two
+    #[arg(long, default_value_t = 3000)]
+    pub api_port: u16,
+    /// P2P port of the first node; the others take the next two
+    #[arg(long, default_value_t = 9000)]
+    pub p2p_port: u16,
+    /// Milliseconds between sample transactions (0: none)
+    #[arg(long, default_value_t = 250)]
+    pub tx_interval_ms: u64,
 }
 
 #[derive(Debug, Args)]

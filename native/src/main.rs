@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Submit { json, api }) => client::submit(&api.api, &json),
         Command::Query(args) => client::query(&args.api.api, &args.sql, args.json),
         Command::Peers(PeersCommand::List(args)) => client::peers(&args.api),
-        Command::Demo => Err("`demo` is not available in this build yet".into()),
+        Command::Demo(args) => miniledger_native::demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
