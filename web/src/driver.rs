@@ -38,6 +38,8 @@ pub struct Inner {
     sockets: HashMap<ConnId, Socket>,
     next_conn: ConnId,
     timer: Option<gloo_timers::callback::Timeout>,
+    /// When `timer` fires (ms since the epoch).
+    timer_at: u64,
     /// A verification slice is queued on the channel.
     work_queued: bool,
     channel: MessageChannel,
@@ -60,6 +62,7 @@ pub fn start(
         sockets: HashMap::new(),
         next_conn: 1,
         timer: None,
+        timer_at: u64::MAX,
         work_queued: false,
         channel: MessageChannel::new()?,
         _on_work: None,
@@ -91,6 +94,7 @@ pub fn with_node<R>(shared: &Shared, f: impl FnOnce(&mut LightNode, u64) -> R) -
         f(&mut inner.node, now_ms())
     };
     pump(shared, Vec::new());
+    queue_work(shared);
     result
 }
 
@@ -148,8 +152,8 @@ fn queue_work(shared: &Shared) {
     }
 }
 
-/// Performs the node's socket work, re-arms the timer, queues verification, then hands
-/// `events` and the node's own events to the listener.
+/// Performs the node's socket work, re-arms the timer, then hands `events` and the node's own
+/// events to the listener.
 fn pump(shared: &Shared, mut events: Vec<Value>) {
     {
         let mut inner = shared.borrow_mut();
@@ -164,7 +168,6 @@ fn pump(shared: &Shared, mut events: Vec<Value>) {
         }
         arm_timer(shared, &mut inner);
     }
-    queue_work(shared);
     if events.is_empty() {
         return;
     }
@@ -180,18 +183,31 @@ fn web_sys_log(message: &str) {
 }
 
 /// `tick` at the node's next deadline, between 10 ms (no busy loop while a due redial waits
-/// for a free peer slot) and 1 s.
+/// for a free peer slot) and 1 s. An earlier timer already set is kept, so a stream of frames
+/// cannot keep pushing the tick back.
 fn arm_timer(shared: &Shared, inner: &mut Inner) {
+    let now = now_ms();
     let delay = inner
         .node
         .next_deadline()
-        .saturating_sub(now_ms())
+        .saturating_sub(now)
         .clamp(10, 1_000);
+    if inner.timer.is_some() && inner.timer_at <= now + delay {
+        return;
+    }
     let weak = Rc::downgrade(shared);
+    inner.timer_at = now + delay;
     inner.timer = Some(gloo_timers::callback::Timeout::new(
         delay as u32,
         move || {
             if let Some(shared) = weak.upgrade() {
+                {
+                    let mut inner = shared.borrow_mut();
+                    // This timeout is the one running; dropping it is safe (wasm-bindgen frees a
+                    // running closure after it returns) and lets the pump below arm the next one.
+                    inner.timer = None;
+                    inner.timer_at = u64::MAX;
+                }
                 with_node(&shared, |node, now| node.tick(now));
             }
         },
@@ -286,5 +302,6 @@ fn callback<E: 'static + wasm_bindgen::convert::FromWasmAbi>(
             f(&mut inner, event);
         }
         pump(&shared, Vec::new());
+        queue_work(&shared);
     })
 }
