@@ -33,10 +33,11 @@ export class LightNode extends EventTarget {
     if (!Array.isArray(validators) || validators.length === 0) {
       throw new TypeError('LightNode.connect: options.validators (the trust root) is required');
     }
-    const worker = new Worker(workerUrl ?? new URL('./worker.js', import.meta.url), {
-      type: 'module',
-      name: 'miniledger-light-node',
-    });
+    // The literal `new Worker(new URL(...), {type: 'module'})` form is what bundlers (Vite,
+    // webpack 5) recognise to bundle the worker and, through it, the wasm.
+    const worker = workerUrl
+      ? new Worker(workerUrl, { type: 'module' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     const node = new LightNode(worker);
     const config = { urls: list, validators };
     if (maxPeers !== undefined) config.maxPeers = maxPeers;
