@@ -12,6 +12,10 @@ const MAX_LOG = 200;
 
 /** Test and benchmark hooks (read by tests/browser). */
 const metrics = (window.__miniledger = {
+  /** Milliseconds since navigation: API answered, light node started, first peer, first block. */
+  apiMs: null,
+  startedMs: null,
+  firstPeerMs: null,
   firstVerifiedMs: null,
   blocksVerified: 0,
   blocksRejected: 0,
@@ -166,7 +170,10 @@ function wire(node) {
       pending.blocks.push(block);
       schedule();
     })
-    .on('peer', (p) => log(p.event === 'connected' ? `connected to ${p.nodeId} at ${p.address} (height ${p.height})` : `disconnected from ${p.nodeId}: ${p.reason}`))
+    .on('peer', (p) => {
+      metrics.firstPeerMs ??= performance.now();
+      log(p.event === 'connected' ? `connected to ${p.nodeId} at ${p.address} (height ${p.height})` : `disconnected from ${p.nodeId}: ${p.reason}`);
+    })
     .on('sync', schedule)
     .on('tx', (tx) => {
       if (tx.status === 'committed') log(`transaction ${short(tx.hash)} committed in block ${tx.height}`);
@@ -215,7 +222,9 @@ function wireSubmit(node) {
 async function main() {
   watchLongTasks();
   const params = new URLSearchParams(location.search);
+  LightNode.preload(); // compile the wasm in the worker while the API answers
   const [urls, trust] = await Promise.all([findPeers(params), findTrustRoot(params)]);
+  metrics.apiMs = performance.now();
   $('validators').replaceChildren(
     ...trust.validators.map((k) => Object.assign(document.createElement('li'), { textContent: k })),
   );
@@ -224,6 +233,7 @@ async function main() {
   if (urls.length === 0) throw new Error('no P2P address known: open this page with ?peer=ws://host:p2p-port');
   const node = await LightNode.connect(urls, { validators: trust.validators });
   metrics.node = node;
+  metrics.startedMs = performance.now();
   $('me').textContent = `${node.nodeId} (ephemeral key ${short(node.publicKey, 16)})`;
   wire(node);
   wireSubmit(node);

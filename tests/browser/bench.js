@@ -23,6 +23,12 @@ const validator = execFileSync(join(release, 'examples/make_chain'), [
   '--out', join(work, 'a'), '--blocks', BLOCKS, '--txs-per-block', TXS_PER_BLOCK, '--senders', SENDERS,
 ].map(String), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 
+function nativeVerifyRate() {
+  const out = execFileSync(join(release, 'examples/verify_rate'), ['--count', '20000'], { encoding: 'utf8' });
+  return Number(out.match(/verifies_per_sec\s+([\d.]+)/)[1]);
+}
+const nativeBefore = nativeVerifyRate();
+
 const node = await Node.start('bench', { dataDir: join(work, 'a'), args: ['--validators', validator] });
 const browser = await launch();
 let result;
@@ -46,16 +52,16 @@ try {
   }, { deadline: 600_000, every: 100 });
   const bench = await page.evaluate(() => ({ ...window.__bench, doneAt: performance.now() }));
   await page.screenshot({ path: join(ARTIFACTS, 'bench-synced.png'), fullPage: true });
-  const nativeRate = Number(
-    execFileSync(join(release, 'examples/verify_rate'), ['--count', '20000'], { encoding: 'utf8' })
-      .match(/verifies_per_sec\s+([\d.]+)/)[1],
-  );
+  // The machine is shared and noisy: the native rate is measured before and after the sync and
+  // the faster one is used (the conservative ratio).
+  const nativeRate = Math.max(nativeBefore, nativeVerifyRate());
   const txs = done.txsVerified;
   const wallSecs = (bench.doneAt - done.firstVerifiedMs) / 1000;
   const wasm = readFileSync(join(ROOT, 'www/pkg/wasm/miniledger_web_bg.wasm'));
   result = {
     chain: `${BLOCKS} blocks × ${TXS_PER_BLOCK} txs = ${txs} txs from ${SENDERS} senders`,
     firstVerifiedMs: Math.round(done.firstVerifiedMs),
+    loadSteps: `API answered ${Math.round(done.apiMs)} ms, node started ${Math.round(done.startedMs)} ms, first peer ${Math.round(done.firstPeerMs)} ms`,
     syncSecondsFromFirstBlock: Number(wallSecs.toFixed(2)),
     txsPerSecWhileSyncing: Math.round(txs / wallSecs),
     txsPerSecVerifyOnly: Math.round(txs / (bench.verifyMs / 1000)),
@@ -63,6 +69,7 @@ try {
     ratio: Number((txs / wallSecs / nativeRate).toFixed(3)),
     longTasksOnMainThread: done.longTasks.length,
     longestMainThreadTaskMs: Math.max(0, ...done.longTasks.map((t) => t.duration)),
+    longTasks: done.longTasks.map((t) => `${Math.round(t.duration)} ms at ${Math.round(t.start)} ms`),
     wasmBytes: wasm.length,
     wasmGzipBytes: gzipSync(wasm, { level: 9 }).length,
   };

@@ -110,6 +110,8 @@ export interface LightNodeEvents {
 export declare class LightNode extends EventTarget {
   /** Starts a light node in a Web Worker and dials `urls` (full nodes' P2P WebSocket addresses). */
   static connect(urls: string | string[], options: ConnectOptions): Promise<LightNode>;
+  /** Starts the worker and compiles the wasm ahead of `connect`, which then uses them. */
+  static preload(options?: Pick<ConnectOptions, 'workerUrl' | 'wasmUrl'>): Promise<void>;
   /** Adds a listener receiving the event's detail; returns the node. */
   on<K extends keyof LightNodeEvents>(type: K, listener: (detail: LightNodeEvents[K]) => void): this;
   readonly height: number;

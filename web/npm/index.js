@@ -14,6 +14,9 @@ function toPayload(tx) {
   throw new TypeError('submit: expected {key, value} or a payload with a "kind"');
 }
 
+/** A worker started by `LightNode.preload`, taken by the next `connect`. */
+let spare = null;
+
 export class LightNode extends EventTarget {
   #worker;
   #calls = new Map();
@@ -22,6 +25,8 @@ export class LightNode extends EventTarget {
   /** hash → resolve function of a submitted transaction's `committed` promise */
   #commits = new Map();
   #closed = false;
+  /** Resolves once the worker has compiled the wasm. */
+  #ready;
 
   /**
    * Starts a light node that dials `urls` (full nodes' P2P WebSocket addresses) and trusts
@@ -29,27 +34,45 @@ export class LightNode extends EventTarget {
    */
   static async connect(urls, options = {}) {
     const list = typeof urls === 'string' ? [urls] : [...urls];
-    const { validators, maxPeers, recentBlocks, orgId, sliceMs, workerUrl, wasmUrl } = options;
+    const { validators, maxPeers, recentBlocks, orgId, sliceMs } = options;
     if (!Array.isArray(validators) || validators.length === 0) {
       throw new TypeError('LightNode.connect: options.validators (the trust root) is required');
     }
-    // The literal `new Worker(new URL(...), {type: 'module'})` form is what bundlers (Vite,
-    // webpack 5) recognise to bundle the worker and, through it, the wasm.
-    const worker = workerUrl
-      ? new Worker(workerUrl, { type: 'module' })
-      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    const node = new LightNode(worker);
+    const node = spare ?? LightNode.#spawn(options);
+    spare = null;
     const config = { urls: list, validators };
     if (maxPeers !== undefined) config.maxPeers = maxPeers;
     if (recentBlocks !== undefined) config.recentBlocks = recentBlocks;
     if (orgId !== undefined) config.orgId = orgId;
     if (sliceMs !== undefined) config.sliceMs = sliceMs;
     try {
-      node.#snapshot = await node.#call('start', { options: config, wasmUrl: wasmUrl && String(wasmUrl) });
+      await node.#ready;
+      node.#snapshot = await node.#call('start', { options: config });
     } catch (e) {
-      worker.terminate();
+      node.#worker.terminate();
       throw e;
     }
+    return node;
+  }
+
+  /**
+   * Starts the worker and compiles the wasm ahead of `connect` (e.g. while the page still
+   * fetches the trust root); the next `connect` uses it.
+   */
+  static preload(options = {}) {
+    spare ??= LightNode.#spawn(options);
+    return spare.#ready;
+  }
+
+  static #spawn({ workerUrl, wasmUrl } = {}) {
+    // The literal `new Worker(new URL(...), {type: 'module'})` form is what bundlers (Vite,
+    // webpack 5) recognise to bundle the worker and, through it, the wasm.
+    const worker = workerUrl
+      ? new Worker(workerUrl, { type: 'module' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const node = new LightNode(worker);
+    node.#ready = node.#call('init', { wasmUrl: wasmUrl && String(wasmUrl) });
+    node.#ready.catch(() => {}); // reported by connect
     return node;
   }
 

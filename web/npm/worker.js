@@ -27,8 +27,10 @@ function onEvents(text) {
 }
 
 const methods = {
-  async start({ options, wasmUrl }) {
+  async init({ wasmUrl }) {
     await init(wasmUrl ? { module_or_path: wasmUrl } : undefined);
+  },
+  start({ options }) {
     node = new WasmLightNode(JSON.stringify(options), onEvents);
     return JSON.parse(node.snapshot());
   },

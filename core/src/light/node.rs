@@ -55,11 +55,13 @@ impl LightConfig {
             recent_blocks: 256,
             recent_bytes: 8 << 20,
             max_tracked_senders: 65_536,
-            // Sync memory is bounded by the window: max_in_flight × batch_size blocks.
+            // Small batches, many in flight: the first block can be verified as soon as a
+            // few blocks have arrived (blocks may be 500 transactions each), and the window,
+            // max_in_flight × batch_size = 40 blocks, bounds sync memory.
             sync: SyncConfig {
-                max_in_flight: 4,
-                max_in_flight_per_peer: 2,
-                batch_size: 25,
+                max_in_flight: 8,
+                max_in_flight_per_peer: 4,
+                batch_size: 5,
                 ..SyncConfig::default()
             },
             ping_interval_ms: 5_000,

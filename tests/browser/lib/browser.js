@@ -45,6 +45,9 @@ export function pageState(page) {
     const m = window.__miniledger;
     const n = m.node;
     return {
+      apiMs: m.apiMs,
+      startedMs: m.startedMs,
+      firstPeerMs: m.firstPeerMs,
       firstVerifiedMs: m.firstVerifiedMs,
       blocksVerified: m.blocksVerified,
       blocksRejected: m.blocksRejected,
