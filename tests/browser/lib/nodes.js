@@ -66,7 +66,7 @@ export class Node {
     child.on('exit', () => children.delete(child));
     const node = new Node(name, child, dir, p2pPort, apiPort, log);
     await waitFor(`${name} API`, async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited:\n${node.log()}`);
+      if (!node.running) throw new Error(`${name} exited:\n${node.log()}`);
       return (await fetch(`${node.api}/status`)).ok;
     });
     return node;
@@ -105,8 +105,12 @@ export class Node {
     return hashes;
   }
 
+  get running() {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   async kill() {
-    if (this.child.exitCode !== null) return;
+    if (!this.running) return;
     const exited = new Promise((ok) => this.child.once('exit', ok));
     this.child.kill('SIGKILL');
     await exited;
