@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds everything (native node, core for wasm32) and starts a node. Arguments go to
-# `miniledger start`.
+# Builds everything (native node, the browser light node and its page) and starts a node.
+# Arguments go to `miniledger start`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/web-setup.sh
 cargo build --release -p miniledger-native
-cargo build --release -p miniledger-core --target wasm32-unknown-unknown
+scripts/web-build.sh
 exec target/release/miniledger "$@"

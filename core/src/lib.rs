@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod decode;
 pub mod hash;
 pub mod hex;
+pub mod light;
 pub mod mempool;
 pub mod merkle;
 pub mod model;

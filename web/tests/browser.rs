@@ -1,0 +1,134 @@
+//! In headless Chromium (wasm-bindgen-test): the MiniLedger conformance chain verifies and every
+//! tampered variant of its block 3 is rejected, by the light verifier (naming the rule) and by
+//! core's full in-memory chain — the same code the page runs. `scripts/web-test.sh` runs this.
+
+#![cfg(target_arch = "wasm32")]
+
+use miniledger_core::chain::{Chain, StateRootRule};
+use miniledger_core::decode::from_json;
+use miniledger_core::light::LightVerifier;
+use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+use miniledger_core::Block;
+use serde_json::Value;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const NOW: u64 = 1_700_000_100_000;
+
+fn vectors() -> Value {
+    serde_json::from_str(include_str!("../../core/tests/vectors/chain.json")).unwrap()
+}
+
+fn validators(v: &Value) -> ValidatorSet {
+    ValidatorSet::new([v["proposer"]["publicKey"].as_str().unwrap().to_string()])
+}
+
+fn blocks(v: &Value) -> Vec<Block> {
+    let all = v["blocks"].as_array().unwrap();
+    all[1..]
+        .iter()
+        .map(|b| from_json(&b.to_string()).unwrap())
+        .collect()
+}
+
+/// What a light client must say about each variant: the rule, `None` for the state root (it
+/// needs the world state, which a light client does not hold), `Err` for a decode error.
+fn light_rule(name: &str) -> Result<Option<Rule>, &'static str> {
+    Ok(Some(match name {
+        "tx_value_tampered_hash_unchanged" => Rule::TxHash,
+        "tx_value_tampered_tx_rehashed"
+        | "merkle_root_tampered"
+        | "merkle_root_tampered_rehashed_resigned"
+        | "transaction_removed"
+        | "transactions_reordered" => Rule::BlockMerkleRoot,
+        "tx_value_tampered_everything_rehashed" => Rule::BlockSignature,
+        "previous_hash_wrong" => Rule::BlockPreviousHash,
+        "height_wrong" => Rule::BlockHeight,
+        "height_fractional" => return Err("height"),
+        "timestamp_backwards" | "timestamp_equal_previous" => Rule::BlockTimestamp,
+        "timestamp_far_future" => Rule::BlockFutureTimestamp,
+        "block_hash_field_tampered" => Rule::BlockHash,
+        "block_signature_bitflip" | "block_signed_by_other_key" => Rule::BlockSignature,
+        "block_signature_empty" => Rule::BlockEncoding,
+        "proposer_replaced_and_signed" | "proposer_zero_key_forged_signature" => {
+            Rule::BlockProposer
+        }
+        "state_root_wrong" => return Ok(None),
+        "tx_signature_bitflip" | "tx_signature_by_other_key" | "tx_forged_zero_sender" => {
+            Rule::TxSignature
+        }
+        "tx_signature_empty" => Rule::TxEncoding,
+        "tx_replayed_from_block_1" => Rule::TxReplay,
+        "tx_nonce_gap" => Rule::TxNonceGap,
+        "tx_type_kind_mismatch" => Rule::TxTypeKind,
+        other => panic!("no expectation for variant {other}"),
+    }))
+}
+
+#[wasm_bindgen_test]
+fn light_verifier_accepts_the_chain_and_rejects_tampered_blocks() {
+    let v = vectors();
+    let blocks = blocks(&v);
+    let fresh = || LightVerifier::new(validators(&v), Limits::default(), 16, 1 << 20, 100);
+    let mut light = fresh();
+    for block in &blocks {
+        light.verify_next(block.clone(), NOW).unwrap();
+    }
+    assert_eq!(light.tip().hash, v["tipHash"].as_str().unwrap());
+
+    let variants = v["invalidVariants"].as_array().unwrap();
+    assert_eq!(variants.len(), 27);
+    let mut rejected = 0;
+    for variant in variants {
+        let name = variant["name"].as_str().unwrap();
+        let mut light = fresh();
+        light.verify_next(blocks[0].clone(), NOW).unwrap();
+        light.verify_next(blocks[1].clone(), NOW).unwrap();
+        match (
+            from_json::<Block>(&variant["block"].to_string()),
+            light_rule(name),
+        ) {
+            (Ok(block), Ok(Some(rule))) => {
+                let err = light.verify_next(block, NOW).expect_err(name);
+                assert_eq!(err.rule, rule, "{name}: {err}");
+                assert_eq!(light.height(), 2, "{name}");
+                light.verify_next(blocks[2].clone(), NOW).unwrap();
+                rejected += 1;
+            }
+            (Ok(block), Ok(None)) => light.verify_next(block, NOW).unwrap(),
+            (Err(err), Err(field)) => {
+                assert_eq!(err.path, field, "{name}");
+                rejected += 1;
+            }
+            (parsed, expected) => panic!("{name}: parsed {parsed:?}, expected {expected:?}"),
+        }
+    }
+    // All but state_root_wrong (see light_rule).
+    assert_eq!(rejected, 26);
+}
+
+#[wasm_bindgen_test]
+fn full_chain_rejects_every_tampered_block_in_the_browser() {
+    let v = vectors();
+    let blocks = blocks(&v);
+    for variant in v["invalidVariants"].as_array().unwrap() {
+        let name = variant["name"].as_str().unwrap();
+        let mut chain = Chain::new(
+            validators(&v),
+            Limits::default(),
+            StateRootRule::MiniLedgerBefore,
+        );
+        chain.apply(&blocks[0], NOW).unwrap();
+        chain.apply(&blocks[1], NOW).unwrap();
+        match from_json::<Block>(&variant["block"].to_string()) {
+            Ok(block) => {
+                let err = chain.apply(&block, NOW).expect_err(name);
+                let expected = light_rule(name).unwrap().unwrap_or(Rule::BlockStateRoot);
+                assert_eq!(err.rule, expected, "{name}: {err}");
+            }
+            Err(err) => assert_eq!(err.path, "height", "{name}"),
+        }
+        chain.apply(&blocks[2], NOW).unwrap();
+    }
+}
