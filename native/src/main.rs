@@ -98,13 +98,14 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
     } else {
         config.validators.clone()
     };
-    let info = NodeInfo {
+    let mut info = NodeInfo {
         node_id: key.node_id().to_string(),
         public_key: key.public_hex().to_string(),
         org_id: org_id.clone(),
         consensus: config.consensus,
         validators: validators.clone(),
         produces: solo && validators.iter().any(|v| v == key.public_hex()),
+        p2p_port: 0,
     };
     let validators = ValidatorSet::new(validators);
     let settings = Settings {
@@ -137,6 +138,7 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen for peers: {e}"))?;
     tracing::info!(node_id = key.node_id(), public_key = key.public_hex(), %p2p, "node started");
+    info.p2p_port = p2p.port();
 
     let (commands, commands_rx) = tokio::sync::mpsc::channel(1024);
     let ctx = ApiContext::new(info, commands, &db_path)

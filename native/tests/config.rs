@@ -240,7 +240,7 @@ fn other_subcommands_parse() {
         parse(&["peers", "list"]).command,
         Command::Peers(PeersCommand::List(_))
     ));
-    assert!(matches!(parse(&["demo"]).command, Command::Demo));
+    assert!(matches!(parse(&["demo"]).command, Command::Demo(_)));
     let args = match parse(&["start", "--consensus", "raft", "--compat", "miniledger-0.2"]).command
     {
         Command::Start(a) => a,

@@ -439,6 +439,19 @@ impl LightNode {
             Action::Rejected { conn, reason } => self
                 .events
                 .push_back(LightEvent::Warning(format!("frame on {conn}: {reason}"))),
+            Action::Malformed {
+                conn,
+                from,
+                kind,
+                reason,
+            } => {
+                // An unusable answer to a sync request fails that request at once.
+                if kind == "SYNC_RESPONSE" {
+                    self.sync.on_invalid(&from, &reason, now);
+                }
+                self.events
+                    .push_back(LightEvent::Warning(format!("frame on {conn}: {reason}")));
+            }
         }
     }
 

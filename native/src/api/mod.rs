@@ -49,6 +49,8 @@ pub struct NodeInfo {
     pub validators: Vec<String>,
     /// This node produces blocks (solo consensus, and it is the validator).
     pub produces: bool,
+    /// The bound P2P port, so a page served by this node can join the mesh through it.
+    pub p2p_port: u16,
 }
 
 /// Shared by every handler.

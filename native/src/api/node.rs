@@ -18,6 +18,7 @@ pub struct StatusView {
     version: &'static str,
     uptime_ms: u64,
     consensus: String,
+    p2p_port: u16,
     #[serde(flatten)]
     view: ConsensusView,
 }
@@ -43,6 +44,7 @@ pub async fn status(State(ctx): State<Ctx>) -> Result<Json<StatusView>, ApiError
         version: env!("CARGO_PKG_VERSION"),
         uptime_ms: u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         consensus: ctx.info.consensus.to_string(),
+        p2p_port: ctx.info.p2p_port,
         view,
     }))
 }
