@@ -2,7 +2,8 @@
 // serving node reports, dials the mesh's P2P WebSockets, and shows what it verifies. Rendering
 // is batched per animation frame and the lists are bounded, so the main thread stays idle while
 // the worker syncs. Query parameters: ?peer=ws://host:port (repeatable or comma-separated) adds
-// P2P addresses; ?validators=k1,k2 overrides the trust root.
+// P2P addresses (with ?only, nothing else is dialled: the mesh is found through them alone);
+// ?validators=k1,k2 overrides the trust root.
 import { LightNode } from './pkg/index.js';
 
 const $ = (id) => document.getElementById(id);
@@ -35,8 +36,9 @@ async function getJson(path) {
 /** P2P addresses: ?peer=, the node's own P2P address if the API reports one, its full peers. */
 async function findPeers(params) {
   const urls = params.getAll('peer').flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
+  if (params.has('only')) return [...new Set(urls)];
   const [status, peers] = await Promise.all([getJson('/status'), getJson('/peers').catch(() => ({ peers: [] }))]);
-  // Not served by the API yet (see web/README.md): a field with the node's own P2P address.
+  // The serving node's own P2P port (GET /status `p2pPort`), on the host the page came from.
   if (status.p2pAddress) urls.push(status.p2pAddress);
   else if (status.p2pPort) urls.push(`ws://${location.hostname}:${status.p2pPort}`);
   for (const peer of peers.peers ?? []) {

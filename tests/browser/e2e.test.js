@@ -91,8 +91,8 @@ test('a malicious peer serving a tampered block is rejected and reported', async
   const evil = await startMalicious({ honest: a, tamperAt: 3, port: await freePort() });
   try {
     const page = await browser.newPage();
-    // Only the malicious peer is given; its PEER_LIST leads to the honest node.
-    await page.goto(`${a.api}/?peer=${encodeURIComponent(evil.url)}`);
+    // Only the malicious peer is dialled (`only`); its PEER_LIST leads to the honest node.
+    await page.goto(`${a.api}/?only&peer=${encodeURIComponent(evil.url)}`);
     const state = await waitFor('page synced past the tampered block', async () => {
       const s = await pageState(page);
       return s.height === height && s.tip.hash === tipHash ? s : false;
