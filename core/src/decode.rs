@@ -13,7 +13,14 @@ pub struct DecodeError {
 /// Parses `json` as `T`. Unknown fields are ignored; missing or mistyped fields are errors.
 pub fn from_json<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(json);
+    #[cfg(feature = "field-paths")]
     let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
+    // Without field paths serde_json's own position ("at line 1 column 57") says where.
+    #[cfg(not(feature = "field-paths"))]
+    let value = T::deserialize(&mut de).map_err(|e| DecodeError {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
     de.end().map_err(|e| DecodeError {
         path: String::new(),
         message: strip_position(&e),
@@ -21,6 +28,7 @@ pub fn from_json<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, Deco
     Ok(value)
 }
 
+#[cfg(feature = "field-paths")]
 fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> DecodeError {
     DecodeError {
         path: e.path().to_string(),
