@@ -136,6 +136,7 @@ pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>
             // Raft details: the vote, the last entry, learners and (leader) peer progress.
             body.insert("votedFor".into(), raft.voted_for.clone().into());
             body.insert("lastIndex".into(), raft.last_index.into());
+            body.insert("lastTerm".into(), raft.last_term.into());
             body.insert("learners".into(), raft.learners.clone().into());
             let progress = serde_json::to_value(&raft.progress).unwrap_or_default();
             body.insert("progress".into(), progress);
