@@ -53,7 +53,12 @@ fn a_leader_proposing_an_invalid_block_is_not_followed() {
         Arc::new(script),
         Some((TICK, Arc::new(ticker))),
     );
-    let a = start_dialing("A", dirs[0].path(), &keys, &[fake.address.clone()]);
+    let a = start_dialing(
+        "A",
+        dirs[0].path(),
+        &keys,
+        std::slice::from_ref(&fake.address),
+    );
     let b = start_dialing(
         "B",
         dirs[1].path(),
@@ -191,7 +196,12 @@ fn a_pending_transaction_is_forwarded_again_to_a_leader_that_dropped_it() {
         Arc::new(script),
         Some((TICK, Arc::new(move || vec![heartbeat.clone()]))),
     );
-    let node = start_dialing("F", dirs[0].path(), &keys, &[fake.address.clone()]);
+    let node = start_dialing(
+        "F",
+        dirs[0].path(),
+        &keys,
+        std::slice::from_ref(&fake.address),
+    );
     wait_until("the node follows the fake leader", || {
         let view = consensus(&node);
         view["leader"] == fake.node_id() && view["role"] == "follower"

@@ -241,7 +241,10 @@ fn a_follower_far_behind_catches_up_through_block_sync() {
     wait_until("the restarted node at the tip", || restarted.tip() == tip);
     let status = restarted.status();
     let synced = status["syncedBlocks"].as_u64().unwrap();
-    eprintln!("{synced} of {} blocks through BlockSync", tip.0 - stopped_at);
+    eprintln!(
+        "{synced} of {} blocks through BlockSync",
+        tip.0 - stopped_at
+    );
     // Only the last entries (at most the window) may come as AppendEntries.
     assert!(
         synced >= tip.0 - stopped_at - 96,
