@@ -1,72 +1,18 @@
 //! Raft with real processes on loopback: three validators elect a leader and commit what every
 //! node receives into identical chains; an observer follows without voting; the leader is
 //! killed under load, a new one takes over, nothing acknowledged is lost or committed twice, and
-//! the killed node restarts and catches up.
+//! the killed node restarts and catches up; a follower down for longer than the leader's
+//! retained window catches up through BlockSync.
 
 mod common;
 
+use common::raft::{agreed_leader, await_leader, consensus, identities, start, ELECTION};
 use common::{post_to, wait_until, wait_until_within, NodeProcess};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
-
-/// Leader election must finish within this (the acceptance bound).
-const ELECTION: Duration = Duration::from_secs(5);
-
-/// `n` data directories with their node keys.
-fn identities(n: usize) -> (Vec<TempDir>, Vec<String>) {
-    let dirs: Vec<TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
-    let keys = dirs
-        .iter()
-        .map(|d| {
-            let out = common::run_cli(&["keys", "show", "--data-dir", d.path().to_str().unwrap()]);
-            assert!(out.status.success(), "{}", common::stderr(&out));
-            let v: Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-            v["publicKey"].as_str().unwrap().to_string()
-        })
-        .collect();
-    (dirs, keys)
-}
-
-fn start(name: &str, dir: &Path, validators: &[String], peers: &[&NodeProcess]) -> NodeProcess {
-    let validators = validators.join(",");
-    let peers: Vec<&str> = peers.iter().map(|p| p.p2p.as_str()).collect();
-    let peers = peers.join(",");
-    let mut extra = vec!["--consensus", "raft", "--validators", &validators];
-    if !peers.is_empty() {
-        extra.extend(["--peers", &peers]);
-    }
-    NodeProcess::start_in(name, dir, None, &extra)
-}
-
-fn consensus(node: &NodeProcess) -> Value {
-    node.get_ok("/consensus")
-}
-
-/// The index of the node every live node agrees leads (in one term), if any.
-fn agreed_leader(nodes: &[&NodeProcess]) -> Option<usize> {
-    let views: Vec<Value> = nodes.iter().map(|n| consensus(n)).collect();
-    let leader = views.iter().position(|v| v["role"] == "leader")?;
-    let id = nodes[leader].get_ok("/identity")["nodeId"].clone();
-    let term = &views[leader]["term"];
-    views
-        .iter()
-        .all(|v| v["leader"] == id && v["term"] == *term)
-        .then_some(leader)
-}
-
-fn await_leader(nodes: &[&NodeProcess]) -> usize {
-    let mut found = None;
-    wait_until_within("a leader all nodes agree on", ELECTION, || {
-        found = agreed_leader(nodes);
-        found.is_some()
-    });
-    found.unwrap()
-}
 
 /// Every transaction hash of every block, in chain order.
 fn chain_tx_hashes(node: &NodeProcess) -> Vec<String> {
@@ -257,5 +203,58 @@ fn a_killed_leader_is_replaced_and_catches_up_without_losing_transactions() {
     assert_eq!(hash.0, 200, "{}", hash.1);
     let hash = hash.1["hash"].as_str().unwrap().to_string();
     restarted.wait_committed(&hash);
+    assert_eq!(consensus(&restarted)["role"], "follower");
+}
+
+/// Blocks committed while a follower is down: past the leader's window (core's default
+/// `retained_entries` is 64; a log holds up to 1.5× that between compactions).
+const FAR_BEHIND: u64 = 150;
+
+#[test]
+fn a_follower_far_behind_catches_up_through_block_sync() {
+    let (dirs, keys) = identities(3);
+    let a = start("A", dirs[0].path(), &keys, &[]);
+    let b = start("B", dirs[1].path(), &keys, &[&a]);
+    let c = start("C", dirs[2].path(), &keys, &[&a, &b]);
+    let mut nodes = [Some(a), Some(b), Some(c)];
+    let all: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
+    let leader = await_leader(&all);
+    let behind = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let stopped_at = all[behind].tip().0;
+    nodes[behind] = None; // kill -9; its data dir stays
+
+    // One block per transaction: each waits for its commit before the next is sent.
+    let l = nodes[leader].as_ref().unwrap();
+    for i in 0..FAR_BEHIND {
+        let (code, answer) = l.post(
+            "/tx?wait=commit",
+            &json!({"key": format!("far{i}"), "value": i}),
+        );
+        assert_eq!(code, 200, "{answer}");
+    }
+    let tip = l.tip();
+    assert!(tip.0 >= stopped_at + FAR_BEHIND, "{tip:?}");
+
+    let live = [l, nodes[other].as_ref().unwrap()];
+    let restarted = start("R", dirs[behind].path(), &keys, &live);
+    wait_until("the restarted node at the tip", || restarted.tip() == tip);
+    let status = restarted.status();
+    let synced = status["syncedBlocks"].as_u64().unwrap();
+    eprintln!(
+        "{synced} of {} blocks through BlockSync",
+        tip.0 - stopped_at
+    );
+    // Only the last entries (at most the window) may come as AppendEntries.
+    assert!(
+        synced >= tip.0 - stopped_at - 96,
+        "{synced} blocks through BlockSync, {} behind",
+        tip.0 - stopped_at
+    );
+    assert!(restarted.log().contains("catching up through BlockSync"));
+    // It follows the log again afterwards.
+    let (code, answer) = live[1].post("/tx?wait=commit", &json!({"key": "after", "value": 1}));
+    assert_eq!(code, 200, "{answer}");
+    restarted.wait_committed(answer["hash"].as_str().unwrap());
     assert_eq!(consensus(&restarted)["role"], "follower");
 }

@@ -1,4 +1,18 @@
 //! The node itself: `/status`, `/identity`, `/peers`, `/consensus`.
+//!
+//! `/status` fields: `nodeId`, `publicKey`, `orgId`; `height` and `tipHash` (the last committed
+//! block); `peers` (connected); `mempool` (pending transactions); `syncing` and `syncTarget`
+//! (BlockSync running, and the height it aims for); `syncedBlocks` (blocks applied through
+//! BlockSync since the node started: under Raft, non-zero only after falling behind the
+//! leader's window); `version`, `uptimeMs`, `consensus` ("solo" or "raft"); and the
+//! [`ConsensusView`]: `role`, `term`, `leader`, `commitIndex`, `validators`.
+//!
+//! `/consensus` fields: `algorithm` and the [`ConsensusView`]; under Raft also `votedFor` (this
+//! term's vote), `lastIndex` and `lastTerm` (the last log entry, committed or not; `lastTerm`
+//! is null while that entry is a synced block whose term no leader has told yet), `learners`
+//! (non-validator peers the leader replicates to) and, on the leader, `progress`: per peer
+//! `nodeId`, `voter`, `matchIndex`, `nextIndex` and `state` ("probe", "replicate", or "sync":
+//! behind the leader's window, catching up through BlockSync).
 
 use super::errors::ApiError;
 use super::Ctx;
@@ -138,6 +152,7 @@ pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>
             // Raft details: the vote, the last entry, learners and (leader) peer progress.
             body.insert("votedFor".into(), raft.voted_for.clone().into());
             body.insert("lastIndex".into(), raft.last_index.into());
+            body.insert("lastTerm".into(), raft.last_term.into());
             body.insert("learners".into(), raft.learners.clone().into());
             let progress = serde_json::to_value(&raft.progress).unwrap_or_default();
             body.insert("progress".into(), progress);

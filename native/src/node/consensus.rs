@@ -10,6 +10,7 @@
 use super::apply::{ApplyError, Rules};
 use super::pending::{Executed, Pending, Prepared};
 use super::produce::build;
+use super::reforward::Reforward;
 use super::{now_ms, Node};
 use crate::storage::{CommitItem, RaftWrite, Store};
 use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
@@ -36,6 +37,8 @@ pub struct Consensus {
     /// (mempool change count, last entry hash) when the leader last found nothing to propose:
     /// nothing to retry until one of them changes.
     idle: Option<(u64, String)>,
+    /// Forwarded transactions still pending go to the leader again periodically.
+    reforward: Reforward,
 }
 
 impl Consensus {
@@ -53,6 +56,7 @@ impl Consensus {
             needs_block: false,
             forward: VecDeque::new(),
             idle: None,
+            reforward: Reforward::default(),
         })
     }
 
@@ -246,6 +250,9 @@ impl Node {
             return;
         };
         let now = now_ms();
+        if c.forward.is_empty() {
+            c.forward.extend(c.reforward.due(now, &self.mempool));
+        }
         for _ in 0..FORWARD_CHUNK {
             let Some(transaction) = c.forward.pop_front() else {
                 return;

@@ -8,6 +8,7 @@ mod overlay;
 mod pending;
 mod produce;
 mod progress;
+mod reforward;
 mod respond;
 mod verify;
 
@@ -67,6 +68,9 @@ pub struct Status {
     pub mempool: usize,
     pub syncing: bool,
     pub sync_target: u64,
+    /// Blocks applied through BlockSync since the node started (under Raft: a follower that
+    /// fell behind the leader's retained window).
+    pub synced_blocks: u64,
     /// Raft's view (None under solo); the API lays it out.
     #[serde(skip)]
     pub raft: Option<RaftStatus>,
@@ -129,6 +133,8 @@ pub struct Node {
     mempool_changes: u64,
     /// `POST /tx?wait=commit` requests, by transaction hash.
     waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
+    /// See [`Status::synced_blocks`].
+    synced_blocks: u64,
 }
 
 impl Node {
@@ -184,6 +190,7 @@ impl Node {
             raft,
             mempool_changes: 0,
             waiters: HashMap::new(),
+            synced_blocks: 0,
         };
         Ok((node, bound))
     }
@@ -314,6 +321,7 @@ impl Node {
                     mempool: self.mempool.len(),
                     syncing: self.sync.is_syncing(),
                     sync_target: self.sync.target_height(),
+                    synced_blocks: self.synced_blocks,
                     raft: self.raft_status(),
                 });
             }
@@ -571,6 +579,7 @@ impl Node {
                 .map(|(i, e)| (i - start, e));
             let outcome = apply_verified(&mut self.store, run, first_bad, &self.settings.rules);
             self.on_committed(&run[..outcome.committed]);
+            self.synced_blocks += outcome.committed as u64;
             if outcome.committed > 0 {
                 self.raft_synced();
             }

@@ -1,7 +1,8 @@
 //! A scripted peer on a real loopback WebSocket, for tests of how a node treats other peers:
 //! it accepts connections, answers the node's HANDSHAKE with an accepting HANDSHAKE_ACK, and
 //! then answers each decoded message with whatever frames the script returns (raw text, so a
-//! script can send anything, malformed or forged). Runs on its own thread; stops on drop.
+//! script can send anything, malformed or forged). A ticker can also send frames of its own at
+//! a fixed interval (a fake leader's heartbeats). Runs on its own thread; stops on drop.
 
 use futures_util::{SinkExt, StreamExt};
 use miniledger_core::protocol::{HandshakeAck, Message};
@@ -13,6 +14,8 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 
 /// What the script sees: the decoded message (None: the frame did not decode) and its text.
 pub type Script = dyn Fn(Option<&Message>, &str) -> Vec<String> + Send + Sync;
+/// Frames to send unprompted on every handshaken connection, each interval.
+pub type Ticker = dyn Fn() -> Vec<String> + Send + Sync;
 
 pub struct FakePeer {
     /// `ws://127.0.0.1:PORT`
@@ -25,6 +28,16 @@ pub struct FakePeer {
 impl FakePeer {
     /// Listens on a free loopback port as `key`, claiming `height`.
     pub fn start(key: Keypair, height: u64, script: Arc<Script>) -> FakePeer {
+        Self::start_ticking(key, height, script, None)
+    }
+
+    /// As [`FakePeer::start`], also sending the ticker's frames every interval.
+    pub fn start_ticking(
+        key: Keypair,
+        height: u64,
+        script: Arc<Script>,
+        ticker: Option<(std::time::Duration, Arc<Ticker>)>,
+    ) -> FakePeer {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let address = format!("ws://{}", std_listener.local_addr().unwrap());
@@ -43,9 +56,10 @@ impl FakePeer {
                             continue;
                         };
                         let (me, script) = (me.clone(), script.clone());
+                        let ticker = ticker.clone();
                         tokio::spawn(async move {
                             if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                                serve(ws, &me, height, &*script).await;
+                                serve(ws, &me, height, &*script, ticker).await;
                             }
                         });
                     }
@@ -86,13 +100,39 @@ async fn serve<S>(
     me: &Keypair,
     height: u64,
     script: &Script,
+    ticker: Option<(std::time::Duration, Arc<Ticker>)>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    while let Some(Ok(frame)) = ws.next().await {
+    let (every, ticker) = match ticker {
+        Some((every, ticker)) => (every, Some(ticker)),
+        None => (std::time::Duration::from_secs(3600), None),
+    };
+    let mut interval = tokio::time::interval(every);
+    let mut handshaken = false;
+    loop {
+        let frame = tokio::select! {
+            frame = ws.next() => frame,
+            _ = interval.tick() => {
+                let frames = match &ticker {
+                    Some(ticker) if handshaken => ticker(),
+                    _ => Vec::new(),
+                };
+                for frame in frames {
+                    if ws.send(Frame::text(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(Ok(frame)) = frame else {
+            return;
+        };
         let Frame::Text(text) = frame else {
             continue;
         };
+        handshaken = true;
         let decoded = Envelope::decode(text.as_str()).ok().map(|e| e.message);
         let replies = match &decoded {
             Some(Message::Handshake(_)) => vec![envelope(
