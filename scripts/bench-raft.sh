@@ -16,8 +16,8 @@ RATE=${RATE:-1000}
 RATE_TXS=${RATE_TXS:-10000}
 
 cargo build --release -p miniledger-native --bin miniledger --example load --example verify_rate >&2
-BIN=target/release/miniledger
-EXAMPLES=target/release/examples
+BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-raft.XXXXXX")
 PIDS=()

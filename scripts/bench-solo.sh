@@ -13,8 +13,8 @@ SENDERS=${SENDERS:-200}
 CLIENTS=${CLIENTS:-8}
 
 cargo build --release -p miniledger-native --bin miniledger --example load --example verify_rate >&2
-BIN=target/release/miniledger
-EXAMPLES=target/release/examples
+BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-solo.XXXXXX")
 NODE=

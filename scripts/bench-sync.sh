@@ -15,8 +15,8 @@ SENDERS=${SENDERS:-1000}
 TIMEOUT_SECS=${TIMEOUT_SECS:-600}
 
 cargo build --release -p miniledger-native --bin miniledger --example make_chain --example verify_rate >&2
-BIN=target/release/miniledger
-EXAMPLES=target/release/examples
+BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-sync.XXXXXX")
 PIDS=()

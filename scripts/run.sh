@@ -10,4 +10,4 @@ scripts/web-build.sh
 if [[ $# -eq 0 ]]; then
   set -- demo
 fi
-exec target/release/miniledger "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/miniledger" "$@"

@@ -10,7 +10,7 @@ cargo build -p miniledger-web --target wasm32-unknown-unknown --profile wasm-rel
 OUT=web/npm/wasm
 rm -rf "$OUT"
 wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name miniledger_web \
-    target/wasm32-unknown-unknown/wasm-release/miniledger_web.wasm
+    "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/miniledger_web.wasm"
 
 WASM_OPT=web/npm/node_modules/.bin/wasm-opt
 if [[ ! -x "$WASM_OPT" ]]; then

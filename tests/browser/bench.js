@@ -15,7 +15,7 @@ import { Node, ROOT, waitFor } from './lib/nodes.js';
 const BLOCKS = Number(process.env.BLOCKS ?? 200);
 const TXS_PER_BLOCK = Number(process.env.TXS_PER_BLOCK ?? 500);
 const SENDERS = Number(process.env.SENDERS ?? 1000);
-const release = join(ROOT, 'target/release');
+const release = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'release');
 process.env.MINILEDGER_BIN ??= join(release, 'miniledger');
 
 const work = mkdtempSync(join(tmpdir(), 'bench-web-'));

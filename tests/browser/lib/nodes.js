@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
-export const BIN = process.env.MINILEDGER_BIN ?? join(ROOT, 'target/debug/miniledger');
+export const BIN = process.env.MINILEDGER_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug/miniledger');
 export const DEADLINE_MS = 30_000;
 
 const children = new Set();
