@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake_peer;
+pub mod raw_peer;
 
 use serde_json::Value;
 use std::fs::File;
