@@ -149,6 +149,24 @@ fn unknown_types_from_a_newer_peer_cost_little() {
 }
 
 #[test]
+fn a_big_frame_before_the_handshake_is_not_even_decoded() {
+    let mut pm = manager(|_| {});
+    pm.on_open(1, inbound("10.0.0.2"), 0);
+    // A valid handshake padded past 64 KiB (JSON allows the whitespace).
+    let padded = format!(
+        "{}{}",
+        hello(&Keypair::from_seed([2; 32])),
+        " ".repeat(64 * 1024)
+    );
+    pm.on_frame(1, &padded, 1);
+    let actions = drain(&mut pm);
+    assert!(
+        closed(&actions, 1).is_some_and(|r| r.contains("exceeds 65536")),
+        "{actions:?}"
+    );
+}
+
+#[test]
 fn per_ip_inbound_limit_closes_the_excess_sockets_before_any_handshake() {
     let mut pm = manager(|c| c.max_inbound_per_ip = 2);
     pm.on_open(1, inbound("10.0.0.2"), 0);

@@ -103,7 +103,12 @@ fn bad_first_frames_and_silence_close_the_socket_before_any_handshake() {
     let key = Keypair::from_seed([7; 32]);
     let id = key.node_id();
     let ping = envelope("PING", id, r#"{"chainHeight":1}"#);
-    let cases: [(&str, Box<Attack>, &str); 7] = [
+    let cases: [(&str, Box<Attack>, &str); 8] = [
+        (
+            "1 MiB before the handshake",
+            Box::new(|p| p.send_text(format!("\"{}\"", "x".repeat(1 << 20)))),
+            "exceeds 65536",
+        ),
         (
             "garbage",
             Box::new(|p| p.send_text("hello?")),

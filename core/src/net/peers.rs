@@ -164,6 +164,10 @@ struct DialTarget {
     due: Option<u64>,
 }
 
+/// A HANDSHAKE or HANDSHAKE_ACK is a few hundred bytes: an unidentified socket gets no more
+/// than this per frame, whatever the frame cap (which must fit a whole block).
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 * 1024;
+
 /// About ten minutes of failed redials at the 30 s cap.
 const MAX_DISCOVERED_ATTEMPTS: u32 = 20;
 
@@ -353,6 +357,13 @@ impl PeerManager {
                 "frame rate limit exceeded".into(),
                 now,
             );
+        }
+        if handshaken.is_none() && frame.len() > MAX_HANDSHAKE_FRAME_BYTES {
+            let reason = format!(
+                "invalid handshake frame: {} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}",
+                frame.len()
+            );
+            return self.close(conn, reason);
         }
         let envelope = match Envelope::decode(frame) {
             Ok(envelope) => envelope,
