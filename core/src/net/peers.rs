@@ -127,7 +127,7 @@ pub enum Action {
         from: String,
         message: Message,
     },
-    /// A frame refused without closing (logged by the driver; issue 6 scores these).
+    /// A frame refused without closing (logged by the driver; the offence is already scored).
     Rejected {
         conn: ConnId,
         reason: String,

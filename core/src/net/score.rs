@@ -113,6 +113,10 @@ impl Record {
     }
 }
 
+/// Records kept at most: nodeIds are free to make, so an attacker cycling keys must not grow
+/// memory without bound. The least recently scored record goes first, banned ones last.
+pub const MAX_RECORDS: usize = 1_024;
+
 /// Records by nodeId.
 #[derive(Debug, Default)]
 pub struct Scores {
@@ -131,6 +135,9 @@ impl Scores {
     /// Adds an offence; true if it pushed the peer over the threshold (it is now banned).
     pub fn report(&mut self, node_id: &str, offence: Offence, now: u64) -> bool {
         let config = self.config;
+        if !self.records.contains_key(node_id) && self.records.len() >= MAX_RECORDS {
+            self.evict(now);
+        }
         let record = self.records.entry(node_id.to_string()).or_default();
         *record.counts.entry(offence.name()).or_default() += 1;
         if record.banned_until.is_some_and(|t| t > now) {
@@ -145,6 +152,17 @@ impl Scores {
         record.banned_until = Some(now + config.ban_ms);
         record.bans += 1;
         true
+    }
+
+    fn evict(&mut self, now: u64) {
+        let victim = self
+            .records
+            .iter()
+            .min_by_key(|(_, r)| (r.banned_until.is_some_and(|t| t > now), r.updated))
+            .map(|(id, _)| id.clone());
+        if let Some(id) = victim {
+            self.records.remove(&id);
+        }
     }
 
     /// Until when `node_id` is banned, if it is at `now`.
@@ -193,6 +211,25 @@ mod tests {
         assert!(!scores.report("q", Offence::InvalidBlock, 0));
         assert!(!scores.report("q", Offence::InvalidBlock, 100_000));
         assert!(scores.report("q", Offence::InvalidBlock, 100_001));
+    }
+
+    #[test]
+    fn records_are_bounded_and_bans_outlive_mere_offences() {
+        let mut scores = Scores::default();
+        assert!(!scores.report("banned", Offence::InvalidBlock, 0));
+        assert!(scores.report("banned", Offence::InvalidBlock, 0));
+        for i in 0..2 * MAX_RECORDS as u64 {
+            scores.report(&format!("key{i}"), Offence::UnknownType, i + 1);
+        }
+        assert_eq!(scores.records().count(), MAX_RECORDS);
+        assert!(scores.banned_until("banned", 10_000).is_some());
+        assert!(
+            scores.record("key0").is_none(),
+            "the least recent went first"
+        );
+        assert!(scores
+            .record(&format!("key{}", 2 * MAX_RECORDS - 1))
+            .is_some());
     }
 
     #[test]
