@@ -396,3 +396,35 @@ fn replayed_transactions_and_a_claimed_node_id_change_nothing() {
     impostor.expect_closed("impostor", DEADLINE);
     net.honest_unaffected("after-impostor");
 }
+
+#[test]
+fn forged_block_announcements_ban_the_peer() {
+    let net = net(json!({}));
+    let key = Keypair::from_seed([60; 32]);
+    let mut peer = RawPeer::connect_as(&net.node.p2p, &key);
+    // The next block on the node's tip, sealed by a key that is no validator.
+    let latest: miniledger_core::Block =
+        serde_json::from_value(net.node.get_ok("/blocks/latest")).unwrap();
+    let forged = miniledger_core::Block::build(
+        &latest.header(),
+        latest.timestamp + 1,
+        Vec::new(),
+        miniledger_core::hash::ZERO_HASH.into(),
+        &key,
+    );
+    let tip = net.node.tip();
+    let announce =
+        Message::BlockAnnounce(miniledger_core::protocol::BlockAnnounce { block: forged });
+    peer.send(&key, announce.clone());
+    wait_until("one invalid block counted", || {
+        net.record(key.node_id())
+            .is_some_and(|r| r["offences"]["invalidBlock"] == 1)
+    });
+    assert!(net.node.peer_ids().contains(&key.node_id().to_string()));
+    peer.send(&key, announce);
+    peer.expect_closed("peer announcing forged blocks", DEADLINE);
+    net.logged(&["block.proposer", key.node_id()]);
+    net.logged(&["misbehaviour score reached 100 (last offence: invalidBlock)"]);
+    assert_eq!(net.node.tip(), tip, "nothing applied");
+    net.honest_unaffected("after-forged-announcements");
+}
