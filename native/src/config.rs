@@ -29,6 +29,9 @@ pub const CONFIG_FILE_NAME: &str = "miniledger.json";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Largest accepted P2P frame by default (16 MiB); tungstenite's own default is 64 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// The smallest frame cap allowed: a block of the maximum size (10 MiB of transactions) plus
+/// its header and envelope must fit in one SYNC_RESPONSE, or the chain could not be synced.
+pub const MIN_FRAME_BYTES: usize = 11 * 1024 * 1024;
 
 /// Where `start` looks for a config file when `--config` is not given.
 pub fn default_config_path(data_dir: &Path) -> PathBuf {
@@ -48,6 +51,10 @@ pub struct NodeConfig {
     pub compat: Option<Compat>,
     pub max_peers: usize,
     pub max_frame_bytes: usize,
+    /// Sockets one IP address may hold open to the P2P server.
+    pub max_inbound_per_ip: usize,
+    /// Sustained frames per second one peer may send (bursts of twice that pass).
+    pub max_messages_per_second: u32,
     pub consensus: ConsensusAlgorithm,
     pub validators: Vec<String>,
     pub log_format: LogFormat,
@@ -66,6 +73,8 @@ impl Default for NodeConfig {
             compat: None,
             max_peers: 50,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_inbound_per_ip: 8,
+            max_messages_per_second: 10_000,
             consensus: ConsensusAlgorithm::Solo,
             validators: Vec::new(),
             log_format: LogFormat::Text,
@@ -290,6 +299,8 @@ struct NetworkSection {
     compat: Option<Compat>,
     max_peers: Option<usize>,
     max_frame_bytes: Option<usize>,
+    max_inbound_per_ip: Option<usize>,
+    max_messages_per_second: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -323,6 +334,8 @@ impl ConfigFile {
                 compat: t.compat.or(n.compat),
                 max_peers: t.max_peers.or(n.max_peers),
                 max_frame_bytes: t.max_frame_bytes.or(n.max_frame_bytes),
+                max_inbound_per_ip: t.max_inbound_per_ip.or(n.max_inbound_per_ip),
+                max_messages_per_second: t.max_messages_per_second.or(n.max_messages_per_second),
             },
             consensus: ConsensusSection {
                 algorithm: top.consensus.algorithm.or(self.consensus.algorithm),
@@ -353,6 +366,10 @@ impl ConfigFile {
             compat: net.compat.or(d.compat),
             max_peers: net.max_peers.unwrap_or(d.max_peers),
             max_frame_bytes: net.max_frame_bytes.unwrap_or(d.max_frame_bytes),
+            max_inbound_per_ip: net.max_inbound_per_ip.unwrap_or(d.max_inbound_per_ip),
+            max_messages_per_second: net
+                .max_messages_per_second
+                .unwrap_or(d.max_messages_per_second),
             consensus: self.consensus.algorithm.unwrap_or(d.consensus),
             validators: self.consensus.validators.unwrap_or(d.validators),
             log_format: self.logging.format.unwrap_or(d.log_format),
@@ -375,6 +392,8 @@ impl ConfigFile {
                 compat: c.compat,
                 max_peers: Some(c.max_peers),
                 max_frame_bytes: Some(c.max_frame_bytes),
+                max_inbound_per_ip: Some(c.max_inbound_per_ip),
+                max_messages_per_second: Some(c.max_messages_per_second),
             },
             consensus: ConsensusSection {
                 algorithm: Some(c.consensus),
@@ -404,6 +423,8 @@ fn flags_layer(args: &StartArgs) -> ConfigFile {
             compat: args.compat,
             max_peers: None,
             max_frame_bytes: None,
+            max_inbound_per_ip: None,
+            max_messages_per_second: None,
         },
         consensus: ConsensusSection {
             algorithm: args.consensus,
@@ -479,6 +500,8 @@ const LISTEN_ADDRESS: Setting = setting("network.listenAddress", Some("--listen-
 const PEERS: Setting = setting("network.peers", Some("--peers"));
 const MAX_PEERS: Setting = setting("network.maxPeers", None);
 const MAX_FRAME_BYTES: Setting = setting("network.maxFrameBytes", None);
+const MAX_INBOUND_PER_IP: Setting = setting("network.maxInboundPerIp", None);
+const MAX_MESSAGES_PER_SECOND: Setting = setting("network.maxMessagesPerSecond", None);
 const ALGORITHM: Setting = setting("consensus.algorithm", Some("--consensus"));
 const VALIDATORS: Setting = setting("consensus.validators", Some("--validators"));
 const JOIN_ADDRESS: Setting = setting("join <ws-addr>", None);
@@ -538,11 +561,21 @@ fn check_layer(layer: &ConfigFile, src: &Source) -> Result<(), ConfigError> {
     }
     for (s, value) in [
         (&MAX_PEERS, net.max_peers),
-        (&MAX_FRAME_BYTES, net.max_frame_bytes),
+        (&MAX_INBOUND_PER_IP, net.max_inbound_per_ip),
+        (
+            &MAX_MESSAGES_PER_SECOND,
+            net.max_messages_per_second.map(|v| v as usize),
+        ),
     ] {
         if value == Some(0) {
             return Err(err(s, "must be at least 1, got 0".into()));
         }
+    }
+    if let Some(bytes) = net.max_frame_bytes.filter(|&b| b < MIN_FRAME_BYTES) {
+        let message = format!(
+            "must be at least {MIN_FRAME_BYTES} so a block of the maximum size fits in one frame, got {bytes}"
+        );
+        return Err(err(&MAX_FRAME_BYTES, message));
     }
     for key in layer.consensus.validators.iter().flatten() {
         check_validator(key).map_err(|m| err(&VALIDATORS, m))?;

@@ -125,6 +125,8 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         },
         max_frame_bytes: config.max_frame_bytes,
         max_peers: config.max_peers,
+        max_inbound_per_ip: config.max_inbound_per_ip,
+        max_messages_per_second: config.max_messages_per_second,
         mempool_capacity: 100_000,
         // The validator set is configuration; a node not in it follows as a learner.
         raft: (!solo).then(|| {

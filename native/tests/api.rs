@@ -252,7 +252,10 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     }
 
     // Peers, consensus, search.
-    assert_eq!(node.get_ok("/peers"), json!({"count": 0, "peers": []}));
+    assert_eq!(
+        node.get_ok("/peers"),
+        json!({"count": 0, "peers": [], "misbehaviour": []})
+    );
     let consensus = node.get_ok("/consensus");
     assert_eq!(consensus["algorithm"], "solo");
     assert_eq!(consensus["role"], "leader");

@@ -61,4 +61,14 @@ fn followers_reach_the_producers_tip_through_the_mesh() {
         json!({"i": 0}),
         "C executed the synced blocks"
     );
+    // Relays that race commits (each transaction comes back from the peers it was sent to)
+    // are not misbehaviour: no honest node scored another.
+    for node in [&a, &b, &c] {
+        assert_eq!(
+            node.get_ok("/peers")["misbehaviour"],
+            json!([]),
+            "{}",
+            node.name
+        );
+    }
 }

@@ -91,6 +91,10 @@ fn defaults_without_file_or_flags() {
     assert_eq!(d.compat, None);
     assert_eq!(d.consensus, ConsensusAlgorithm::Solo);
     assert_eq!((d.max_peers, d.max_frame_bytes), (50, 16_777_216));
+    assert_eq!(
+        (d.max_inbound_per_ip, d.max_messages_per_second),
+        (8, 10_000)
+    );
     assert_eq!(d.log_format, LogFormat::Text);
 }
 
@@ -351,6 +355,32 @@ fn bad_peers_are_rejected() {
     let ok = ["ws://a:1", "wss://host.example:443/p2p", "ws://[::1]:9000"];
     let config = resolve(&start_args(dir.path(), &["--peers", &ok.join(",")]), None).unwrap();
     assert_eq!(config.peers, ok);
+}
+
+#[test]
+fn network_limits_are_read_and_checked() {
+    let dir = TempDir::new().unwrap();
+    let path = write_config(
+        &dir,
+        "node.json",
+        r#"{"network": {"maxInboundPerIp": 3, "maxMessagesPerSecond": 50, "maxFrameBytes": 11534336}}"#,
+    );
+    let config = resolve(&start_args(dir.path(), &[]), Some(&path)).unwrap();
+    assert_eq!(config.max_inbound_per_ip, 3);
+    assert_eq!(config.max_messages_per_second, 50);
+    assert_eq!(config.max_frame_bytes, 11_534_336);
+
+    for setting in ["maxInboundPerIp", "maxMessagesPerSecond", "maxPeers"] {
+        let (err, path) = file_error(&format!(r#"{{"network": {{"{setting}": 0}}}}"#));
+        let key = format!("network.{setting}");
+        assert_mentions(&err, &[path.to_str().unwrap(), &key, "at least 1"]);
+    }
+    // A frame must carry a block of the maximum size.
+    let (err, _) = file_error(r#"{"network": {"maxFrameBytes": 11534335}}"#);
+    assert_mentions(
+        &err,
+        &["network.maxFrameBytes", "at least 11534336", "11534335"],
+    );
 }
 
 #[test]

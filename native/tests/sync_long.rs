@@ -74,6 +74,15 @@ fn a_new_node_syncs_ten_thousand_blocks() {
         b.get_ok(&format!("/blocks/{BLOCKS}")),
         a.get_ok(&format!("/blocks/{BLOCKS}"))
     );
+    // Ten thousand blocks of honest sync: nothing either side did counts as misbehaviour.
+    for node in [&a, &b] {
+        assert_eq!(
+            node.get_ok("/peers")["misbehaviour"],
+            serde_json::json!([]),
+            "{}",
+            node.name
+        );
+    }
     drop(b);
 
     // C is killed (SIGKILL) mid-sync: its store holds whole blocks up to its tip and nothing

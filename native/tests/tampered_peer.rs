@@ -14,7 +14,7 @@ use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::{Block, Chain, Keypair, StateRootRule};
 use miniledger_native::node::{apply_blocks, Rules};
 use miniledger_native::storage::Store;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 const CHAIN: &str = include_str!("../../core/tests/vectors/chain.json");
@@ -159,6 +159,26 @@ fn every_tampered_block_of_the_conformance_chain_is_rejected_and_sync_completes(
                 "{name}: expected {rule} in {refusal:?}"
             ),
         }
+        // A forged block is an offence of the peer that served it (one does not ban); a block
+        // that does not follow (height, previous hash) or a skewed clock could be an honest
+        // peer's; one that does not even decode is a malformed payload.
+        let peers = node.get_ok("/peers");
+        let record = peers["misbehaviour"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["nodeId"] == fake.node_id());
+        let expected = match expected_rule(&f, variant).as_deref() {
+            None => Some(json!({"malformedPayload": 1})),
+            Some("block.height" | "block.previous-hash" | "block.timestamp-future") => None,
+            Some(_) => Some(json!({"invalidBlock": 1})),
+        };
+        assert_eq!(
+            record.map(|r| r["offences"].clone()),
+            expected,
+            "{name}: {peers}"
+        );
+        assert!(record.is_none_or(|r| r["bans"] == 0), "{name}: {peers}");
         // Block 3 is the honest one.
         let stored = node.get_ok("/blocks/3");
         assert_eq!(stored["hash"], f.honest[3]["hash"], "{name}");

@@ -4,6 +4,10 @@
 
 pub mod backoff;
 pub mod peers;
+pub mod rate;
+pub mod score;
 
 pub use backoff::Backoff;
-pub use peers::{Action, ConnId, Direction, PeerConfig, PeerManager, PeerSummary};
+pub use peers::{Action, ConnId, Direction, Misbehaviour, PeerConfig, PeerManager, PeerSummary};
+pub use rate::RateConfig;
+pub use score::{Offence, ScoreConfig};

@@ -8,8 +8,15 @@
 //!   with the smaller nodeId, so the race cannot drop both.
 //! - Health: PING every interval with our height; a peer silent for `missed_pings` intervals is
 //!   dropped. Outbound addresses are redialed with capped, jittered exponential backoff.
+//! - Hostile peers: at most `max_inbound_per_ip` inbound sockets per IP; frames beyond the rate
+//!   limit are dropped; offences (bad frames here, bad blocks and such from the driver via
+//!   [`PeerManager::report`]) add to a score that bans the nodeId past a threshold (`score.rs`).
+//! - An established peer is never replaced by a new socket claiming its nodeId (the handshake
+//!   proves no key possession, so only a race of simultaneous dials may replace a connection).
 
 use super::backoff::{Backoff, SplitMix};
+use super::rate::{RateConfig, RateLimit};
+use super::score::{Offence, Record, ScoreConfig, Scores};
 use crate::protocol::{
     ChainHeight, Envelope, Handshake, HandshakeAck, Message, MessageError, PeerInfo, PeerList,
 };
@@ -40,6 +47,10 @@ pub struct PeerConfig {
     pub missed_pings: u64,
     pub handshake_timeout_ms: u64,
     pub max_peers: usize,
+    /// Sockets one IP may hold open to our server (handshaken or not).
+    pub max_inbound_per_ip: usize,
+    pub rate: RateConfig,
+    pub score: ScoreConfig,
     pub backoff: Backoff,
 }
 
@@ -56,6 +67,9 @@ impl PeerConfig {
             missed_pings: 3,
             handshake_timeout_ms: 5_000,
             max_peers: 50,
+            max_inbound_per_ip: 8,
+            rate: RateConfig::default(),
+            score: ScoreConfig::default(),
             backoff: Backoff::default(),
         }
     }
@@ -74,6 +88,18 @@ pub struct PeerSummary {
     pub light: bool,
     pub outbound: bool,
     pub connected_at: u64,
+}
+
+/// A peer's misbehaviour record, for `/peers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misbehaviour {
+    pub node_id: String,
+    /// The decayed score now.
+    pub score: u32,
+    /// Offence name → how often.
+    pub offences: BTreeMap<&'static str, u64>,
+    pub banned_until: Option<u64>,
+    pub bans: u64,
 }
 
 /// What the driver must do, or what happened.
@@ -101,7 +127,7 @@ pub enum Action {
         from: String,
         message: Message,
     },
-    /// A frame refused without closing (logged by the driver; issue 6 scores these).
+    /// A frame refused without closing (logged by the driver; the offence is already scored).
     Rejected {
         conn: ConnId,
         reason: String,
@@ -122,6 +148,9 @@ struct Conn {
     last_seen: u64,
     /// Set once the handshake completed.
     peer: Option<String>,
+    limit: RateLimit,
+    /// Close was asked for: later frames are ignored (they may already be queued).
+    closing: bool,
 }
 
 /// An address we dial and keep dialing.
@@ -134,6 +163,10 @@ struct DialTarget {
     /// When to dial next; None while dialing or connected.
     due: Option<u64>,
 }
+
+/// A HANDSHAKE or HANDSHAKE_ACK is a few hundred bytes: an unidentified socket gets no more
+/// than this per frame, whatever the frame cap (which must fit a whole block).
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 64 * 1024;
 
 /// About ten minutes of failed redials at the 30 s cap.
 const MAX_DISCOVERED_ATTEMPTS: u32 = 20;
@@ -148,13 +181,13 @@ pub struct PeerManager {
     next_ping: u64,
     rng: SplitMix,
     actions: VecDeque<Action>,
+    scores: Scores,
 }
 
 impl PeerManager {
     /// `seed` feeds backoff jitter (the driver draws it from its entropy source).
     pub fn new(config: PeerConfig, seed: u64) -> Self {
         PeerManager {
-            config,
             chain_height: 0,
             conns: BTreeMap::new(),
             peers: BTreeMap::new(),
@@ -162,6 +195,8 @@ impl PeerManager {
             next_ping: 0,
             rng: SplitMix::new(seed),
             actions: VecDeque::new(),
+            scores: Scores::new(config.score),
+            config,
         }
     }
 
@@ -216,6 +251,10 @@ impl PeerManager {
     /// A socket opened (accepted or dialed).
     pub fn on_open(&mut self, conn: ConnId, direction: Direction, now: u64) {
         let outbound = matches!(direction, Direction::Outbound { .. });
+        let from_ip = match &direction {
+            Direction::Inbound { remote_ip } => self.inbound_from(remote_ip),
+            Direction::Outbound { .. } => 0,
+        };
         self.conns.insert(
             conn,
             Conn {
@@ -223,8 +262,17 @@ impl PeerManager {
                 opened_at: now,
                 last_seen: now,
                 peer: None,
+                limit: RateLimit::new(&self.config.rate, now),
+                closing: false,
             },
         );
+        if from_ip >= self.config.max_inbound_per_ip {
+            let limit = self.config.max_inbound_per_ip;
+            return self.close(
+                conn,
+                format!("limit of {limit} inbound sockets per IP reached"),
+            );
+        }
         if outbound {
             let hello = Message::Handshake(Handshake {
                 node_id: self.config.node_id.clone(),
@@ -290,36 +338,58 @@ impl PeerManager {
 
     /// One text frame from a socket.
     pub fn on_frame(&mut self, conn: ConnId, frame: &str, now: u64) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) else {
             return;
         };
         c.last_seen = now;
         let handshaken = c.peer.clone();
+        if !c.limit.allow(&self.config.rate, now) {
+            let Some(from) = handshaken else {
+                return self.close(
+                    conn,
+                    "frame rate limit exceeded before the handshake".into(),
+                );
+            };
+            return self.offend(
+                conn,
+                &from,
+                Offence::Flood,
+                "frame rate limit exceeded".into(),
+                now,
+            );
+        }
+        if handshaken.is_none() && frame.len() > MAX_HANDSHAKE_FRAME_BYTES {
+            let reason = format!(
+                "invalid handshake frame: {} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}",
+                frame.len()
+            );
+            return self.close(conn, reason);
+        }
         let envelope = match Envelope::decode(frame) {
             Ok(envelope) => envelope,
             Err(MessageError::UnknownType(kind)) if handshaken.is_some() => {
                 // Newer peers may speak types we do not know; the reference ignores them too.
-                return self.actions.push_back(Action::Rejected {
-                    conn,
-                    reason: format!("ignored unknown message type {kind:?}"),
-                });
+                let from = handshaken.expect("checked");
+                let reason = format!("ignored unknown message type {kind:?}");
+                return self.offend(conn, &from, Offence::UnknownType, reason, now);
             }
             Err(MessageError::Payload { kind, error }) if handshaken.is_some() => {
                 let from = handshaken.expect("checked");
                 let reason = format!("malformed {kind} payload: {error}");
-                return self.actions.push_back(Action::Malformed {
+                self.actions.push_back(Action::Malformed {
                     conn,
-                    from,
+                    from: from.clone(),
                     kind,
                     reason,
                 });
+                return self.score(conn, &from, Offence::MalformedPayload, now);
             }
             Err(e) => {
                 let reason = e.to_string();
-                if handshaken.is_none() {
+                let Some(from) = handshaken else {
                     return self.close(conn, format!("invalid handshake frame: {reason}"));
-                }
-                return self.actions.push_back(Action::Rejected { conn, reason });
+                };
+                return self.offend(conn, &from, Offence::MalformedFrame, reason, now);
             }
         };
         match (handshaken, envelope.message) {
@@ -346,11 +416,9 @@ impl PeerManager {
                 self.deliver(conn, from, Message::Pong(h));
             }
             (Some(_), Message::PeerList(list)) => self.on_peer_list(list, now),
-            (Some(_), Message::Handshake(_) | Message::HandshakeAck(_)) => {
-                self.actions.push_back(Action::Rejected {
-                    conn,
-                    reason: "handshake repeated on an established connection".into(),
-                })
+            (Some(from), Message::Handshake(_) | Message::HandshakeAck(_)) => {
+                let reason = "handshake repeated on an established connection".into();
+                self.offend(conn, &from, Offence::RepeatedHandshake, reason, now)
             }
             (Some(from), message) => self.deliver(conn, from, message),
         }
@@ -419,6 +487,37 @@ impl PeerManager {
         }
     }
 
+    /// An offence by a connected (or recently connected) peer that the driver detected: an
+    /// invalid block, an unsolicited response... Past the threshold the peer is closed and banned.
+    pub fn report(&mut self, node_id: &str, offence: Offence, now: u64) {
+        let conn = self.peers.get(node_id).map(|p| p.conn);
+        self.score_peer(conn, node_id, offence, now);
+    }
+
+    /// As [`PeerManager::report`], for an offence seen on a socket (e.g. a binary frame).
+    /// Before the handshake there is no identity to score: the socket is closed.
+    pub fn report_conn(&mut self, conn: ConnId, offence: Offence, now: u64) {
+        match self.conns.get(&conn).map(|c| c.peer.clone()) {
+            Some(Some(node_id)) => self.score(conn, &node_id, offence, now),
+            Some(None) => self.close(conn, format!("{} before the handshake", offence.name())),
+            None => {}
+        }
+    }
+
+    /// Every peer with a record (connected or not): scores, offence counts, bans.
+    pub fn misbehaviour(&self, now: u64) -> Vec<Misbehaviour> {
+        self.scores
+            .records()
+            .map(|(node_id, r): (&String, &Record)| Misbehaviour {
+                node_id: node_id.clone(),
+                score: r.score(now, &self.scores.config),
+                offences: r.counts.clone(),
+                banned_until: r.banned_until.filter(|&t| t > now),
+                bans: r.bans,
+            })
+            .collect()
+    }
+
     /// Sends to every connected peer, encoding the frame once.
     pub fn broadcast(&mut self, message: &Message, now: u64) {
         let frame: Arc<str> = self.encode(message, now).into();
@@ -440,7 +539,44 @@ impl PeerManager {
     }
 
     fn close(&mut self, conn: ConnId, reason: String) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+        }
         self.actions.push_back(Action::Close { conn, reason });
+    }
+
+    /// A refused frame: logged by the driver as `Rejected` (with the offence's name), scored.
+    fn offend(&mut self, conn: ConnId, from: &str, offence: Offence, reason: String, now: u64) {
+        let reason = format!("{}: {reason}", offence.name());
+        self.actions.push_back(Action::Rejected { conn, reason });
+        self.score(conn, from, offence, now);
+    }
+
+    fn score(&mut self, conn: ConnId, from: &str, offence: Offence, now: u64) {
+        self.score_peer(Some(conn), from, offence, now);
+    }
+
+    fn score_peer(&mut self, conn: Option<ConnId>, node_id: &str, offence: Offence, now: u64) {
+        if !self.scores.report(node_id, offence, now) {
+            return;
+        }
+        if let Some(conn) = conn {
+            let ms = self.scores.config.ban_ms;
+            let reason = format!(
+                "banned {node_id} for {ms} ms: misbehaviour score reached {} (last offence: {})",
+                self.scores.config.threshold,
+                offence.name()
+            );
+            self.close(conn, reason);
+        }
+    }
+
+    /// Inbound sockets currently open from `ip`.
+    fn inbound_from(&self, ip: &str) -> usize {
+        self.conns
+            .values()
+            .filter(|c| matches!(&c.direction, Direction::Inbound { remote_ip } if remote_ip == ip))
+            .count()
     }
 
     fn deliver(&mut self, conn: ConnId, from: String, message: Message) {
@@ -477,9 +613,12 @@ impl PeerManager {
     }
 
     /// Why a peer claiming `node_id`/`public_key` cannot be admitted, if it cannot.
-    fn refusal(&self, node_id: &str, public_key: &str) -> Option<String> {
+    fn refusal(&self, node_id: &str, public_key: &str, now: u64) -> Option<String> {
         if node_id == self.config.node_id {
             return Some("self-connection".into());
+        }
+        if let Some(until) = self.scores.banned_until(node_id, now) {
+            return Some(format!("banned for misbehaviour until {until}"));
         }
         if !crate::hex::is_lower_hex(public_key, 32)
             || crate::crypto::node_id(public_key) != node_id
@@ -496,8 +635,11 @@ impl PeerManager {
     }
 
     /// For two sockets to the same peer, the one dialed by the smaller nodeId wins on both ends.
-    fn keeps_new_duplicate(&self, existing: &PeerSummary, new_is_outbound: bool) -> bool {
-        if existing.outbound == new_is_outbound {
+    /// An established connection (older than a handshake can take) is kept: a newcomer
+    /// claiming its nodeId is more likely an impostor than the far end of a dial race.
+    fn keeps_new_duplicate(&self, existing: &PeerSummary, new_is_outbound: bool, now: u64) -> bool {
+        let established = now >= existing.connected_at + self.config.handshake_timeout_ms;
+        if existing.outbound == new_is_outbound || established {
             return false;
         }
         let new_dialer_is_me = new_is_outbound;
@@ -507,13 +649,13 @@ impl PeerManager {
 
     fn on_handshake(&mut self, conn: ConnId, hello: Handshake, now: u64) {
         let light = hello.light == Some(true);
-        let mut refusal = self.refusal(&hello.node_id, &hello.public_key);
+        let mut refusal = self.refusal(&hello.node_id, &hello.public_key, now);
         if self.config.light {
             refusal = Some("light nodes accept no connections".into());
         }
         if refusal.is_none() {
             if let Some(existing) = self.peers.get(&hello.node_id) {
-                if !self.keeps_new_duplicate(existing, false) {
+                if !self.keeps_new_duplicate(existing, false, now) {
                     refusal = Some("duplicate connection".into());
                 }
             }
@@ -569,13 +711,13 @@ impl PeerManager {
             target.node_id = Some(ack.node_id.clone());
         }
         let mut refusal = if ack.accepted {
-            self.refusal(&ack.node_id, &ack.public_key)
+            self.refusal(&ack.node_id, &ack.public_key, now)
         } else {
             ack.reason.clone()
         };
         if refusal.is_none() {
             if let Some(existing) = self.peers.get(&ack.node_id) {
-                if !self.keeps_new_duplicate(existing, true) {
+                if !self.keeps_new_duplicate(existing, true, now) {
                     refusal = Some("duplicate connection".into());
                 }
             }

@@ -20,9 +20,10 @@ use crate::node::{Command, Status};
 use axum::extract::State;
 use axum::Json;
 use miniledger_core::crypto::node_id;
-use miniledger_core::net::PeerSummary;
+use miniledger_core::net::{Misbehaviour, PeerSummary};
 use miniledger_core::raft::Role;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -113,11 +114,40 @@ struct PeerView {
     light: bool,
     direction: &'static str,
     connected_at: u64,
+    /// The misbehaviour score now (it decays) and every offence ever counted.
+    score: u32,
+    offences: BTreeMap<&'static str, u64>,
 }
 
-impl From<PeerSummary> for PeerView {
-    fn from(p: PeerSummary) -> Self {
+/// A peer's record, connected or not (banned peers are not).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MisbehaviourView {
+    node_id: String,
+    score: u32,
+    offences: BTreeMap<&'static str, u64>,
+    banned_until: Option<u64>,
+    bans: u64,
+}
+
+impl From<Misbehaviour> for MisbehaviourView {
+    fn from(m: Misbehaviour) -> Self {
+        MisbehaviourView {
+            node_id: m.node_id,
+            score: m.score,
+            offences: m.offences,
+            banned_until: m.banned_until,
+            bans: m.bans,
+        }
+    }
+}
+
+impl PeerView {
+    fn new(p: PeerSummary, records: &[Misbehaviour]) -> Self {
+        let record = records.iter().find(|m| m.node_id == p.node_id);
         PeerView {
+            score: record.map_or(0, |m| m.score),
+            offences: record.map(|m| m.offences.clone()).unwrap_or_default(),
             node_id: p.node_id,
             public_key: p.public_key,
             org_id: p.org_id,
@@ -131,15 +161,17 @@ impl From<PeerSummary> for PeerView {
 }
 
 pub async fn peers(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
-    let peers: Vec<PeerView> = ctx
-        .ask(Command::Peers)
-        .await?
+    let (peers, records) = ctx.ask(Command::Peers).await?;
+    let peers: Vec<PeerView> = peers
         .into_iter()
-        .map(PeerView::from)
+        .map(|p| PeerView::new(p, &records))
         .collect();
-    Ok(Json(
-        serde_json::json!({ "count": peers.len(), "peers": peers }),
-    ))
+    let misbehaviour: Vec<MisbehaviourView> = records.into_iter().map(Into::into).collect();
+    Ok(Json(serde_json::json!({
+        "count": peers.len(),
+        "peers": peers,
+        "misbehaviour": misbehaviour,
+    })))
 }
 
 pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -3,6 +3,7 @@
 //! only connects them to sockets, the clock and SQLite.
 
 mod apply;
+mod blame;
 mod consensus;
 mod overlay;
 mod pending;
@@ -23,10 +24,12 @@ pub use produce::{build, seal, seal_run};
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
 use miniledger_core::mempool::{AdmitError, Mempool};
-use miniledger_core::net::{Action, ConnId, PeerConfig, PeerManager, PeerSummary};
+use miniledger_core::net::{
+    Action, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary, RateConfig,
+};
 use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
 use miniledger_core::raft::{RaftConfig, RaftStatus};
-use miniledger_core::sync::{BlockSync, SyncConfig};
+use miniledger_core::sync::{BlockSync, SyncConfig, SyncError};
 use verify::{Verified, VerifyPipeline};
 
 /// Synced runs the node holds at once: one being committed, one being verified.
@@ -50,6 +53,8 @@ pub struct Settings {
     pub rules: Rules,
     pub max_frame_bytes: usize,
     pub max_peers: usize,
+    pub max_inbound_per_ip: usize,
+    pub max_messages_per_second: u32,
     pub mempool_capacity: usize,
     /// Raft consensus (None: solo, see `produce`).
     pub raft: Option<RaftConfig>,
@@ -101,7 +106,8 @@ pub enum Command {
     /// Answers once the transaction with this hash is committed, or known not to be pending.
     WaitCommit(String, oneshot::Sender<WaitOutcome>),
     Status(oneshot::Sender<Status>),
-    Peers(oneshot::Sender<Vec<PeerSummary>>),
+    /// Connected peers, and the misbehaviour records of every peer that has one.
+    Peers(oneshot::Sender<(Vec<PeerSummary>, Vec<Misbehaviour>)>),
 }
 
 /// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).
@@ -150,6 +156,11 @@ impl Node {
         let mut config = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
         config.listen_address = settings.listen_address.clone();
         config.max_peers = settings.max_peers;
+        config.max_inbound_per_ip = settings.max_inbound_per_ip;
+        config.rate = RateConfig {
+            per_sec: settings.max_messages_per_second,
+            burst: settings.max_messages_per_second.saturating_mul(2),
+        };
         let mut seed = [0u8; 8];
         getrandom::getrandom(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut peers = PeerManager::new(config, u64::from_le_bytes(seed));
@@ -281,10 +292,16 @@ impl Node {
             }
             TransportEvent::Frame { conn, text } => self.peers.on_frame(conn, &text, now),
             TransportEvent::Refused { conn, reason } => {
-                tracing::warn!(target: "p2p", conn, "refused frame: {reason}")
+                tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
+                self.peers.report_conn(conn, Offence::BinaryFrame, now);
             }
             TransportEvent::Closed { conn, reason } => {
-                tracing::debug!(target: "p2p", conn, "socket closed: {reason}");
+                // Errors (an oversized frame, a protocol violation) say something about the peer.
+                if reason.starts_with("socket error") {
+                    tracing::warn!(target: "p2p", conn, "socket closed: {reason}");
+                } else {
+                    tracing::debug!(target: "p2p", conn, "socket closed: {reason}");
+                }
                 self.conns.remove(&conn);
                 self.peers.on_closed(conn, now);
             }
@@ -326,7 +343,8 @@ impl Node {
                 });
             }
             Command::Peers(reply) => {
-                let _ = reply.send(self.peers.peers().cloned().collect());
+                let peers = self.peers.peers().cloned().collect();
+                let _ = reply.send((peers, self.peers.misbehaviour(now_ms())));
             }
         }
     }
@@ -481,6 +499,9 @@ impl Node {
             Message::SyncResponse(r) => {
                 if let Err(e) = self.sync.on_response(&from, r.blocks, r.has_more, now) {
                     tracing::warn!(target: "sync", %from, "bad sync response: {e}");
+                    if matches!(e, SyncError::Unsolicited { .. }) {
+                        self.peers.report(&from, Offence::UnsolicitedResponse, now);
+                    }
                 }
             }
             Message::BlockResponse(r) => {
@@ -498,7 +519,10 @@ impl Node {
                     Ok(()) => self.spread(tx),
                     Err(AdmitError::Duplicate) => {}
                     Err(e) => {
-                        tracing::info!(target: "mempool", %from, "transaction {hash} refused: {e}")
+                        tracing::info!(target: "mempool", %from, "transaction {hash} refused: {e}");
+                        if let Some(offence) = blame::transaction(&e) {
+                            self.peers.report(&from, offence, now);
+                        }
                     }
                 }
             }
@@ -586,6 +610,9 @@ impl Node {
             self.sync.on_applied(self.store.height());
             if let Some(error) = outcome.error {
                 tracing::warn!(target: "chain", from = %peer, "{error}");
+                if let Some(offence) = blame::block(&error) {
+                    self.peers.report(&peer, offence, now);
+                }
                 let height = run[outcome.committed].height;
                 self.sync
                     .on_invalid(&peer, &format!("invalid block {height}"), now);
@@ -608,6 +635,9 @@ impl Node {
             }
             Err(e) => {
                 tracing::warn!(target: "chain", from = from.unwrap_or("local"), "{e}");
+                if let (Some(peer), Some(offence)) = (from, blame::block(&e)) {
+                    self.peers.report(peer, offence, now_ms());
+                }
                 false
             }
         }

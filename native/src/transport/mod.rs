@@ -172,7 +172,7 @@ impl Transport {
         {
             return; // the node is shutting down
         }
-        let writer = tokio::spawn(async move {
+        let mut writer = tokio::spawn(async move {
             while let Some(item) = outgoing.recv().await {
                 match item {
                     Outgoing::Frame(text) => {
@@ -186,7 +186,13 @@ impl Transport {
             let _ = sink.close().await;
         });
         let reason = loop {
-            let event = match stream.next().await {
+            // A socket we closed ends here even if the peer never answers the close (a hostile
+            // peer could otherwise hold it, and its reader task, open forever).
+            let next = tokio::select! {
+                next = stream.next() => next,
+                _ = &mut writer => break "closed locally".into(),
+            };
+            let event = match next {
                 Some(Ok(WsMessage::Text(text))) => TransportEvent::Frame {
                     conn,
                     text: text.as_str().to_string(),
@@ -204,9 +210,6 @@ impl Transport {
             };
             if self.events.send(event).is_err() {
                 break "node shutting down".into();
-            }
-            if writer.is_finished() {
-                break "closed locally".into();
             }
         };
         writer.abort();

@@ -5,6 +5,7 @@
 
 pub mod fake_peer;
 pub mod raft;
+pub mod raw_peer;
 
 use serde_json::Value;
 use std::fs::File;

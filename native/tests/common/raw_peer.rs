@@ -1,0 +1,129 @@
+//! A raw WebSocket client for hostile-peer tests: it sends anything (garbage, binary, oversized
+//! frames, forged messages) and reports what the node answered and whether it closed the socket.
+//! Blocking, on its own runtime, so tests stay plain `#[test]`s next to `NodeProcess`.
+
+use futures_util::{SinkExt, StreamExt};
+use miniledger_core::protocol::{Handshake, HandshakeAck, Message};
+use miniledger_core::{Envelope, Keypair};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What came next on the socket.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    Text(String),
+    /// The node closed the socket (close frame, end of stream or reset).
+    Closed,
+    /// Nothing within the time asked for.
+    Silent,
+}
+
+pub struct RawPeer {
+    rt: Runtime,
+    ws: Ws,
+}
+
+impl RawPeer {
+    pub fn connect(address: &str) -> RawPeer {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (ws, _) = rt
+            .block_on(tokio_tungstenite::connect_async(address))
+            .unwrap_or_else(|e| panic!("connect {address}: {e}"));
+        RawPeer { rt, ws }
+    }
+
+    /// Sends a text frame; false if the socket is already gone.
+    pub fn send_text(&mut self, text: impl Into<String>) -> bool {
+        let text: String = text.into();
+        self.rt.block_on(self.ws.send(Frame::text(text))).is_ok()
+    }
+
+    pub fn send_binary(&mut self, bytes: Vec<u8>) -> bool {
+        self.rt.block_on(self.ws.send(Frame::binary(bytes))).is_ok()
+    }
+
+    /// `message` in an envelope from `key`.
+    pub fn send(&mut self, key: &Keypair, message: Message) -> bool {
+        self.send_text(Envelope::new(key.node_id(), super::now_ms(), message).encode())
+    }
+
+    /// The next text frame within `limit`.
+    pub fn next(&mut self, limit: Duration) -> Next {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let item = self
+                .rt
+                .block_on(async { tokio::time::timeout(left, self.ws.next()).await });
+            return match item {
+                Err(_) => Next::Silent,
+                Ok(Some(Ok(Frame::Text(text)))) => Next::Text(text.as_str().to_string()),
+                Ok(Some(Ok(Frame::Close(_)) | Err(_)) | None) => Next::Closed,
+                Ok(Some(Ok(_))) => continue, // ping/pong/binary: not protocol frames
+            };
+        }
+    }
+
+    /// Reads (and drops) frames until the node closes the socket; panics if it does not within
+    /// `limit`. Returns how long it took.
+    pub fn expect_closed(&mut self, what: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            match self.next(limit.saturating_sub(start.elapsed())) {
+                Next::Closed => return start.elapsed(),
+                Next::Silent => panic!("{what}: the node did not close the socket in {limit:?}"),
+                Next::Text(_) => {}
+            }
+        }
+    }
+
+    /// Sends HANDSHAKE as `key` and returns the node's HANDSHAKE_ACK (None: closed first).
+    pub fn handshake(&mut self, key: &Keypair) -> Option<HandshakeAck> {
+        self.send(key, hello(key));
+        loop {
+            match self.next(super::DEADLINE) {
+                Next::Text(text) => {
+                    if let Ok(Envelope {
+                        message: Message::HandshakeAck(ack),
+                        ..
+                    }) = Envelope::decode(&text)
+                    {
+                        return Some(ack);
+                    }
+                }
+                Next::Closed => return None,
+                Next::Silent => panic!("no HANDSHAKE_ACK within {:?}", super::DEADLINE),
+            }
+        }
+    }
+
+    /// Handshakes as `key`; panics unless the node accepts.
+    pub fn connect_as(address: &str, key: &Keypair) -> RawPeer {
+        let mut peer = RawPeer::connect(address);
+        let ack = peer.handshake(key).expect("an answer to the handshake");
+        assert!(ack.accepted, "handshake refused: {:?}", ack.reason);
+        peer
+    }
+}
+
+/// A HANDSHAKE from `key` as a light node: never advertised nor dialed back, so hostile
+/// identities do not leak into the honest mesh's peer lists.
+pub fn hello(key: &Keypair) -> Message {
+    Message::Handshake(Handshake {
+        node_id: key.node_id().into(),
+        public_key: key.public_hex().into(),
+        org_id: "hostile".into(),
+        chain_height: 0,
+        listen_port: 0,
+        listen_address: None,
+        light: Some(true),
+    })
+}
