@@ -6,7 +6,7 @@
 
 use super::apply::ApplyError;
 use super::overlay::Overlay;
-use crate::storage::{CommitItem, Store, StoreError};
+use crate::storage::{CommitItem, ReadSnapshot, Store, StoreError};
 use miniledger_core::state::commitment::jmt::storage::TreeUpdateBatch;
 use miniledger_core::state::commitment::{PendingTree, TreeChanges};
 use miniledger_core::state::{execute_block, reproducible_by_miniledger, StateDelta};
@@ -50,6 +50,8 @@ pub struct Pending<'a> {
     tree: PendingTree<'a, Store>,
     /// MiniLedger's root stays checkable (compat mode; see `reproducible_by_miniledger`).
     reproducible: bool,
+    /// Every read of the step (state, nonces, tree nodes) in one SQLite read transaction.
+    _snapshot: Option<ReadSnapshot<'a>>,
 }
 
 impl<'a> Pending<'a> {
@@ -60,6 +62,7 @@ impl<'a> Pending<'a> {
             overlay: Overlay::new(store),
             tree: PendingTree::new(store, store.tree_version()),
             reproducible: store.miniledger_reproducible(),
+            _snapshot: store.read_snapshot(),
         }
     }
 

@@ -44,6 +44,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+/// An open read transaction on the store's connection, ended when dropped.
+pub struct ReadSnapshot<'a>(&'a Connection);
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        // Only reads happened inside: ending it writes nothing.
+        if let Err(error) = self.0.execute_batch("ROLLBACK") {
+            tracing::warn!(%error, "ending a read transaction failed");
+        }
+    }
+}
+
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "ledger.db";
 
@@ -112,6 +124,23 @@ impl Store {
 
     pub fn height(&self) -> u64 {
         self.tip.height
+    }
+
+    /// Opens one read transaction for a burst of reads (a block's or a run's state step):
+    /// without it every statement takes and drops SQLite's shared lock (fcntl calls) on its
+    /// own. None if one is already open (the reads then simply run in that one). The guard must
+    /// be dropped before the next commit, which the borrow of `self` ensures.
+    pub fn read_snapshot(&self) -> Option<ReadSnapshot<'_>> {
+        if !self.conn.is_autocommit() {
+            return None;
+        }
+        match self.conn.execute_batch("BEGIN DEFERRED") {
+            Ok(()) => Some(ReadSnapshot(&self.conn)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot open a read transaction; reading without one");
+                None
+            }
+        }
     }
 
     /// The stored state tree, for jmt's reads (and core's `PendingTree` over it).
