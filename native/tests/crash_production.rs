@@ -60,17 +60,7 @@ fn kill_9_during_block_production_loses_nothing_committed() {
             wait_until("blocks produced under load", || node.tip().0 >= start + 30);
             // What the API shows as committed just before the kill.
             let acked = node.tip();
-            let txs: Vec<String> = (start + 1..=acked.0)
-                .flat_map(|h| {
-                    let block = node.get_ok(&format!("/blocks/{h}"));
-                    block["transactions"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|tx| tx["hash"].as_str().unwrap().to_string())
-                        .collect::<Vec<_>>()
-                })
-                .collect();
+            let txs = node.tx_hashes(start + 1..=acked.0);
             // SIGKILL while the clients are still submitting.
             drop(node);
             stop.store(true, Ordering::Relaxed);

@@ -16,18 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Every transaction hash of every block, in chain order.
 fn chain_tx_hashes(node: &NodeProcess) -> Vec<String> {
-    let (height, _) = node.tip();
-    (1..=height)
-        .flat_map(|h| {
-            let block = node.get_ok(&format!("/blocks/{h}"));
-            block["transactions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|tx| tx["hash"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    node.tx_hashes(1..=node.tip().0)
 }
 
 #[test]

@@ -181,6 +181,21 @@ impl NodeProcess {
         self.get_ok("/status")
     }
 
+    /// The hashes of the transactions in blocks `heights`, in chain order.
+    pub fn tx_hashes(&self, heights: std::ops::RangeInclusive<u64>) -> Vec<String> {
+        heights
+            .flat_map(|h| {
+                let block = self.get_ok(&format!("/blocks/{h}"));
+                block["transactions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|tx| tx["hash"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// The (height, tip hash) the node reports.
     pub fn tip(&self) -> (u64, String) {
         let status = self.status();
