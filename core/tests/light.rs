@@ -2,6 +2,9 @@
 //! bounded memory, nonce tracking; and LightNode against scripted full peers on an in-memory
 //! network (sync, discovery, a tampered block, failover, announcements, a submitted transaction).
 
+#[path = "support/variants.rs"]
+mod variants;
+
 use miniledger_core::decode::from_json;
 use miniledger_core::hash::{sha256_hex, ZERO_HASH};
 use miniledger_core::light::{
@@ -29,40 +32,6 @@ fn verifier(validators: ValidatorSet) -> LightVerifier {
     LightVerifier::new(validators, Limits::default(), 64, 1 << 20, 1_000)
 }
 
-/// The rule each tampered variant of block 3 breaks, as a light client sees it: `None` for
-/// `stateRoot`, which needs the world state (light clients accept it), `Err` for a decode error.
-fn light_rule(name: &str) -> Result<Option<Rule>, &'static str> {
-    Ok(Some(match name {
-        "tx_value_tampered_hash_unchanged" => Rule::TxHash,
-        "tx_value_tampered_tx_rehashed"
-        | "merkle_root_tampered"
-        | "merkle_root_tampered_rehashed_resigned"
-        | "transaction_removed"
-        | "transactions_reordered" => Rule::BlockMerkleRoot,
-        "tx_value_tampered_everything_rehashed" => Rule::BlockSignature,
-        "previous_hash_wrong" => Rule::BlockPreviousHash,
-        "height_wrong" => Rule::BlockHeight,
-        "height_fractional" => return Err("height"),
-        "timestamp_backwards" | "timestamp_equal_previous" => Rule::BlockTimestamp,
-        "timestamp_far_future" => Rule::BlockFutureTimestamp,
-        "block_hash_field_tampered" => Rule::BlockHash,
-        "block_signature_bitflip" | "block_signed_by_other_key" => Rule::BlockSignature,
-        "block_signature_empty" => Rule::BlockEncoding,
-        "proposer_replaced_and_signed" | "proposer_zero_key_forged_signature" => {
-            Rule::BlockProposer
-        }
-        "state_root_wrong" => return Ok(None),
-        "tx_signature_bitflip" | "tx_signature_by_other_key" | "tx_forged_zero_sender" => {
-            Rule::TxSignature
-        }
-        "tx_signature_empty" => Rule::TxEncoding,
-        "tx_replayed_from_block_1" => Rule::TxReplay,
-        "tx_nonce_gap" => Rule::TxNonceGap,
-        "tx_type_kind_mismatch" => Rule::TxTypeKind,
-        other => panic!("no expectation for variant {other}"),
-    }))
-}
-
 #[test]
 fn conformance_chain_verifies_and_tampered_blocks_are_rejected() {
     let v = chain_json();
@@ -84,7 +53,7 @@ fn conformance_chain_verifies_and_tampered_blocks_are_rejected() {
         light.verify_next(blocks[1].clone(), NOW).unwrap();
         match (
             from_json::<Block>(&variant["block"].to_string()),
-            light_rule(name),
+            variants::light_rule(name),
         ) {
             (Ok(block), Ok(Some(rule))) => {
                 let err = light.verify_next(block, NOW).expect_err(name);

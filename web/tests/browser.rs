@@ -4,10 +4,13 @@
 
 #![cfg(target_arch = "wasm32")]
 
+#[path = "../../core/tests/support/variants.rs"]
+mod variants;
+
 use miniledger_core::chain::{Chain, StateRootRule};
 use miniledger_core::decode::from_json;
 use miniledger_core::light::LightVerifier;
-use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::Block;
 use serde_json::Value;
 use wasm_bindgen_test::*;
@@ -32,40 +35,6 @@ fn blocks(v: &Value) -> Vec<Block> {
         .collect()
 }
 
-/// What a light client must say about each variant: the rule, `None` for the state root (it
-/// needs the world state, which a light client does not hold), `Err` for a decode error.
-fn light_rule(name: &str) -> Result<Option<Rule>, &'static str> {
-    Ok(Some(match name {
-        "tx_value_tampered_hash_unchanged" => Rule::TxHash,
-        "tx_value_tampered_tx_rehashed"
-        | "merkle_root_tampered"
-        | "merkle_root_tampered_rehashed_resigned"
-        | "transaction_removed"
-        | "transactions_reordered" => Rule::BlockMerkleRoot,
-        "tx_value_tampered_everything_rehashed" => Rule::BlockSignature,
-        "previous_hash_wrong" => Rule::BlockPreviousHash,
-        "height_wrong" => Rule::BlockHeight,
-        "height_fractional" => return Err("height"),
-        "timestamp_backwards" | "timestamp_equal_previous" => Rule::BlockTimestamp,
-        "timestamp_far_future" => Rule::BlockFutureTimestamp,
-        "block_hash_field_tampered" => Rule::BlockHash,
-        "block_signature_bitflip" | "block_signed_by_other_key" => Rule::BlockSignature,
-        "block_signature_empty" => Rule::BlockEncoding,
-        "proposer_replaced_and_signed" | "proposer_zero_key_forged_signature" => {
-            Rule::BlockProposer
-        }
-        "state_root_wrong" => return Ok(None),
-        "tx_signature_bitflip" | "tx_signature_by_other_key" | "tx_forged_zero_sender" => {
-            Rule::TxSignature
-        }
-        "tx_signature_empty" => Rule::TxEncoding,
-        "tx_replayed_from_block_1" => Rule::TxReplay,
-        "tx_nonce_gap" => Rule::TxNonceGap,
-        "tx_type_kind_mismatch" => Rule::TxTypeKind,
-        other => panic!("no expectation for variant {other}"),
-    }))
-}
-
 #[wasm_bindgen_test]
 fn light_verifier_accepts_the_chain_and_rejects_tampered_blocks() {
     let v = vectors();
@@ -87,7 +56,7 @@ fn light_verifier_accepts_the_chain_and_rejects_tampered_blocks() {
         light.verify_next(blocks[1].clone(), NOW).unwrap();
         match (
             from_json::<Block>(&variant["block"].to_string()),
-            light_rule(name),
+            variants::light_rule(name),
         ) {
             (Ok(block), Ok(Some(rule))) => {
                 let err = light.verify_next(block, NOW).expect_err(name);
@@ -104,7 +73,7 @@ fn light_verifier_accepts_the_chain_and_rejects_tampered_blocks() {
             (parsed, expected) => panic!("{name}: parsed {parsed:?}, expected {expected:?}"),
         }
     }
-    // All but state_root_wrong (see light_rule).
+    // All but state_root_wrong (see variants::light_rule).
     assert_eq!(rejected, 26);
 }
 
@@ -124,7 +93,7 @@ fn full_chain_rejects_every_tampered_block_in_the_browser() {
         match from_json::<Block>(&variant["block"].to_string()) {
             Ok(block) => {
                 let err = chain.apply(&block, NOW).expect_err(name);
-                let expected = light_rule(name).unwrap().unwrap_or(Rule::BlockStateRoot);
+                let expected = variants::expected_rule(name).unwrap();
                 assert_eq!(err.rule, expected, "{name}: {err}");
             }
             Err(err) => assert_eq!(err.path, "height", "{name}"),
