@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::raft::{agreed_leader, await_leader, consensus, identities, start, ELECTION};
+use common::raft::{
+    agreed_leader, await_leader, consensus, identities, start, start_three, ELECTION,
+};
 use common::{post_to, wait_until, wait_until_within, NodeProcess};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -23,9 +25,7 @@ fn chain_tx_hashes(node: &NodeProcess) -> Vec<String> {
 fn validators_elect_commit_identical_chains_and_an_observer_follows() {
     let (dirs, keys) = identities(4);
     let validators = &keys[..3];
-    let a = start("A", dirs[0].path(), validators, &[]);
-    let b = start("B", dirs[1].path(), validators, &[&a]);
-    let c = start("C", dirs[2].path(), validators, &[&a, &b]);
+    let [a, b, c] = start_three(&dirs, validators);
     let nodes = [&a, &b, &c];
     let leader = await_leader(&nodes);
     let view = consensus(nodes[leader]);
@@ -109,10 +109,7 @@ fn validators_elect_commit_identical_chains_and_an_observer_follows() {
 #[test]
 fn a_killed_leader_is_replaced_and_catches_up_without_losing_transactions() {
     let (dirs, keys) = identities(3);
-    let a = start("A", dirs[0].path(), &keys, &[]);
-    let b = start("B", dirs[1].path(), &keys, &[&a]);
-    let c = start("C", dirs[2].path(), &keys, &[&a, &b]);
-    let mut nodes = [Some(a), Some(b), Some(c)];
+    let mut nodes = start_three(&dirs, &keys).map(Some);
     let all: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
     let leader = await_leader(&all);
     let old_id = all[leader].get_ok("/identity")["nodeId"].clone();
@@ -202,10 +199,7 @@ const FAR_BEHIND: u64 = 150;
 #[test]
 fn a_follower_far_behind_catches_up_through_block_sync() {
     let (dirs, keys) = identities(3);
-    let a = start("A", dirs[0].path(), &keys, &[]);
-    let b = start("B", dirs[1].path(), &keys, &[&a]);
-    let c = start("C", dirs[2].path(), &keys, &[&a, &b]);
-    let mut nodes = [Some(a), Some(b), Some(c)];
+    let mut nodes = start_three(&dirs, &keys).map(Some);
     let all: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
     let leader = await_leader(&all);
     let behind = (leader + 1) % 3;

@@ -30,6 +30,14 @@ pub fn start(name: &str, dir: &Path, validators: &[String], peers: &[&NodeProces
     start_dialing(name, dir, validators, &addresses)
 }
 
+/// Validators A, B and C on the first three `dirs`, each dialing the ones started before it.
+pub fn start_three(dirs: &[TempDir], validators: &[String]) -> [NodeProcess; 3] {
+    let a = start("A", dirs[0].path(), validators, &[]);
+    let b = start("B", dirs[1].path(), validators, &[&a]);
+    let c = start("C", dirs[2].path(), validators, &[&a, &b]);
+    [a, b, c]
+}
+
 /// As [`start`], dialing addresses (`ws://…`, e.g. a fake peer's).
 pub fn start_dialing(
     name: &str,
