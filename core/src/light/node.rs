@@ -445,10 +445,7 @@ impl LightNode {
                 kind,
                 reason,
             } => {
-                // An unusable answer to a sync request fails that request at once.
-                if kind == "SYNC_RESPONSE" {
-                    self.sync.on_invalid(&from, &reason, now);
-                }
+                self.sync.on_malformed(&from, kind, &reason, now);
                 self.events
                     .push_back(LightEvent::Warning(format!("frame on {conn}: {reason}")));
             }

@@ -345,6 +345,17 @@ impl BlockSync {
         self.peers.values().copied().fold(self.applied, u64::max)
     }
 
+    /// `peer` sent a message of type `kind` that did not decode. An unusable SYNC_RESPONSE
+    /// fails like an invalid block (see [`BlockSync::on_invalid`]) instead of leaving its
+    /// request to time out; other kinds do not concern sync. True if it was a sync response.
+    pub fn on_malformed(&mut self, peer: &str, kind: &str, reason: &str, now_ms: u64) -> bool {
+        let is_response = kind == "SYNC_RESPONSE";
+        if is_response {
+            self.on_invalid(peer, reason, now_ms);
+        }
+        is_response
+    }
+
     /// Takes back every run handed out and not yet applied (the driver dropped them, e.g.
     /// because the chain moved by other means); their heights are requested again.
     pub fn void_outstanding(&mut self) {

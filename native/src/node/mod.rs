@@ -461,9 +461,7 @@ impl Node {
                     reason,
                 } => {
                     tracing::warn!(target: "p2p", conn, %from, "rejected frame: {reason}");
-                    // An unusable answer to our sync request fails that request at once.
-                    if kind == "SYNC_RESPONSE" {
-                        self.sync.on_invalid(&from, &reason, now_ms());
+                    if self.sync.on_malformed(&from, kind, &reason, now_ms()) {
                         self.verify.drop_above(self.sync.delivered_height());
                     }
                 }
