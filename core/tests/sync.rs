@@ -689,3 +689,28 @@ fn several_runs_can_be_outstanding_and_a_bad_one_voids_the_later_ones() {
     );
     let _ = p1;
 }
+
+#[test]
+fn runs_are_capped_at_max_run_blocks() {
+    let config = SyncConfig {
+        batch_size: 10,
+        max_in_flight_per_peer: 4,
+        max_run_blocks: 10,
+        ..SyncConfig::default()
+    };
+    let mut sync = BlockSync::new(config, 0);
+    sync.set_peer_height("a", 100);
+    let requests = sync.poll_requests(0);
+    assert!(requests.len() >= 2, "{requests:?}");
+    for (peer, range) in requests {
+        serve(&mut sync, &peer, range, 1);
+    }
+    // Contiguous blocks from one peer still come out one capped run at a time.
+    let runs = drain(&mut sync);
+    assert!(runs.len() >= 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|(_, from, to)| to - from + 1 <= 10),
+        "{runs:?}"
+    );
+    assert_eq!(runs[0].1, 1);
+}

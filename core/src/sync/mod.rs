@@ -101,6 +101,7 @@ impl BlockSync {
             max_in_flight: config.max_in_flight.max(1),
             max_in_flight_per_peer: config.max_in_flight_per_peer.max(1),
             max_outstanding_runs: config.max_outstanding_runs.max(1),
+            max_run_blocks: config.max_run_blocks.max(1),
             ..config
         };
         BlockSync {
@@ -253,7 +254,10 @@ impl BlockSync {
         let Buffered { peer, block } = entry.remove();
         let mut run = vec![block];
         while let Some(entry) = self.buffer.first_entry() {
-            if *entry.key() != block_after(&run) || entry.get().peer != peer {
+            if run.len() >= self.config.max_run_blocks
+                || *entry.key() != block_after(&run)
+                || entry.get().peer != peer
+            {
                 break;
             }
             run.push(entry.remove().block);

@@ -23,6 +23,9 @@ pub struct SyncConfig {
     /// Runs handed out by `next_ready` and not yet applied (at least 1). More than one lets a
     /// driver verify the next run while it commits the current one.
     pub max_outstanding_runs: usize,
+    /// Blocks per run handed out by `next_ready` (at least 1). Small runs keep a pipelining
+    /// driver's stages (verify, commit) in step; one big run would leave a stage idle.
+    pub max_run_blocks: usize,
 }
 
 impl Default for SyncConfig {
@@ -34,6 +37,7 @@ impl Default for SyncConfig {
             max_in_flight_per_peer: 2,
             abandon_ms: 60_000,
             max_outstanding_runs: 1,
+            max_run_blocks: usize::MAX,
         }
     }
 }

@@ -32,6 +32,13 @@ use miniledger_core::raft::{RaftConfig, RaftStatus};
 use miniledger_core::sync::{BlockSync, SyncConfig, SyncError};
 use verify::{Verified, VerifyPipeline};
 
+/// Frame bytes taken in at once between two pieces of work (big sync responses are applied as
+/// they come rather than all decoded first).
+const MAX_READY_FRAME_BYTES: usize = 1 << 20;
+
+/// Blocks per sync request and per synced run.
+const SYNC_BATCH: u64 = 25;
+
 /// Synced runs the node holds at once: one being committed, one being verified.
 const VERIFY_AHEAD: usize = 2;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
@@ -169,11 +176,15 @@ impl Node {
         for address in &settings.peers {
             peers.add_address(address, now);
         }
-        // Two runs with the node: one committing, the next being verified.
+        // Two runs with the node (one committing, the next being verified) and two more
+        // batches on the way: the request window (in flight × batch) spans all four, so the
+        // verifiers never wait for blocks while the loop commits.
         let sync_config = SyncConfig {
             max_outstanding_runs: VERIFY_AHEAD,
-            max_in_flight: 3,
-            batch_size: 25,
+            max_in_flight: 4,
+            max_in_flight_per_peer: 4,
+            batch_size: SYNC_BATCH,
+            max_run_blocks: SYNC_BATCH as usize,
             ..SyncConfig::default()
         };
         let sync = BlockSync::new(sync_config, store.height());
@@ -249,7 +260,6 @@ impl Node {
     /// the last block was being committed all go into the next one instead of one block each.
     fn take_ready(&mut self, commands: &mut mpsc::Receiver<Command>) {
         const MAX_READY: usize = 4_096;
-        const MAX_READY_FRAME_BYTES: usize = 1 << 20;
         let mut frame_bytes = 0;
         for _ in 0..MAX_READY {
             if let Ok(command) = commands.try_recv() {
@@ -276,6 +286,26 @@ impl Node {
                 self.drain_peer_actions();
                 return;
             }
+            self.take_arrived();
+        }
+    }
+
+    /// Between two pieces of work of `drive`: the sync frames and verification results that
+    /// arrived meanwhile (bounded like `take_ready`), so the next synced runs reach the
+    /// verifiers while this loop commits.
+    fn take_arrived(&mut self) {
+        while let Ok((seq, verified)) = self.verify.results.try_recv() {
+            self.verify.on_result(seq, verified);
+        }
+        let mut frame_bytes = 0;
+        while frame_bytes < MAX_READY_FRAME_BYTES {
+            let Ok(event) = self.events.try_recv() else {
+                return;
+            };
+            if let TransportEvent::Frame { text, .. } = &event {
+                frame_bytes += text.len();
+            }
+            self.on_transport(event);
         }
     }
 
@@ -578,8 +608,10 @@ impl Node {
                 .start(peer, blocks, tip, &self.settings.rules, now);
             progressed = true;
         }
-        // Apply verified runs, strictly in order.
-        while let Some(Verified {
+        // Apply the oldest verified run (ONE per call: `drive` then takes in what arrived
+        // meanwhile and hands the next runs to the verifiers before the loop commits again, so
+        // verification keeps pace with the commits instead of waiting for a batch of them).
+        if let Some(Verified {
             peer,
             blocks,
             first_bad,
@@ -594,7 +626,7 @@ impl Node {
             if run.first().is_some_and(|b| b.previous_hash != tip.hash) {
                 self.sync.void_outstanding();
                 self.verify.drop_above(self.sync.delivered_height());
-                break;
+                return progressed;
             }
             let first_bad = first_bad
                 .filter(|(i, _)| *i >= start)
