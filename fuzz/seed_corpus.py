@@ -62,3 +62,8 @@ for n in (16, 64, 256, 512):
 election = bytes([0, 0, 4,  2, 0, 0xFF, 0xFF]) + bytes([2, 2, 0x41, 1, 1]) * 2
 election += bytes([2, 2, 0x40, 1, 0]) * 2 + bytes([2, 5, 2, 6]) * 3
 write("raft_step", election)
+
+# peer_frames: programs of random choices (see peer_frames.rs).
+for n in (32, 128, 512):
+    for _ in range(4):
+        write("peer_frames", bytes(rng.randrange(256) for _ in range(n)))

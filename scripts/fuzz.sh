@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
-targets="${FUZZ_TARGETS:-envelope_decode tx_validate block_validate raft_step canonical_json}"
+targets="${FUZZ_TARGETS:-envelope_decode tx_validate block_validate raft_step canonical_json peer_frames}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

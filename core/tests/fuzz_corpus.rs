@@ -27,12 +27,16 @@ fn replay(kind: &str) -> usize {
         .join(kind);
     let mut total = 0;
     for (target, body) in bodies::TARGETS {
-        for path in files(&root.join(target)) {
-            let data = std::fs::read(&path).expect("readable input");
+        let started = std::time::Instant::now();
+        let paths = files(&root.join(target));
+        for path in &paths {
+            let data = std::fs::read(path).expect("readable input");
             let run = std::panic::catch_unwind(|| body(&data));
             assert!(run.is_ok(), "{target}: {} fails", path.display());
-            total += 1;
         }
+        total += paths.len();
+        let ms = started.elapsed().as_millis();
+        eprintln!("{kind}/{target}: {} inputs in {ms} ms", paths.len());
     }
     total
 }
