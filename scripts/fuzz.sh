@@ -44,10 +44,15 @@ for t in $targets; do
     before=$(find "$corpus" -type f | wc -l)
     log="fuzz/target/fuzz-$t.log"
     status=0
+    # The JSON targets get JSON tokens and the protocol's names; the others read choices.
+    case "$t" in
+        raft_step | peer_frames) dict=() ;;
+        *) dict=(-dict=fuzz/json.dict) ;;
+    esac
     # New inputs go to the first directory (the kept corpus); the seeds are read only.
     "${fuzz[@]}" run --sanitizer "$sanitizer" "$t" "$corpus" "fuzz/seeds/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=20 \
-        >"$log" 2>&1 || status=$?
+        ${dict[@]+"${dict[@]}"} >"$log" 2>&1 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     grown=$(find "$corpus" -type f | wc -l)
