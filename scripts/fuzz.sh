@@ -8,8 +8,9 @@
 #   FUZZ_SANITIZER=none|address           default none: core is safe Rust, so the findings are
 #                                         panics, overflows (debug assertions are on), OOMs and
 #                                         timeouts; "address" needs nightly's sanitizer runtime
-# A crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit 1: fix it,
-# copy the input to fuzz/regressions/<target>/ (core/tests/fuzz_corpus.rs replays those).
+# A crash leaves its input in fuzz/artifacts/<target>/ and makes the script exit 1 (as long as
+# it stays there): fix it, then move the input to fuzz/regressions/<target>/
+# (core/tests/fuzz_corpus.rs replays those).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
