@@ -713,7 +713,9 @@ impl PeerManager {
         let mut refusal = if ack.accepted {
             self.refusal(&ack.node_id, &ack.public_key, now)
         } else {
-            ack.reason.clone()
+            // `reason` is optional: a refusal without one is still a refusal (found by
+            // fuzzing: such an ack was admitted unchecked, even from our own nodeId).
+            Some(ack.reason.clone().unwrap_or_else(|| "refused".into()))
         };
         if refusal.is_none() {
             if let Some(existing) = self.peers.get(&ack.node_id) {

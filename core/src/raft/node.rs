@@ -6,7 +6,7 @@ use super::log::RaftLog;
 use super::progress::Progress;
 use super::ready::{Event, HardState, Ready, Restored, SyncTarget};
 use super::status::{RaftStatus, Role};
-use super::wire::{encoded_len, frame_len, is_consensus};
+use super::wire::{encoded_len, frame_len, in_range, is_consensus};
 use crate::model::{Block, BlockHeader};
 use crate::protocol::{AppendEntries, LogEntry, Message};
 use crate::rng::SplitMix;
@@ -173,8 +173,8 @@ impl Raft {
     }
 
     /// Handles one message from `from` (the sender's nodeId, as the connection authenticated
-    /// it). Non-consensus messages and messages from non-validators are ignored (except
-    /// AppendEntries replies from the leader's learners).
+    /// it). Non-consensus messages, messages from non-validators (except AppendEntries replies
+    /// from the leader's learners) and messages with a term or index above 2^53 - 1 are ignored.
     pub fn step(
         &mut self,
         from: &str,
@@ -182,7 +182,7 @@ impl Raft {
         now_ms: u64,
         check: &mut impl EntryCheck,
     ) {
-        if from == self.id || !is_consensus(message) {
+        if from == self.id || !is_consensus(message) || !in_range(message) {
             return;
         }
         let validator = self.is_validator(from);
