@@ -62,7 +62,7 @@ fn pem_error(e: rustls::pki_types::pem::Error) -> String {
 /// The server side: the certificate chain in `cert` with the private key in `key`.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let chain = load_certs(cert)?;
-    let key = load_key(key.as_ref())?;
+    let key = load_key(key)?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
