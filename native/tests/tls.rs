@@ -89,6 +89,11 @@ fn plain_clients_on_tls_ports_fail_and_the_node_keeps_serving() {
     let node = NodeProcess::start_tls("tls", &cert, None, &[]);
     let plain_api = node.api.replace("https://", "http://");
     let plain_p2p = node.p2p.replace("wss://", "ws://");
+    // Sockets that connect and never start their TLS handshake hold up no one.
+    let _stalled: Vec<std::net::TcpStream> = [&plain_api[7..], &plain_p2p[5..]]
+        .iter()
+        .map(|addr| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
 
     for _ in 0..3 {
         // Plain HTTP to the https port: the TLS handshake fails, no HTTP answer comes back.
