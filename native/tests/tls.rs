@@ -124,7 +124,11 @@ fn plain_clients_on_tls_ports_fail_and_the_node_keeps_serving() {
     let ack = peer.handshake(&key).expect("a HANDSHAKE_ACK over wss");
     assert!(ack.accepted, "{:?}", ack.reason);
     // Well under the 10 s a stalled handshake may take: nobody waited for the stalled sockets.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         !node.log().contains("panicked"),
         "node log:\n{}",
