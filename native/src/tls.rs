@@ -117,11 +117,6 @@ impl std::fmt::Debug for PeerTls {
 }
 
 impl PeerTls {
-    /// Plain `ws://` serving; `wss://` dials trust the public roots.
-    pub fn plain() -> Result<Self, String> {
-        Self::new(None, None, None)
-    }
-
     /// Loads the server certificate and key (both or neither) and the CA file.
     pub fn new(cert: Option<&Path>, key: Option<&Path>, ca: Option<&Path>) -> Result<Self, String> {
         let acceptor = match (cert, key) {
