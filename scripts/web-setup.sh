@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the browser light node needs to build and test, skipping what is present
-# (idempotent): the wasm32 target, the wasm-bindgen CLI matching Cargo.lock, Chromium and
-# chromedriver (apt), and the npm dependencies of tests/browser and web/npm.
+# (idempotent): the wasm32 target, the wasm-bindgen CLI matching Cargo.lock, Chromium,
+# chromedriver and openssl (apt), and the npm dependencies of tests/browser and web/npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,10 +14,11 @@ if [[ "$have" != "$want" ]]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# openssl: the TLS end-to-end test makes its self-signed certificate with it.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v openssl >/dev/null; then
   if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver openssl
 fi
 
 for dir in web/npm tests/browser; do

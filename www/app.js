@@ -38,9 +38,12 @@ async function findPeers(params) {
   const urls = params.getAll('peer').flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
   if (params.has('only')) return [...new Set(urls)];
   const [status, peers] = await Promise.all([getJson('/status'), getJson('/peers').catch(() => ({ peers: [] }))]);
-  // The serving node's own P2P port (GET /status `p2pPort`), on the host the page came from.
+  // The serving node's own P2P port (GET /status `p2pPort`), on the host the page came from; a
+  // node serving its API over https serves P2P over TLS too (one certificate for both ports),
+  // and a page loaded over https may only open wss:// sockets anyway.
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   if (status.p2pAddress) urls.push(status.p2pAddress);
-  else if (status.p2pPort) urls.push(`ws://${location.hostname}:${status.p2pPort}`);
+  else if (status.p2pPort) urls.push(`${scheme}://${location.hostname}:${status.p2pPort}`);
   for (const peer of peers.peers ?? []) {
     if (!peer.light && peer.address) urls.push(peer.address);
   }

@@ -32,6 +32,7 @@ fn hello(key: &Keypair) -> String {
             listen_port: 9001,
             listen_address: None,
             light: None,
+            tls: None,
         }),
     )
     .encode()

@@ -115,6 +115,16 @@ pub struct StartArgs {
     /// Log output format (default text)
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// TLS certificate chain (PEM) for the P2P (wss://) and API (https://) ports; needs --tls-key
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) matching --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that wss:// peers must chain to (the node's own certificate is
+    /// trusted too; with neither, the public web PKI roots)
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
     /// Peers added by `join`; appended to the resolved peer list rather than replacing it.
     #[arg(skip)]
     pub join_peers: Vec<String>,
@@ -141,9 +151,13 @@ impl JoinArgs {
 /// Where a client subcommand finds the node's REST API.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// Base URL of the node's REST API
+    /// Base URL of the node's REST API (http:// or https://)
     #[arg(long, env = "MINILEDGER_API", default_value = DEFAULT_API_URL)]
     pub api: String,
+    /// CA or self-signed certificate (PEM) to trust for an https:// API, instead of the public
+    /// web PKI roots
+    #[arg(long, env = "MINILEDGER_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

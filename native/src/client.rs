@@ -1,25 +1,29 @@
 //! The client subcommands (`status`, `tx submit`, `query`, `peers list`): HTTP calls to a
 //! running node's REST API, printed for people (`query --json` for scripts).
 
+use crate::cli::ApiArgs;
 use serde_json::Value;
 use std::time::Duration;
 
-/// A node's REST API at a base URL such as `http://127.0.0.1:3000`.
+/// A node's REST API at a base URL such as `http://127.0.0.1:3000` or `https://…`.
 pub struct Client {
     base: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    pub fn new(base: &str) -> Self {
-        let agent = ureq::AgentBuilder::new()
+    /// `https://` URLs are verified against `--ca` if given, else the public web PKI roots.
+    pub fn new(args: &ApiArgs) -> Result<Self, String> {
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build();
-        Client {
-            base: base.trim_end_matches('/').to_string(),
-            agent,
+            .timeout(Duration::from_secs(30));
+        if let Some(ca) = &args.ca {
+            agent = agent.tls_config(crate::tls::client_config(&[ca.as_path()])?);
         }
+        Ok(Client {
+            base: args.api.trim_end_matches('/').to_string(),
+            agent: agent.build(),
+        })
     }
 
     pub fn get(&self, path: &str) -> Result<Value, String> {
@@ -62,8 +66,8 @@ impl Client {
 }
 
 /// `miniledger status`
-pub fn status(api: &str) -> Result<(), String> {
-    let s = Client::new(api).get("/status")?;
+pub fn status(api: &ApiArgs) -> Result<(), String> {
+    let s = Client::new(api)?.get("/status")?;
     let text = |key: &str| match s.get(key) {
         Some(Value::String(v)) => v.clone(),
         Some(v) => v.to_string(),
@@ -89,20 +93,20 @@ pub fn status(api: &str) -> Result<(), String> {
 }
 
 /// `miniledger tx submit <json>`: any shape `POST /tx` takes.
-pub fn submit(api: &str, json: &str) -> Result<(), String> {
+pub fn submit(api: &ApiArgs, json: &str) -> Result<(), String> {
     let body: Value = serde_json::from_str(json)
         .map_err(|e| format!("the transaction is not valid JSON: {e}"))?;
     if !body.is_object() {
         return Err("the transaction must be a JSON object".into());
     }
-    let answer = Client::new(api).post("/tx", &body)?;
+    let answer = Client::new(api)?.post("/tx", &body)?;
     println!("{answer}");
     Ok(())
 }
 
 /// `miniledger query <sql>`
-pub fn query(api: &str, sql: &str, as_json: bool) -> Result<(), String> {
-    let answer = Client::new(api).post("/state/query", &serde_json::json!({ "sql": sql }))?;
+pub fn query(api: &ApiArgs, sql: &str, as_json: bool) -> Result<(), String> {
+    let answer = Client::new(api)?.post("/state/query", &serde_json::json!({ "sql": sql }))?;
     if as_json {
         println!("{}", answer.get("results").unwrap_or(&Value::Null));
         return Ok(());
@@ -137,8 +141,8 @@ pub fn query(api: &str, sql: &str, as_json: bool) -> Result<(), String> {
 }
 
 /// `miniledger peers list`
-pub fn peers(api: &str) -> Result<(), String> {
-    let answer = Client::new(api).get("/peers")?;
+pub fn peers(api: &ApiArgs) -> Result<(), String> {
+    let answer = Client::new(api)?.get("/peers")?;
     let peers = answer
         .get("peers")
         .and_then(Value::as_array)

@@ -58,6 +58,7 @@ pub struct NodeConfig {
     pub consensus: ConsensusAlgorithm,
     pub validators: Vec<String>,
     pub log_format: LogFormat,
+    pub tls: TlsFiles,
 }
 
 impl Default for NodeConfig {
@@ -78,6 +79,7 @@ impl Default for NodeConfig {
             consensus: ConsensusAlgorithm::Solo,
             validators: Vec::new(),
             log_format: LogFormat::Text,
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -96,6 +98,30 @@ pub enum Compat {
     #[serde(rename = "miniledger-0.2")]
     #[value(name = "miniledger-0.2")]
     MiniLedger02,
+}
+
+/// The `tls` section, PEM files (see `crate::tls`): a certificate and key make both ports speak
+/// TLS; `caFile` is what `wss://` dials trust (besides the node's own certificate).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TlsFiles {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// `top` wins wherever it sets a value.
+    fn overlay(self, top: &TlsFiles) -> TlsFiles {
+        TlsFiles {
+            cert_file: top.cert_file.clone().or(self.cert_file),
+            key_file: top.key_file.clone().or(self.key_file),
+            ca_file: top.ca_file.clone().or(self.ca_file),
+        }
+    }
 }
 
 /// Log output: human-readable text or one JSON object per line.
@@ -255,6 +281,8 @@ struct ConfigFile {
     consensus: ConsensusSection,
     #[serde(deserialize_with = "object")]
     logging: LoggingSection,
+    #[serde(deserialize_with = "object")]
+    tls: TlsFiles,
 }
 
 /// Accepts only a JSON object: serde would otherwise also read a struct from an array.
@@ -348,6 +376,7 @@ impl ConfigFile {
             logging: LoggingSection {
                 format: top.logging.format.or(self.logging.format),
             },
+            tls: self.tls.overlay(&top.tls),
         }
     }
 
@@ -373,6 +402,7 @@ impl ConfigFile {
             consensus: self.consensus.algorithm.unwrap_or(d.consensus),
             validators: self.consensus.validators.unwrap_or(d.validators),
             log_format: self.logging.format.unwrap_or(d.log_format),
+            tls: self.tls,
         }
     }
 
@@ -402,6 +432,7 @@ impl ConfigFile {
             logging: LoggingSection {
                 format: Some(c.log_format),
             },
+            tls: c.tls.clone(),
         }
     }
 }
@@ -432,6 +463,11 @@ fn flags_layer(args: &StartArgs) -> ConfigFile {
         },
         logging: LoggingSection {
             format: args.log_format,
+        },
+        tls: TlsFiles {
+            cert_file: args.tls_cert.clone(),
+            key_file: args.tls_key.clone(),
+            ca_file: args.tls_ca.clone(),
         },
     }
 }
@@ -504,6 +540,8 @@ const MAX_INBOUND_PER_IP: Setting = setting("network.maxInboundPerIp", None);
 const MAX_MESSAGES_PER_SECOND: Setting = setting("network.maxMessagesPerSecond", None);
 const ALGORITHM: Setting = setting("consensus.algorithm", Some("--consensus"));
 const VALIDATORS: Setting = setting("consensus.validators", Some("--validators"));
+const TLS_CERT: Setting = setting("tls.certFile", Some("--tls-cert"));
+const TLS_KEY: Setting = setting("tls.keyFile", Some("--tls-key"));
 const JOIN_ADDRESS: Setting = setting("join <ws-addr>", None);
 
 impl Source {
@@ -612,6 +650,20 @@ fn check_combined(c: &NodeConfig, layers: &[(ConfigFile, Source)]) -> Result<(),
                 c.listen_address
             ),
         });
+    }
+    if c.tls.cert_file.is_some() != c.tls.key_file.is_some() {
+        let (has, lacks) = if c.tls.cert_file.is_some() {
+            (&TLS_CERT, &TLS_KEY)
+        } else {
+            (&TLS_KEY, &TLS_CERT)
+        };
+        let src = source_of(if c.tls.cert_file.is_some() {
+            |l: &ConfigFile| l.tls.cert_file.is_some()
+        } else {
+            |l: &ConfigFile| l.tls.key_file.is_some()
+        });
+        let message = format!("TLS needs {} too", src.name(lacks));
+        return Err(src.invalid(has, message));
     }
     if c.consensus == ConsensusAlgorithm::Raft && c.validators.is_empty() {
         let algo = source_of(|l| l.consensus.algorithm.is_some());

@@ -7,4 +7,5 @@ pub mod config;
 pub mod demo;
 pub mod node;
 pub mod storage;
+pub mod tls;
 pub mod transport;

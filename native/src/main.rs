@@ -9,7 +9,10 @@ use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
 use miniledger_native::node::{Node, Rules, Settings};
 use miniledger_native::storage::Store;
+use miniledger_native::tls::{PeerTls, TlsListener};
+use std::future::{Future, IntoFuture};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,10 +22,10 @@ fn main() -> ExitCode {
         Command::Start(args) => start(&args),
         Command::Join(args) => start(&args.start_args()),
         Command::Keys(KeysCommand::Show { data_dir }) => keys_show(&data_dir),
-        Command::Status(args) => client::status(&args.api),
-        Command::Tx(TxCommand::Submit { json, api }) => client::submit(&api.api, &json),
-        Command::Query(args) => client::query(&args.api.api, &args.sql, args.json),
-        Command::Peers(PeersCommand::List(args)) => client::peers(&args.api),
+        Command::Status(args) => client::status(&args),
+        Command::Tx(TxCommand::Submit { json, api }) => client::submit(&api, &json),
+        Command::Query(args) => client::query(&args.api, &args.sql, args.json),
+        Command::Peers(PeersCommand::List(args)) => client::peers(&args),
         Command::Demo(args) => miniledger_native::demo::run(&args),
     };
     match result {
@@ -87,6 +90,14 @@ fn start(args: &StartArgs) -> Result<(), String> {
 }
 
 async fn run_node(config: NodeConfig) -> Result<(), String> {
+    // Certificate problems stop the node before it opens anything.
+    let tls = &config.tls;
+    let peer_tls = PeerTls::new(
+        tls.cert_file.as_deref(),
+        tls.key_file.as_deref(),
+        tls.ca_file.as_deref(),
+    )
+    .map_err(|e| format!("cannot set up TLS: {e}"))?;
     let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
     let (key, org_id) = store
         .load_or_create_identity(&config.org_id)
@@ -123,6 +134,7 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
                 None => StateRootRule::Tree,
             },
         },
+        tls: peer_tls.clone(),
         max_frame_bytes: config.max_frame_bytes,
         max_peers: config.max_peers,
         max_inbound_per_ip: config.max_inbound_per_ip,
@@ -151,8 +163,19 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot listen for the API on {api_addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let www = api::www_dir();
-    tracing::info!(www = %www.display(), "api listening on http://{bound}");
-    let server = api::serve(listener, api::router(ctx, &www));
+    let router = api::router(ctx, &www);
+    let server: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match peer_tls.acceptor
+    {
+        Some(acceptor) => {
+            tracing::info!(www = %www.display(), "api listening on https://{bound}");
+            let listener = TlsListener::new(listener, acceptor).map_err(|e| e.to_string())?;
+            Box::pin(axum::serve(listener, router).into_future())
+        }
+        None => {
+            tracing::info!(www = %www.display(), "api listening on http://{bound}");
+            Box::pin(api::serve(listener, router))
+        }
+    };
 
     // The node loop gets its own task: it does blocking SQLite and CPU work, and in the same
     // task as the API server it would starve the server's accept loop during a long sync.

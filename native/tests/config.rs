@@ -518,3 +518,41 @@ fn write_default_round_trips_and_refuses_to_overwrite() {
     );
     assert_eq!(fs::read_to_string(&path).unwrap(), text, "file untouched");
 }
+
+#[test]
+fn tls_files_from_file_and_flags() {
+    let dir = TempDir::new().unwrap();
+    let path = write_config(
+        &dir,
+        "node.json",
+        r#"{"tls": {"certFile": "/f/cert.pem", "keyFile": "/f/key.pem", "caFile": "/f/ca.pem"}}"#,
+    );
+    let from_file = resolve(&start_args(dir.path(), &[]), Some(&path)).unwrap();
+    assert_eq!(from_file.tls.cert_file, Some(PathBuf::from("/f/cert.pem")));
+    assert_eq!(from_file.tls.key_file, Some(PathBuf::from("/f/key.pem")));
+    assert_eq!(from_file.tls.ca_file, Some(PathBuf::from("/f/ca.pem")));
+    // Each flag replaces its own setting only.
+    let args = start_args(
+        dir.path(),
+        &["--tls-cert", "/c/cert.pem", "--tls-ca", "/c/ca.pem"],
+    );
+    let merged = resolve(&args, Some(&path)).unwrap();
+    assert_eq!(merged.tls.cert_file, Some(PathBuf::from("/c/cert.pem")));
+    assert_eq!(merged.tls.key_file, Some(PathBuf::from("/f/key.pem")));
+    assert_eq!(merged.tls.ca_file, Some(PathBuf::from("/c/ca.pem")));
+    assert_eq!(NodeConfig::default().tls, config::TlsFiles::default());
+
+    // A certificate without its key (or the reverse) names both settings.
+    let (err, path) = file_error(r#"{"tls": {"keyFile": "/f/key.pem"}}"#);
+    assert_mentions(
+        &err,
+        &[path.to_str().unwrap(), "tls.keyFile", "tls.certFile"],
+    );
+    let err = resolve(&start_args(dir.path(), &["--tls-cert", "c.pem"]), None).unwrap_err();
+    assert_mentions(
+        &err.to_string(),
+        &["command line", "--tls-cert", "--tls-key"],
+    );
+    let (err, _) = file_error(r#"{"tls": {"cert": "c.pem"}}"#);
+    assert_mentions(&err, &["tls", "unknown field `cert`"]);
+}

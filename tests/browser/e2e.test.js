@@ -3,15 +3,18 @@
 //      signed in the tab and sees it commit, then the node it was served from is killed and it
 //      follows the chain through the others;
 //   2. a malicious peer serves a tampered block: the page rejects it, says why, and gets the
-//      chain from the honest node it learnt about from the malicious peer's own PEER_LIST.
+//      chain from the honest node it learnt about from the malicious peer's own PEER_LIST;
+//   3. a node with a TLS certificate serves the page over https, and the page reaches the mesh
+//      over wss:// (the scheme taken from the page's own) and follows new blocks.
 // Screenshots go to tests/artifacts/. Run with scripts/web-test.sh (builds first).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ARTIFACTS, launch, pageState } from './lib/browser.js';
 import { startMalicious } from './lib/malicious.js';
-import { Node, freePort, waitFor } from './lib/nodes.js';
+import { Node, freePort, selfSignedCert, waitFor } from './lib/nodes.js';
 
 let browser;
 const nodes = [];
@@ -111,5 +114,33 @@ test('a malicious peer serving a tampered block is rejected and reported', async
     await page.close();
   } finally {
     await evil.close();
+  }
+});
+
+test('a page served over https syncs over wss', async () => {
+  const certDir = mkdtempSync(join(tmpdir(), 'ml-cert-'));
+  try {
+    const tls = selfSignedCert(certDir);
+    const a = await start('tls-a', { tls });
+    assert.match(a.api, /^https:/);
+    for (let round = 0; round < 3; round++) await a.feed(3, `t${round}-`);
+    const { height, tipHash } = await a.status();
+
+    const page = await browser.newPage();
+    await page.goto(`${a.api}/`);
+    assert.equal(await page.evaluate(() => location.protocol), 'https:');
+    const synced = await pageReaches(page, height, tipHash);
+    assert.equal(synced.blocksVerified, height, 'every block verified exactly once');
+    assert.deepEqual(synced.peers.map((p) => p.address), [a.p2p], 'dialled the wss:// address');
+    assert.match(await page.textContent('#seeds'), /wss:\/\/127\.0\.0\.1:/);
+
+    // New blocks keep arriving over the TLS socket.
+    await a.feed(3, 'live-');
+    const next = await a.status();
+    await pageReaches(page, next.height, next.tipHash);
+    await page.screenshot({ path: join(ARTIFACTS, 'e2e-tls.png'), fullPage: true });
+    await page.close();
+  } finally {
+    rmSync(certDir, { recursive: true, force: true });
   }
 });

@@ -30,7 +30,7 @@ pub type ConnId = u64;
 pub enum Direction {
     /// Accepted by our server; `remote_ip` is the socket's peer address.
     Inbound { remote_ip: String },
-    /// Dialed by us at `address` (`ws://host:port`).
+    /// Dialed by us at `address` (`ws://host:port` or `wss://host:port`).
     Outbound { address: String },
 }
 
@@ -43,6 +43,8 @@ pub struct PeerConfig {
     pub listen_address: Option<String>,
     /// Browser light node: announces itself as such and accepts no inbound connections.
     pub light: bool,
+    /// Our P2P port speaks TLS: announced so peers advertise us as `wss://`.
+    pub tls: bool,
     pub ping_interval_ms: u64,
     pub missed_pings: u64,
     pub handshake_timeout_ms: u64,
@@ -63,6 +65,7 @@ impl PeerConfig {
             listen_port,
             listen_address: None,
             light: false,
+            tls: false,
             ping_interval_ms: 5_000,
             missed_pings: 3,
             handshake_timeout_ms: 5_000,
@@ -282,6 +285,7 @@ impl PeerManager {
                 listen_port: self.config.listen_port,
                 listen_address: self.config.listen_address.clone(),
                 light: self.config.light.then_some(true),
+                tls: self.config.tls.then_some(true),
             });
             self.send(conn, &hello, now);
         }
@@ -685,7 +689,8 @@ impl PeerManager {
                     unreachable!("handshakes arrive on inbound sockets")
                 }
             };
-            Some(format!("ws://{host}:{}", hello.listen_port))
+            let scheme = if hello.tls == Some(true) { "wss" } else { "ws" };
+            Some(format!("{scheme}://{host}:{}", hello.listen_port))
         };
         let summary = PeerSummary {
             conn,

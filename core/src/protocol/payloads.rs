@@ -17,6 +17,9 @@ pub struct Handshake {
     /// Set by browser light nodes: never advertised in PEER_LIST, never a validator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub light: Option<bool>,
+    /// Set by nodes whose P2P port speaks TLS: others advertise them as `wss://host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -65,6 +65,8 @@ pub struct Settings {
     pub mempool_capacity: usize,
     /// Raft consensus (None: solo, see `produce`).
     pub raft: Option<RaftConfig>,
+    /// TLS for the P2P server and `wss://` dials.
+    pub tls: crate::tls::PeerTls,
 }
 
 /// A snapshot for the API and CLI.
@@ -158,10 +160,11 @@ impl Node {
         settings: Settings,
     ) -> std::io::Result<(Node, std::net::SocketAddr)> {
         let (events_tx, events) = mpsc::unbounded_channel();
-        let transport = Transport::new(events_tx, settings.max_frame_bytes);
+        let transport = Transport::new(events_tx, settings.max_frame_bytes, settings.tls.clone());
         let bound = transport.listen(&settings.p2p_bind).await?;
         let mut config = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
         config.listen_address = settings.listen_address.clone();
+        config.tls = settings.tls.acceptor.is_some();
         config.max_peers = settings.max_peers;
         config.max_inbound_per_ip = settings.max_inbound_per_ip;
         config.rate = RateConfig {

@@ -1,20 +1,75 @@
 //! WebSocket transport: accepts and dials sockets, and turns each into events for the node loop.
 //! Protocol decisions live in core's `PeerManager`; this module only moves frames.
 //!
+//! With a certificate the server speaks only TLS (`wss://`); dials follow the address's scheme.
+//! Everything past the handshakes is the same code for plain and TLS streams (generic `run`).
+//!
 //! Every socket gets a reader task and a writer task. The node sends through a bounded queue per
 //! socket and never waits on it: when a slow peer's queue is full the node drops that peer
 //! instead of stalling (see `ConnHandle::send`).
 
+use crate::tls::PeerTls;
 use futures_util::{SinkExt, StreamExt};
 use miniledger_core::net::{ConnId, Direction};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
+
+/// A plain or TLS byte stream under a WebSocket.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A WebSocket client connection, over TLS or not.
+pub type ClientSocket = WebSocketStream<Box<dyn Stream>>;
+
+/// Opens a WebSocket to `address`: `ws://host:port` plain, `wss://host:port` over TLS verified
+/// by `tls` (the host is the server name checked against the certificate).
+pub async fn open(
+    address: &str,
+    tls: &tokio_rustls::TlsConnector,
+    config: Option<WebSocketConfig>,
+) -> Result<ClientSocket, String> {
+    let request = address.into_client_request().map_err(|e| e.to_string())?;
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err("the address must start with ws:// or wss://".into()),
+    };
+    // IPv6 hosts come bracketed in URLs, but not in socket addresses or server names.
+    let host = uri.host().unwrap_or_default();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Stream> = if secure {
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| format!("invalid TLS server name: {e}"))?;
+        let tls = tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        Box::new(tls)
+    } else {
+        Box::new(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
 
 /// Frames a socket may have queued before its peer counts as too slow.
 pub const SEND_QUEUE_FRAMES: usize = 1024;
@@ -84,11 +139,16 @@ pub struct Transport {
     events: mpsc::UnboundedSender<TransportEvent>,
     next_conn: Arc<AtomicU64>,
     config: WebSocketConfig,
+    tls: PeerTls,
 }
 
 impl Transport {
     /// `max_frame_bytes` caps every incoming message (tungstenite's default is 64 MiB).
-    pub fn new(events: mpsc::UnboundedSender<TransportEvent>, max_frame_bytes: usize) -> Self {
+    pub fn new(
+        events: mpsc::UnboundedSender<TransportEvent>,
+        max_frame_bytes: usize,
+        tls: PeerTls,
+    ) -> Self {
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
@@ -96,6 +156,7 @@ impl Transport {
             events,
             next_conn: Arc::new(AtomicU64::new(1)),
             config,
+            tls,
         }
     }
 
@@ -120,6 +181,20 @@ impl Transport {
 
     async fn accept(self, stream: TcpStream, remote: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        match self.tls.acceptor.clone() {
+            // A plain-text client on the TLS port fails here, before any frame reaches the node.
+            Some(acceptor) => match crate::tls::handshake(&acceptor, stream).await {
+                Ok(stream) => self.upgrade(stream, remote).await,
+                Err(e) => tracing::debug!("TLS handshake from {remote} failed: {e}"),
+            },
+            None => self.upgrade(stream, remote).await,
+        }
+    }
+
+    async fn upgrade<S>(self, stream: S, remote: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         match tokio_tungstenite::accept_async_with_config(stream, Some(self.config)).await {
             Ok(ws) => {
                 let direction = Direction::Inbound {
@@ -131,32 +206,30 @@ impl Transport {
         }
     }
 
-    /// Dials `address` in the background; the outcome arrives as an event.
+    /// Dials `address` (`ws://` or `wss://`) in the background; the outcome arrives as an event.
     pub fn dial(&self, address: String) {
         let this = self.clone();
         tokio::spawn(async move {
-            match tokio_tungstenite::connect_async_with_config(
-                address.as_str(),
-                Some(this.config),
-                true,
-            )
-            .await
-            {
-                Ok((ws, _)) => this.run(ws, Direction::Outbound { address }).await,
-                Err(e) => {
-                    let _ = this.events.send(TransportEvent::DialFailed {
-                        address,
-                        error: e.to_string(),
-                    });
-                }
+            if let Err(error) = this.connect(&address).await {
+                let _ = this
+                    .events
+                    .send(TransportEvent::DialFailed { address, error });
             }
         });
+    }
+
+    /// Connects, and on success pumps the socket until it closes.
+    async fn connect(&self, address: &str) -> Result<(), String> {
+        let ws = open(address, &self.tls.connector, Some(self.config)).await?;
+        let address = address.to_string();
+        self.run(ws, Direction::Outbound { address }).await;
+        Ok(())
     }
 
     /// Pumps one socket until it closes.
     async fn run<S>(&self, ws: WebSocketStream<S>, direction: Direction)
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (mut sink, mut stream) = ws.split();

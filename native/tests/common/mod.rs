@@ -23,12 +23,48 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 pub struct NodeProcess {
     child: Child,
     pub name: String,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` with TLS)
     pub api: String,
-    /// `ws://127.0.0.1:PORT`
+    /// `ws://127.0.0.1:PORT` (`wss://` with TLS)
     pub p2p: String,
+    /// The certificate the node serves, trusted by this handle's HTTP client and CLI runs.
+    pub tls: Option<TestCert>,
+    agent: ureq::Agent,
     log: PathBuf,
     _dir: TempDir,
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, in PEM files.
+#[derive(Clone)]
+pub struct TestCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: std::sync::Arc<TempDir>,
+}
+
+impl TestCert {
+    pub fn localhost() -> TestCert {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let generated = rcgen::generate_simple_self_signed(names).unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+        TestCert {
+            cert,
+            key,
+            _dir: std::sync::Arc::new(dir),
+        }
+    }
+
+    /// A blocking HTTP client that trusts this certificate.
+    pub fn agent(&self) -> ureq::Agent {
+        let config = miniledger_native::tls::client_config(&[self.cert.as_path()]).unwrap();
+        ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(10))
+            .tls_config(config)
+            .build()
+    }
 }
 
 /// Two distinct free loopback ports (both held while picking, so they differ).
@@ -45,7 +81,17 @@ impl NodeProcess {
     /// Starts `miniledger start` (or `join <peer>`) on a fresh data dir and waits until its API
     /// answers.
     pub fn start(name: &str, join: Option<&str>, extra: &[&str]) -> NodeProcess {
-        Self::start_with(name, None, join, extra)
+        Self::start_with(name, None, join, extra, None)
+    }
+
+    /// As [`NodeProcess::start`], serving `cert` on both ports (`https://`, `wss://`).
+    pub fn start_tls(
+        name: &str,
+        cert: &TestCert,
+        join: Option<&str>,
+        extra: &[&str],
+    ) -> NodeProcess {
+        Self::start_with(name, None, join, extra, Some(cert))
     }
 
     /// As [`NodeProcess::start`], on an existing data dir (which the caller keeps).
@@ -55,7 +101,7 @@ impl NodeProcess {
         join: Option<&str>,
         extra: &[&str],
     ) -> NodeProcess {
-        Self::start_with(name, Some(data_dir), join, extra)
+        Self::start_with(name, Some(data_dir), join, extra, None)
     }
 
     fn start_with(
@@ -63,10 +109,11 @@ impl NodeProcess {
         data_dir: Option<&Path>,
         join: Option<&str>,
         extra: &[&str],
+        tls: Option<&TestCert>,
     ) -> NodeProcess {
         // A port picked free can be taken by someone else before the node binds it: retry.
         for _ in 0..3 {
-            match Self::try_start(name, data_dir, join, extra) {
+            match Self::try_start(name, data_dir, join, extra, tls) {
                 Ok(node) => return node,
                 Err(log) if log.contains("Address already in use") => continue,
                 Err(log) => panic!("node {name} did not start:\n{log}"),
@@ -80,6 +127,7 @@ impl NodeProcess {
         data_dir: Option<&Path>,
         join: Option<&str>,
         extra: &[&str],
+        tls: Option<&TestCert>,
     ) -> Result<NodeProcess, String> {
         let dir = tempfile::tempdir().unwrap();
         let (p2p_port, api_port) = free_ports();
@@ -102,12 +150,19 @@ impl NodeProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap());
+        if let Some(tls) = tls {
+            cmd.arg("--tls-cert").arg(&tls.cert);
+            cmd.arg("--tls-key").arg(&tls.key);
+        }
         let child = cmd.spawn().expect("spawn miniledger");
+        let s = if tls.is_some() { "s" } else { "" };
         let mut node = NodeProcess {
             child,
             name: name.to_string(),
-            api: format!("http://127.0.0.1:{api_port}"),
-            p2p: format!("ws://127.0.0.1:{p2p_port}"),
+            api: format!("http{s}://127.0.0.1:{api_port}"),
+            p2p: format!("ws{s}://127.0.0.1:{p2p_port}"),
+            tls: tls.cloned(),
+            agent: tls.map_or_else(Self::agent, TestCert::agent),
             log,
             _dir: dir,
         };
@@ -137,7 +192,7 @@ impl NodeProcess {
     }
 
     fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
-        response(Self::agent().get(&format!("{}{path}", self.api)).call())
+        response(self.agent.get(&format!("{}{path}", self.api)).call())
     }
 
     /// GET; status code and JSON body.
@@ -161,12 +216,17 @@ impl NodeProcess {
 
     /// POST that may fail to connect (a node being killed).
     pub fn try_post(&self, path: &str, body: &Value) -> Result<(u16, Value), String> {
-        post_to(&self.api, path, body)
+        response(
+            self.agent
+                .post(&format!("{}{path}", self.api))
+                .send_json(body),
+        )
     }
 
     /// POST of raw text with a content type; status code and the body text.
     pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, String) {
-        let result = Self::agent()
+        let result = self
+            .agent
             .post(&format!("{}{path}", self.api))
             .set("Content-Type", content_type)
             .send_string(body);
@@ -262,6 +322,13 @@ impl NodeProcess {
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--api", &self.api]);
+        let ca = self
+            .tls
+            .as_ref()
+            .map(|t| t.cert.to_string_lossy().into_owned());
+        if let Some(ca) = &ca {
+            full.extend(["--ca", ca]);
+        }
         run_cli(&full)
     }
 }
@@ -322,6 +389,7 @@ pub fn run_cli(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("MINILEDGER_API")
+        .env_remove("MINILEDGER_CA")
         .stdin(Stdio::null())
         .output()
         .expect("run miniledger")

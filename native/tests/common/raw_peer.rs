@@ -5,13 +5,12 @@
 use futures_util::{SinkExt, StreamExt};
 use miniledger_core::protocol::{Handshake, HandshakeAck, Message};
 use miniledger_core::{Envelope, Keypair};
+use miniledger_native::tls::PeerTls;
+use miniledger_native::transport::{self, ClientSocket};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio_tungstenite::tungstenite::Message as Frame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What came next on the socket.
 #[derive(Debug, PartialEq)]
@@ -25,19 +24,24 @@ pub enum Next {
 
 pub struct RawPeer {
     rt: Runtime,
-    ws: Ws,
+    ws: ClientSocket,
 }
 
 impl RawPeer {
     pub fn connect(address: &str) -> RawPeer {
+        Self::try_connect(address, None).unwrap_or_else(|e| panic!("connect {address}: {e}"))
+    }
+
+    /// `ws://` or `wss://` (trusting the certificates in `ca`, else the public roots), through
+    /// the node's own client code.
+    pub fn try_connect(address: &str, ca: Option<&Path>) -> Result<RawPeer, String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let (ws, _) = rt
-            .block_on(tokio_tungstenite::connect_async(address))
-            .unwrap_or_else(|e| panic!("connect {address}: {e}"));
-        RawPeer { rt, ws }
+        let tls = PeerTls::new(None, None, ca)?;
+        let ws = rt.block_on(transport::open(address, &tls.connector, None))?;
+        Ok(RawPeer { rt, ws })
     }
 
     /// Sends a text frame; false if the socket is already gone.
@@ -125,5 +129,6 @@ pub fn hello(key: &Keypair) -> Message {
         listen_port: 0,
         listen_address: None,
         light: Some(true),
+        tls: None,
     })
 }

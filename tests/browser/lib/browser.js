@@ -18,6 +18,8 @@ export async function launch() {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 1100 },
+    // The TLS test serves the page and the P2P port with a self-signed certificate.
+    ignoreHTTPSErrors: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });

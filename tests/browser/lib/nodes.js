@@ -1,7 +1,9 @@
 // Real `miniledger` processes on loopback: temp data dirs, free ports, readiness polled with
 // deadlines, children killed at exit (the same approach as native/tests/common/mod.rs).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,15 +42,54 @@ export async function waitFor(what, check, { deadline = DEADLINE_MS, every = 25 
   }
 }
 
+/**
+ * A self-signed certificate for localhost and 127.0.0.1 (openssl), as PEM files in `dir`:
+ * `{ cert, key }` paths, for `Node.start(name, { tls })`.
+ */
+export function selfSignedCert(dir) {
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+/** One HTTP(S) request with a JSON answer; `ca` (PEM) is trusted for https. */
+function request(url, { method = 'GET', body, ca } = {}) {
+  const client = url.startsWith('https:') ? https : http;
+  const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, { method, headers, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => {
+        try {
+          resolve({ ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode, body: JSON.parse(text) });
+        } catch (e) {
+          reject(new Error(`${method} ${url}: ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
 export class Node {
-  constructor(name, child, dir, p2pPort, apiPort, log) {
+  constructor(name, child, dir, p2pPort, apiPort, log, tls) {
     Object.assign(this, { name, child, dir, p2pPort, apiPort, logPath: log });
-    this.api = `http://127.0.0.1:${apiPort}`;
-    this.p2p = `ws://127.0.0.1:${p2pPort}`;
+    const s = tls ? 's' : '';
+    this.api = `http${s}://127.0.0.1:${apiPort}`;
+    this.p2p = `ws${s}://127.0.0.1:${p2pPort}`;
+    this.ca = tls ? readFileSync(tls.cert, 'utf8') : undefined;
   }
 
-  /** `miniledger start` (or `join <peer>`) on a fresh data dir (or `dataDir`), ready to serve. */
-  static async start(name, { join: peer, args = [], dataDir } = {}) {
+  /**
+   * `miniledger start` (or `join <peer>`) on a fresh data dir (or `dataDir`), ready to serve;
+   * with `tls` ({ cert, key } PEM paths) both ports speak TLS (https://, wss://).
+   */
+  static async start(name, { join: peer, args = [], dataDir, tls } = {}) {
     const dir = mkdtempSync(join(tmpdir(), `ml-${name}-`));
     const [p2pPort, apiPort] = [await freePort(), await freePort()];
     const log = join(dir, 'node.log');
@@ -58,16 +99,17 @@ export class Node {
       '--listen-address', '127.0.0.1',
       '--p2p-port', String(p2pPort),
       '--api-port', String(apiPort),
+      ...(tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key] : []),
       ...args,
     ];
     const out = openSync(log, 'w');
     const child = spawn(BIN, argv, { stdio: ['ignore', 'ignore', out], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
     children.add(child);
     child.on('exit', () => children.delete(child));
-    const node = new Node(name, child, dir, p2pPort, apiPort, log);
+    const node = new Node(name, child, dir, p2pPort, apiPort, log, tls);
     await waitFor(`${name} API`, async () => {
       if (!node.running) throw new Error(`${name} exited:\n${node.log()}`);
-      return (await fetch(`${node.api}/status`)).ok;
+      return (await request(`${node.api}/status`, { ca: node.ca })).ok;
     });
     return node;
   }
@@ -77,19 +119,15 @@ export class Node {
   }
 
   async get(path) {
-    const response = await fetch(this.api + path);
-    const body = await response.json();
-    if (!response.ok) throw new Error(`${this.name} GET ${path}: ${response.status} ${JSON.stringify(body)}`);
-    return body;
+    const response = await request(this.api + path, { ca: this.ca });
+    if (!response.ok) throw new Error(`${this.name} GET ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
   }
 
   async post(path, body) {
-    const response = await fetch(this.api + path, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-    });
-    const json = await response.json();
-    if (!response.ok) throw new Error(`${this.name} POST ${path}: ${response.status} ${JSON.stringify(json)}`);
-    return json;
+    const response = await request(this.api + path, { method: 'POST', body, ca: this.ca });
+    if (!response.ok) throw new Error(`${this.name} POST ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
   }
 
   status() { return this.get('/status'); }
