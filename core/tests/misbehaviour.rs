@@ -32,6 +32,7 @@ fn hello(key: &Keypair) -> String {
             listen_port: 9001,
             listen_address: None,
             light: None,
+            challenge: None,
         }),
     )
     .encode()
@@ -244,6 +245,8 @@ fn an_established_peer_is_not_displaced_by_a_socket_claiming_its_node_id() {
             chain_height: 0,
             accepted: true,
             reason: None,
+            challenge: None,
+            challenge_signature: None,
         }),
     );
     pm.on_frame(1, &ack.encode(), 1);

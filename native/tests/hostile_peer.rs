@@ -382,6 +382,7 @@ fn replayed_transactions_and_a_claimed_node_id_change_nothing() {
         listen_port: 9,
         listen_address: None,
         light: None,
+        challenge: None,
     });
     impostor.send_text(
         miniledger_core::Envelope::new(net.honest_id.as_str(), now_ms(), claim).encode(),

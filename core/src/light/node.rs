@@ -25,6 +25,7 @@ use crate::net::{Action, ConnId, Direction, PeerConfig, PeerManager, PeerSummary
 use crate::protocol::{Message, TxMessage};
 use crate::sync::{BlockSync, PeerId, SyncConfig};
 use crate::validation::{Limits, ValidationError, ValidatorSet};
+use sha2::Digest;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -169,9 +170,16 @@ impl LightNode {
             config.recent_bytes,
             config.max_tracked_senders,
         );
+        let mut peers = PeerManager::new(peer_config, jitter_seed);
+        // Challenges from the secret seed, domain-separated from the key derived from it.
+        let mut entropy = [0u8; 32];
+        entropy.copy_from_slice(&sha2::Sha256::digest(
+            [b"miniledger/challenges:".as_slice(), &identity_seed].concat(),
+        ));
+        peers.enable_auth(key.clone(), entropy);
         LightNode {
             key,
-            peers: PeerManager::new(peer_config, jitter_seed),
+            peers,
             sync: BlockSync::new(config.sync, 0),
             verifier,
             run: VecDeque::new(),

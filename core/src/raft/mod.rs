@@ -76,6 +76,7 @@ mod node;
 mod progress;
 mod ready;
 mod replication;
+mod screen;
 mod status;
 pub mod wire;
 

@@ -144,6 +144,8 @@ async fn serve<S>(
                     chain_height: height,
                     accepted: true,
                     reason: None,
+                    challenge: None,
+                    challenge_signature: None,
                 }),
             )],
             other => script(other.as_ref(), text.as_str()),

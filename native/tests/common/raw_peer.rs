@@ -125,5 +125,6 @@ pub fn hello(key: &Keypair) -> Message {
         listen_port: 0,
         listen_address: None,
         light: Some(true),
+        challenge: None,
     })
 }
