@@ -476,3 +476,21 @@ fn an_authenticated_newcomer_replaces_an_unauthenticated_holder_of_its_node_id()
     let now = net.nodes[0].peer(&net.id(1)).unwrap();
     assert!(now.authenticated && now.conn != first.conn, "{now:?}");
 }
+
+#[test]
+fn simultaneous_dials_between_authenticating_nodes_keep_exactly_one_connection() {
+    let mut net = Net::new(2).authenticating(&[0, 1]);
+    net.nodes[0].add_address(&address(1), net.now);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(20_000, 100);
+    assert_eq!(net.connected(0).len(), 1);
+    assert_eq!(net.connected(1).len(), 1);
+    assert_eq!(net.links.len(), 2, "one socket, two ends");
+    assert!(net.nodes.iter().all(|n| n.peers().all(|p| p.authenticated)));
+    let disconnects = net
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .count();
+    assert_eq!(disconnects, 0);
+}

@@ -50,6 +50,8 @@ fn nodes_authenticate_each_other_and_0_2_peers_and_impostors_do_not() {
     });
     assert_eq!(peer(&a, &b_id).unwrap()["authenticated"], true);
     assert_eq!(peer(&b, &a_id).unwrap()["authenticated"], true);
+    let table = common::stdout(&a.cli(&["peers", "list"]));
+    assert!(table.contains("AUTH") && table.contains("true"), "{table}");
 
     // A MiniLedger 0.2-style full peer: no challenge, still admitted, unauthenticated.
     let old = Keypair::from_seed([0x02; 32]);
