@@ -361,6 +361,16 @@ fn a_dialer_that_proves_its_key_is_admitted_authenticated() {
         connected(&actions).is_some_and(|p| p.authenticated),
         "{actions:?}"
     );
+    // A challenge that is not 32 bytes of hex is refused.
+    pm.on_open(2, inbound("10.0.0.3"), 0);
+    let other = Keypair::from_seed([3; 32]);
+    pm.on_frame(2, &hello_as(&other, Some("abc"), false, "org"), 0);
+    let ack = acks(&drain(&mut pm)).remove(0);
+    assert!(!ack.accepted && ack.challenge_signature.is_none());
+    assert!(ack
+        .reason
+        .unwrap()
+        .contains("challenge must be 64 lowercase hex"));
 }
 
 #[test]

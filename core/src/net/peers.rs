@@ -738,11 +738,8 @@ impl PeerManager {
         let offered = hello.challenge.is_some() && self.auth.is_some();
         let mut refusal = self.inbound_refusal(&hello, offered, now);
         if refusal.is_none() {
-            if hello
-                .challenge
-                .as_deref()
-                .is_some_and(|c| !auth::is_challenge(c))
-            {
+            let theirs = hello.challenge.as_deref().filter(|_| offered);
+            if theirs.is_some_and(|c| !auth::is_challenge(c)) {
                 refusal = Some("challenge must be 64 lowercase hex characters".into());
             } else if !offered && !light && self.config.admission.restricted() {
                 refusal = Some(auth::UNAUTHENTICATED_REFUSAL.into());
