@@ -361,6 +361,11 @@ fn a_dialer_that_proves_its_key_is_admitted_authenticated() {
         connected(&actions).is_some_and(|p| p.authenticated),
         "{actions:?}"
     );
+    // A second proof on the established connection is an offence.
+    pm.on_frame(1, &proof("ab".repeat(64)), 2);
+    drain(&mut pm);
+    let record = &pm.misbehaviour(2)[0];
+    assert_eq!(record.offences.get("repeatedHandshake"), Some(&1));
     // A challenge that is not 32 bytes of hex is refused.
     pm.on_open(2, inbound("10.0.0.3"), 0);
     let other = Keypair::from_seed([3; 32]);

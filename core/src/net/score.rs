@@ -19,7 +19,7 @@ pub enum Offence {
     UnknownType,
     /// A known message type with missing, mistyped or unknown payload fields.
     MalformedPayload,
-    /// HANDSHAKE or HANDSHAKE_ACK on an established connection.
+    /// HANDSHAKE, HANDSHAKE_ACK or HANDSHAKE_PROOF on an established connection.
     RepeatedHandshake,
     /// A block that fails validation.
     InvalidBlock,
