@@ -481,7 +481,7 @@ fn admission_lists_admit_listed_authenticated_keys_only() {
     let stranger = Keypair::from_seed([3; 32]);
     let mut pm = authed(|c| {
         c.admission = Admission {
-            allowed_keys: Some([listed.public_hex().to_string()].into()),
+            allowed_keys: Some(vec![listed.public_hex().to_string()]),
             allowed_orgs: None,
             allow_light: true,
         }
@@ -521,7 +521,7 @@ fn admission_lists_admit_listed_authenticated_keys_only() {
     let mut pm = authed(|c| {
         c.admission = Admission {
             allowed_keys: None,
-            allowed_orgs: Some(["acme".to_string()].into()),
+            allowed_orgs: Some(vec!["acme".to_string()]),
             allow_light: false,
         }
     });

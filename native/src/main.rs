@@ -129,8 +129,8 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         max_inbound_per_ip: config.max_inbound_per_ip,
         max_messages_per_second: config.max_messages_per_second,
         admission: Admission {
-            allowed_keys: non_empty_set(&config.allowed_keys),
-            allowed_orgs: non_empty_set(&config.allowed_orgs),
+            allowed_keys: non_empty(&config.allowed_keys),
+            allowed_orgs: non_empty(&config.allowed_orgs),
             allow_light: config.allow_light_nodes,
         },
         // MiniLedger 0.2 validators cannot authenticate: a 0.2 network is followed without.
@@ -176,8 +176,8 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
 }
 
 /// An admission list: unset when empty.
-fn non_empty_set(list: &[String]) -> Option<std::collections::BTreeSet<String>> {
-    (!list.is_empty()).then(|| list.iter().cloned().collect())
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
 }
 
 /// `host:port`, with IPv6 addresses bracketed.

@@ -25,7 +25,6 @@ use crate::net::{Action, ConnId, Direction, PeerConfig, PeerManager, PeerSummary
 use crate::protocol::{Message, TxMessage};
 use crate::sync::{BlockSync, PeerId, SyncConfig};
 use crate::validation::{Limits, ValidationError, ValidatorSet};
-use sha2::Digest;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -171,12 +170,9 @@ impl LightNode {
             config.max_tracked_senders,
         );
         let mut peers = PeerManager::new(peer_config, jitter_seed);
-        // Challenges from the secret seed, domain-separated from the key derived from it.
-        let mut entropy = [0u8; 32];
-        entropy.copy_from_slice(&sha2::Sha256::digest(
-            [b"miniledger/challenges:".as_slice(), &identity_seed].concat(),
-        ));
-        peers.enable_auth(key.clone(), entropy);
+        // Challenges are SHA-256(seed ‖ counter): they reveal nothing of the (secret, random)
+        // identity seed, whose key comes from SHA-512(seed), so one seed serves both.
+        peers.enable_auth(key.clone(), identity_seed);
         LightNode {
             key,
             peers,

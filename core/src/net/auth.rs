@@ -30,7 +30,6 @@
 
 use crate::crypto::{self, Keypair};
 use crate::hash::sha256_hex;
-use std::collections::BTreeSet;
 
 /// Which side of the handshake signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,14 +121,15 @@ impl Challenges {
 }
 
 /// Who may connect (`network.allowedKeys`, `network.allowedOrgs`, `network.allowLightNodes`).
+/// Lists, not sets: they are short, and the browser build is smaller without another map type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admission {
     /// When set, a full peer's publicKey must be listed.
-    pub allowed_keys: Option<BTreeSet<String>>,
+    pub allowed_keys: Option<Vec<String>>,
     /// When set, a full peer's orgId must be listed. orgIds are self-declared: this keeps
     /// honest nodes of other organisations out, not a key holder lying about its org (with
     /// both lists set, both must match).
-    pub allowed_orgs: Option<BTreeSet<String>>,
+    pub allowed_orgs: Option<Vec<String>>,
     /// Light nodes (browser tabs) only read and submit signed transactions: admitted whatever
     /// the lists say, unless this is false.
     pub allow_light: bool,
@@ -158,18 +158,13 @@ impl Admission {
             return (!self.allow_light)
                 .then(|| "light nodes are not admitted (network.allowLightNodes)".into());
         }
-        if self
-            .allowed_keys
-            .as_ref()
-            .is_some_and(|k| !k.contains(public_key))
-        {
+        let listed = |list: &Option<Vec<String>>, s: &str| {
+            list.as_ref().is_none_or(|l| l.iter().any(|x| x == s))
+        };
+        if !listed(&self.allowed_keys, public_key) {
             return Some("publicKey not in network.allowedKeys".into());
         }
-        if self
-            .allowed_orgs
-            .as_ref()
-            .is_some_and(|o| !o.contains(org_id))
-        {
+        if !listed(&self.allowed_orgs, org_id) {
             return Some(format!("orgId {org_id:?} not in network.allowedOrgs"));
         }
         None
