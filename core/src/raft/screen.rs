@@ -52,7 +52,10 @@ impl Raft {
                         m.candidate_id
                     ));
                 }
-                if m.term == 0 || m.last_log_term > m.term {
+                if m.term == 0 {
+                    return Err("term 0 (no campaign is ever in it)".into());
+                }
+                if m.last_log_term > m.term {
                     return Err(format!(
                         "lastLogTerm {} above its term {}",
                         m.last_log_term, m.term
