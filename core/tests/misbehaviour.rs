@@ -516,6 +516,31 @@ fn admission_lists_admit_listed_authenticated_keys_only() {
         1,
     );
     assert!(connected(&drain(&mut pm)).is_some_and(|p| p.authenticated));
+    // Of the peers it advertises, only listed ones are dialed.
+    let info = |key: &Keypair, address: &str| miniledger_core::protocol::PeerInfo {
+        node_id: key.node_id().into(),
+        public_key: key.public_hex().into(),
+        address: address.into(),
+        org_id: "org".into(),
+    };
+    let third = Keypair::from_seed([4; 32]);
+    let list = miniledger_core::protocol::PeerList {
+        peers: vec![
+            info(&third, "ws://10.0.0.4:9000"),
+            info(&stranger, "ws://10.0.0.3:9000"),
+        ],
+    };
+    pm.on_frame(
+        4,
+        &Envelope::new("x", 1, Message::PeerList(list)).encode(),
+        1,
+    );
+    pm.tick(2);
+    let dials: Vec<Action> = drain(&mut pm)
+        .into_iter()
+        .filter(|a| matches!(a, Action::Dial { .. }))
+        .collect();
+    assert!(dials.is_empty(), "dialed unlisted peers: {dials:?}");
 
     // Orgs, and light nodes turned away.
     let mut pm = authed(|c| {
