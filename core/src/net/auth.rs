@@ -18,6 +18,9 @@
 //!   the very proof V asks of "A"). Why `peer`: a proof made for one node is worthless to
 //!   another. Why the dialer proves second: it checks the responder first, so it never signs
 //!   for an impostor.
+//! - Answering anyone's challenge signs nothing else: the signed text is the hash of a JSON
+//!   object no transaction or block hash is computed from (matching one would take a SHA-256
+//!   second preimage). Each answer costs one signature; the per-IP socket limit bounds them.
 //! - A dialer that sends no challenge is a 0.2 peer: no challenge fields in the answer, no
 //!   proof expected. A responder that answers without `challengeSignature` is one too: the
 //!   dialer sends no HANDSHAKE_PROOF (0.2 nodes never see that type).
