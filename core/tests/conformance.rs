@@ -365,7 +365,12 @@ fn every_message_type_round_trips() {
         .iter()
         .map(s)
         .collect();
-    assert_eq!(types, Message::TYPES);
+    let ours: Vec<&str> = Message::TYPES
+        .iter()
+        .copied()
+        .filter(|t| !Message::EXTENSIONS.contains(t))
+        .collect();
+    assert_eq!(types, ours);
     for case in v["cases"].as_array().unwrap() {
         let wire = s(&case["json"]);
         let env = Envelope::decode(wire).unwrap_or_else(|e| panic!("{}: {e}", case["type"]));

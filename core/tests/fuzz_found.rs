@@ -20,6 +20,8 @@ fn a_refusing_ack_without_a_reason_is_a_refusal() {
         chain_height: 0,
         accepted: false,
         reason: None,
+        challenge: None,
+        challenge_signature: None,
     };
     pm.on_frame(
         7,

@@ -206,6 +206,10 @@ impl Net {
                 config.listen_address = Some(format!("10.0.0.{i}"));
                 let mut peers = PeerManager::new(config, i as u64);
                 peers.set_chain_height(chain.len() as u64 - 1);
+                // Node 0 authenticates its peers; the others act as MiniLedger 0.2 nodes.
+                if i == 0 {
+                    peers.enable_auth(key.clone(), [42; 32]);
+                }
                 Full {
                     peers,
                     chain,
@@ -402,10 +406,18 @@ fn syncs_as_a_light_peer_from_two_full_nodes_found_by_discovery() {
     assert_eq!(net.light.tip().hash, blocks[120].hash);
     let peers = net.light.peers(net.now);
     assert_eq!(peers.len(), 2, "connected to both full nodes");
-    // Both full nodes see a light peer and keep it out of their PEER_LISTs.
-    for full in &net.full {
+    // Both full nodes see a light peer and keep it out of their PEER_LISTs; the light node
+    // proved its key to node 0, which offers authentication, and to it only.
+    for (i, full) in net.full.iter().enumerate() {
         let light = full.peers.peers().find(|p| p.light).expect("light peer");
         assert_eq!(light.address, None);
+        assert_eq!(light.authenticated, i == 0);
+    }
+    for (peer, _) in &peers {
+        assert_eq!(
+            peer.authenticated,
+            peer.node_id == net.full[0].peers.config().node_id
+        );
     }
     // Bounded: only the recent window is kept.
     assert_eq!(net.light.verifier().recent().count(), 16);

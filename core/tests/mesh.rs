@@ -13,6 +13,8 @@ struct Net {
     next_conn: ConnId,
     /// Nodes that are down: they neither tick nor receive, and dials to them fail.
     down: BTreeSet<usize>,
+    /// conn id → the node at its other end (kept after the socket closes).
+    ends: BTreeMap<ConnId, usize>,
     now: u64,
     log: Vec<(usize, Action)>,
 }
@@ -42,9 +44,36 @@ impl Net {
             links: BTreeMap::new(),
             next_conn: 1,
             down: BTreeSet::new(),
+            ends: BTreeMap::new(),
             now: 1_000,
             log: Vec::new(),
         }
+    }
+
+    /// Nodes `which` offer and answer challenge-responses; the others act as MiniLedger 0.2.
+    fn authenticating(mut self, which: &[usize]) -> Net {
+        for &i in which {
+            let key = Keypair::from_seed([i as u8 + 1; 32]);
+            self.nodes[i].enable_auth(key, [i as u8 + 100; 32]);
+        }
+        self
+    }
+
+    /// Every frame node `i` sent to node `j`.
+    fn frames(&self, i: usize, j: usize) -> Vec<String> {
+        self.log
+            .iter()
+            .filter_map(|(from, a)| match a {
+                Action::Send { conn, frame } if *from == i => Some((*conn, frame)),
+                _ => None,
+            })
+            .filter(|(conn, _)| self.sent_to(*conn) == Some(j))
+            .map(|(_, frame)| frame.to_string())
+            .collect()
+    }
+
+    fn sent_to(&self, conn: ConnId) -> Option<usize> {
+        self.ends.get(&conn).copied()
     }
 
     fn id(&self, i: usize) -> String {
@@ -81,6 +110,8 @@ impl Net {
                 self.next_conn += 2;
                 self.links.insert(a, (i, j, b));
                 self.links.insert(b, (j, i, a));
+                self.ends.insert(a, j);
+                self.ends.insert(b, i);
                 self.nodes[j].on_open(
                     b,
                     Direction::Inbound {
@@ -370,4 +401,96 @@ fn backoff_is_capped_and_jittered() {
     assert_eq!(b.delay_ms(1, 0.0), 1_500);
     assert_eq!(b.delay_ms(50, 0.0), 30_000);
     assert_eq!(b.delay_ms(50, 0.999_999), 35_999);
+}
+
+#[test]
+fn authenticating_nodes_prove_their_keys_to_each_other() {
+    let mut net = Net::new(4).authenticating(&[0, 1, 2, 3]);
+    for i in 1..4 {
+        net.nodes[i].add_address(&address(0), net.now);
+    }
+    net.run_for(3_000, 100);
+    assert!(net.full_mesh(&[0, 1, 2, 3]));
+    for i in 0..4 {
+        assert!(
+            net.nodes[i].peers().all(|p| p.authenticated),
+            "node {i}: {:?}",
+            net.nodes[i].peers().collect::<Vec<_>>()
+        );
+    }
+    // Each connection carried exactly one proof, from its dialer.
+    let proofs = net
+        .log
+        .iter()
+        .filter(
+            |(_, a)| matches!(a, Action::Send { frame, .. } if frame.contains("HANDSHAKE_PROOF")),
+        )
+        .count();
+    assert_eq!(proofs, net.links.len() / 2);
+}
+
+#[test]
+fn miniledger_0_2_peers_connect_unauthenticated_and_never_see_a_proof() {
+    // Node 0 authenticates; nodes 1 (dials 0) and 2 (dialed by 0) are 0.2 nodes.
+    let mut net = Net::new(3).authenticating(&[0]);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.nodes[0].add_address(&address(2), net.now);
+    net.run_for(2_000, 100);
+    assert_eq!(net.connected(0).len(), 2, "{:?}", net.log);
+    assert!(net.nodes[0].peers().all(|p| !p.authenticated));
+    assert!(net.nodes[1].peers().all(|p| !p.authenticated));
+    for j in [1, 2] {
+        let frames = net.frames(0, j);
+        assert!(!frames.is_empty());
+        assert!(
+            frames.iter().all(|f| !f.contains("HANDSHAKE_PROOF")),
+            "node 0 sent a proof to 0.2 node {j}"
+        );
+    }
+    // The ACK to the 0.2 dialer carries none of our fields; the HANDSHAKE to the 0.2 responder
+    // carries only the optional challenge, which 0.2 ignores.
+    let ack = &net.frames(0, 1)[0];
+    assert!(
+        ack.contains("HANDSHAKE_ACK") && !ack.contains("challenge"),
+        "{ack}"
+    );
+    let hello = &net.frames(0, 2)[0];
+    assert!(hello.contains(r#""challenge":""#), "{hello}");
+}
+
+#[test]
+fn an_authenticated_newcomer_replaces_an_unauthenticated_holder_of_its_node_id() {
+    // Node 1 first connects as a 0.2 node, then (restarted with auth) from another address.
+    let mut net = Net::new(3).authenticating(&[0]);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(10_000, 500);
+    let first = net.nodes[0].peer(&net.id(1)).unwrap().clone();
+    assert!(!first.authenticated);
+    // Node 2 plays node 1 with its key and auth on (an impostor could not: it lacks the key).
+    let mut config = net.nodes[1].config().clone();
+    config.listen_port = 9000;
+    net.nodes[2] = PeerManager::new(config, 7);
+    net.nodes[2].enable_auth(Keypair::from_seed([2; 32]), [9; 32]);
+    net.nodes[2].add_address(&address(0), net.now);
+    net.run_for(1_000, 100);
+    let now = net.nodes[0].peer(&net.id(1)).unwrap();
+    assert!(now.authenticated && now.conn != first.conn, "{now:?}");
+}
+
+#[test]
+fn simultaneous_dials_between_authenticating_nodes_keep_exactly_one_connection() {
+    let mut net = Net::new(2).authenticating(&[0, 1]);
+    net.nodes[0].add_address(&address(1), net.now);
+    net.nodes[1].add_address(&address(0), net.now);
+    net.run_for(20_000, 100);
+    assert_eq!(net.connected(0).len(), 1);
+    assert_eq!(net.connected(1).len(), 1);
+    assert_eq!(net.links.len(), 2, "one socket, two ends");
+    assert!(net.nodes.iter().all(|n| n.peers().all(|p| p.authenticated)));
+    let disconnects = net
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .count();
+    assert_eq!(disconnects, 0);
 }

@@ -33,6 +33,7 @@ fn hello(key: &Keypair) -> String {
             listen_address: None,
             light: None,
             tls: None,
+            challenge: None,
         }),
     )
     .encode()
@@ -245,6 +246,8 @@ fn an_established_peer_is_not_displaced_by_a_socket_claiming_its_node_id() {
             chain_height: 0,
             accepted: true,
             reason: None,
+            challenge: None,
+            challenge_signature: None,
         }),
     );
     pm.on_frame(1, &ack.encode(), 1);
@@ -261,4 +264,334 @@ fn an_established_peer_is_not_displaced_by_a_socket_claiming_its_node_id() {
     );
     assert!(closed(&actions, 1).is_none());
     assert_eq!(pm.peer(honest.node_id()).unwrap().conn, 1);
+}
+
+// --- authenticated handshakes and admission (net/auth.rs) ---
+
+use miniledger_core::net::auth::{self, Role};
+use miniledger_core::net::Admission;
+use miniledger_core::protocol::{HandshakeAck, HandshakeProof};
+
+const CHALLENGE: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+/// A manager with auth on (our key is seed 1).
+fn authed(config: impl FnOnce(&mut PeerConfig)) -> PeerManager {
+    let mut pm = manager(config);
+    pm.enable_auth(Keypair::from_seed([1; 32]), [7; 32]);
+    pm
+}
+
+fn our_key() -> String {
+    Keypair::from_seed([1; 32]).public_hex().to_string()
+}
+
+/// HANDSHAKE as `key`, offering a challenge (None: a 0.2 dialer), as a light node or not.
+fn hello_as(key: &Keypair, challenge: Option<&str>, light: bool, org: &str) -> String {
+    let hello = Handshake {
+        node_id: key.node_id().into(),
+        public_key: key.public_hex().into(),
+        org_id: org.into(),
+        chain_height: 0,
+        listen_port: 9001,
+        listen_address: None,
+        light: light.then_some(true),
+        tls: None,
+        challenge: challenge.map(Into::into),
+    };
+    Envelope::new(key.node_id(), 0, Message::Handshake(hello)).encode()
+}
+
+fn acks(actions: &[Action]) -> Vec<HandshakeAck> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { frame, .. } => match Envelope::decode(frame).ok()?.message {
+                Message::HandshakeAck(ack) => Some(ack),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn connected(actions: &[Action]) -> Option<&miniledger_core::net::PeerSummary> {
+    actions.iter().find_map(|a| match a {
+        Action::PeerConnected(p) => Some(p),
+        _ => None,
+    })
+}
+
+fn proof(signature: String) -> String {
+    Envelope::new(
+        "x",
+        0,
+        Message::HandshakeProof(HandshakeProof { signature }),
+    )
+    .encode()
+}
+
+#[test]
+fn a_dialer_that_proves_its_key_is_admitted_authenticated() {
+    let mut pm = authed(|_| {});
+    let key = Keypair::from_seed([2; 32]);
+    pm.on_open(1, inbound("10.0.0.2"), 0);
+    pm.on_frame(1, &hello_as(&key, Some(CHALLENGE), false, "org"), 0);
+    let actions = drain(&mut pm);
+    assert!(connected(&actions).is_none(), "admitted before its proof");
+    let ack = acks(&actions).remove(0);
+    assert!(ack.accepted);
+    // Our answer proves our key, for this dialer only, as the responder.
+    let sig = ack.challenge_signature.unwrap();
+    auth::verify(
+        Role::Responder,
+        CHALLENGE,
+        &our_key(),
+        key.public_hex(),
+        &sig,
+    )
+    .unwrap();
+    assert!(auth::verify(Role::Dialer, CHALLENGE, &our_key(), key.public_hex(), &sig).is_err());
+    let theirs = ack.challenge.unwrap();
+    assert!(auth::is_challenge(&theirs) && theirs != CHALLENGE);
+    pm.on_frame(
+        1,
+        &proof(auth::sign(&key, Role::Dialer, &theirs, &our_key())),
+        1,
+    );
+    let actions = drain(&mut pm);
+    assert!(
+        connected(&actions).is_some_and(|p| p.authenticated),
+        "{actions:?}"
+    );
+    // A second proof on the established connection is an offence.
+    pm.on_frame(1, &proof("ab".repeat(64)), 2);
+    drain(&mut pm);
+    let record = &pm.misbehaviour(2)[0];
+    assert_eq!(record.offences.get("repeatedHandshake"), Some(&1));
+    // A challenge that is not 32 bytes of hex is refused.
+    pm.on_open(2, inbound("10.0.0.3"), 0);
+    let other = Keypair::from_seed([3; 32]);
+    pm.on_frame(2, &hello_as(&other, Some("abc"), false, "org"), 0);
+    let ack = acks(&drain(&mut pm)).remove(0);
+    assert!(!ack.accepted && ack.challenge_signature.is_none());
+    assert!(ack
+        .reason
+        .unwrap()
+        .contains("challenge must be 64 lowercase hex"));
+}
+
+#[test]
+fn a_dialer_announcing_someone_elses_key_is_refused_and_not_scored() {
+    let mut pm = authed(|_| {});
+    let victim = Keypair::from_seed([2; 32]);
+    let impostor = Keypair::from_seed([3; 32]);
+    for (conn, signature) in [
+        // Signed with its own key.
+        (1, None),
+        // The victim's responder signature, replayed as a dialer's proof.
+        (2, Some(Role::Responder)),
+        // Garbage.
+        (3, Some(Role::Dialer)),
+    ] {
+        pm.on_open(conn, inbound("10.6.6.6"), 0);
+        pm.on_frame(conn, &hello_as(&victim, Some(CHALLENGE), false, "org"), 0);
+        let theirs = acks(&drain(&mut pm)).remove(0).challenge.unwrap();
+        let sig = match signature {
+            None => auth::sign(&impostor, Role::Dialer, &theirs, &our_key()),
+            Some(Role::Responder) => auth::sign(&victim, Role::Responder, CHALLENGE, &our_key()),
+            Some(Role::Dialer) => "ab".repeat(64),
+        };
+        pm.on_frame(conn, &proof(sig), 1);
+        let actions = drain(&mut pm);
+        assert!(connected(&actions).is_none());
+        let reason = closed(&actions, conn).expect("closed");
+        assert!(
+            reason.contains("HANDSHAKE_PROOF does not prove its publicKey"),
+            "{reason}"
+        );
+    }
+    // What it failed to prove is the very identity it claimed: nobody is scored.
+    assert!(pm.misbehaviour(1).is_empty());
+    // Another frame instead of the proof closes the socket too.
+    pm.on_open(4, inbound("10.6.6.6"), 0);
+    pm.on_frame(4, &hello_as(&victim, Some(CHALLENGE), false, "org"), 0);
+    drain(&mut pm);
+    pm.on_frame(
+        4,
+        &Envelope::new("x", 0, Message::Ping(ChainHeight { chain_height: 1 })).encode(),
+        1,
+    );
+    let actions = drain(&mut pm);
+    assert!(closed(&actions, 4).is_some_and(|r| r.contains("expected HANDSHAKE_PROOF, got PING")));
+}
+
+#[test]
+fn a_responder_that_cannot_sign_for_its_key_is_refused() {
+    let mut pm = authed(|_| {});
+    let claimed = Keypair::from_seed([2; 32]);
+    let liar = Keypair::from_seed([3; 32]);
+    pm.add_address("ws://10.0.0.2:9001", 0);
+    pm.tick(0);
+    drain(&mut pm);
+    pm.on_open(
+        1,
+        Direction::Outbound {
+            address: "ws://10.0.0.2:9001".into(),
+        },
+        0,
+    );
+    let ours = match Envelope::decode(match &drain(&mut pm)[0] {
+        Action::Send { frame, .. } => frame,
+        other => panic!("{other:?}"),
+    })
+    .unwrap()
+    .message
+    {
+        Message::Handshake(h) => h.challenge.expect("a challenge offered"),
+        other => panic!("{other:?}"),
+    };
+    let ack = HandshakeAck {
+        node_id: claimed.node_id().into(),
+        public_key: claimed.public_hex().into(),
+        org_id: "org".into(),
+        chain_height: 0,
+        accepted: true,
+        reason: None,
+        challenge: Some(CHALLENGE.into()),
+        challenge_signature: Some(auth::sign(&liar, Role::Responder, &ours, &our_key())),
+    };
+    pm.on_frame(
+        1,
+        &Envelope::new("x", 1, Message::HandshakeAck(ack)).encode(),
+        1,
+    );
+    let actions = drain(&mut pm);
+    assert!(connected(&actions).is_none());
+    assert!(
+        closed(&actions, 1).is_some_and(|r| r.contains("challengeSignature does not prove")),
+        "{actions:?}"
+    );
+    // We sent no proof to it.
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Send { frame, .. } if frame.contains("HANDSHAKE_PROOF"))));
+}
+
+#[test]
+fn admission_lists_admit_listed_authenticated_keys_only() {
+    let listed = Keypair::from_seed([2; 32]);
+    let stranger = Keypair::from_seed([3; 32]);
+    let mut pm = authed(|c| {
+        c.admission = Admission {
+            allowed_keys: Some(vec![listed.public_hex().to_string()]),
+            allowed_orgs: None,
+            allow_light: true,
+        }
+    });
+    let refused = |pm: &mut PeerManager, conn, frame: String| {
+        pm.on_open(conn, inbound("10.0.0.9"), 0);
+        pm.on_frame(conn, &frame, 0);
+        let ack = acks(&drain(pm)).remove(0);
+        assert!(!ack.accepted);
+        ack.reason.unwrap()
+    };
+    let r = refused(
+        &mut pm,
+        1,
+        hello_as(&stranger, Some(CHALLENGE), false, "org"),
+    );
+    assert!(r.contains("publicKey not in network.allowedKeys"), "{r}");
+    // The listed key without a challenge (a 0.2 node): it cannot prove the key.
+    let r = refused(&mut pm, 2, hello_as(&listed, None, false, "org"));
+    assert!(r.contains("authentication required"), "{r}");
+    // A light node is admitted whatever the list says.
+    pm.on_open(3, inbound("10.0.0.9"), 0);
+    pm.on_frame(3, &hello_as(&stranger, None, true, "org"), 0);
+    assert!(connected(&drain(&mut pm)).is_some_and(|p| p.light));
+    // The listed key, authenticated.
+    pm.on_open(4, inbound("10.0.0.9"), 0);
+    pm.on_frame(4, &hello_as(&listed, Some(CHALLENGE), false, "org"), 0);
+    let theirs = acks(&drain(&mut pm)).remove(0).challenge.unwrap();
+    pm.on_frame(
+        4,
+        &proof(auth::sign(&listed, Role::Dialer, &theirs, &our_key())),
+        1,
+    );
+    assert!(connected(&drain(&mut pm)).is_some_and(|p| p.authenticated));
+    // Of the peers it advertises, only listed ones are dialed.
+    let info = |key: &Keypair, address: &str| miniledger_core::protocol::PeerInfo {
+        node_id: key.node_id().into(),
+        public_key: key.public_hex().into(),
+        address: address.into(),
+        org_id: "org".into(),
+    };
+    let third = Keypair::from_seed([4; 32]);
+    let list = miniledger_core::protocol::PeerList {
+        peers: vec![
+            info(&third, "ws://10.0.0.4:9000"),
+            info(&stranger, "ws://10.0.0.3:9000"),
+        ],
+    };
+    pm.on_frame(
+        4,
+        &Envelope::new("x", 1, Message::PeerList(list)).encode(),
+        1,
+    );
+    pm.tick(2);
+    let dials: Vec<Action> = drain(&mut pm)
+        .into_iter()
+        .filter(|a| matches!(a, Action::Dial { .. }))
+        .collect();
+    assert!(dials.is_empty(), "dialed unlisted peers: {dials:?}");
+
+    // Orgs, and light nodes turned away.
+    let mut pm = authed(|c| {
+        c.admission = Admission {
+            allowed_keys: None,
+            allowed_orgs: Some(vec!["acme".to_string()]),
+            allow_light: false,
+        }
+    });
+    let r = refused(
+        &mut pm,
+        1,
+        hello_as(&stranger, Some(CHALLENGE), false, "other"),
+    );
+    assert!(
+        r.contains(r#"orgId "other" not in network.allowedOrgs"#),
+        "{r}"
+    );
+    let r = refused(
+        &mut pm,
+        2,
+        hello_as(&stranger, Some(CHALLENGE), true, "acme"),
+    );
+    assert!(r.contains("light nodes are not admitted"), "{r}");
+}
+
+#[test]
+fn unknown_fields_are_ignored_and_not_scored_but_mistyped_ones_are() {
+    let mut pm = manager(|_| {});
+    let key = Keypair::from_seed([2; 32]);
+    connect(&mut pm, 1, "10.0.0.2", &key, 0);
+    let ping = |payload: &str| {
+        format!(
+            r#"{{"version":1,"type":"PING","from":"x","timestamp":0,"payload":{payload},"extra":[1]}}"#
+        )
+    };
+    pm.on_frame(1, &ping(r#"{"chainHeight":5,"newerField":{"a":1}}"#), 1);
+    let actions = drain(&mut pm);
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Message {
+            message: Message::Ping(_),
+            ..
+        }
+    )));
+    assert!(pm.misbehaviour(1).is_empty());
+    // One of our own optional fields, mistyped: malformed.
+    pm.on_frame(1, &ping(r#"{"chainHeight":"5"}"#), 2);
+    drain(&mut pm);
+    let record = &pm.misbehaviour(2)[0];
+    assert_eq!(record.offences.get("malformedPayload"), Some(&1));
 }

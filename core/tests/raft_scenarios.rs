@@ -541,3 +541,84 @@ fn optional_wire_fields_are_omitted_unless_set() {
         Message::RequestVote(vote)
     );
 }
+
+#[test]
+fn bogus_consensus_messages_are_screened_and_honest_ones_pass() {
+    let mut c = cluster(3, 1);
+    c.record = true;
+    let leader = c.await_leader(2_000).expect("leader");
+    c.commit_one(2_000).expect("commit");
+    let leader_id = c.id(leader);
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let learner_id = c.id(3);
+    // A real AppendEntries with an entry, as the leader sent it.
+    let real = c
+        .sent
+        .iter()
+        .find_map(|(from, _, m)| match m {
+            Message::AppendEntries(ae) if *from == leader && !ae.entries.is_empty() => {
+                Some(ae.clone())
+            }
+            _ => None,
+        })
+        .expect("an AppendEntries with entries");
+    let raft = c.nodes[follower].raft();
+    let ok = |from: &str, authenticated, m: &AppendEntries| {
+        raft.screen(from, authenticated, &Message::AppendEntries(m.clone()))
+    };
+    assert_eq!(ok(&leader_id, true, &real), Ok(()));
+    let err = |r: Result<(), String>, what: &str| {
+        let why = r.expect_err(what);
+        assert!(why.contains(what), "{why}");
+    };
+    err(ok(&leader_id, false, &real), "unauthenticated");
+    err(ok(&learner_id, true, &real), "non-validator");
+    let other = c.id(3 - leader - follower);
+    err(ok(&other, true, &real), "is not the sender");
+    let mut m = real.clone();
+    m.entries[0].index += 1;
+    err(ok(&leader_id, true, &m), "expected");
+    let mut m = real.clone();
+    m.entries[0].term = m.term + 1;
+    err(ok(&leader_id, true, &m), "leader's term");
+    let mut m = real.clone();
+    m.prev_log_term = m.term + 5;
+    err(ok(&leader_id, true, &m), "prevLogTerm");
+    let vote = |candidate: &str, term, last_log_term| {
+        Message::RequestVote(RequestVote {
+            term,
+            candidate_id: candidate.into(),
+            last_log_index: 1,
+            last_log_term,
+            pre_vote: false,
+        })
+    };
+    assert_eq!(
+        raft.screen(&leader_id, true, &vote(&leader_id, 9, 1)),
+        Ok(())
+    );
+    err(
+        raft.screen(&leader_id, true, &vote(&other, 9, 1)),
+        "is not the sender",
+    );
+    err(
+        raft.screen(&leader_id, true, &vote(&leader_id, 9, 10)),
+        "above its term",
+    );
+    // A learner's acknowledgement counts for nothing: it may come unauthenticated (a 0.2 observer).
+    let reply = Message::AppendEntriesReply(miniledger_core::protocol::AppendEntriesReply {
+        term: 1,
+        success: true,
+        match_index: 1,
+    });
+    let leader_raft = c.nodes[leader].raft();
+    assert_eq!(leader_raft.screen(&learner_id, false, &reply), Ok(()));
+    err(
+        leader_raft.screen(&leader_id, false, &reply),
+        "unauthenticated",
+    );
+    err(
+        leader_raft.screen("0123456789abcdef", true, &reply),
+        "neither a validator nor a learner",
+    );
+}

@@ -27,6 +27,7 @@ fn hello(seed: u8, tls: Option<bool>) -> String {
         listen_address: None,
         light: None,
         tls,
+        challenge: None,
     };
     Envelope::new(key.node_id(), 0, Message::Handshake(hello)).encode()
 }

@@ -109,6 +109,12 @@ pub struct StartArgs {
     /// Organization this node belongs to (default org1)
     #[arg(long)]
     pub org: Option<String>,
+    /// Only these public keys may connect as full peers, and only authenticated (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    pub allowed_keys: Vec<String>,
+    /// Only peers of these orgs may connect as full peers, and only authenticated (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "ORGS")]
+    pub allowed_orgs: Vec<String>,
     /// Wire-compatibility mode for talking to MiniLedger 0.2 peers
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,

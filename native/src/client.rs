@@ -152,9 +152,17 @@ pub fn peers(api: &ApiArgs) -> Result<(), String> {
         println!("no peers connected");
         return Ok(());
     }
-    let columns: Vec<String> = ["NODE ID", "ORG", "DIRECTION", "HEIGHT", "LIGHT", "ADDRESS"]
-        .map(String::from)
-        .to_vec();
+    let columns: Vec<String> = [
+        "NODE ID",
+        "ORG",
+        "DIRECTION",
+        "HEIGHT",
+        "LIGHT",
+        "AUTH",
+        "ADDRESS",
+    ]
+    .map(String::from)
+    .to_vec();
     let rows: Vec<Vec<String>> = peers
         .iter()
         .map(|p| {
@@ -164,6 +172,7 @@ pub fn peers(api: &ApiArgs) -> Result<(), String> {
                 "direction",
                 "chainHeight",
                 "light",
+                "authenticated",
                 "address",
             ]
             .iter()

@@ -55,6 +55,10 @@ pub struct NodeConfig {
     pub max_inbound_per_ip: usize,
     /// Sustained frames per second one peer may send (bursts of twice that pass).
     pub max_messages_per_second: u32,
+    /// Membership (empty lists: anyone): see `miniledger_core::net::Admission`.
+    pub allowed_keys: Vec<String>,
+    pub allowed_orgs: Vec<String>,
+    pub allow_light_nodes: bool,
     pub consensus: ConsensusAlgorithm,
     pub validators: Vec<String>,
     pub log_format: LogFormat,
@@ -76,6 +80,9 @@ impl Default for NodeConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_inbound_per_ip: 8,
             max_messages_per_second: 10_000,
+            allowed_keys: Vec::new(),
+            allowed_orgs: Vec::new(),
+            allow_light_nodes: true,
             consensus: ConsensusAlgorithm::Solo,
             validators: Vec::new(),
             log_format: LogFormat::Text,
@@ -329,6 +336,9 @@ struct NetworkSection {
     max_frame_bytes: Option<usize>,
     max_inbound_per_ip: Option<usize>,
     max_messages_per_second: Option<u32>,
+    allowed_keys: Option<Vec<String>>,
+    allowed_orgs: Option<Vec<String>>,
+    allow_light_nodes: Option<bool>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -364,6 +374,9 @@ impl ConfigFile {
                 max_frame_bytes: t.max_frame_bytes.or(n.max_frame_bytes),
                 max_inbound_per_ip: t.max_inbound_per_ip.or(n.max_inbound_per_ip),
                 max_messages_per_second: t.max_messages_per_second.or(n.max_messages_per_second),
+                allowed_keys: t.allowed_keys.clone().or(n.allowed_keys),
+                allowed_orgs: t.allowed_orgs.clone().or(n.allowed_orgs),
+                allow_light_nodes: t.allow_light_nodes.or(n.allow_light_nodes),
             },
             consensus: ConsensusSection {
                 algorithm: top.consensus.algorithm.or(self.consensus.algorithm),
@@ -399,6 +412,9 @@ impl ConfigFile {
             max_messages_per_second: net
                 .max_messages_per_second
                 .unwrap_or(d.max_messages_per_second),
+            allowed_keys: net.allowed_keys.unwrap_or(d.allowed_keys),
+            allowed_orgs: net.allowed_orgs.unwrap_or(d.allowed_orgs),
+            allow_light_nodes: net.allow_light_nodes.unwrap_or(d.allow_light_nodes),
             consensus: self.consensus.algorithm.unwrap_or(d.consensus),
             validators: self.consensus.validators.unwrap_or(d.validators),
             log_format: self.logging.format.unwrap_or(d.log_format),
@@ -424,6 +440,9 @@ impl ConfigFile {
                 max_frame_bytes: Some(c.max_frame_bytes),
                 max_inbound_per_ip: Some(c.max_inbound_per_ip),
                 max_messages_per_second: Some(c.max_messages_per_second),
+                allowed_keys: Some(c.allowed_keys.clone()),
+                allowed_orgs: Some(c.allowed_orgs.clone()),
+                allow_light_nodes: Some(c.allow_light_nodes),
             },
             consensus: ConsensusSection {
                 algorithm: Some(c.consensus),
@@ -456,6 +475,9 @@ fn flags_layer(args: &StartArgs) -> ConfigFile {
             max_frame_bytes: None,
             max_inbound_per_ip: None,
             max_messages_per_second: None,
+            allowed_keys: non_empty(&args.allowed_keys),
+            allowed_orgs: non_empty(&args.allowed_orgs),
+            allow_light_nodes: None,
         },
         consensus: ConsensusSection {
             algorithm: args.consensus,
@@ -538,6 +560,8 @@ const MAX_PEERS: Setting = setting("network.maxPeers", None);
 const MAX_FRAME_BYTES: Setting = setting("network.maxFrameBytes", None);
 const MAX_INBOUND_PER_IP: Setting = setting("network.maxInboundPerIp", None);
 const MAX_MESSAGES_PER_SECOND: Setting = setting("network.maxMessagesPerSecond", None);
+const ALLOWED_KEYS: Setting = setting("network.allowedKeys", Some("--allowed-keys"));
+const ALLOWED_ORGS: Setting = setting("network.allowedOrgs", Some("--allowed-orgs"));
 const ALGORITHM: Setting = setting("consensus.algorithm", Some("--consensus"));
 const VALIDATORS: Setting = setting("consensus.validators", Some("--validators"));
 const TLS_CERT: Setting = setting("tls.certFile", Some("--tls-cert"));
@@ -617,6 +641,12 @@ fn check_layer(layer: &ConfigFile, src: &Source) -> Result<(), ConfigError> {
     }
     for key in layer.consensus.validators.iter().flatten() {
         check_validator(key).map_err(|m| err(&VALIDATORS, m))?;
+    }
+    for key in net.allowed_keys.iter().flatten() {
+        check_validator(key).map_err(|m| err(&ALLOWED_KEYS, m.replace("validator key", "key")))?;
+    }
+    for org in net.allowed_orgs.iter().flatten() {
+        check_org(org).map_err(|m| err(&ALLOWED_ORGS, format!("orgId {org:?}: {m}")))?;
     }
     Ok(())
 }

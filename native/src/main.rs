@@ -1,5 +1,6 @@
 //! `miniledger`: the native full node and its command-line tools.
 
+use miniledger_core::net::Admission;
 use miniledger_core::raft::RaftConfig;
 use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::StateRootRule;
@@ -139,6 +140,13 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         max_peers: config.max_peers,
         max_inbound_per_ip: config.max_inbound_per_ip,
         max_messages_per_second: config.max_messages_per_second,
+        admission: Admission {
+            allowed_keys: non_empty(&config.allowed_keys),
+            allowed_orgs: non_empty(&config.allowed_orgs),
+            allow_light: config.allow_light_nodes,
+        },
+        // MiniLedger 0.2 validators cannot authenticate: a 0.2 network is followed without.
+        authenticated_consensus: config.compat.is_none(),
         mempool_capacity: 100_000,
         // The validator set is configuration; a node not in it follows as a learner.
         raft: (!solo).then(|| {
@@ -188,6 +196,11 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// An admission list: unset when empty.
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
+    (!list.is_empty()).then(|| list.to_vec())
 }
 
 /// `host:port`, with IPv6 addresses bracketed.

@@ -556,3 +556,58 @@ fn tls_files_from_file_and_flags() {
     let (err, _) = file_error(r#"{"tls": {"cert": "c.pem"}}"#);
     assert_mentions(&err, &["tls", "unknown field `cert`"]);
 }
+
+#[test]
+fn membership_lists_are_read_checked_and_overridden_by_flags() {
+    let k1 = "a".repeat(64);
+    let k2 = "b".repeat(64);
+    let dir = TempDir::new().unwrap();
+    let text = format!(
+        r#"{{"network": {{"allowedKeys": ["{k1}"], "allowedOrgs": ["acme"], "allowLightNodes": false}}}}"#
+    );
+    let path = write_config(&dir, "node.json", &text);
+    let config = resolve(&start_args(dir.path(), &[]), Some(&path)).unwrap();
+    assert_eq!(config.allowed_keys, vec![k1.clone()]);
+    assert_eq!(config.allowed_orgs, vec!["acme".to_string()]);
+    assert!(!config.allow_light_nodes);
+    // Flags replace the file's lists.
+    let flags = [
+        "--allowed-keys",
+        &format!("{k1},{k2}"),
+        "--allowed-orgs",
+        "x,y",
+    ];
+    let config = resolve(&start_args(dir.path(), &flags), Some(&path)).unwrap();
+    assert_eq!(config.allowed_keys, vec![k1.clone(), k2]);
+    assert_eq!(config.allowed_orgs, vec!["x".to_string(), "y".to_string()]);
+    // Defaults: anyone, light nodes too.
+    let config = resolve(&start_args(dir.path(), &[]), None).unwrap();
+    assert!(config.allowed_keys.is_empty() && config.allowed_orgs.is_empty());
+    assert!(config.allow_light_nodes);
+
+    let (err, path) = file_error(r#"{"network": {"allowedKeys": ["ABC"]}}"#);
+    assert_mentions(
+        &err,
+        &[
+            path.to_str().unwrap(),
+            "network.allowedKeys",
+            "ABC",
+            "64 lowercase hex",
+        ],
+    );
+    let (err, path) = file_error(r#"{"network": {"allowedOrgs": [" "]}}"#);
+    assert_mentions(
+        &err,
+        &[
+            path.to_str().unwrap(),
+            "network.allowedOrgs",
+            "must not be empty",
+        ],
+    );
+    let (err, path) = file_error(r#"{"network": {"allowLightNodes": "no"}}"#);
+    assert_mentions(&err, &[path.to_str().unwrap(), "network.allowLightNodes"]);
+    let err = resolve(&start_args(dir.path(), &["--allowed-keys", "xyz"]), None)
+        .unwrap_err()
+        .to_string();
+    assert_mentions(&err, &["command line", "--allowed-keys", "xyz"]);
+}

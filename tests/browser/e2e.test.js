@@ -59,6 +59,11 @@ test('the page syncs, verifies every block, submits a transaction and fails over
   assert.equal(synced.blocksVerified, height, 'every block verified exactly once');
   assert.deepEqual(synced.validators, [validator], 'trust root from /consensus');
   await waitFor('peers discovered', async () => (await pageState(page)).peers.length === 3);
+  // The tab proved its session key to each node in the handshake (challenge-response).
+  for (const [name, node] of [['a', a], ['b', b], ['c', c]]) {
+    await waitFor(`${name} lists the tab as an authenticated light peer`, async () =>
+      (await node.get('/peers')).peers.some((p) => p.light && p.authenticated === true));
+  }
   assert.match(await page.textContent('#validators'), new RegExp(validator));
   await waitFor('every block listed as verified', async () => (await page.locator('#blocks tr.verified').count()) === height);
   console.log(`first verified block ${synced.firstVerifiedMs.toFixed(0)} ms after navigation; long tasks: ${JSON.stringify(synced.longTasks)}`);

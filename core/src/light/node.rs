@@ -169,9 +169,13 @@ impl LightNode {
             config.recent_bytes,
             config.max_tracked_senders,
         );
+        let mut peers = PeerManager::new(peer_config, jitter_seed);
+        // Challenges are SHA-256(seed ‖ counter): they reveal nothing of the (secret, random)
+        // identity seed, whose key comes from SHA-512(seed), so one seed serves both.
+        peers.enable_auth(key.clone(), identity_seed);
         LightNode {
             key,
-            peers: PeerManager::new(peer_config, jitter_seed),
+            peers,
             sync: BlockSync::new(config.sync, 0),
             verifier,
             run: VecDeque::new(),

@@ -2,11 +2,13 @@
 //! A driver (tokio natively, the browser's WebSocket in wasm) owns the sockets and feeds
 //! connection events and frames in; it drains [`Action`]s out.
 
+pub mod auth;
 pub mod backoff;
 pub mod peers;
 pub mod rate;
 pub mod score;
 
+pub use auth::Admission;
 pub use backoff::Backoff;
 pub use peers::{Action, ConnId, Direction, Misbehaviour, PeerConfig, PeerManager, PeerSummary};
 pub use rate::RateConfig;

@@ -11,15 +11,23 @@
 //! - Hostile peers: at most `max_inbound_per_ip` inbound sockets per IP; frames beyond the rate
 //!   limit are dropped; offences (bad frames here, bad blocks and such from the driver via
 //!   [`PeerManager::report`]) add to a score that bans the nodeId past a threshold (`score.rs`).
-//! - An established peer is never replaced by a new socket claiming its nodeId (the handshake
-//!   proves no key possession, so only a race of simultaneous dials may replace a connection).
+//! - An established peer is never replaced by a new socket claiming its nodeId (a MiniLedger
+//!   0.2 handshake proves no key possession, so only a race of simultaneous dials may replace a
+//!   connection).
+//! - Authentication (`auth.rs`, after [`PeerManager::enable_auth`]): a challenge-response in
+//!   optional handshake fields; an inbound dialer that offered it is admitted only once its
+//!   HANDSHAKE_PROOF verifies. Each peer is marked `authenticated` or not (0.2 peers);
+//!   [`Admission`] lists may require it.
 
+use super::auth::{self, Admission, Challenges, Role};
 use super::backoff::{Backoff, SplitMix};
 use super::rate::{RateConfig, RateLimit};
 use super::score::{Offence, Record, ScoreConfig, Scores};
 use crate::protocol::{
-    ChainHeight, Envelope, Handshake, HandshakeAck, Message, MessageError, PeerInfo, PeerList,
+    ChainHeight, Envelope, Handshake, HandshakeAck, HandshakeProof, Message, MessageError,
+    PeerInfo, PeerList,
 };
+use crate::Keypair;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -54,6 +62,8 @@ pub struct PeerConfig {
     pub rate: RateConfig,
     pub score: ScoreConfig,
     pub backoff: Backoff,
+    /// Who may connect as a full peer (everyone by default).
+    pub admission: Admission,
 }
 
 impl PeerConfig {
@@ -74,6 +84,7 @@ impl PeerConfig {
             rate: RateConfig::default(),
             score: ScoreConfig::default(),
             backoff: Backoff::default(),
+            admission: Admission::default(),
         }
     }
 }
@@ -91,6 +102,8 @@ pub struct PeerSummary {
     pub light: bool,
     pub outbound: bool,
     pub connected_at: u64,
+    /// It proved it holds `public_key`'s private key (false for MiniLedger 0.2 peers).
+    pub authenticated: bool,
 }
 
 /// A peer's misbehaviour record, for `/peers`.
@@ -154,6 +167,10 @@ struct Conn {
     limit: RateLimit,
     /// Close was asked for: later frames are ignored (they may already be queued).
     closing: bool,
+    /// The challenge we sent on this socket (in our HANDSHAKE or HANDSHAKE_ACK).
+    challenge: Option<String>,
+    /// Inbound: the accepted HANDSHAKE whose HANDSHAKE_PROOF we wait for.
+    awaiting_proof: Option<Handshake>,
 }
 
 /// An address we dial and keep dialing.
@@ -185,6 +202,8 @@ pub struct PeerManager {
     rng: SplitMix,
     actions: VecDeque<Action>,
     scores: Scores,
+    /// Our key and challenge source, once authentication is enabled.
+    auth: Option<(Keypair, Challenges)>,
 }
 
 impl PeerManager {
@@ -199,8 +218,26 @@ impl PeerManager {
             rng: SplitMix::new(seed),
             actions: VecDeque::new(),
             scores: Scores::new(config.score),
+            auth: None,
             config,
         }
+    }
+
+    /// Offers and answers challenge-responses from now on (see `auth.rs`): `key` must be the
+    /// configured public key's; `entropy` seeds the challenges (from the driver's entropy
+    /// source). Without it the manager behaves as a MiniLedger 0.2 node (and, with admission
+    /// lists set, can admit no full peer).
+    pub fn enable_auth(&mut self, key: Keypair, entropy: [u8; 32]) {
+        assert_eq!(
+            key.public_hex(),
+            self.config.public_key,
+            "enable_auth: not our key"
+        );
+        self.auth = Some((key, Challenges::new(entropy)));
+    }
+
+    fn new_challenge(&mut self) -> Option<String> {
+        self.auth.as_mut().map(|(_, c)| c.next_challenge())
     }
 
     pub fn config(&self) -> &PeerConfig {
@@ -267,6 +304,8 @@ impl PeerManager {
                 peer: None,
                 limit: RateLimit::new(&self.config.rate, now),
                 closing: false,
+                challenge: None,
+                awaiting_proof: None,
             },
         );
         if from_ip >= self.config.max_inbound_per_ip {
@@ -277,6 +316,10 @@ impl PeerManager {
             );
         }
         if outbound {
+            let challenge = self.new_challenge();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.challenge = challenge.clone();
+            }
             let hello = Message::Handshake(Handshake {
                 node_id: self.config.node_id.clone(),
                 public_key: self.config.public_key.clone(),
@@ -286,6 +329,7 @@ impl PeerManager {
                 listen_address: self.config.listen_address.clone(),
                 light: self.config.light.then_some(true),
                 tls: self.config.tls.then_some(true),
+                challenge,
             });
             self.send(conn, &hello, now);
         }
@@ -347,6 +391,7 @@ impl PeerManager {
         };
         c.last_seen = now;
         let handshaken = c.peer.clone();
+        let awaiting_proof = c.awaiting_proof.is_some();
         if !c.limit.allow(&self.config.rate, now) {
             let Some(from) = handshaken else {
                 return self.close(
@@ -397,6 +442,13 @@ impl PeerManager {
             }
         };
         match (handshaken, envelope.message) {
+            (None, Message::HandshakeProof(proof)) if awaiting_proof => {
+                self.on_handshake_proof(conn, proof, now)
+            }
+            (None, other) if awaiting_proof => self.close(
+                conn,
+                format!("expected HANDSHAKE_PROOF, got {}", other.type_name()),
+            ),
             (None, Message::Handshake(hello)) if self.is_inbound(conn) => {
                 self.on_handshake(conn, hello, now)
             }
@@ -420,7 +472,10 @@ impl PeerManager {
                 self.deliver(conn, from, Message::Pong(h));
             }
             (Some(_), Message::PeerList(list)) => self.on_peer_list(list, now),
-            (Some(from), Message::Handshake(_) | Message::HandshakeAck(_)) => {
+            (
+                Some(from),
+                Message::Handshake(_) | Message::HandshakeAck(_) | Message::HandshakeProof(_),
+            ) => {
                 let reason = "handshake repeated on an established connection".into();
                 self.offend(conn, &from, Offence::RepeatedHandshake, reason, now)
             }
@@ -641,7 +696,18 @@ impl PeerManager {
     /// For two sockets to the same peer, the one dialed by the smaller nodeId wins on both ends.
     /// An established connection (older than a handshake can take) is kept: a newcomer
     /// claiming its nodeId is more likely an impostor than the far end of a dial race.
-    fn keeps_new_duplicate(&self, existing: &PeerSummary, new_is_outbound: bool, now: u64) -> bool {
+    /// A newcomer that proves the key (`new_proves`) always replaces an unauthenticated holder
+    /// of its nodeId: that one may be the impostor.
+    fn keeps_new_duplicate(
+        &self,
+        existing: &PeerSummary,
+        new_is_outbound: bool,
+        new_proves: bool,
+        now: u64,
+    ) -> bool {
+        if new_proves && !existing.authenticated {
+            return true;
+        }
         let established = now >= existing.connected_at + self.config.handshake_timeout_ms;
         if existing.outbound == new_is_outbound || established {
             return false;
@@ -651,34 +717,102 @@ impl PeerManager {
         new_dialer_is_me == me_smaller
     }
 
-    fn on_handshake(&mut self, conn: ConnId, hello: Handshake, now: u64) {
+    /// Why a peer with this handshake cannot be admitted now (identity, bans, limits,
+    /// duplicates, admission lists).
+    fn inbound_refusal(&self, hello: &Handshake, proves: bool, now: u64) -> Option<String> {
         let light = hello.light == Some(true);
-        let mut refusal = self.refusal(&hello.node_id, &hello.public_key, now);
         if self.config.light {
-            refusal = Some("light nodes accept no connections".into());
+            return Some("light nodes accept no connections".into());
         }
-        if refusal.is_none() {
-            if let Some(existing) = self.peers.get(&hello.node_id) {
-                if !self.keeps_new_duplicate(existing, false, now) {
-                    refusal = Some("duplicate connection".into());
-                }
+        if let Some(refusal) = self.refusal(&hello.node_id, &hello.public_key, now) {
+            return Some(refusal);
+        }
+        if let Some(existing) = self.peers.get(&hello.node_id) {
+            if !self.keeps_new_duplicate(existing, false, proves, now) {
+                return Some("duplicate connection".into());
             }
         }
-        let ack = HandshakeAck {
+        self.config
+            .admission
+            .refusal(&hello.public_key, &hello.org_id, light)
+    }
+
+    fn on_handshake(&mut self, conn: ConnId, hello: Handshake, now: u64) {
+        let light = hello.light == Some(true);
+        let offered = hello.challenge.is_some() && self.auth.is_some();
+        let mut refusal = self.inbound_refusal(&hello, offered, now);
+        if refusal.is_none() {
+            let theirs = hello.challenge.as_deref().filter(|_| offered);
+            if theirs.is_some_and(|c| !auth::is_challenge(c)) {
+                refusal = Some("challenge must be 64 lowercase hex characters".into());
+            } else if !offered && !light && self.config.admission.restricted() {
+                refusal = Some(auth::UNAUTHENTICATED_REFUSAL.into());
+            }
+        }
+        let mut ack = HandshakeAck {
             node_id: self.config.node_id.clone(),
             public_key: self.config.public_key.clone(),
             org_id: self.config.org_id.clone(),
             chain_height: self.chain_height,
             accepted: refusal.is_none(),
             reason: refusal.clone(),
+            challenge: None,
+            challenge_signature: None,
         };
-        self.send(conn, &Message::HandshakeAck(ack), now);
+        if let (None, Some(theirs), Some((key, _))) = (&refusal, &hello.challenge, &self.auth) {
+            ack.challenge_signature =
+                Some(auth::sign(key, Role::Responder, theirs, &hello.public_key));
+            ack.challenge = self.new_challenge();
+        }
+        self.send(conn, &Message::HandshakeAck(ack.clone()), now);
         if let Some(reason) = refusal {
             return self.close(
                 conn,
                 format!("refused handshake from {}: {reason}", hello.node_id),
             );
         }
+        if offered {
+            // Admitted once its HANDSHAKE_PROOF answers our challenge.
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.challenge = ack.challenge;
+                c.awaiting_proof = Some(hello);
+            }
+            return;
+        }
+        self.admit_inbound(conn, hello, false, now);
+    }
+
+    /// The dialer's answer to our challenge: admit it, authenticated, or refuse it.
+    fn on_handshake_proof(&mut self, conn: ConnId, proof: HandshakeProof, now: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (Some(hello), Some(challenge)) = (c.awaiting_proof.take(), c.challenge.clone()) else {
+            return;
+        };
+        let verified = auth::verify(
+            Role::Dialer,
+            &challenge,
+            &hello.public_key,
+            &self.config.public_key,
+            &proof.signature,
+        );
+        let refusal = match verified {
+            Err(e) => Some(format!("HANDSHAKE_PROOF does not prove its publicKey: {e}")),
+            // Peers may have come or gone since the HANDSHAKE was accepted.
+            Ok(()) => self.inbound_refusal(&hello, true, now),
+        };
+        if let Some(reason) = refusal {
+            return self.close(
+                conn,
+                format!("refused handshake from {}: {reason}", hello.node_id),
+            );
+        }
+        self.admit_inbound(conn, hello, true, now);
+    }
+
+    fn admit_inbound(&mut self, conn: ConnId, hello: Handshake, authenticated: bool, now: u64) {
+        let light = hello.light == Some(true);
         let address = if light {
             None
         } else {
@@ -702,6 +836,7 @@ impl PeerManager {
             light,
             outbound: false,
             connected_at: now,
+            authenticated,
         };
         let list = self.peer_list_for(&summary.node_id);
         self.admit(summary);
@@ -722,18 +857,62 @@ impl PeerManager {
             // fuzzing: such an ack was admitted unchecked, even from our own nodeId).
             Some(ack.reason.clone().unwrap_or_else(|| "refused".into()))
         };
+        let ours = self.conns[&conn].challenge.clone();
+        let authenticated = match (&ours, &ack.challenge_signature) {
+            (Some(ours), Some(signature)) => {
+                match auth::verify(
+                    Role::Responder,
+                    ours,
+                    &ack.public_key,
+                    &self.config.public_key,
+                    signature,
+                ) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refusal = refusal.or(Some(format!(
+                            "challengeSignature does not prove its publicKey: {e}"
+                        )));
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
         if refusal.is_none() {
             if let Some(existing) = self.peers.get(&ack.node_id) {
-                if !self.keeps_new_duplicate(existing, true, now) {
+                if !self.keeps_new_duplicate(existing, true, authenticated, now) {
                     refusal = Some("duplicate connection".into());
                 }
             }
+        }
+        if refusal.is_none() {
+            let theirs = ack.challenge.as_deref();
+            refusal = if theirs.is_some_and(|c| !auth::is_challenge(c)) {
+                Some("challenge must be 64 lowercase hex characters".into())
+            } else if theirs.is_some() && ours.is_some() && !authenticated {
+                Some("HANDSHAKE_ACK carries a challenge but no challengeSignature".into())
+            } else if !authenticated && self.config.admission.restricted() {
+                Some(auth::UNAUTHENTICATED_REFUSAL.into())
+            } else {
+                self.config
+                    .admission
+                    .refusal(&ack.public_key, &ack.org_id, false)
+            };
         }
         if let Some(reason) = refusal {
             if ack.node_id == self.config.node_id {
                 self.targets.remove(&address); // our own address: never dial it again
             }
             return self.close(conn, format!("handshake with {address} failed: {reason}"));
+        }
+        if let (true, Some(theirs), Some((key, _))) = (authenticated, &ack.challenge, &self.auth) {
+            // Before anything else on this socket: the responder admits us on this frame.
+            let signature = auth::sign(key, Role::Dialer, theirs, &ack.public_key);
+            self.send(
+                conn,
+                &Message::HandshakeProof(HandshakeProof { signature }),
+                now,
+            );
         }
         if let Some(target) = self.targets.get_mut(&address) {
             target.attempt = 0;
@@ -748,6 +927,7 @@ impl PeerManager {
             light: false,
             outbound: true,
             connected_at: now,
+            authenticated,
         });
     }
 
@@ -791,7 +971,15 @@ impl PeerManager {
         for info in list.peers {
             let known =
                 info.node_id == self.config.node_id || self.peers.contains_key(&info.node_id);
-            if known || info.address.is_empty() || self.targets.contains_key(&info.address) {
+            let refused = !self
+                .config
+                .admission
+                .may_dial(&info.public_key, &info.org_id);
+            if known
+                || refused
+                || info.address.is_empty()
+                || self.targets.contains_key(&info.address)
+            {
                 continue;
             }
             self.targets.insert(

@@ -19,7 +19,7 @@ pub enum Offence {
     UnknownType,
     /// A known message type with missing, mistyped or unknown payload fields.
     MalformedPayload,
-    /// HANDSHAKE or HANDSHAKE_ACK on an established connection.
+    /// HANDSHAKE, HANDSHAKE_ACK or HANDSHAKE_PROOF on an established connection.
     RepeatedHandshake,
     /// A block that fails validation.
     InvalidBlock,
@@ -29,10 +29,14 @@ pub enum Offence {
     UnsolicitedResponse,
     /// Frames beyond the per-peer rate limit.
     Flood,
+    /// A consensus message no honest node of ours sends: from a non-validator or an
+    /// unauthenticated connection, a leaderId/candidateId that is not the sender, impossible
+    /// terms or indices (`raft::Raft::screen`).
+    BogusConsensus,
 }
 
 impl Offence {
-    pub const ALL: [Offence; 9] = [
+    pub const ALL: [Offence; 10] = [
         Offence::MalformedFrame,
         Offence::BinaryFrame,
         Offence::UnknownType,
@@ -42,6 +46,7 @@ impl Offence {
         Offence::InvalidTransaction,
         Offence::UnsolicitedResponse,
         Offence::Flood,
+        Offence::BogusConsensus,
     ];
 
     /// Points added to the peer's score (the default threshold is 100).
@@ -49,7 +54,7 @@ impl Offence {
         match self {
             Offence::UnknownType => 2,
             Offence::InvalidTransaction | Offence::UnsolicitedResponse => 10,
-            Offence::RepeatedHandshake => 10,
+            Offence::RepeatedHandshake | Offence::BogusConsensus => 10,
             Offence::MalformedFrame | Offence::BinaryFrame | Offence::MalformedPayload => 20,
             Offence::Flood => 25,
             Offence::InvalidBlock => 50,
@@ -68,6 +73,7 @@ impl Offence {
             Offence::InvalidTransaction => "invalidTransaction",
             Offence::UnsolicitedResponse => "unsolicitedResponse",
             Offence::Flood => "flood",
+            Offence::BogusConsensus => "bogusConsensus",
         }
     }
 }

@@ -42,7 +42,7 @@ macro_rules! messages {
         pub enum Message { $($variant($payload)),* }
 
         impl Message {
-            /// The 16 wire names, in table order.
+            /// The wire names, in table order: MiniLedger 0.2's 16, then [`Message::EXTENSIONS`].
             pub const TYPES: &'static [&'static str] = &[$($name),*];
 
             /// The wire name (`"SYNC_RESPONSE"`).
@@ -87,6 +87,12 @@ messages! {
     PeerList = "PEER_LIST" (PeerList),
     Ping = "PING" (ChainHeight),
     Pong = "PONG" (ChainHeight),
+    HandshakeProof = "HANDSHAKE_PROOF" (HandshakeProof),
+}
+
+impl Message {
+    /// Our message types, unknown to MiniLedger 0.2 (sent only to peers that showed they are ours).
+    pub const EXTENSIONS: &'static [&'static str] = &["HANDSHAKE_PROOF"];
 }
 
 fn prefixed(e: DecodeError) -> DecodeError {

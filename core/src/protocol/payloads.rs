@@ -20,6 +20,10 @@ pub struct Handshake {
     /// Set by nodes whose P2P port speaks TLS: others advertise them as `wss://host:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
+    /// Ours: 32 random bytes (64 hex) the responder must sign to prove its key (`net::auth`).
+    /// Absent from a MiniLedger 0.2 dialer, which then stays unauthenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +36,20 @@ pub struct HandshakeAck {
     pub accepted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Ours, only in answer to a HANDSHAKE with a `challenge`: the responder's own challenge,
+    /// for the dialer's HANDSHAKE_PROOF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// Ours: the responder's signature over the dialer's challenge (`net::auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_signature: Option<String>,
+}
+
+/// Ours (HANDSHAKE_PROOF): the dialer's signature over the responder's challenge. Sent only to
+/// a responder that sent a challenge, so a MiniLedger 0.2 node never sees this type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandshakeProof {
+    pub signature: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,9 @@
 //!
 //! # Safety rules beyond the paper's
 //! - The validator set is configuration (public keys → nodeIds). Consensus messages from any
-//!   other node are ignored, so a stray node (or a MiniLedger 0.2 node) cannot push terms up.
+//!   other node are ignored, so a stray node (or a MiniLedger 0.2 node) cannot push terms up;
+//!   [`Raft::screen`] also tells the driver which messages no honest node sends (including
+//!   any from a connection that did not prove the validator's key), to score the sender.
 //!   A node not in the set is a learner: it follows validators' AppendEntries and acknowledges
 //!   them, never votes or campaigns.
 //! - Pre-vote, check-quorum and the leader lease (see `election.rs`).
@@ -22,7 +24,8 @@
 //! ```text
 //! on start:    restored = (hard state, chain tip + its term, persisted uncommitted entries)
 //!              raft = Raft::new(config, restored, seed from the OS)
-//! on input:    raft.step(from, &message, now, &mut checker)   // consensus messages
+//! on input:    raft.screen(from, authenticated, &message)    // Err: bogus; ignore, score
+//!              raft.step(from, &message, now, &mut checker)   // consensus messages
 //!              raft.tick(now)                                  // at raft.next_tick_at()
 //!              raft.propose(block, now)                        // leader: block on last_entry()
 //!              raft.set_learners(observer node ids)            // when connections change
@@ -76,6 +79,7 @@ mod node;
 mod progress;
 mod ready;
 mod replication;
+mod screen;
 mod status;
 pub mod wire;
 

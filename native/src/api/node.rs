@@ -114,6 +114,8 @@ struct PeerView {
     light: bool,
     direction: &'static str,
     connected_at: u64,
+    /// It proved its key in the handshake (false for MiniLedger 0.2 peers).
+    authenticated: bool,
     /// The misbehaviour score now (it decays) and every offence ever counted.
     score: u32,
     offences: BTreeMap<&'static str, u64>,
@@ -156,6 +158,7 @@ impl PeerView {
             light: p.light,
             direction: if p.outbound { "outbound" } else { "inbound" },
             connected_at: p.connected_at,
+            authenticated: p.authenticated,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::produce::build;
 use super::reforward::Reforward;
 use super::{now_ms, Node};
 use crate::storage::{CommitItem, RaftWrite, Store};
+use miniledger_core::net::Offence;
 use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
 use miniledger_core::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
 use miniledger_core::validation::verify_block;
@@ -159,13 +160,23 @@ impl Node {
         c.raft.next_tick_at()
     }
 
-    /// A consensus message from `from` (an authenticated nodeId).
+    /// A consensus message from `from`. What no honest node of ours sends (from an
+    /// unauthenticated connection, a non-validator, a leaderId that is not the sender, ...;
+    /// `Raft::screen`) is ignored and scored.
     pub(super) fn raft_step(&mut self, from: &str, message: &Message) {
         let Some(c) = self.raft.as_mut() else {
             tracing::debug!(target: "p2p", %from, "ignoring {} (solo consensus)", message.type_name());
             return;
         };
         let now = now_ms();
+        let peer = self.peers.peer(from);
+        let authenticated = peer.is_some_and(|p| p.authenticated && !p.light)
+            || (!self.settings.authenticated_consensus && peer.is_some_and(|p| !p.light));
+        if let Err(why) = c.raft.screen(from, authenticated, message) {
+            tracing::warn!(target: "raft", %from, "ignored {}: bogusConsensus: {why}", message.type_name());
+            self.peers.report(from, Offence::BogusConsensus, now);
+            return;
+        }
         let mut checker = Checker {
             store: &self.store,
             rules: &self.settings.rules,

@@ -25,7 +25,8 @@ use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
 use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{
-    Action, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary, RateConfig,
+    Action, Admission, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary,
+    RateConfig,
 };
 use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
 use miniledger_core::raft::{RaftConfig, RaftStatus};
@@ -62,6 +63,11 @@ pub struct Settings {
     pub max_peers: usize,
     pub max_inbound_per_ip: usize,
     pub max_messages_per_second: u32,
+    /// Who may connect as a full peer (`network.allowedKeys`, ...).
+    pub admission: Admission,
+    /// Consensus messages count only from authenticated connections (false in compat mode:
+    /// MiniLedger 0.2 validators cannot authenticate).
+    pub authenticated_consensus: bool,
     pub mempool_capacity: usize,
     /// Raft consensus (None: solo, see `produce`).
     pub raft: Option<RaftConfig>,
@@ -171,9 +177,13 @@ impl Node {
             per_sec: settings.max_messages_per_second,
             burst: settings.max_messages_per_second.saturating_mul(2),
         };
-        let mut seed = [0u8; 8];
+        config.admission = settings.admission.clone();
+        let mut seed = [0u8; 40];
         getrandom::getrandom(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut peers = PeerManager::new(config, u64::from_le_bytes(seed));
+        let (jitter, challenges) = seed.split_at(8);
+        let jitter = u64::from_le_bytes(jitter.try_into().expect("8 bytes"));
+        let mut peers = PeerManager::new(config, jitter);
+        peers.enable_auth(key.clone(), challenges.try_into().expect("32 bytes"));
         peers.set_chain_height(store.height());
         let now = now_ms();
         for address in &settings.peers {

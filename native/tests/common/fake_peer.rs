@@ -1,10 +1,12 @@
 //! A scripted peer on a real loopback WebSocket, for tests of how a node treats other peers:
-//! it accepts connections, answers the node's HANDSHAKE with an accepting HANDSHAKE_ACK, and
+//! it accepts connections, answers the node's HANDSHAKE with an accepting HANDSHAKE_ACK (proving
+//! its key when challenged, so the node counts it authenticated), and
 //! then answers each decoded message with whatever frames the script returns (raw text, so a
 //! script can send anything, malformed or forged). A ticker can also send frames of its own at
 //! a fixed interval (a fake leader's heartbeats). Runs on its own thread; stops on drop.
 
 use futures_util::{SinkExt, StreamExt};
+use miniledger_core::net::auth::{self, Role};
 use miniledger_core::protocol::{HandshakeAck, Message};
 use miniledger_core::{Envelope, Keypair};
 use std::sync::Arc;
@@ -135,7 +137,8 @@ async fn serve<S>(
         handshaken = true;
         let decoded = Envelope::decode(text.as_str()).ok().map(|e| e.message);
         let replies = match &decoded {
-            Some(Message::Handshake(_)) => vec![envelope(
+            // It holds its key, so it answers a challenge (and takes the proof unchecked).
+            Some(Message::Handshake(hello)) => vec![envelope(
                 me,
                 Message::HandshakeAck(HandshakeAck {
                     node_id: me.node_id().into(),
@@ -144,8 +147,14 @@ async fn serve<S>(
                     chain_height: height,
                     accepted: true,
                     reason: None,
+                    challenge: hello.challenge.as_ref().map(|_| "77".repeat(32)),
+                    challenge_signature: hello
+                        .challenge
+                        .as_deref()
+                        .map(|c| auth::sign(me, Role::Responder, c, &hello.public_key)),
                 }),
             )],
+            Some(Message::HandshakeProof(_)) => Vec::new(),
             other => script(other.as_ref(), text.as_str()),
         };
         for reply in replies {

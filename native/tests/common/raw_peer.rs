@@ -3,7 +3,8 @@
 //! Blocking, on its own runtime, so tests stay plain `#[test]`s next to `NodeProcess`.
 
 use futures_util::{SinkExt, StreamExt};
-use miniledger_core::protocol::{Handshake, HandshakeAck, Message};
+use miniledger_core::net::auth::{self, Role};
+use miniledger_core::protocol::{Handshake, HandshakeAck, HandshakeProof, Message};
 use miniledger_core::{Envelope, Keypair};
 use miniledger_native::tls::PeerTls;
 use miniledger_native::transport::{self, ClientSocket};
@@ -91,7 +92,22 @@ impl RawPeer {
 
     /// Sends HANDSHAKE as `key` and returns the node's HANDSHAKE_ACK (None: closed first).
     pub fn handshake(&mut self, key: &Keypair) -> Option<HandshakeAck> {
-        self.send(key, hello(key));
+        self.handshake_with(key, hello(key))
+    }
+
+    /// Handshakes as `key`; panics unless the node accepts.
+    pub fn connect_as(address: &str, key: &Keypair) -> RawPeer {
+        let mut peer = RawPeer::connect(address);
+        let ack = peer.handshake(key).expect("an answer to the handshake");
+        assert!(ack.accepted, "handshake refused: {:?}", ack.reason);
+        peer
+    }
+}
+
+impl RawPeer {
+    /// Sends `hello` (a HANDSHAKE) and returns the node's HANDSHAKE_ACK (None: closed first).
+    pub fn handshake_with(&mut self, key: &Keypair, hello: Message) -> Option<HandshakeAck> {
+        self.send(key, hello);
         loop {
             match self.next(super::DEADLINE) {
                 Next::Text(text) => {
@@ -109,13 +125,54 @@ impl RawPeer {
         }
     }
 
-    /// Handshakes as `key`; panics unless the node accepts.
-    pub fn connect_as(address: &str, key: &Keypair) -> RawPeer {
-        let mut peer = RawPeer::connect(address);
-        let ack = peer.handshake(key).expect("an answer to the handshake");
-        assert!(ack.accepted, "handshake refused: {:?}", ack.reason);
-        peer
+    /// The challenge-response as a dialer announcing `claimed`'s key but signing with
+    /// `signer` (the same key for an honest peer): checks the node's answer, sends the proof
+    /// and returns the ACK (None: closed before answering).
+    pub fn authenticate(
+        &mut self,
+        claimed: &Keypair,
+        signer: &Keypair,
+        light: bool,
+    ) -> Option<HandshakeAck> {
+        let challenge = "5a".repeat(32);
+        let ack = self.handshake_with(claimed, hello_full(claimed, light, Some(&challenge)))?;
+        if ack.accepted {
+            let signature = ack
+                .challenge_signature
+                .as_deref()
+                .expect("challengeSignature");
+            auth::verify(
+                Role::Responder,
+                &challenge,
+                &ack.public_key,
+                claimed.public_hex(),
+                signature,
+            )
+            .expect("the node proves its key");
+            let theirs = ack.challenge.as_deref().expect("the node's challenge");
+            let signature = auth::sign(signer, Role::Dialer, theirs, &ack.public_key);
+            self.send(
+                claimed,
+                Message::HandshakeProof(HandshakeProof { signature }),
+            );
+        }
+        Some(ack)
     }
+}
+
+/// A HANDSHAKE from `key`: a full node (a MiniLedger 0.2 one without `challenge`) or a light one.
+pub fn hello_full(key: &Keypair, light: bool, challenge: Option<&str>) -> Message {
+    Message::Handshake(Handshake {
+        node_id: key.node_id().into(),
+        public_key: key.public_hex().into(),
+        org_id: "hostile".into(),
+        chain_height: 0,
+        listen_port: 9,
+        listen_address: Some("127.0.0.1".into()),
+        light: light.then_some(true),
+        tls: None,
+        challenge: challenge.map(Into::into),
+    })
 }
 
 /// A HANDSHAKE from `key` as a light node: never advertised nor dialed back, so hostile
@@ -130,5 +187,6 @@ pub fn hello(key: &Keypair) -> Message {
         listen_address: None,
         light: Some(true),
         tls: None,
+        challenge: None,
     })
 }
