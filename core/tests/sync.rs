@@ -708,9 +708,6 @@ fn runs_are_capped_at_max_run_blocks() {
     // Contiguous blocks from one peer still come out one capped run at a time.
     let runs = drain(&mut sync);
     assert!(runs.len() >= 2, "{runs:?}");
-    assert!(
-        runs.iter().all(|(_, from, to)| to - from < 10),
-        "{runs:?}"
-    );
+    assert!(runs.iter().all(|(_, from, to)| to - from < 10), "{runs:?}");
     assert_eq!(runs[0].1, 1);
 }
