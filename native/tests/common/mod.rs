@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod checker;
 pub mod fake_peer;
+pub mod loaded;
 pub mod raft;
 pub mod raw_peer;
 
@@ -124,6 +126,11 @@ impl NodeProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The node's process id (for /proc sampling).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log(&self) -> String {
