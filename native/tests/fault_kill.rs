@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?}: not a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?}: not a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -23,7 +26,9 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// itself, so a seed gives the same kind of moment on a fast or a slow machine).
 fn after_requests(cluster: &LoadedCluster, more: u64) {
     let target = cluster.sent() + more as usize;
-    wait_until(&format!("{more} more requests"), || cluster.sent() >= target);
+    wait_until(&format!("{more} more requests"), || {
+        cluster.sent() >= target
+    });
 }
 
 #[test]

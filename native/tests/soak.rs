@@ -15,7 +15,10 @@ fn env_secs(name: &str, default: u64) -> Duration {
     Duration::from_secs(
         std::env::var(name)
             .ok()
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}={v:?}: seconds")))
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name}={v:?}: seconds"))
+            })
             .unwrap_or(default),
     )
 }
@@ -103,7 +106,10 @@ fn soak_with_a_leader_kill_every_minute() {
     cluster.stop_load_and_settle(DEADLINE);
     let report = cluster.check();
 
-    println!("SOAK REPORT duration={duration:?} leader_kills={kills} restarts={}", cluster.restarts());
+    println!(
+        "SOAK REPORT duration={duration:?} leader_kills={kills} restarts={}",
+        cluster.restarts()
+    );
     println!(
         "recovery (kill -> new leader -> restarted node caught up): max {:?}",
         recoveries.iter().max()
@@ -142,8 +148,15 @@ fn soak_with_a_leader_kill_every_minute() {
             series.len()
         );
     }
-    println!("memory and descriptors flat: {}", if flat { "yes" } else { "NO" });
-    println!("SOAK SUMMARY {} elapsed={:?}", report.summary(), started.elapsed());
+    println!(
+        "memory and descriptors flat: {}",
+        if flat { "yes" } else { "NO" }
+    );
+    println!(
+        "SOAK SUMMARY {} elapsed={:?}",
+        report.summary(),
+        started.elapsed()
+    );
     report.assert_clean();
     assert!(flat, "memory or descriptors grew");
 }

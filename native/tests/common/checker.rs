@@ -36,7 +36,12 @@ pub fn chain(node: &NodeProcess) -> Chain {
         blocks.extend(body["blocks"].as_array().unwrap().iter().cloned());
     }
     blocks.reverse();
-    assert_eq!(blocks.len() as u64, height + 1, "{}: blocks 0..={height}", node.name);
+    assert_eq!(
+        blocks.len() as u64,
+        height + 1,
+        "{}: blocks 0..={height}",
+        node.name
+    );
     let mut chain = Chain {
         block_hashes: Vec::with_capacity(blocks.len()),
         txs: Vec::new(),
@@ -44,7 +49,11 @@ pub fn chain(node: &NodeProcess) -> Chain {
     for (h, block) in blocks.iter().enumerate() {
         assert_eq!(block["height"], h as u64, "{}: block order", node.name);
         if let Some(parent) = chain.block_hashes.last() {
-            assert_eq!(block["previousHash"], *parent, "{}: block {h} link", node.name);
+            assert_eq!(
+                block["previousHash"], *parent,
+                "{}: block {h} link",
+                node.name
+            );
         }
         chain
             .block_hashes

@@ -192,9 +192,11 @@ impl LoadedCluster {
             .max()
             .unwrap_or_default();
         let node = self.nodes[i].as_ref().unwrap();
-        wait_until_within(&format!("{} caught up to {target}", node.name), limit, || {
-            node.tip().0 >= target
-        });
+        wait_until_within(
+            &format!("{} caught up to {target}", node.name),
+            limit,
+            || node.tip().0 >= target,
+        );
     }
 
     /// Stops the clients and waits until every node is up, holds the same tip and has an
@@ -247,7 +249,12 @@ impl LoadedCluster {
             report.lost.drain(..).partition(|h| must.contains(h));
         report.lost = lost;
         report.lost_after_restart = after;
-        for hash in report.lost.iter().chain(&report.lost_after_restart).take(10) {
+        for hash in report
+            .lost
+            .iter()
+            .chain(&report.lost_after_restart)
+            .take(10)
+        {
             let ack = acks.iter().find(|a| &a.hash == hash).unwrap();
             let views: Vec<String> = nodes
                 .iter()
@@ -260,7 +267,9 @@ impl LoadedCluster {
              nodes not killed again, the rest from nodes killed later)",
             acks.len(),
             acks.iter().filter(|a| a.durable).count(),
-            acks.iter().filter(|a| !a.durable && generation(a) == 0).count(),
+            acks.iter()
+                .filter(|a| !a.durable && generation(a) == 0)
+                .count(),
             after_restart.len(),
         );
         report
