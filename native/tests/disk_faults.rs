@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::raft;
 use common::{check_store_consistent, stderr, wait_until, NodeProcess, BIN};
 use serde_json::json;
 use std::io::Write;
@@ -209,4 +210,85 @@ fn a_full_disk_refuses_new_transactions_loses_nothing_and_recovers_when_space_re
     );
     drop(node); // kill -9
     assert_eq!(check_store_consistent(&data), tip.0);
+}
+
+/// The public key of the node whose data dir is `dir` (created there).
+fn key_in(dir: &Path) -> String {
+    let out = common::run_cli(&["keys", "show", "--data-dir", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    v["publicKey"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_raft_validator_whose_disk_fills_stops_cleanly_and_catches_up_after() {
+    let Some(fs) = Tmpfs::mount("32m") else {
+        return;
+    };
+    let (dirs, mut keys) = common::raft::identities(2);
+    let c_dir = fs.path().join("c");
+    keys.push(key_in(&c_dir));
+    let a = raft::start("A", dirs[0].path(), &keys, &[]);
+    let b = raft::start("B", dirs[1].path(), &keys, &[&a]);
+    let mut c = raft::start("C", &c_dir, &keys, &[&a, &b]);
+    raft::await_leader(&[&a, &b, &c]);
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let (code, answer) = a.post(
+            "/tx?wait=commit",
+            &json!({"key": format!("k{i}"), "value": i}),
+        );
+        assert_eq!(code, 200, "{answer}");
+        acked.push(answer["hash"].as_str().unwrap().to_string());
+    }
+    wait_until("C has the first blocks", || c.tip() == a.tip());
+    let ballast = fill(fs.path());
+
+    // Durable transactions through A and B until C cannot persist and stops.
+    let value = "x".repeat(2_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    let status = loop {
+        if let Some(status) = c.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "C still running after {i} transactions"
+        );
+        let node = [&a, &b][i % 2];
+        let body = json!({"key": format!("r{i}"), "value": value});
+        if let Ok((200, answer)) = node.try_post("/tx?wait=commit", &body) {
+            acked.push(answer["hash"].as_str().unwrap().to_string());
+        }
+        i += 1;
+    };
+    assert_eq!(status.code(), Some(1));
+    let log = c.log();
+    assert!(
+        log.contains("database or disk is full") && log.contains("stopping"),
+        "{log}"
+    );
+    // The other two go on committing.
+    raft::await_leader(&[&a, &b]);
+    let (code, answer) = a.post("/tx?wait=commit", &json!({"key": "two", "value": 1}));
+    assert_eq!(code, 200, "{answer}");
+    acked.push(answer["hash"].as_str().unwrap().to_string());
+
+    // Space returns: C's store is intact and it catches up on restart.
+    std::fs::remove_file(&ballast).unwrap();
+    let stopped_at = check_store_consistent(&c_dir);
+    assert!(stopped_at >= 10);
+    let reason = log.lines().find(|l| l.contains("stopping")).unwrap();
+    eprintln!("C: {reason}");
+    drop(c);
+    let c = raft::start("C", &c_dir, &keys, &[&a, &b]);
+    let tip = a.tip();
+    wait_until("C at the tip", || c.tip().0 >= tip.0);
+    wait_until("identical tips", || {
+        a.tip() == b.tip() && b.tip() == c.tip()
+    });
+    let report = common::checker::check(&[&a, &b, &c], &acked);
+    eprintln!("C stopped at height {stopped_at}; {}", report.summary());
+    report.assert_clean();
 }
