@@ -7,6 +7,7 @@ mod blame;
 mod consensus;
 mod disk;
 mod overlay;
+mod own_nonces;
 mod pending;
 mod produce;
 mod progress;
@@ -156,6 +157,8 @@ pub struct Node {
     /// See [`Status::synced_blocks`].
     synced_blocks: u64,
     disk: disk::DiskFault,
+    /// Own nonces below this are durably reserved (see `own_nonces`).
+    own_reserved: u64,
 }
 
 impl Node {
@@ -200,7 +203,7 @@ impl Node {
             ),
             None => None,
         };
-        let node = Node {
+        let mut node = Node {
             key,
             settings,
             store,
@@ -218,7 +221,10 @@ impl Node {
             waiters: HashMap::new(),
             synced_blocks: 0,
             disk: disk::DiskFault::default(),
+            own_reserved: 0,
         };
+        node.restore_own_nonces()
+            .map_err(|e| std::io::Error::other(format!("restoring own nonces: {e}")))?;
         Ok((node, bound))
     }
 
@@ -338,6 +344,10 @@ impl Node {
             }
             Command::SubmitOwn { body, reply } => {
                 let nonce = self.next_own_nonce();
+                if let Err(e) = self.reserve_own_nonce(nonce) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 let tx = Transaction::new_signed(&self.key, nonce, now_ms(), body);
                 let _ = reply.send(self.submit(tx.clone()).map(|()| tx));
             }

@@ -86,9 +86,6 @@ pub struct Report {
     pub nonce_breaks: Vec<String>,
     /// Names of nodes whose chain differs from the first node's.
     pub diverged: Vec<String>,
-    /// Known limitation, reported apart: 202s a node gave after it had been killed and
-    /// restarted that are not in the chain (see RELIABILITY.md, "nonce reuse after a restart").
-    pub lost_after_restart: Vec<String>,
 }
 
 impl Report {
@@ -102,16 +99,14 @@ impl Report {
     /// One line for logs and scripts.
     pub fn summary(&self) -> String {
         format!(
-            "height={} acked={} committed={} lost={} duplicated={} nonce_breaks={} diverged={} \
-             lost_202_after_restart={}",
+            "height={} acked={} committed={} lost={} duplicated={} nonce_breaks={} diverged={}",
             self.height,
             self.acked,
             self.committed,
             self.lost.len(),
             self.duplicated.len(),
             self.nonce_breaks.len(),
-            self.diverged.len(),
-            self.lost_after_restart.len()
+            self.diverged.len()
         )
     }
 

@@ -225,36 +225,21 @@ impl LoadedCluster {
     }
 
     /// Runs the checker on every node. Must be in the chain: every durable ack, and every 202
-    /// from a node never killed. A 202 from a node killed afterwards may be lost (its mempool is
-    /// memory); a 202 a restarted node gave is tracked apart (`lost_after_restart`).
+    /// from a node not killed since it gave it (a killed node's mempool is memory).
     pub fn check(&self) -> Report {
         let acks = self.acks();
-        let generation = |a: &Ack| self.shared.generations[a.node].load(Ordering::SeqCst);
+        let kept = |a: &Ack| {
+            a.durable || a.generation == self.shared.generations[a.node].load(Ordering::SeqCst)
+        };
         let must: Vec<String> = acks
             .iter()
-            .filter(|a| a.durable || generation(a) == 0)
-            .map(|a| a.hash.clone())
-            .collect();
-        let after_restart: Vec<String> = acks
-            .iter()
-            .filter(|a| !a.durable && a.generation > 0 && a.generation == generation(a))
+            .filter(|a| kept(a))
             .map(|a| a.hash.clone())
             .collect();
         let nodes = self.live();
         assert_eq!(nodes.len(), 3, "check with every node up");
-        let mut report = checker::check(&nodes, &[&must[..], &after_restart[..]].concat());
-        report.acked = must.len();
-        let must: std::collections::HashSet<&String> = must.iter().collect();
-        let (lost, after): (Vec<String>, Vec<String>) =
-            report.lost.drain(..).partition(|h| must.contains(h));
-        report.lost = lost;
-        report.lost_after_restart = after;
-        for hash in report
-            .lost
-            .iter()
-            .chain(&report.lost_after_restart)
-            .take(10)
-        {
+        let report = checker::check(&nodes, &must);
+        for hash in report.lost.iter().take(10) {
             let ack = acks.iter().find(|a| &a.hash == hash).unwrap();
             let views: Vec<String> = nodes
                 .iter()
@@ -263,14 +248,12 @@ impl LoadedCluster {
             eprintln!("lost {ack:?}; now {views:?}");
         }
         eprintln!(
-            "acknowledged: {} ({} durable; 202s: {} from nodes never killed, {} from restarted \
-             nodes not killed again, the rest from nodes killed later)",
+            "acknowledged: {} ({} durable, {} 202s from nodes not killed since, {} 202s \
+             forgiven: the node was killed later)",
             acks.len(),
             acks.iter().filter(|a| a.durable).count(),
-            acks.iter()
-                .filter(|a| !a.durable && generation(a) == 0)
-                .count(),
-            after_restart.len(),
+            acks.iter().filter(|a| !a.durable && kept(a)).count(),
+            acks.len() - must.len()
         );
         report
     }
