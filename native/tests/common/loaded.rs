@@ -152,6 +152,12 @@ impl LoadedCluster {
 
     /// The index of the node all live nodes agree leads, within `limit`.
     pub fn await_leader(&self, limit: Duration) -> usize {
+        self.try_await_leader(limit)
+            .unwrap_or_else(|| panic!("no leader the live nodes agree on within {limit:?}"))
+    }
+
+    /// As [`LoadedCluster::await_leader`], None after `limit`.
+    pub fn try_await_leader(&self, limit: Duration) -> Option<usize> {
         let live: Vec<(usize, &NodeProcess)> = self
             .nodes
             .iter()
@@ -159,12 +165,16 @@ impl LoadedCluster {
             .filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
             .collect();
         let views: Vec<&NodeProcess> = live.iter().map(|(_, n)| *n).collect();
-        let mut found = None;
-        wait_until_within("a leader the live nodes agree on", limit, || {
-            found = agreed_leader(&views);
-            found.is_some()
-        });
-        live[found.unwrap()].0
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(found) = agreed_leader(&views) {
+                return Some(live[found].0);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     /// kill -9 of node `i` (its data dir stays).
