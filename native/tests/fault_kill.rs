@@ -9,7 +9,8 @@ mod common;
 
 use common::loaded::{LoadedCluster, Rng};
 use common::raft::ELECTION;
-use common::{wait_until, DEADLINE};
+use common::{wait_until, NodeProcess, DEADLINE};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -93,4 +94,30 @@ fn repeated_kill_9_under_load_loses_and_doubles_nothing() {
     );
     report.assert_clean();
     assert!(report.acked > 0 && report.committed >= report.acked);
+}
+
+/// The mechanism behind "a 202 after a restart is kept": a node killed -9 signs its next
+/// transaction above the nonces it had reserved, and fills the ones between with no-ops, so its
+/// nonce sequence has no gap and no nonce is used twice.
+#[test]
+fn a_restarted_node_signs_above_its_reserved_nonces_and_fills_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start_in("solo", dir.path(), None, &[]);
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        let (code, answer) = node.post("/tx?wait=commit", &json!({"key": "k", "value": i}));
+        assert_eq!(code, 200, "{answer}");
+        acked.push(answer["hash"].as_str().unwrap().to_string());
+    }
+    drop(node); // kill -9
+    let node = NodeProcess::start_in("solo", dir.path(), None, &[]);
+    let (code, answer) = node.post("/tx?wait=commit", &json!({"key": "k", "value": 3}));
+    assert_eq!(code, 200, "{answer}");
+    let hash = answer["hash"].as_str().unwrap().to_string();
+    assert_eq!(node.get_ok(&format!("/tx/{hash}"))["nonce"], 256);
+    acked.push(hash);
+    let report = common::checker::check(&[&node], &acked);
+    report.assert_clean();
+    assert_eq!(report.committed, 257, "3 + 253 fillers + 1");
+    assert!(node.log().contains("signing no-op transactions for them"));
 }
