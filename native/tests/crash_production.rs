@@ -5,38 +5,12 @@
 
 mod common;
 
-use common::{post_to, wait_until, NodeProcess};
-use miniledger_core::state::commitment;
+use common::{check_store_consistent, post_to, wait_until, NodeProcess};
 use miniledger_native::storage::{Reads, Store};
 use serde_json::json;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 const THREADS: usize = 4;
-
-/// Every consistency rule a crashed store must still satisfy.
-fn check_consistent(dir: &Path) -> u64 {
-    let store = Store::open(dir).unwrap();
-    let height = store.height();
-    let one = |sql: &str| {
-        let result = store
-            .query_readonly(sql, 1, Duration::from_secs(5))
-            .unwrap();
-        result.rows[0][0].as_u64().unwrap_or(0)
-    };
-    assert_eq!(one("SELECT count(*) FROM blocks"), height + 1, "contiguous");
-    let listed: u64 = (1..=height)
-        .map(|h| store.block(h).unwrap().unwrap().transactions.len() as u64)
-        .sum();
-    assert_eq!(one("SELECT count(*) FROM transactions"), listed);
-    assert!(one("SELECT max(block_height) FROM transactions") <= height);
-    assert!(one("SELECT max(block_height) FROM world_state") <= height);
-    let tip = store.block(height).unwrap().unwrap();
-    let root = commitment::root_at(&store, store.tree_version()).unwrap();
-    assert_eq!(root, tip.state_root, "state tree matches the tip");
-    height
-}
 
 #[test]
 fn kill_9_during_block_production_loses_nothing_committed() {
@@ -67,7 +41,7 @@ fn kill_9_during_block_production_loses_nothing_committed() {
             (acked, txs)
         });
 
-        let height = check_consistent(dir.path());
+        let height = check_store_consistent(dir.path());
         let store = Store::open(dir.path()).unwrap();
         assert!(height >= acked.0, "round {round}: lost blocks");
         assert_eq!(store.block(acked.0).unwrap().unwrap().hash, acked.1);

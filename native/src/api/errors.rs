@@ -1,6 +1,7 @@
 //! Every API error is JSON `{"error": message}` with a status code that fits: the caller's
 //! mistakes are 4xx and name the rule or field at fault, the node's own failures are 5xx.
 
+use crate::node::SubmitError;
 use crate::storage::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -57,6 +58,16 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::REQUEST_TIMEOUT, e.to_string())
             }
             other => ApiError::internal(format!("storage error: {other}")),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Admit(e) => e.into(),
+            // 507: the node, not the request, is short of storage; retrying later may work.
+            SubmitError::Disk(_) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
         }
     }
 }

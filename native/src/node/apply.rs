@@ -24,6 +24,19 @@ pub enum ApplyError {
     },
 }
 
+impl ApplyError {
+    /// The disk failed the write (full, read-only…), not the block: see
+    /// [`StoreError::is_disk_fault`].
+    pub fn is_disk_fault(&self) -> bool {
+        match self {
+            ApplyError::Store { error, .. } | ApplyError::StoreRun { error, .. } => {
+                error.is_disk_fault()
+            }
+            ApplyError::Invalid { .. } => false,
+        }
+    }
+}
+
 /// The rules a node applies blocks under.
 #[derive(Debug, Clone)]
 pub struct Rules {

@@ -141,8 +141,9 @@ fn layer(
 
 /// A node that cannot persist Raft state or a committed block must not go on: it could vote
 /// or acknowledge against what its disk holds. Restarting recovers from the durable state.
+/// On a full or read-only disk the operator frees space (or fixes the mount) and restarts it.
 fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
-    tracing::error!(target: "raft", "{what}: {error}; stopping");
+    tracing::error!(target: "raft", "{what}: {error}; stopping (the store keeps every write that completed; restart once the disk accepts writes)");
     std::process::exit(1)
 }
 

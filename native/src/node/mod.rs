@@ -5,7 +5,9 @@
 mod apply;
 mod blame;
 mod consensus;
+mod disk;
 mod overlay;
+mod own_nonces;
 mod pending;
 mod produce;
 mod progress;
@@ -91,6 +93,9 @@ pub struct Status {
     /// Blocks applied through BlockSync since the node started (under Raft: a follower that
     /// fell behind the leader's retained window).
     pub synced_blocks: u64,
+    /// Why the node cannot write blocks right now (disk full, read-only…), if it cannot:
+    /// new transactions are then refused (see `node::disk`).
+    pub disk_fault: Option<String>,
     /// Raft's view (None under solo); the API lays it out.
     #[serde(skip)]
     pub raft: Option<RaftStatus>,
@@ -105,16 +110,26 @@ pub enum WaitOutcome {
     Dropped,
 }
 
+/// Why a transaction from the API was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Admit(#[from] AdmitError),
+    /// The node cannot write blocks (see [`Status::disk_fault`]).
+    #[error("the node cannot store blocks ({0}); new transactions are refused until it can")]
+    Disk(String),
+}
+
 /// Requests from the API.
 pub enum Command {
     /// A transaction signed elsewhere: validate, hold and broadcast it.
-    Submit(Transaction, oneshot::Sender<Result<(), AdmitError>>),
+    Submit(Transaction, oneshot::Sender<Result<(), SubmitError>>),
     /// A payload to sign with the node's own key. The nonce is chosen here, in the loop, so
     /// concurrent requests never pick the same one: the chain's next nonce, or one past the
     /// highest own transaction still pending, whichever is higher.
     SubmitOwn {
         body: PayloadBody,
-        reply: oneshot::Sender<Result<Transaction, AdmitError>>,
+        reply: oneshot::Sender<Result<Transaction, SubmitError>>,
     },
     /// Whether a transaction with this hash is waiting in the mempool.
     Pending(String, oneshot::Sender<bool>),
@@ -156,6 +171,9 @@ pub struct Node {
     waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
     /// See [`Status::synced_blocks`].
     synced_blocks: u64,
+    disk: disk::DiskFault,
+    /// Own nonces below this are durably reserved (see `own_nonces`).
+    own_reserved: u64,
 }
 
 impl Node {
@@ -209,7 +227,7 @@ impl Node {
             ),
             None => None,
         };
-        let node = Node {
+        let mut node = Node {
             key,
             settings,
             store,
@@ -226,7 +244,11 @@ impl Node {
             mempool_changes: 0,
             waiters: HashMap::new(),
             synced_blocks: 0,
+            disk: disk::DiskFault::default(),
+            own_reserved: 0,
         };
+        node.restore_own_nonces()
+            .map_err(|e| std::io::Error::other(format!("restoring own nonces: {e}")))?;
         Ok((node, bound))
     }
 
@@ -360,8 +382,15 @@ impl Node {
             Command::Submit(tx, reply) => {
                 let _ = reply.send(self.submit(tx));
             }
+            Command::SubmitOwn { reply, .. } if self.disk.fault().is_some() => {
+                let _ = reply.send(Err(self.disk.refusal()));
+            }
             Command::SubmitOwn { body, reply } => {
                 let nonce = self.next_own_nonce();
+                if let Err(e) = self.reserve_own_nonce(nonce) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
                 let tx = Transaction::new_signed(&self.key, nonce, now_ms(), body);
                 let _ = reply.send(self.submit(tx.clone()).map(|()| tx));
             }
@@ -382,6 +411,7 @@ impl Node {
                     syncing: self.sync.is_syncing(),
                     sync_target: self.sync.target_height(),
                     synced_blocks: self.synced_blocks,
+                    disk_fault: self.disk.fault().map(str::to_string),
                     raft: self.raft_status(),
                 });
             }
@@ -394,7 +424,10 @@ impl Node {
 
     /// Admits a transaction from the API and broadcasts it (solo), or forwards it to the leader
     /// (Raft: only the leader needs it, and every other node then verifies it once, in a block).
-    fn submit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
+    fn submit(&mut self, tx: Transaction) -> Result<(), SubmitError> {
+        if self.disk.fault().is_some() {
+            return Err(self.disk.refusal());
+        }
         self.admit(tx.clone())?;
         self.spread(tx);
         Ok(())
@@ -645,6 +678,13 @@ impl Node {
                 .filter(|(i, _)| *i >= start)
                 .map(|(i, e)| (i - start, e));
             let outcome = apply_verified(&mut self.store, run, first_bad, &self.settings.rules);
+            if outcome.committed > 0 {
+                self.disk.on_written();
+            }
+            if let Some(e) = &outcome.error {
+                // Not the peer's fault: the run is fetched again and retried.
+                self.disk.on_failed(e);
+            }
             self.on_committed(&run[..outcome.committed]);
             self.synced_blocks += outcome.committed as u64;
             if outcome.committed > 0 {
@@ -673,9 +713,11 @@ impl Node {
     fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
         match apply_block(&mut self.store, block, &self.settings.rules, now_ms()) {
             Ok(()) => {
+                self.disk.on_written();
                 self.on_committed(std::slice::from_ref(block));
                 true
             }
+            Err(e) if self.disk.on_failed(&e) => false,
             Err(e) => {
                 tracing::warn!(target: "chain", from = from.unwrap_or("local"), "{e}");
                 if let (Some(peer), Some(offence)) = (from, blame::block(&e)) {
@@ -723,6 +765,9 @@ impl Node {
         if !self.settings.produce || self.sync.is_syncing() || self.mempool.is_empty() {
             return false;
         }
+        if !self.disk.may_retry(now_ms()) {
+            return false;
+        }
         let txs = self
             .mempool
             .ready(self.settings.rules.limits.max_txs_per_block, &self.store);
@@ -731,11 +776,13 @@ impl Node {
         }
         let block = match seal(&mut self.store, &self.settings.rules, &self.key, txs) {
             Ok(block) => block,
+            Err(e) if self.disk.on_failed(&e) => return false,
             Err(e) => {
                 tracing::error!(target: "chain", "cannot produce a block: {e}");
                 return false;
             }
         };
+        self.disk.on_written();
         self.on_committed(std::slice::from_ref(&block));
         let now = now_ms();
         self.peers

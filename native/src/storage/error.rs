@@ -11,6 +11,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("data directory {} is not writable: {source}", path.display())]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{op}: {source}")]
     Sqlite { op: String, source: rusqlite::Error },
     #[error("block {height} does not extend the tip: {reason}")]
@@ -39,6 +44,23 @@ pub enum StoreError {
     QueryTimeout { limit_ms: u128 },
     #[error("cannot generate the node key: {0}")]
     Randomness(getrandom::Error),
+}
+
+impl StoreError {
+    /// True when the disk, not the data, is at fault: full, read-only, unwritable or failing.
+    /// Nothing was written (SQLite rolled the transaction back); the same write can succeed
+    /// once the operator frees space or fixes the disk.
+    pub fn is_disk_fault(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            StoreError::NotWritable { .. } | StoreError::DataDir { .. } => true,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } => matches!(e.code, DiskFull | ReadOnly | CannotOpen | SystemIoFailure),
+            _ => false,
+        }
+    }
 }
 
 /// Attaches the interrupted operation to a rusqlite error.

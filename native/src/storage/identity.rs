@@ -45,3 +45,24 @@ impl Store {
         Ok((key, org_id))
     }
 }
+
+/// See [`Store::own_nonces_reserved`].
+const OWN_NONCES_RESERVED: &str = "own_nonces_reserved";
+
+impl Store {
+    /// Nonces below this may have been used by transactions the node signed (`POST /tx`), in a
+    /// previous run too: a restarted node must not sign new transactions with them.
+    pub fn own_nonces_reserved(&self) -> Result<u64, StoreError> {
+        match get_meta(&self.conn, OWN_NONCES_RESERVED)? {
+            None => Ok(0),
+            Some(v) => v
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("{OWN_NONCES_RESERVED}: {v:?}"))),
+        }
+    }
+
+    /// Durably raises [`Store::own_nonces_reserved`] (one small synchronous write).
+    pub fn reserve_own_nonces(&self, below: u64) -> Result<(), StoreError> {
+        set_meta(&self.conn, OWN_NONCES_RESERVED, &below.to_string())
+    }
+}

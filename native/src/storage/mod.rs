@@ -91,6 +91,7 @@ impl Store {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        probe_writable(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut conn =
             Connection::open(&path).op_with(|| format!("cannot open {}", path.display()))?;
@@ -200,4 +201,21 @@ impl Store {
         self.read_failure
             .set(Some(first.unwrap_or_else(|| error.to_string())));
     }
+}
+
+/// Fails with a clear reason if no file can be created in `data_dir` (read-only mount, no
+/// permission, no space for even a few bytes) — SQLite alone would only say "unable to open
+/// database file" when it first needs its WAL.
+fn probe_writable(data_dir: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let probe = data_dir.join(".write-probe");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(b"miniledger")?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|source| StoreError::NotWritable {
+        path: data_dir.to_path_buf(),
+        source,
+    })
 }

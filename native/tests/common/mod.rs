@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod checker;
 pub mod fake_peer;
+pub mod loaded;
 pub mod raft;
 pub mod raw_peer;
 
@@ -181,6 +183,16 @@ impl NodeProcess {
         }
     }
 
+    /// The node's process id (for /proc sampling).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status, once the process has ended by itself.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -354,7 +366,6 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value),
     Ok((code, body))
 }
 
-/// Milliseconds since the Unix epoch.
 /// POST of a JSON body to the API at `api` (`http://…`); fails if it cannot connect.
 pub fn post_to(api: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
     response(
@@ -364,6 +375,7 @@ pub fn post_to(api: &str, path: &str, body: &Value) -> Result<(u16, Value), Stri
     )
 }
 
+/// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -446,4 +458,30 @@ pub fn chain_on(
             block
         })
         .collect()
+}
+
+/// Every consistency rule a store must satisfy after a crash or a failed write (rows
+/// contiguous, transactions and state no higher than the tip, the state tree's root equal to the
+/// tip's stateRoot); returns its height.
+pub fn check_store_consistent(dir: &Path) -> u64 {
+    use miniledger_native::storage::Reads;
+    let store = miniledger_native::storage::Store::open(dir).unwrap();
+    let height = store.height();
+    let one = |sql: &str| {
+        let result = store
+            .query_readonly(sql, 1, Duration::from_secs(5))
+            .unwrap();
+        result.rows[0][0].as_u64().unwrap_or(0)
+    };
+    assert_eq!(one("SELECT count(*) FROM blocks"), height + 1, "contiguous");
+    let listed: u64 = (1..=height)
+        .map(|h| store.block(h).unwrap().unwrap().transactions.len() as u64)
+        .sum();
+    assert_eq!(one("SELECT count(*) FROM transactions"), listed);
+    assert!(one("SELECT max(block_height) FROM transactions") <= height);
+    assert!(one("SELECT max(block_height) FROM world_state") <= height);
+    let tip = store.block(height).unwrap().unwrap();
+    let root = miniledger_core::state::commitment::root_at(&store, store.tree_version()).unwrap();
+    assert_eq!(root, tip.state_root, "state tree matches the tip");
+    height
 }
