@@ -72,11 +72,8 @@ impl VerifyPipeline {
             last: last.header(),
         });
         let (rules, results) = (rules.clone(), self.results_tx.clone());
-        let n = blocks.len();
-        tracing::info!(target: "perf", seq, n, "PERF vstart");
         std::thread::spawn(move || {
             let first_bad = verify_run(&blocks, &parent, &rules, now_ms);
-            tracing::info!(target: "perf", seq, n, "PERF vdone");
             // The receiver is gone only when the node is shutting down.
             let _ = results.send((
                 seq,

@@ -6,7 +6,7 @@
 
 use super::error::{Context, StoreError};
 use super::tree::SqlTree;
-use super::{blocks, raft, state, transactions, tree, ReadSnapshot, Store};
+use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, Store};
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
@@ -61,7 +61,23 @@ impl Store {
     /// changes of the blocks it accepts plus, if it refused one, that block's position and why.
     /// The run's prefix before a refused block is committed (re-written without the rest);
     /// nothing is committed if the first is refused. Returns how many blocks went in.
+    ///
+    /// Durability: received blocks are held by the peers they came from, so their commit skips
+    /// the WAL fsync (`synchronous=NORMAL`: still atomic; the next FULL commit or checkpoint
+    /// makes it durable). After a power loss the node may be a few synced blocks behind and
+    /// fetches them again. Produced blocks and Raft state always commit with FULL.
     pub fn commit_blocks_checked<E: Send>(
+        &mut self,
+        items: &[CommitItem<'_>],
+        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
+    ) -> Result<(usize, Option<E>), StoreError> {
+        schema::set_synchronous(&self.conn, "NORMAL")?;
+        let result = self.commit_received(items, check_tree);
+        schema::set_synchronous(&self.conn, "FULL")?;
+        result
+    }
+
+    fn commit_received<E: Send>(
         &mut self,
         items: &[CommitItem<'_>],
         check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,

@@ -89,9 +89,9 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
             "the database refused WAL journal mode (it stays in {mode} mode)"
         )));
     }
-    // FULL: the WAL is fsynced at every commit, so a committed block survives power loss.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .op("setting synchronous=FULL")?;
+    // FULL: the WAL is fsynced at every commit, so a committed block survives power loss
+    // (received runs relax it for their own commit: `Store::commit_blocks_checked`).
+    set_synchronous(conn, "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .op("enabling foreign keys")?;
     conn.busy_timeout(Duration::from_secs(5))
@@ -104,6 +104,12 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     // Room for every statement of the commit path and the readers.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// `PRAGMA synchronous` for the commits that follow.
+pub(crate) fn set_synchronous(conn: &Connection, level: &str) -> Result<(), StoreError> {
+    conn.pragma_update(None, "synchronous", level)
+        .op_with(|| format!("setting synchronous={level}"))
 }
 
 /// The store's read-only connection for state-tree reads. Its own page cache holds the upper
