@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = cli::parse();
     let result = match cli.command {
         Command::Init(args) => init(&args.data_dir, &args.org),
@@ -208,5 +209,16 @@ fn socket_address(host: &str, port: u16) -> String {
     match host.parse::<IpAddr>() {
         Ok(ip) => SocketAddr::new(ip, port).to_string(),
         Err(_) => format!("{host}:{port}"),
+    }
+}
+
+/// Caps glibc's malloc arenas at two. The node hands large allocations between threads (a
+/// synced run is decoded on the loop, verified on workers, its state tree built on another);
+/// with an arena per thread each kept its own peak, ~40 % more resident memory during a sync.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -119,3 +119,50 @@ fn a_block_with_a_wrong_state_root_is_refused_and_changes_nothing() {
     apply_block(&mut store, &good, &rules(), now_ms()).expect("the honest block");
     assert_eq!(store.state_entry("k").unwrap().unwrap().value, "1");
 }
+
+#[test]
+fn a_wrong_state_root_inside_a_run_commits_only_the_blocks_before_it() {
+    let dir = TempDir::new().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = Keypair::from_seed([1; 32]);
+    let honest = chain(
+        &store,
+        vec![vec![set(&a, 0, "k", "1")], vec![set(&a, 1, "k", "2")]],
+    );
+    // Block 2 claims another root; block 3 builds on it (its own root is never looked at).
+    let forged = Block::build(
+        &honest[0].header(),
+        honest[1].timestamp,
+        honest[1].transactions.clone(),
+        miniledger_core::hash::sha256_hex("not the state"),
+        &proposer(),
+    );
+    let after = Block::build(
+        &forged.header(),
+        forged.timestamp,
+        vec![set(&a, 2, "other", "1")],
+        forged.state_root.clone(),
+        &proposer(),
+    );
+    let run = [honest[0].clone(), forged, after];
+    let outcome = apply_blocks(&mut store, &run, &rules(), now_ms());
+    assert_eq!(outcome.committed, 1, "{outcome:?}");
+    match outcome.error {
+        Some(ApplyError::Invalid { height: 2, error }) => {
+            assert_eq!(error.rule, Rule::BlockStateRoot)
+        }
+        other => panic!("expected block 2's stateRoot to be refused, got {other:?}"),
+    }
+    assert_eq!(store.tip(), honest[0].header());
+    assert_eq!(store.state_entry("k").unwrap().unwrap().value, "1");
+    assert_eq!(store.state_entry("other").unwrap(), None);
+    assert_eq!(store.nonce(a.public_hex()).unwrap(), 1);
+    // The stored tree is block 1's: the honest block 2 applies on it.
+    let outcome = apply_blocks(&mut store, &honest[1..], &rules(), now_ms());
+    assert_eq!(
+        (outcome.committed, outcome.error.is_none()),
+        (1, true),
+        "{outcome:?}"
+    );
+    assert_eq!(store.state_entry("k").unwrap().unwrap().value, "2");
+}

@@ -5,8 +5,11 @@
 //! one transaction.
 
 use super::pending::{Executed, Pending};
-use crate::storage::{CommitItem, Store, StoreError};
-use miniledger_core::validation::{verify_block, Limits, ValidationError, ValidatorSet};
+use crate::storage::{CommitItem, SqlTree, Store, StoreError};
+use miniledger_core::state::commitment::{PendingTree, TreeChanges};
+use miniledger_core::validation::{
+    check_state_root, verify_block, Limits, ValidationError, ValidatorSet,
+};
 use miniledger_core::{Block, BlockHeader, StateRootRule};
 use thiserror::Error;
 
@@ -91,16 +94,21 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
 
 /// [`apply_blocks`] after core's stateless checks were run on `blocks` (against the store's
 /// tip as the first one's parent) by [`verify_run`], which found `first_unverified`.
+///
+/// Nonces and execution run first, on the loop's connection; then the state tree (and the
+/// `stateRoot` of each block) is computed on the store's second connection while the loop's
+/// writes the run's rows (`Store::commit_blocks_checked`): the two costliest steps of a sync,
+/// side by side.
 pub fn apply_verified(
     store: &mut Store,
     blocks: &[Block],
     first_unverified: Option<(usize, ValidationError)>,
     rules: &Rules,
 ) -> RunOutcome {
-    let mut checked: Vec<Executed> = Vec::with_capacity(blocks.len());
+    let mut executed: Vec<Executed> = Vec::with_capacity(blocks.len());
     let mut error = None;
-    let tree = {
-        let mut pending = Pending::new(store, rules.state_root);
+    {
+        let mut pending = Pending::deferring_tree(store, rules.state_root);
         for (i, block) in blocks.iter().enumerate() {
             let outcome = match &first_unverified {
                 Some((bad, e)) if *bad == i => Err(ApplyError::Invalid {
@@ -110,19 +118,18 @@ pub fn apply_verified(
                 _ => pending.accept(block),
             };
             match outcome {
-                Ok(executed) => checked.push(executed),
+                Ok(done) => executed.push(done),
                 Err(e) => {
                     error = Some(e);
                     break;
                 }
             }
         }
-        pending.into_tree_changes()
-    };
+    }
     let items: Vec<CommitItem> = blocks
         .iter()
-        .zip(&checked)
-        .map(|(block, executed)| executed.item(block))
+        .zip(&executed)
+        .map(|(block, done)| done.item(block))
         .collect();
     let (Some(first), Some(last)) = (items.first(), items.last()) else {
         return RunOutcome {
@@ -131,16 +138,57 @@ pub fn apply_verified(
         };
     };
     let (from, to) = (first.block.height, last.block.height);
-    match store.commit_blocks(&items, Some(&tree)) {
-        Ok(()) => RunOutcome {
-            committed: items.len(),
-            error,
+    let version = store.tree_version();
+    let check_tree = |reader: &SqlTree<'_>| check_tree(reader, version, &items, rules.state_root);
+    match store.commit_blocks_checked(&items, check_tree) {
+        Ok((committed, refused)) => RunOutcome {
+            committed,
+            error: refused.or(error),
         },
         Err(error) => RunOutcome {
             committed: 0,
             error: Some(ApplyError::StoreRun { from, to, error }),
         },
     }
+}
+
+/// The state tree over a run's deltas, block by block on top of the stored tree (`version`),
+/// checking each block's `stateRoot` under the `Tree` rule. Returns the tree changes of the
+/// accepted prefix and the first refused block with the reason.
+fn check_tree(
+    reader: &SqlTree<'_>,
+    version: Option<u64>,
+    items: &[CommitItem<'_>],
+    rule: StateRootRule,
+) -> (TreeChanges, Option<(usize, ApplyError)>) {
+    let mut tree = PendingTree::new(reader, version);
+    for (i, item) in items.iter().enumerate() {
+        let block = item.block;
+        let refuse = |error| (i, error);
+        let (root, batch) = match tree.preview(item.delta) {
+            Ok(previewed) => previewed,
+            Err(e) => {
+                let error = ApplyError::Store {
+                    height: block.height,
+                    error: StoreError::StateTree(e.to_string()),
+                };
+                return (tree.into_changes(), Some(refuse(error)));
+            }
+        };
+        if rule == StateRootRule::Tree {
+            if let Err(error) = check_state_root(block, &root) {
+                let error = ApplyError::Invalid {
+                    height: block.height,
+                    error,
+                };
+                return (tree.into_changes(), Some(refuse(error)));
+            }
+        }
+        if let Some(batch) = &batch {
+            tree.push(batch);
+        }
+    }
+    (tree.into_changes(), None)
 }
 
 /// Core's stateless rules (hashes, signatures, header) for every block of a run, spread over the

@@ -36,7 +36,8 @@ impl Executed {
 /// the state it executes on) so an uncommitted block is executed once, not at every step.
 #[derive(Clone)]
 pub struct Prepared {
-    /// The `stateRoot` the block must carry (None: the rule does not check it).
+    /// The `stateRoot` the block must carry (None: the rule does not check it, or the tree
+    /// is deferred to the caller).
     pub root: Option<String>,
     executed: Executed,
     tree: Option<TreeUpdateBatch>,
@@ -47,7 +48,8 @@ pub struct Pending<'a> {
     store: &'a Store,
     rule: StateRootRule,
     overlay: Overlay<'a, Store>,
-    tree: PendingTree<'a, Store>,
+    /// None: the tree (and a `Tree`-rule root) is left to the caller (`deferring_tree`).
+    tree: Option<PendingTree<'a, Store>>,
     /// MiniLedger's root stays checkable (compat mode; see `reproducible_by_miniledger`).
     reproducible: bool,
     /// Every read of the step (state, nonces, tree nodes) in one SQLite read transaction.
@@ -60,9 +62,19 @@ impl<'a> Pending<'a> {
             store,
             rule,
             overlay: Overlay::new(store),
-            tree: PendingTree::new(store, store.tree_version()),
+            tree: Some(PendingTree::new(store, store.tree_version())),
             reproducible: store.miniledger_reproducible(),
             _snapshot: store.read_snapshot(),
+        }
+    }
+
+    /// A state step without the state tree: nonces, execution and MiniLedger's root (compat
+    /// mode) only. The caller computes the tree from the deltas, and checks a `Tree`-rule
+    /// root, elsewhere (a received run's tree is built while its rows are written).
+    pub fn deferring_tree(store: &'a Store, rule: StateRootRule) -> Self {
+        Pending {
+            tree: None,
+            ..Pending::new(store, rule)
         }
     }
 
@@ -97,12 +109,17 @@ impl<'a> Pending<'a> {
             error,
         };
         // Our tree is kept in every mode (proofs are served from it).
-        let (tree_root, tree) = self
-            .tree
-            .preview(&delta)
-            .map_err(|e| store_error(StoreError::StateTree(e.to_string())))?;
+        let (tree_root, tree) = match &self.tree {
+            Some(pending) => {
+                let (root, batch) = pending
+                    .preview(&delta)
+                    .map_err(|e| store_error(StoreError::StateTree(e.to_string())))?;
+                (Some(root), batch)
+            }
+            None => (None, None),
+        };
         let root = match self.rule {
-            StateRootRule::Tree => Some(tree_root),
+            StateRootRule::Tree => tree_root,
             // Raft-mode MiniLedger: the root of the state *before* the block, while our state
             // reproduces theirs; after that their value is accepted unchecked.
             StateRootRule::MiniLedgerBefore if self.reproducible => Some(
@@ -123,8 +140,8 @@ impl<'a> Pending<'a> {
     pub fn push(&mut self, block: &Block, prepared: Prepared) -> Executed {
         let Prepared { executed, tree, .. } = prepared;
         self.overlay.push(&executed.delta, &executed.next_nonces);
-        if let Some(batch) = &tree {
-            self.tree.push(batch);
+        if let (Some(pending), Some(batch)) = (&mut self.tree, &tree) {
+            pending.push(batch);
         }
         self.reproducible &= reproducible_by_miniledger(block);
         executed
@@ -132,7 +149,7 @@ impl<'a> Pending<'a> {
 
     /// The state tree's net changes over the pushed blocks, to commit with them.
     pub fn into_tree_changes(self) -> TreeChanges {
-        self.tree.into_changes()
+        self.tree.map(PendingTree::into_changes).unwrap_or_default()
     }
 }
 

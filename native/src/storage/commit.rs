@@ -5,7 +5,8 @@
 //! prepared one.
 
 use super::error::{Context, StoreError};
-use super::{blocks, raft, state, transactions, tree, Store};
+use super::tree::SqlTree;
+use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, Store};
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
@@ -54,18 +55,85 @@ impl Store {
         self.commit_run(items, tree, Some(terms))
     }
 
+    /// [`Store::commit_blocks`] for received runs, with the state tree computed while the
+    /// rows are written: `check_tree` runs on another thread over the store's second (read-only)
+    /// connection, which sees the committed state the run builds on, and returns the tree
+    /// changes of the blocks it accepts plus, if it refused one, that block's position and why.
+    /// The run's prefix before a refused block is committed (re-written without the rest);
+    /// nothing is committed if the first is refused. Returns how many blocks went in.
+    ///
+    /// Durability: received blocks are held by the peers they came from, so their commit skips
+    /// the WAL fsync (`synchronous=NORMAL`: still atomic; the next FULL commit or checkpoint
+    /// makes it durable). After a power loss the node may be a few synced blocks behind and
+    /// fetches them again. Produced blocks and Raft state always commit with FULL.
+    pub fn commit_blocks_checked<E: Send>(
+        &mut self,
+        items: &[CommitItem<'_>],
+        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
+    ) -> Result<(usize, Option<E>), StoreError> {
+        schema::set_synchronous(&self.conn, "NORMAL")?;
+        let result = self.commit_received(items, check_tree);
+        schema::set_synchronous(&self.conn, "FULL")?;
+        result
+    }
+
+    fn commit_received<E: Send>(
+        &mut self,
+        items: &[CommitItem<'_>],
+        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
+    ) -> Result<(usize, Option<E>), StoreError> {
+        let jsons = self.start_run(items)?;
+        let Store {
+            conn, tree_conn, ..
+        } = self;
+        let (written, (changes, refused)) = std::thread::scope(|s| {
+            let tree_job = s.spawn(move || {
+                let _snapshot = ReadSnapshot::begin(tree_conn);
+                check_tree(&SqlTree(tree_conn))
+            });
+            let written = write_run(conn, items, &jsons, None);
+            (written, tree_job.join().expect("state tree thread"))
+        });
+        let accepted = refused.as_ref().map_or(items.len(), |(i, _)| *i);
+        let (tx, what) = written?;
+        if accepted < items.len() {
+            // Rare (a forged block): the rows of the refused blocks must not go in.
+            drop(tx);
+            self.commit_run(&items[..accepted], Some(&changes), None)?;
+            return Ok((accepted, refused.map(|(_, e)| e)));
+        }
+        tree::write(&tx, &changes, items[items.len() - 1].block.height)?;
+        tx.commit().op_with(|| format!("committing {what}"))?;
+        self.finish_run(items, Some(&changes));
+        Ok((accepted, None))
+    }
+
     fn commit_run(
         &mut self,
         items: &[CommitItem<'_>],
         tree: Option<&TreeChanges>,
         terms: Option<&[u64]>,
     ) -> Result<(), StoreError> {
+        let jsons = self.start_run(items)?;
+        let Some(last) = items.last() else {
+            return Ok(());
+        };
+        let (tx, what) = write_run(&mut self.conn, items, &jsons, terms)?;
+        if let Some(changes) = tree {
+            tree::write(&tx, changes, last.block.height)?;
+        }
+        // On failure the dropped transaction rolls back.
+        tx.commit().op_with(|| format!("committing {what}"))?;
+        self.finish_run(items, tree);
+        Ok(())
+    }
+
+    /// Refuses a run that does not extend the tip (or follows a failed view read) and encodes
+    /// its blocks for storage.
+    fn start_run(&self, items: &[CommitItem<'_>]) -> Result<Vec<String>, StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
         }
-        let (Some(first), Some(last)) = (items.first(), items.last()) else {
-            return Ok(());
-        };
         let mut parent = self.tip.clone();
         let mut jsons = Vec::with_capacity(items.len());
         for CommitItem { block, .. } in items {
@@ -78,30 +146,15 @@ impl Store {
                 })?,
             );
         }
-        let (from, to) = (first.block.height, last.block.height);
-        let what = || match items.len() {
-            1 => format!("block {from}"),
-            _ => format!("blocks {from}..={to}"),
+        Ok(jsons)
+    }
+
+    /// The store's view after a run was committed.
+    fn finish_run(&mut self, items: &[CommitItem<'_>], tree: Option<&TreeChanges>) {
+        let Some(last) = items.last() else {
+            return;
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op_with(|| format!("starting the write of {}", what()))?;
-        for (item, json) in items.iter().zip(&jsons) {
-            write_block(&tx, item, json)?;
-        }
-        for (item, term) in items.iter().zip(terms.unwrap_or_default()) {
-            raft::set_block_term(&tx, item.block.height, *term)?;
-        }
-        // Persisted Raft entries at or below the new tip are now blocks (however they came:
-        // committed entries or BlockSync); a no-op outside Raft.
-        raft::drop_committed(&tx, to)?;
-        if let Some(changes) = tree {
-            tree::write(&tx, changes, to)?;
-        }
-        // On failure the dropped transaction rolls back.
-        tx.commit().op_with(|| format!("committing {}", what()))?;
-        self.tip = parent;
+        self.tip = last.block.header();
         if let Some(changes) = tree {
             self.tree_version = changes.version;
         }
@@ -109,8 +162,8 @@ impl Store {
             .iter()
             .all(|item| reproducible_by_miniledger(item.block));
         tracing::debug!(
-            from,
-            to,
+            from = items[0].block.height,
+            to = last.block.height,
             txs = items
                 .iter()
                 .map(|item| item.block.transactions.len())
@@ -118,8 +171,36 @@ impl Store {
             state_writes = items.iter().map(|item| item.delta.len()).sum::<usize>(),
             "blocks committed"
         );
-        Ok(())
     }
+}
+
+/// Writes the rows of a non-empty run (blocks, transactions, state, nonces, entry terms) in a
+/// new write transaction, left open for the caller to add the tree and commit. Returns it
+/// with a description of the run for errors.
+fn write_run<'c>(
+    conn: &'c mut Connection,
+    items: &[CommitItem<'_>],
+    jsons: &[String],
+    terms: Option<&[u64]>,
+) -> Result<(rusqlite::Transaction<'c>, String), StoreError> {
+    let (from, to) = (items[0].block.height, items[items.len() - 1].block.height);
+    let what = match items.len() {
+        1 => format!("block {from}"),
+        _ => format!("blocks {from}..={to}"),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .op_with(|| format!("starting the write of {what}"))?;
+    for (item, json) in items.iter().zip(jsons) {
+        write_block(&tx, item, json)?;
+    }
+    for (item, term) in items.iter().zip(terms.unwrap_or_default()) {
+        raft::set_block_term(&tx, item.block.height, *term)?;
+    }
+    // Persisted Raft entries at or below the new tip are now blocks (however they came:
+    // committed entries or BlockSync); a no-op outside Raft.
+    raft::drop_committed(&tx, to)?;
+    Ok((tx, what))
 }
 
 /// One block for [`Store::commit_blocks`]: the block, the state delta its execution produced,

@@ -47,6 +47,23 @@ use std::time::Duration;
 /// An open read transaction on the store's connection, ended when dropped.
 pub struct ReadSnapshot<'a>(&'a Connection);
 
+impl<'a> ReadSnapshot<'a> {
+    /// None if `conn` is already inside a transaction (the reads then run in that one) or
+    /// cannot start one (logged; the reads then run one statement at a time).
+    fn begin(conn: &'a Connection) -> Option<Self> {
+        if !conn.is_autocommit() {
+            return None;
+        }
+        match conn.execute_batch("BEGIN DEFERRED") {
+            Ok(()) => Some(ReadSnapshot(conn)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot open a read transaction; reading without one");
+                None
+            }
+        }
+    }
+}
+
 impl Drop for ReadSnapshot<'_> {
     fn drop(&mut self) {
         // Only reads happened inside: ending it writes nothing.
@@ -63,6 +80,9 @@ pub const DB_FILE: &str = "ledger.db";
 /// connection for user-supplied SQL.
 pub struct Store {
     conn: Connection,
+    /// A second, read-only connection: the state tree of a received run is computed on it
+    /// while `conn` writes the run's rows (see `commit_blocks_checked`).
+    tree_conn: Connection,
     path: PathBuf,
     /// Header of the highest stored block; changed only after its SQLite commit succeeded.
     tip: BlockHeader,
@@ -101,9 +121,11 @@ impl Store {
         let tree_version = tree::version(&conn)?;
         let miniledger_reproducible = state::only_key_value_writes(&conn)?;
         let query = ReadOnlyQuery::open(&path)?;
+        let tree_conn = schema::open_tree_reader(&path)?;
         tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
         Ok(Store {
             conn,
+            tree_conn,
             path,
             tip,
             tree_version,
@@ -132,16 +154,7 @@ impl Store {
     /// own. None if one is already open (the reads then simply run in that one). The guard must
     /// be dropped before the next commit, which the borrow of `self` ensures.
     pub fn read_snapshot(&self) -> Option<ReadSnapshot<'_>> {
-        if !self.conn.is_autocommit() {
-            return None;
-        }
-        match self.conn.execute_batch("BEGIN DEFERRED") {
-            Ok(()) => Some(ReadSnapshot(&self.conn)),
-            Err(error) => {
-                tracing::warn!(%error, "cannot open a read transaction; reading without one");
-                None
-            }
-        }
+        ReadSnapshot::begin(&self.conn)
     }
 
     /// The stored state tree, for jmt's reads (and core's `PendingTree` over it).

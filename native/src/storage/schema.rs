@@ -6,7 +6,8 @@ use super::error::{Context, StoreError};
 use super::state::NonceMap;
 use miniledger_core::state::StateDelta;
 use miniledger_core::Block;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::Path;
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
@@ -88,9 +89,9 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
             "the database refused WAL journal mode (it stays in {mode} mode)"
         )));
     }
-    // FULL: the WAL is fsynced at every commit, so a committed block survives power loss.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .op("setting synchronous=FULL")?;
+    // FULL: the WAL is fsynced at every commit, so a committed block survives power loss
+    // (received runs relax it for their own commit: `Store::commit_blocks_checked`).
+    set_synchronous(conn, "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .op("enabling foreign keys")?;
     conn.busy_timeout(Duration::from_secs(5))
@@ -103,6 +104,25 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     // Room for every statement of the commit path and the readers.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// `PRAGMA synchronous` for the commits that follow.
+pub(crate) fn set_synchronous(conn: &Connection, level: &str) -> Result<(), StoreError> {
+    conn.pragma_update(None, "synchronous", level)
+        .op_with(|| format!("setting synchronous={level}"))
+}
+
+/// The store's read-only connection for state-tree reads. Its own page cache holds the upper
+/// tree levels every update walks through.
+pub(crate) fn open_tree_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .op_with(|| format!("cannot open {} for tree reads", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .op("setting the busy timeout")?;
+    conn.pragma_update(None, "cache_size", -8_192)
+        .op("setting the page cache size")?;
+    Ok(conn)
 }
 
 /// Creates missing tables, checks the schema version and stores genesis into an empty chain,
