@@ -33,18 +33,11 @@ fn offences(node: &NodeProcess, node_id: &str, offence: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn node_id(node: &NodeProcess) -> String {
-    node.get_ok("/identity")["nodeId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn nodes_authenticate_each_other_and_0_2_peers_and_impostors_do_not() {
     let a = NodeProcess::start("A", None, &[]);
     let b = NodeProcess::start("B", Some(&a.p2p), &[]);
-    let (a_id, b_id) = (node_id(&a), node_id(&b));
+    let (a_id, b_id) = (a.node_id(), b.node_id());
     wait_until("A and B connected", || {
         peer(&a, &b_id).is_some() && peer(&b, &a_id).is_some()
     });
@@ -196,7 +189,7 @@ fn allowed_keys_admit_listed_authenticated_peers_only() {
     });
     // A real node with a listed key joins, authenticated both ways.
     let m = NodeProcess::start_in("M", dirs[0].path(), Some(&n.p2p), &[]);
-    let (m_id, n_id) = (node_id(&m), node_id(&n));
+    let (m_id, n_id) = (m.node_id(), n.node_id());
     wait_until("M connected", || peer(&n, &m_id).is_some());
     assert_eq!(peer(&n, &m_id).unwrap()["authenticated"], true);
     assert_eq!(peer(&m, &n_id).unwrap()["authenticated"], true);

@@ -7,12 +7,12 @@
 mod common;
 
 use common::raft;
-use common::{check_store_consistent, stderr, wait_until, NodeProcess, BIN};
+use common::{check_store_consistent, stderr, wait_until, NodeProcess};
 use serde_json::json;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A tmpfs of `size` mounted on a fresh temp dir; unmounted on drop.
@@ -57,37 +57,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Runs `miniledger start` on `data_dir` expecting it to exit by itself (killed after 20 s).
-fn start_expecting_exit(data_dir: &Path) -> Output {
-    let mut child = Command::new(BIN)
-        .args(["start", "--data-dir"])
-        .arg(data_dir)
-        .args([
-            "--listen-address",
-            "127.0.0.1",
-            "--p2p-port",
-            "1",
-            "--api-port",
-            "2",
-        ])
-        .env_remove("MINILEDGER_DATA_DIR")
-        .env_remove("MINILEDGER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the node did not exit: {:?}", child.wait_with_output());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn an_unwritable_data_dir_is_refused_at_start_and_an_existing_ledger_kept() {
     let Some(fs) = Tmpfs::mount("16m") else {
@@ -102,7 +71,7 @@ fn an_unwritable_data_dir_is_refused_at_start_and_an_existing_ledger_kept() {
     fs.remount("ro");
 
     // A data dir that cannot be created…
-    let out = start_expecting_exit(&fs.path().join("new"));
+    let out = common::start_until_exit(&fs.path().join("new"), &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -110,7 +79,7 @@ fn an_unwritable_data_dir_is_refused_at_start_and_an_existing_ledger_kept() {
         "{err}"
     );
     // …and an existing ledger on a read-only disk: the reason, not SQLite's "unable to open".
-    let out = start_expecting_exit(&existing);
+    let out = common::start_until_exit(&existing, &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(

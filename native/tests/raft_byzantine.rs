@@ -9,7 +9,7 @@ mod common;
 
 use common::fake_peer::{envelope, FakePeer};
 use common::raft::{agreed_leader, consensus, identities, start_dialing};
-use common::{wait_until, wait_until_within, NodeProcess};
+use common::{wait_until, wait_until_within};
 use miniledger_core::protocol::{AppendEntries, AppendEntriesReply, LogEntry, Message};
 use miniledger_core::{Block, Envelope, Keypair};
 use serde_json::json;
@@ -18,13 +18,6 @@ use std::time::Duration;
 
 /// The fake validator's unprompted frames go out this often.
 const TICK: Duration = Duration::from_millis(100);
-
-fn node_id(node: &NodeProcess) -> String {
-    node.get_ok("/identity")["nodeId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
 
 /// Every AppendEntries reply the fake received, with its sender.
 type Replies = Arc<Mutex<Vec<(String, AppendEntriesReply)>>>;
@@ -66,7 +59,7 @@ fn a_leader_proposing_an_invalid_block_is_not_followed() {
         &[a.p2p.clone(), fake.address.clone()],
     );
     let nodes = [&a, &b];
-    let ids = [node_id(&a), node_id(&b)];
+    let ids = [a.node_id(), b.node_id()];
     // Two of three validators: the real nodes elect without the fake.
     let mut leader = None;
     wait_until("a real leader", || {

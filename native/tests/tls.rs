@@ -6,11 +6,10 @@
 mod common;
 
 use common::raw_peer::RawPeer;
-use common::{stderr, stdout, wait_until, NodeProcess, TestCert, BIN, DEADLINE};
+use common::{stderr, stdout, wait_until, NodeProcess, TestCert};
 use miniledger_core::Keypair;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// nodeId → advertised address, from `/peers`.
@@ -24,13 +23,6 @@ fn addresses(node: &NodeProcess) -> Vec<(String, String)> {
             (field("nodeId"), field("address"))
         })
         .collect()
-}
-
-fn node_id(node: &NodeProcess) -> String {
-    node.get_ok("/identity")["nodeId"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -68,7 +60,7 @@ fn nodes_sync_over_wss_and_advertise_the_scheme() {
     assert_eq!(c.tip(), a.tip());
 
     // A advertises each peer with the scheme its P2P port speaks.
-    let (b_id, c_id) = (node_id(&b), node_id(&c));
+    let (b_id, c_id) = (b.node_id(), c.node_id());
     let b_port = b.p2p.rsplit(':').next().unwrap();
     let c_port = c.p2p.rsplit(':').next().unwrap();
     wait_until("a lists b (wss) and c (ws)", || {
@@ -144,7 +136,7 @@ fn cli_talks_to_an_https_api() {
     let status = node.cli(&["status"]);
     assert!(status.status.success(), "{}", stderr(&status));
     assert!(
-        stdout(&status).contains(&node_id(&node)),
+        stdout(&status).contains(&node.node_id()),
         "{}",
         stdout(&status)
     );
@@ -169,37 +161,11 @@ fn cli_talks_to_an_https_api() {
 /// `miniledger start` with `args` must exit with an error; returns its stderr.
 fn start_fails(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("start")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args([
-            "--listen-address",
-            "127.0.0.1",
-            "--p2p-port",
-            "1",
-            "--api-port",
-            "2",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the node did not stop on {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = child.wait_with_output().unwrap();
-    assert!(!status.success());
+    let output = common::start_until_exit(&dir.path().join("data"), args);
+    assert!(
+        !output.status.success(),
+        "the node did not fail on {args:?}"
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 

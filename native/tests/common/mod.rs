@@ -214,6 +214,14 @@ impl NodeProcess {
     }
 
     /// GET that must succeed.
+    /// This node's nodeId (from `/identity`).
+    pub fn node_id(&self) -> String {
+        self.get_ok("/identity")["nodeId"]
+            .as_str()
+            .expect("nodeId")
+            .to_string()
+    }
+
     pub fn get_ok(&self, path: &str) -> Value {
         let (code, body) = self.get(path);
         assert_eq!(code, 200, "{}: GET {path} -> {body}", self.name);
@@ -484,4 +492,37 @@ pub fn check_store_consistent(dir: &Path) -> u64 {
     let root = miniledger_core::state::commitment::root_at(&store, store.tree_version()).unwrap();
     assert_eq!(root, tip.state_root, "state tree matches the tip");
     height
+}
+
+/// Runs `miniledger start` on `data_dir` with `args` (ports that cannot be bound: the node
+/// must stop before it listens) and waits for it to exit by itself (killed after 20 s).
+pub fn start_until_exit(data_dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(["start", "--data-dir"])
+        .arg(data_dir)
+        .args([
+            "--listen-address",
+            "127.0.0.1",
+            "--p2p-port",
+            "1",
+            "--api-port",
+            "2",
+        ])
+        .args(args)
+        .env_remove("MINILEDGER_DATA_DIR")
+        .env_remove("MINILEDGER_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the node did not exit: {:?}", child.wait_with_output());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
