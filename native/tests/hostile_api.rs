@@ -9,20 +9,30 @@ use serde_json::{json, Value};
 
 /// POSTs raw bytes; the status and the body, which must be a JSON error.
 fn post_bytes(node: &NodeProcess, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    try_post_bytes(node, path, content_type, body).unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+/// [`post_bytes`], with a transport failure (the node closed the connection) as an error.
+fn try_post_bytes(
+    node: &NodeProcess,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(u16, String), String> {
     let result = ureq::post(&format!("{}{path}", node.api))
         .set("Content-Type", content_type)
         .send_bytes(body);
     let (code, response) = match result {
         Ok(r) => (r.status(), r),
         Err(ureq::Error::Status(code, r)) => (code, r),
-        Err(e) => panic!("POST {path}: {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let text = response.into_string().unwrap();
     let error: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
-    (
+    Ok((
         code,
         error["error"].as_str().expect("a JSON error").to_string(),
-    )
+    ))
 }
 
 #[test]
@@ -91,6 +101,17 @@ fn malformed_requests_get_json_4xx_and_change_nothing() {
         ),
     ];
     for (name, content_type, body, expected) in cases {
+        if expected == 413 {
+            // The node answers 413 from the Content-Length and stops reading: a client still
+            // writing the body may see the connection reset before it reads the answer (seen
+            // on a loaded machine). Either way the body was refused; nothing-written is
+            // checked below.
+            match try_post_bytes(&node, "/tx", content_type, &body) {
+                Ok((code, error)) => assert_eq!(code, expected, "{name}: {error}"),
+                Err(e) => eprintln!("{name}: connection closed while sending ({e})"),
+            }
+            continue;
+        }
         let (code, error) = post_bytes(&node, "/tx", content_type, &body);
         assert_eq!(code, expected, "{name}: {error}");
         eprintln!("{name}: {code} {error}");
