@@ -51,11 +51,18 @@ pub fn sync_response_frame(
         let has_more = !blocks.is_empty() && last.saturating_sub(1) < height;
         frame.push_str(&format!(r#","hasMore":{has_more}"#));
         // Optional `terms` (ignored by 0.2): only when every served block's term is known.
-        if !blocks.is_empty() {
-            if let Some(terms) = store.block_terms(range.from_height, last - 1)? {
+        // A failed read only costs the requester the terms, not the blocks.
+        let terms = match blocks.is_empty() {
+            true => Ok(None),
+            false => store.block_terms(range.from_height, last - 1),
+        };
+        match terms {
+            Ok(Some(terms)) => {
                 let terms = serde_json::to_string(&terms).expect("numbers serialize");
                 frame.push_str(&format!(r#","terms":{terms}"#));
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(target: "sync", "answering without block terms: {e}"),
         }
     }
     frame.push_str("}}");
