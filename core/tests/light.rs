@@ -318,6 +318,7 @@ impl Net {
                         let response = Message::SyncResponse(SyncResponse {
                             blocks,
                             has_more: false,
+                            terms: None,
                         });
                         node.peers.send_to(&from, &response, now);
                     }

@@ -472,6 +472,68 @@ fn a_far_behind_follower_is_told_to_sync_then_rejoins_replication() {
     assert_eq!((p.state, p.match_index), ("replicate", top));
 }
 
+/// A follower that caught up through BlockSync, whose leader dies before telling it the synced
+/// tip's term: with the term served alongside the blocks (SYNC_RESPONSE `terms` from an
+/// authenticated validator) it votes and campaigns, and the two survivors elect a leader;
+/// without it (a 0.2 responder) it still refuses both, and no one is elected.
+fn leader_dies_right_after_a_sync(sync_terms: bool) -> (Cluster, usize, usize) {
+    let opts = Opts {
+        retained: 2,
+        ..Opts::default()
+    };
+    let mut c = Cluster::new(opts, NetConfig::perfect(), 11);
+    c.sync_terms = sync_terms;
+    let leader = c.await_leader(2_000).expect("leader");
+    let lagging = (leader + 1) % 3;
+    c.crash(lagging);
+    for _ in 0..20 {
+        c.commit_one(2_000).expect("commit");
+    }
+    c.start(lagging);
+    let deadline = c.now + 3_000;
+    while c.checker.syncs == 0 && c.now < deadline {
+        c.run_for(1);
+    }
+    assert!(c.checker.syncs >= 1, "caught up through BlockSync");
+    // Before any AppendEntries could tell it the term (network delay ≥ 1 ms), the leader dies.
+    c.crash(leader);
+    c.drop_in_flight();
+    assert_eq!(
+        c.nodes[lagging].height(),
+        c.nodes[leader].height(),
+        "synced to the leader's tip"
+    );
+    (c, leader, lagging)
+}
+
+#[test]
+fn a_node_synced_with_its_tips_term_votes_and_campaigns_after_the_leader_dies() {
+    let (mut c, old, lagging) = leader_dies_right_after_a_sync(true);
+    let tip_term = c.nodes[old].disk.chain.last().unwrap().1;
+    assert!(tip_term.is_some());
+    assert_eq!(
+        c.nodes[lagging].raft().status().last_term,
+        tip_term,
+        "the synced tip's term came with the blocks"
+    );
+    let new = c
+        .await_leader(3_000)
+        .expect("the two survivors elect a leader");
+    assert_ne!(new, old);
+    c.commit_one(3_000).expect("the new leader commits");
+}
+
+#[test]
+fn a_node_synced_without_terms_still_neither_votes_nor_campaigns() {
+    let (mut c, _, lagging) = leader_dies_right_after_a_sync(false);
+    assert_eq!(c.nodes[lagging].raft().status().last_term, None);
+    assert_eq!(c.await_leader(3_000), None, "one vote short: no leader");
+    assert!(c.nodes[lagging]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LastTermUnknown { .. })));
+}
+
 /// Raft paper, Figure 8: a leader must not count replicas of an entry from an earlier term
 /// toward commitment, or a later leader may overwrite it.
 #[test]

@@ -51,6 +51,8 @@ fn run_seed(seed: u64) -> Stats {
     let total = opts.validators + opts.learners;
     let mut c = Cluster::new(opts, net.clone(), seed);
     c.eager_blocks = rng.range(0, 2) == 0;
+    // Odd seeds sync with block terms (as from our validators), even ones without (0.2).
+    c.sync_terms = seed % 2 == 1;
     if crashes {
         c.crash_in_ready = 0.005;
     }

@@ -196,8 +196,19 @@ fn a_killed_leader_is_replaced_and_catches_up_without_losing_transactions() {
 /// `retained_entries` is 64; a log holds up to 1.5× that between compactions).
 const FAR_BEHIND: u64 = 150;
 
-#[test]
-fn a_follower_far_behind_catches_up_through_block_sync() {
+/// Three validators; one is killed -9, the chain moves `FAR_BEHIND` blocks, and it restarts
+/// on its data and reaches the leader's tip (through BlockSync).
+struct FarBehind {
+    _dirs: Vec<tempfile::TempDir>,
+    nodes: [Option<NodeProcess>; 3],
+    leader: usize,
+    other: usize,
+    restarted: NodeProcess,
+    stopped_at: u64,
+    tip: (u64, String),
+}
+
+fn catch_up_far_behind() -> FarBehind {
     let (dirs, keys) = identities(3);
     let mut nodes = start_three(&dirs, &keys).map(Some);
     let all: Vec<&NodeProcess> = nodes.iter().map(|n| n.as_ref().unwrap()).collect();
@@ -222,6 +233,32 @@ fn a_follower_far_behind_catches_up_through_block_sync() {
     let live = [l, nodes[other].as_ref().unwrap()];
     let restarted = start("R", dirs[behind].path(), &keys, &live);
     wait_until("the restarted node at the tip", || restarted.tip() == tip);
+    FarBehind {
+        _dirs: dirs,
+        nodes,
+        leader,
+        other,
+        restarted,
+        stopped_at,
+        tip,
+    }
+}
+
+#[test]
+fn a_follower_far_behind_catches_up_through_block_sync() {
+    let FarBehind {
+        _dirs,
+        nodes,
+        leader,
+        other,
+        restarted,
+        stopped_at,
+        tip,
+    } = catch_up_far_behind();
+    let live = [
+        nodes[leader].as_ref().unwrap(),
+        nodes[other].as_ref().unwrap(),
+    ];
     let status = restarted.status();
     let synced = status["syncedBlocks"].as_u64().unwrap();
     eprintln!(
@@ -240,4 +277,43 @@ fn a_follower_far_behind_catches_up_through_block_sync() {
     assert_eq!(code, 200, "{answer}");
     restarted.wait_committed(answer["hash"].as_str().unwrap());
     assert_eq!(consensus(&restarted)["role"], "follower");
+}
+
+/// The liveness gap `fault_kill` found (RELIABILITY.md): a validator that caught up through
+/// BlockSync used not to know its synced tip's Raft term, so it neither voted nor campaigned
+/// until a leader appended to it; with the leader killed in that window, the two survivors
+/// could elect no one. The validators' SYNC_RESPONSEs now carry the blocks' terms: the leader
+/// is killed right after the catch-up and the survivors elect a new one.
+#[test]
+fn survivors_elect_a_leader_when_it_dies_right_after_a_block_sync_catch_up() {
+    let FarBehind {
+        _dirs,
+        mut nodes,
+        leader,
+        other,
+        restarted,
+        stopped_at,
+        tip,
+    } = catch_up_far_behind();
+    nodes[leader] = None; // kill -9 right after the catch-up
+    let survivors = [&restarted, nodes[other].as_ref().unwrap()];
+    let started = Instant::now();
+    let new = await_leader(&survivors);
+    eprintln!(
+        "leader {} elected {:?} after the kill ({} blocks behind before the restart)",
+        ["restarted", "other"][new],
+        started.elapsed(),
+        tip.0 - stopped_at
+    );
+    assert!(
+        restarted.status()["syncedBlocks"].as_u64().unwrap() > 0,
+        "caught up through BlockSync"
+    );
+    assert!(
+        !restarted.log().contains("synced tip's term unknown"),
+        "every synced run came with its tip's term"
+    );
+    let (code, answer) =
+        survivors[new].post("/tx?wait=commit", &json!({"key": "after", "value": 1}));
+    assert_eq!(code, 200, "{answer}");
 }

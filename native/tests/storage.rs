@@ -596,6 +596,37 @@ fn store_and_query_connections_can_move_between_threads() {
     assert_send::<miniledger_native::storage::ReadOnlyQuery>();
 }
 
+/// The terms served in SYNC_RESPONSE: all of a range, or none (a block synced without its term
+/// leaves a gap).
+#[test]
+fn block_terms_are_read_back_for_a_range_only_when_all_are_known() {
+    let (_dir, mut store) = open();
+    let a = key(1);
+    commit(&mut store, vec![set(&a, 0, "k", "0")]); // height 1, no term (as if synced from 0.2)
+    let run = next_run(
+        &store,
+        vec![
+            vec![set(&a, 1, "k", "1")],
+            vec![],
+            vec![set(&a, 2, "k", "2")],
+        ],
+    );
+    let items: Vec<_> = run.iter().map(|(b, d, n)| item(b, d, n)).collect();
+    store.commit_entries(&items, None, &[1, 1, 2]).unwrap();
+    assert_eq!(store.block_terms(2, 4).unwrap(), Some(vec![1, 1, 2]));
+    assert_eq!(store.block_terms(4, 4).unwrap(), Some(vec![2]));
+    assert_eq!(
+        store.block_terms(1, 4).unwrap(),
+        None,
+        "height 1's term is unknown"
+    );
+    assert_eq!(
+        store.block_terms(4, 5).unwrap(),
+        None,
+        "height 5 does not exist"
+    );
+}
+
 #[test]
 fn commit_blocks_stores_a_run_in_one_go() {
     let (dir, mut store) = open();

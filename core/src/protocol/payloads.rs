@@ -86,6 +86,11 @@ pub struct HeightRange {
 pub struct SyncResponse {
     pub blocks: Vec<Block>,
     pub has_more: bool,
+    /// Optional (not in MiniLedger 0.2, which neither sends nor reads it): the Raft term of each
+    /// block, in the same order; omitted when the responder does not know every one. Only a
+    /// Raft node trusts it, and only from an authenticated validator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,8 @@
 //! - A node whose last entry is a synced block of unknown term neither campaigns nor votes:
 //!   it cannot tell whether a candidate's log is at least as up to date as its own, and
 //!   guessing could elect a leader missing a committed block. The next AppendEntries from the
-//!   leader tells it the term.
+//!   leader tells it the term; so can the driver, through `on_synced`, when an authenticated
+//!   validator served the block with its term (optional `terms` of SYNC_RESPONSE).
 
 use super::node::Raft;
 use super::progress::Progress;

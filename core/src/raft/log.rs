@@ -209,9 +209,10 @@ impl RaftLog {
         self.sizes.drain(..drop);
     }
 
-    /// The driver applied committed blocks up to `header` obtained by BlockSync. Returns true if
-    /// uncommitted entries were dropped because they do not chain on it.
-    pub fn synced(&mut self, header: BlockHeader) -> bool {
+    /// The driver applied committed blocks up to `header` obtained by BlockSync, with its term
+    /// if a validator told it (`None`: unknown). Returns true if uncommitted entries were
+    /// dropped because they do not chain on it.
+    pub fn synced(&mut self, header: BlockHeader, term: Option<u64>) -> bool {
         let h = header.height;
         if h <= self.applied {
             return false;
@@ -227,7 +228,7 @@ impl RaftLog {
         self.entries.clear();
         self.sizes.clear();
         self.base = header;
-        self.base_term = None;
+        self.base_term = term;
         self.commit = h;
         self.applied = h;
         self.unstable_from = h + 1;
@@ -317,7 +318,7 @@ mod tests {
     fn sync_keeps_a_matching_tail_and_drops_a_conflicting_one() {
         let entries = chain(&Block::genesis().header(), 4, 1, 1);
         let mut log = log_with(entries.clone(), 4);
-        log.synced(entries[1].block.header());
+        log.synced(entries[1].block.header(), None);
         assert_eq!(
             (log.commit(), log.last_index()),
             (2, 4),
@@ -326,14 +327,26 @@ mod tests {
         assert!(log.pending_before(4).iter().map(|e| e.index).eq([3]));
 
         let other = chain(&entries[1].block.header(), 1, 1, 9); // a different block 3
-        log.synced(other[0].block.header());
+        log.synced(other[0].block.header(), None);
         assert_eq!((log.commit(), log.last_index()), (3, 3));
         assert_eq!(log.last_term(), None, "a synced block's term is unknown");
+        assert_eq!(log.first_known(), 3);
         assert_eq!(
             log.take_unstable(),
             (Some(4), Vec::new()),
             "entry 4 must be deleted"
         );
+    }
+
+    #[test]
+    fn a_synced_block_with_a_known_term_is_a_known_base() {
+        let mut log = log_with(Vec::new(), 4);
+        let blocks = chain(&Block::genesis().header(), 3, 2, 1);
+        log.synced(blocks[2].block.header(), Some(2));
+        assert_eq!((log.commit(), log.last_index()), (3, 3));
+        assert_eq!(log.last_term(), Some(2));
+        assert_eq!(log.term(3), Some(2));
+        assert!(!log.learn_base_term(2), "already known");
     }
 
     #[test]

@@ -18,7 +18,8 @@
 //! - Every follower verifies each entry through [`EntryCheck`] before acknowledging it; a
 //!   leader whose entry fails is not followed (see `replication.rs`).
 //! - A node whose last entry is a synced block of unknown term neither votes nor campaigns
-//!   until a leader tells it the term (see `election.rs`).
+//!   until a leader tells it the term, or the driver passes it with `on_synced` (see
+//!   `election.rs`).
 //!
 //! # Driver contract
 //! ```text
@@ -29,7 +30,7 @@
 //!              raft.tick(now)                                  // at raft.next_tick_at()
 //!              raft.propose(block, now)                        // leader: block on last_entry()
 //!              raft.set_learners(observer node ids)            // when connections change
-//!              raft.on_synced(tip header)                      // after applying synced blocks
+//!              raft.on_synced(tip header, tip term if known)   // after applying synced blocks
 //! after input: while raft.has_ready() {
 //!                  let rd = raft.ready();
 //!                  1. persist, durably and in this order: rd.hard_state; then the log change

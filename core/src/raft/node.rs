@@ -269,12 +269,15 @@ impl Raft {
 
     /// The driver applied committed blocks up to `header`, obtained by BlockSync (only final
     /// blocks may be synced this way). Raft moves its commit and last index forward; entries
-    /// that do not chain on `header` are dropped (see `Ready::truncate_from`).
-    pub fn on_synced(&mut self, header: BlockHeader) {
+    /// that do not chain on `header` are dropped (see `Ready::truncate_from`). `term`: the Raft
+    /// term of `header`'s block if the driver knows it from a source it trusts as much as a
+    /// leader's AppendEntries (an authenticated validator); `None` leaves it unknown, and this
+    /// node then neither votes nor campaigns until a leader appends to it.
+    pub fn on_synced(&mut self, header: BlockHeader, term: Option<u64>) {
         if self.role == Role::Leader {
             return;
         }
-        self.log.synced(header);
+        self.log.synced(header, term);
         self.sync_needed = None;
     }
 
@@ -382,7 +385,8 @@ impl Raft {
         }
     }
 
-    pub(crate) fn is_validator(&self, node_id: &str) -> bool {
+    /// Whether `node_id` is in the validator set.
+    pub fn is_validator(&self, node_id: &str) -> bool {
         self.validators.iter().any(|v| v.node_id == node_id)
     }
 

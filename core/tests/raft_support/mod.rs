@@ -173,6 +173,9 @@ pub struct Cluster {
     /// Propose a block as soon as a new leader asks (`Ready::needs_block`); off, the leader
     /// sits on old-term entries until the next proposal, widening Figure 8's window.
     pub eager_blocks: bool,
+    /// BlockSync serves each block's term with it (as an authenticated validator's
+    /// SYNC_RESPONSE `terms` does); off, synced blocks have unknown terms (a 0.2 responder).
+    pub sync_terms: bool,
     pub checker: Checker,
     pub seed: u64,
     /// Every message sent, when recording (scenarios inspect them).
@@ -263,6 +266,7 @@ impl Cluster {
             cut: BTreeSet::new(),
             crash_in_ready: 0.0,
             eager_blocks: true,
+            sync_terms: false,
             checker: Checker::default(),
             seed,
             record: false,
@@ -564,17 +568,21 @@ impl Cluster {
         if to < from {
             return;
         }
-        let blocks: Vec<BlockHeader> = (from..=to)
-            .map(|h| self.nodes[peer].disk.chain[h as usize].0.clone())
+        let blocks: Vec<(BlockHeader, Option<u64>)> = (from..=to)
+            .map(|h| self.nodes[peer].disk.chain[h as usize].clone())
             .collect();
-        for header in blocks {
+        for (header, term) in blocks {
             if header.height > self.nodes[i].height() {
-                self.apply(i, header, None);
+                self.apply(i, header, term.filter(|_| self.sync_terms));
             }
         }
         self.checker.syncs += 1;
-        let tip = self.nodes[i].disk.tip().clone();
-        self.nodes[i].raft.as_mut().expect("up").on_synced(tip);
+        let (tip, term) = self.nodes[i].disk.chain.last().cloned().expect("genesis");
+        self.nodes[i]
+            .raft
+            .as_mut()
+            .expect("up")
+            .on_synced(tip, term);
         self.process(i);
     }
 

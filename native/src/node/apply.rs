@@ -89,7 +89,7 @@ pub struct RunOutcome {
 /// are not looked at.
 pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: u64) -> RunOutcome {
     let first_bad = verify_run(blocks, &store.tip(), rules, now_ms);
-    apply_verified(store, blocks, first_bad, rules)
+    apply_verified(store, blocks, first_bad, rules, &[])
 }
 
 /// [`apply_blocks`] after core's stateless checks were run on `blocks` (against the store's
@@ -98,12 +98,13 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
 /// Nonces and execution run first, on the loop's connection; then the state tree (and the
 /// `stateRoot` of each block) is computed on the store's second connection while the loop's
 /// writes the run's rows (`Store::commit_blocks_checked`): the two costliest steps of a sync,
-/// side by side.
+/// side by side. `terms[i]`: the Raft term of `blocks[i]` if known, stored with it.
 pub fn apply_verified(
     store: &mut Store,
     blocks: &[Block],
     first_unverified: Option<(usize, ValidationError)>,
     rules: &Rules,
+    terms: &[Option<u64>],
 ) -> RunOutcome {
     let mut executed: Vec<Executed> = Vec::with_capacity(blocks.len());
     let mut error = None;
@@ -140,7 +141,7 @@ pub fn apply_verified(
     let (from, to) = (first.block.height, last.block.height);
     let version = store.tree_version();
     let check_tree = |reader: &SqlTree<'_>| check_tree(reader, version, &items, rules.state_root);
-    match store.commit_blocks_checked(&items, check_tree) {
+    match store.commit_blocks_checked(&items, terms, check_tree) {
         Ok((committed, refused)) => RunOutcome {
             committed,
             error: refused.or(error),

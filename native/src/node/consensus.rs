@@ -11,9 +11,10 @@ use super::apply::{ApplyError, Rules};
 use super::pending::{Executed, Pending, Prepared};
 use super::produce::build;
 use super::reforward::Reforward;
-use super::{now_ms, Node};
+use super::sync_terms::SyncTerms;
+use super::{now_ms, Node, Settings};
 use crate::storage::{CommitItem, RaftWrite, Store};
-use miniledger_core::net::Offence;
+use miniledger_core::net::{Offence, PeerManager};
 use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
 use miniledger_core::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
 use miniledger_core::validation::verify_block;
@@ -40,6 +41,8 @@ pub struct Consensus {
     idle: Option<(u64, String)>,
     /// Forwarded transactions still pending go to the leader again periodically.
     reforward: Reforward,
+    /// Terms served by validators with blocks still on their way through BlockSync.
+    sync_terms: SyncTerms,
 }
 
 impl Consensus {
@@ -58,6 +61,7 @@ impl Consensus {
             forward: VecDeque::new(),
             idle: None,
             reforward: Reforward::default(),
+            sync_terms: SyncTerms::default(),
         })
     }
 
@@ -170,9 +174,7 @@ impl Node {
             return;
         };
         let now = now_ms();
-        let peer = self.peers.peer(from);
-        let authenticated = peer.is_some_and(|p| p.authenticated && !p.light)
-            || (!self.settings.authenticated_consensus && peer.is_some_and(|p| !p.light));
+        let authenticated = consensus_connection(&self.peers, &self.settings, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
             tracing::warn!(target: "raft", %from, "ignored {}: bogusConsensus: {why}", message.type_name());
             self.peers.report(from, Offence::BogusConsensus, now);
@@ -200,11 +202,54 @@ impl Node {
         }
     }
 
-    /// BlockSync applied blocks: tell Raft where the chain now ends.
-    pub(super) fn raft_synced(&mut self) {
-        if let Some(c) = self.raft.as_mut() {
-            c.raft.on_synced(self.store.tip());
+    /// The optional `terms` of a SYNC_RESPONSE: kept for the blocks they came with, but only
+    /// from an authenticated validator connection (even in compat mode, where consensus
+    /// messages are taken unauthenticated: 0.2 never sends terms). An unauthenticated or
+    /// non-validator peer could lie about terms and make this validator vote for a candidate
+    /// missing committed blocks (see `sync_terms.rs`).
+    pub(super) fn raft_record_sync_terms(&mut self, from: &str, blocks: &[Block], terms: &[u64]) {
+        let peer = self.peers.peer(from);
+        let trusted = peer.is_some_and(|p| p.authenticated && !p.light);
+        let Some(c) = self.raft.as_mut() else {
+            return;
+        };
+        if !trusted || !c.raft.is_validator(from) {
+            tracing::debug!(target: "sync", %from, "ignoring block terms from a peer that is not an authenticated validator");
+            return;
         }
+        c.sync_terms.applied(self.store.height());
+        let window_end = self.sync.window_end();
+        c.sync_terms
+            .record(blocks, terms, self.store.height(), window_end);
+    }
+
+    /// The known terms of a synced run about to be applied (stored with its blocks).
+    pub(super) fn raft_sync_terms(&self, run: &[Block]) -> Vec<Option<u64>> {
+        self.raft
+            .as_ref()
+            .map(|c| c.sync_terms.terms_of(run))
+            .unwrap_or_default()
+    }
+
+    /// BlockSync applied blocks: tell Raft where the chain now ends, and the tip's term if a
+    /// validator served it (stored with the block), so this node can vote and campaign at once.
+    pub(super) fn raft_synced(&mut self) {
+        let Some(c) = self.raft.as_mut() else {
+            return;
+        };
+        let tip = self.store.tip();
+        c.sync_terms.applied(tip.height);
+        let term = match self.store.block_terms(tip.height, tip.height) {
+            Ok(terms) => terms.and_then(|t| t.first().copied()),
+            Err(e) => {
+                tracing::warn!(target: "raft", "cannot read the synced tip's term: {e}");
+                None
+            }
+        };
+        if term.is_none() && c.raft.last_entry().term.is_some() {
+            tracing::info!(target: "raft", height = tip.height, "synced tip's term unknown (no authenticated validator served it): not voting or campaigning until a leader appends");
+        }
+        c.raft.on_synced(tip, term);
     }
 
     /// A transaction this node admitted: a follower passes it to the leader.
@@ -450,4 +495,11 @@ impl Node {
             }
         }
     }
+}
+
+/// Whether `from`'s connection may carry consensus: an authenticated full peer, or any full peer in compat mode (0.2 validators cannot authenticate).
+fn consensus_connection(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
+    let peer = peers.peer(from);
+    peer.is_some_and(|p| p.authenticated && !p.light)
+        || (!settings.authenticated_consensus && peer.is_some_and(|p| !p.light))
 }

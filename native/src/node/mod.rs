@@ -13,6 +13,7 @@ mod produce;
 mod progress;
 mod reforward;
 mod respond;
+mod sync_terms;
 mod verify;
 
 pub use apply::{
@@ -571,6 +572,9 @@ impl Node {
             Message::SyncRequest(range) => self.answer_range(conn, range, false),
             Message::BlockRequest(range) => self.answer_range(conn, range, true),
             Message::SyncResponse(r) => {
+                if let Some(terms) = &r.terms {
+                    self.raft_record_sync_terms(&from, &r.blocks, terms);
+                }
                 if let Err(e) = self.sync.on_response(&from, r.blocks, r.has_more, now) {
                     tracing::warn!(target: "sync", %from, "bad sync response: {e}");
                     if matches!(e, SyncError::Unsolicited { .. }) {
@@ -677,7 +681,9 @@ impl Node {
             let first_bad = first_bad
                 .filter(|(i, _)| *i >= start)
                 .map(|(i, e)| (i - start, e));
-            let outcome = apply_verified(&mut self.store, run, first_bad, &self.settings.rules);
+            let terms = self.raft_sync_terms(run);
+            let rules = &self.settings.rules;
+            let outcome = apply_verified(&mut self.store, run, first_bad, rules, &terms);
             if outcome.committed > 0 {
                 self.disk.on_written();
             }

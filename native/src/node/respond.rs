@@ -1,13 +1,15 @@
 //! Answering SYNC_REQUEST / BLOCK_REQUEST from stored block JSON, without re-serialising
 //! blocks, trimmed so the frame stays under the peers' frame-size cap (`hasMore` tells the
-//! requester to continue).
+//! requester to continue). A SYNC_RESPONSE carries the optional `terms` (each block's Raft
+//! term) when all are known: a validator that syncs from us can then vote and campaign at once.
 
 use crate::storage::{Store, StoreError};
 use miniledger_core::protocol::{HeightRange, PROTOCOL_VERSION};
 use miniledger_core::sync::MAX_BATCH;
 
-/// Room left in a frame for the envelope around the blocks.
-const ENVELOPE_ROOM: usize = 512;
+/// Room left in a frame for the envelope around the blocks, and the optional `terms` (at most
+/// MAX_BATCH numbers of up to 20 digits, each with a comma).
+const ENVELOPE_ROOM: usize = 512 + MAX_BATCH as usize * 21;
 
 /// The SYNC_RESPONSE (or BLOCK_RESPONSE) frame for `range`.
 pub fn sync_response_frame(
@@ -48,6 +50,20 @@ pub fn sync_response_frame(
     if !block_response {
         let has_more = !blocks.is_empty() && last.saturating_sub(1) < height;
         frame.push_str(&format!(r#","hasMore":{has_more}"#));
+        // Optional `terms` (ignored by 0.2): only when every served block's term is known.
+        // A failed read only costs the requester the terms, not the blocks.
+        let terms = match blocks.is_empty() {
+            true => Ok(None),
+            false => store.block_terms(range.from_height, last - 1),
+        };
+        match terms {
+            Ok(Some(terms)) => {
+                let terms = serde_json::to_string(&terms).expect("numbers serialize");
+                frame.push_str(&format!(r#","terms":{terms}"#));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(target: "sync", "answering without block terms: {e}"),
+        }
     }
     frame.push_str("}}");
     Ok(frame)

@@ -40,7 +40,7 @@ impl Store {
         items: &[CommitItem<'_>],
         tree: Option<&TreeChanges>,
     ) -> Result<(), StoreError> {
-        self.commit_run(items, tree, None)
+        self.commit_run(items, tree, &[])
     }
 
     /// [`Store::commit_blocks`] for committed Raft entries: each block's entry term
@@ -52,7 +52,8 @@ impl Store {
         terms: &[u64],
     ) -> Result<(), StoreError> {
         assert_eq!(items.len(), terms.len(), "one term per committed entry");
-        self.commit_run(items, tree, Some(terms))
+        let terms: Vec<Option<u64>> = terms.iter().copied().map(Some).collect();
+        self.commit_run(items, tree, &terms)
     }
 
     /// [`Store::commit_blocks`] for received runs, with the state tree computed while the
@@ -66,13 +67,17 @@ impl Store {
     /// the WAL fsync (`synchronous=NORMAL`: still atomic; the next FULL commit or checkpoint
     /// makes it durable). After a power loss the node may be a few synced blocks behind and
     /// fetches them again. Produced blocks and Raft state always commit with FULL.
+    ///
+    /// `terms[i]`: the Raft term of `items[i]`'s block if known (stored in the same
+    /// transaction); missing or `None` entries store nothing.
     pub fn commit_blocks_checked<E: Send>(
         &mut self,
         items: &[CommitItem<'_>],
+        terms: &[Option<u64>],
         check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
     ) -> Result<(usize, Option<E>), StoreError> {
         schema::set_synchronous(&self.conn, "NORMAL")?;
-        let result = self.commit_received(items, check_tree);
+        let result = self.commit_received(items, terms, check_tree);
         schema::set_synchronous(&self.conn, "FULL")?;
         result
     }
@@ -80,6 +85,7 @@ impl Store {
     fn commit_received<E: Send>(
         &mut self,
         items: &[CommitItem<'_>],
+        terms: &[Option<u64>],
         check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
     ) -> Result<(usize, Option<E>), StoreError> {
         let jsons = self.start_run(items)?;
@@ -91,7 +97,7 @@ impl Store {
                 let _snapshot = ReadSnapshot::begin(tree_conn);
                 check_tree(&SqlTree(tree_conn))
             });
-            let written = write_run(conn, items, &jsons, None);
+            let written = write_run(conn, items, &jsons, terms);
             (written, tree_job.join().expect("state tree thread"))
         });
         let accepted = refused.as_ref().map_or(items.len(), |(i, _)| *i);
@@ -99,7 +105,8 @@ impl Store {
         if accepted < items.len() {
             // Rare (a forged block): the rows of the refused blocks must not go in.
             drop(tx);
-            self.commit_run(&items[..accepted], Some(&changes), None)?;
+            let terms = &terms[..accepted.min(terms.len())];
+            self.commit_run(&items[..accepted], Some(&changes), terms)?;
             return Ok((accepted, refused.map(|(_, e)| e)));
         }
         tree::write(&tx, &changes, items[items.len() - 1].block.height)?;
@@ -112,7 +119,7 @@ impl Store {
         &mut self,
         items: &[CommitItem<'_>],
         tree: Option<&TreeChanges>,
-        terms: Option<&[u64]>,
+        terms: &[Option<u64>],
     ) -> Result<(), StoreError> {
         let jsons = self.start_run(items)?;
         let Some(last) = items.last() else {
@@ -181,7 +188,7 @@ fn write_run<'c>(
     conn: &'c mut Connection,
     items: &[CommitItem<'_>],
     jsons: &[String],
-    terms: Option<&[u64]>,
+    terms: &[Option<u64>],
 ) -> Result<(rusqlite::Transaction<'c>, String), StoreError> {
     let (from, to) = (items[0].block.height, items[items.len() - 1].block.height);
     let what = match items.len() {
@@ -194,8 +201,10 @@ fn write_run<'c>(
     for (item, json) in items.iter().zip(jsons) {
         write_block(&tx, item, json)?;
     }
-    for (item, term) in items.iter().zip(terms.unwrap_or_default()) {
-        raft::set_block_term(&tx, item.block.height, *term)?;
+    for (item, term) in items.iter().zip(terms) {
+        if let Some(term) = term {
+            raft::set_block_term(&tx, item.block.height, *term)?;
+        }
     }
     // Persisted Raft entries at or below the new tip are now blocks (however they came:
     // committed entries or BlockSync); a no-op outside Raft.

@@ -18,6 +18,8 @@ const DELETE_FROM: &str = "DELETE FROM raft_log WHERE idx >= ?1";
 const DELETE_UP_TO: &str = "DELETE FROM raft_log WHERE idx <= ?1";
 const INSERT_ENTRY: &str = "INSERT OR REPLACE INTO raft_log (idx, term, json) VALUES (?1, ?2, ?3)";
 const SELECT_TERM: &str = "SELECT term FROM block_terms WHERE height = ?1";
+const SELECT_TERMS: &str =
+    "SELECT term FROM block_terms WHERE height BETWEEN ?1 AND ?2 ORDER BY height ASC";
 const UPSERT_TERM: &str = "INSERT OR REPLACE INTO block_terms (height, term) VALUES (?1, ?2)";
 
 /// One `Ready`'s writes, in the order the driver contract asks for.
@@ -119,6 +121,25 @@ impl Store {
             set_block_term(&tx, height, term)?;
         }
         tx.commit().op("committing a Raft write")
+    }
+}
+
+impl Store {
+    /// The terms of blocks `from..=to`, in height order, or `None` unless every one is known
+    /// (blocks synced from a 0.2 responder, or before terms were served, have none).
+    pub fn block_terms(&self, from: u64, to: u64) -> Result<Option<Vec<u64>>, StoreError> {
+        if to < from {
+            return Ok(Some(Vec::new()));
+        }
+        let terms: Vec<u64> = self
+            .conn
+            .prepare_cached(SELECT_TERMS)
+            .and_then(|mut s| {
+                s.query_map([from, to], |row| row.get(0))
+                    .and_then(|rows| rows.collect())
+            })
+            .op_with(|| format!("reading the terms of blocks {from}..={to}"))?;
+        Ok((terms.len() as u64 == to - from + 1).then_some(terms))
     }
 }
 
