@@ -208,13 +208,14 @@ impl Node {
         for address in &settings.peers {
             peers.add_address(address, now);
         }
-        // Two runs with the node (one committing, the next being verified) and two more
-        // batches on the way: the request window (in flight × batch) spans all four, so the
-        // verifiers never wait for blocks while the loop commits.
+        // Two runs with the node (one committing, the next being verified) and one more batch
+        // on the way: the request window (in flight × batch) spans all three, so the verifiers
+        // rarely wait for blocks while the loop commits. A fourth batch measured slower and
+        // ~20 MB heavier (BENCHMARKS.md, sync).
         let sync_config = SyncConfig {
             max_outstanding_runs: VERIFY_AHEAD,
-            max_in_flight: 4,
-            max_in_flight_per_peer: 4,
+            max_in_flight: 3,
+            max_in_flight_per_peer: 3,
             batch_size: SYNC_BATCH,
             max_run_blocks: SYNC_BATCH as usize,
             ..SyncConfig::default()
