@@ -226,16 +226,7 @@ fn an_established_peer_is_not_displaced_by_a_socket_claiming_its_node_id() {
     let mut pm = manager(|_| {});
     let honest = Keypair::from_seed([2; 32]);
     // We dialed the honest peer (the case where a dial race would prefer the inbound socket).
-    pm.add_address("ws://10.0.0.2:9001", 0);
-    pm.tick(0);
-    drain(&mut pm);
-    pm.on_open(
-        1,
-        Direction::Outbound {
-            address: "ws://10.0.0.2:9001".into(),
-        },
-        0,
-    );
+    dial(&mut pm, 1, "ws://10.0.0.2:9001");
     let ack = Envelope::new(
         honest.node_id(),
         0,
@@ -286,6 +277,20 @@ fn our_key() -> String {
 }
 
 /// HANDSHAKE as `key`, offering a challenge (None: a 0.2 dialer), as a light node or not.
+/// `pm` dials `address` (the dial action drained) and the socket opens as connection `conn`.
+fn dial(pm: &mut PeerManager, conn: ConnId, address: &str) {
+    pm.add_address(address, 0);
+    pm.tick(0);
+    drain(pm);
+    pm.on_open(
+        conn,
+        Direction::Outbound {
+            address: address.into(),
+        },
+        0,
+    );
+}
+
 fn hello_as(key: &Keypair, challenge: Option<&str>, light: bool, org: &str) -> String {
     let hello = Handshake {
         node_id: key.node_id().into(),
@@ -430,16 +435,7 @@ fn a_responder_that_cannot_sign_for_its_key_is_refused() {
     let mut pm = authed(|_| {});
     let claimed = Keypair::from_seed([2; 32]);
     let liar = Keypair::from_seed([3; 32]);
-    pm.add_address("ws://10.0.0.2:9001", 0);
-    pm.tick(0);
-    drain(&mut pm);
-    pm.on_open(
-        1,
-        Direction::Outbound {
-            address: "ws://10.0.0.2:9001".into(),
-        },
-        0,
-    );
+    dial(&mut pm, 1, "ws://10.0.0.2:9001");
     let ours = match Envelope::decode(match &drain(&mut pm)[0] {
         Action::Send { frame, .. } => frame,
         other => panic!("{other:?}"),
