@@ -3,17 +3,23 @@
 //! The reference (noble, ZIP-215 mode) accepts small-order keys, so the all-zero "genesis
 //! proposer" key verifies any message with an all-zero signature. Our rule: lowercase hex of exact
 //! length, canonical encodings of the key `A` and of `R`, `S < L`, neither `A` nor `R` of small
-//! order, and ed25519-dalek's `verify_strict` equation.
+//! order, and the *cofactored* equation `[8][S]B = [8]R + [8][k]A` (the reference's and
+//! ZIP-215's). Cofactored because it makes batching exact: a batch accepts precisely when every
+//! signature in it verifies alone, whatever else is in the batch, so a block's validity is a
+//! pure function of the block even when the signatures of many blocks are checked together. (A
+//! cofactorless check, like ed25519-dalek's `verify_strict`, refuses signatures whose points
+//! carry a torsion component; a cofactorless *batch* accepts some of them, depending on its
+//! random coefficients.)
 //!
-//! Batching: `verify_batch` (ed25519-dalek) checks one random linear combination of the
-//! equations, with coefficients derived deterministically from all inputs. The encoding and
-//! small-order checks are done first, per signature, because the batch equation skips them. A
-//! batch answer depends on the exact batch, so validation always batches exactly one block's
-//! signatures (see `validation`), making a block's validity a pure function of the block.
+//! Batching: [`BatchVerifier`], one multiscalar multiplication for any number of signatures.
 
 use crate::hex;
-use curve25519_dalek::constants::EIGHT_TORSION;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use curve25519_dalek::Scalar;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha512};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use thiserror::Error;
@@ -99,8 +105,34 @@ pub fn verify(
 ) -> Result<(), SignatureError> {
     let key = parse_key(public_key_hex)?;
     let sig = parse_signature(signature_hex)?;
-    key.verify_strict(message.as_bytes(), &sig)
-        .map_err(|_| SignatureError::Invalid)
+    if verifies(&key, &sig, message.as_bytes()) {
+        Ok(())
+    } else {
+        Err(SignatureError::Invalid)
+    }
+}
+
+/// The verification equation, cofactored: `[8]([s]B - R - [k]A) = 0` with
+/// `k = SHA-512(R || A || M)`. Cofactored like ZIP-215 and the reference, so a signature's
+/// validity never depends on how it is batched (a cofactorless batch may accept or refuse a
+/// signature whose points carry a torsion component, depending on the batch's coefficients).
+fn verifies(key: &VerifyingKey, sig: &ParsedSignature, message: &[u8]) -> bool {
+    let Some(r) = CompressedEdwardsY(sig.r).decompress() else {
+        return false;
+    };
+    let k = challenge(&sig.r, key, message);
+    let sb_minus_ka =
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-key.to_edwards(), &sig.s);
+    (sb_minus_ka - r).mul_by_cofactor().is_identity()
+}
+
+/// `k = SHA-512(R || A || M)` reduced modulo L.
+fn challenge(r: &[u8; 32], key: &VerifyingKey, message: &[u8]) -> Scalar {
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(key.as_bytes());
+    h.update(message);
+    Scalar::from_bytes_mod_order_wide(&h.finalize().into())
 }
 
 /// Decodes and checks a public key: exact lowercase hex, canonical, not of small order.
@@ -147,8 +179,15 @@ mod key_cache {
     }
 }
 
+/// A signature that passed the encoding checks: `R` as sent, `S` as a reduced scalar.
+#[derive(Debug, Clone, Copy)]
+pub struct ParsedSignature {
+    r: [u8; 32],
+    s: Scalar,
+}
+
 /// Decodes and checks a signature: exact lowercase hex, canonical `R` not of small order, `S < L`.
-pub fn parse_signature(signature_hex: &str) -> Result<Signature, SignatureError> {
+pub fn parse_signature(signature_hex: &str) -> Result<ParsedSignature, SignatureError> {
     let bytes = hex::decode::<64>(signature_hex).map_err(SignatureError::SignatureEncoding)?;
     let r: [u8; 32] = bytes[..32].try_into().expect("32 bytes");
     let s: [u8; 32] = bytes[32..].try_into().expect("32 bytes");
@@ -156,13 +195,9 @@ pub fn parse_signature(signature_hex: &str) -> Result<Signature, SignatureError>
         PointFault::NonCanonical => SignatureError::NonCanonicalR,
         PointFault::SmallOrder => SignatureError::WeakR,
     })?;
-    if curve25519_dalek::Scalar::from_canonical_bytes(s)
-        .is_none()
-        .into()
-    {
-        return Err(SignatureError::NonCanonicalS);
-    }
-    Ok(Signature::from_bytes(&bytes))
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s))
+        .ok_or(SignatureError::NonCanonicalS)?;
+    Ok(ParsedSignature { r, s })
 }
 
 enum PointFault {
@@ -206,23 +241,32 @@ fn small_order_encodings() -> &'static [[u8; 32]] {
     })
 }
 
-/// Collects (key, message, signature) triples and verifies them together.
+/// Collects (key, message, signature) triples and verifies them together: one multiscalar
+/// multiplication `[8]( -[Σ z·s]B + Σ [z]R + Σ_keys [Σ z·k]A ) = 0` with 128-bit coefficients
+/// `z` derived from every input (a signer cannot choose them). Signatures by the same key share
+/// one point: a run of blocks from a thousand senders costs about one point per signature, not
+/// two. The equation is cofactored, like [`verify`], so the answer is the same whatever the
+/// batch: every signature verifies alone (up to a 2^-128 chance for the batch).
 #[derive(Default)]
 pub struct BatchVerifier<'a> {
+    entries: Vec<Entry<'a>>,
+    /// Distinct keys, in first-seen order; entries point into it.
     keys: Vec<VerifyingKey>,
-    messages: Vec<&'a [u8]>,
-    signatures: Vec<Signature>,
-    /// Keys already decoded in this batch: blocks repeat senders, and decoding costs a square root.
-    decoded: HashMap<[u8; 32], VerifyingKey>,
+    /// Position in `keys` by encoding (decoding a key costs a square root).
+    key_positions: HashMap<[u8; 32], usize>,
+}
+
+struct Entry<'a> {
+    key: usize,
+    signature: ParsedSignature,
+    message: &'a [u8],
 }
 
 impl<'a> BatchVerifier<'a> {
     pub fn with_capacity(n: usize) -> Self {
         BatchVerifier {
-            keys: Vec::with_capacity(n),
-            messages: Vec::with_capacity(n),
-            signatures: Vec::with_capacity(n),
-            decoded: HashMap::new(),
+            entries: Vec::with_capacity(n),
+            ..Self::default()
         }
     }
 
@@ -233,52 +277,99 @@ impl<'a> BatchVerifier<'a> {
         message: &'a str,
         signature_hex: &str,
     ) -> Result<(), SignatureError> {
-        let sig = parse_signature(signature_hex)?;
+        let signature = parse_signature(signature_hex)?;
         let raw = hex::decode::<32>(public_key_hex).map_err(SignatureError::KeyEncoding)?;
-        let key = match self.decoded.get(&raw) {
-            Some(key) => *key,
+        let key = match self.key_positions.get(&raw) {
+            Some(&position) => position,
             None => {
-                let key = parse_key(public_key_hex)?;
-                self.decoded.insert(raw, key);
-                key
+                self.keys.push(parse_key(public_key_hex)?);
+                self.key_positions.insert(raw, self.keys.len() - 1);
+                self.keys.len() - 1
             }
         };
-        self.keys.push(key);
-        self.messages.push(message.as_bytes());
-        self.signatures.push(sig);
+        self.entries.push(Entry {
+            key,
+            signature,
+            message: message.as_bytes(),
+        });
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.entries.is_empty()
+    }
+
+    /// Forgets every signature queued after the first `len` (keys stay known).
+    pub fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
     }
 
     /// Verifies the queued signatures. On failure, returns the positions (in push order) of the
     /// signatures that fail on their own.
     pub fn verify(self) -> Result<(), Vec<usize>> {
-        if self.keys.is_empty() {
+        if self.entries.is_empty() || self.equation_holds() {
             return Ok(());
         }
-        let messages = &self.messages;
-        if ed25519_dalek::verify_batch(messages, &self.signatures, &self.keys).is_ok() {
-            return Ok(());
-        }
-        let failed: Vec<usize> = (0..self.keys.len())
-            .filter(|&i| {
-                self.keys[i]
-                    .verify_strict(messages[i], &self.signatures[i])
-                    .is_err()
-            })
+        let failed: Vec<usize> = (self.entries.iter().enumerate())
+            .filter(|(_, e)| !verifies(&self.keys[e.key], &e.signature, e.message))
+            .map(|(i, _)| i)
             .collect();
         // A batch can only fail if some signature fails alone; report all if none does.
         Err(if failed.is_empty() {
-            (0..self.keys.len()).collect()
+            (0..self.entries.len()).collect()
         } else {
             failed
         })
+    }
+
+    fn equation_holds(&self) -> bool {
+        let challenges: Vec<Scalar> = (self.entries.iter())
+            .map(|e| challenge(&e.signature.r, &self.keys[e.key], e.message))
+            .collect();
+        let zs = self.coefficients(&challenges);
+        let mut b_coefficient = Scalar::ZERO;
+        let mut key_coefficients = vec![Scalar::ZERO; self.keys.len()];
+        for ((e, k), z) in self.entries.iter().zip(&challenges).zip(&zs) {
+            b_coefficient -= z * e.signature.s;
+            key_coefficients[e.key] += z * k;
+        }
+        let rs = (self.entries.iter()).map(|e| CompressedEdwardsY(e.signature.r).decompress());
+        let points = std::iter::once(Some(ED25519_BASEPOINT_POINT))
+            .chain(rs)
+            .chain(self.keys.iter().map(|key| Some(key.to_edwards())));
+        let scalars = std::iter::once(b_coefficient)
+            .chain(zs)
+            .chain(key_coefficients);
+        EdwardsPoint::optional_multiscalar_mul(scalars, points)
+            .is_some_and(|sum| sum.mul_by_cofactor().is_identity())
+    }
+
+    /// One 128-bit coefficient per signature, from a SHA-512 over every input (each challenge
+    /// covers R, A and the message; S is added): four per SHA-512 of the seed and a counter.
+    fn coefficients(&self, challenges: &[Scalar]) -> Vec<Scalar> {
+        let mut seed = Sha512::new();
+        seed.update(b"miniledger batch verification v1");
+        for (e, k) in self.entries.iter().zip(challenges) {
+            seed.update(k.as_bytes());
+            seed.update(e.signature.s.as_bytes());
+        }
+        let seed = seed.finalize();
+        let mut zs = Vec::with_capacity(challenges.len());
+        for counter in 0..challenges.len().div_ceil(4) as u64 {
+            let block = Sha512::new()
+                .chain_update(seed)
+                .chain_update(counter.to_le_bytes())
+                .finalize();
+            for chunk in block.chunks_exact(16) {
+                let z = u128::from_le_bytes(chunk.try_into().expect("16 bytes"));
+                zs.push(Scalar::from(z));
+            }
+        }
+        zs.truncate(challenges.len());
+        zs
     }
 }

@@ -13,13 +13,20 @@ pub struct DecodeError {
 /// Parses `json` as `T`. Unknown fields are ignored; missing or mistyped fields are errors.
 pub fn from_json<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(json);
-    #[cfg(feature = "field-paths")]
-    let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
-    // Without field paths serde_json's own position ("at line 1 column 57") says where.
-    #[cfg(not(feature = "field-paths"))]
-    let value = T::deserialize(&mut de).map_err(|e| DecodeError {
-        path: String::new(),
-        message: e.to_string(),
+    // Path tracking costs about as much as the parse itself, and nearly every input is valid:
+    // parse plainly, and only parse a failing input again to name the field.
+    let value = T::deserialize(&mut de).map_err(|e| {
+        #[cfg(feature = "field-paths")]
+        if let Err(e) =
+            serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(json))
+        {
+            return path_error(e);
+        }
+        // Without field paths serde_json's own position ("at line 1 column 57") says where.
+        DecodeError {
+            path: String::new(),
+            message: e.to_string(),
+        }
     })?;
     de.end().map_err(|e| DecodeError {
         path: String::new(),

@@ -147,10 +147,16 @@ impl Mempool {
                 queue.remove(&tx.nonce);
             }
         }
-        let senders: Vec<String> = txs.iter().map(|tx| tx.sender.clone()).collect();
+        // Only senders still queued here need the chain's nonce (a synced block's senders
+        // mostly have nothing pending, and each lookup is a storage read).
+        let senders: Vec<String> = txs
+            .iter()
+            .filter(|tx| self.by_sender.contains_key(&tx.sender))
+            .map(|tx| tx.sender.clone())
+            .collect();
         for sender in senders {
-            let next = chain.next_nonce(&sender);
             if let Some(queue) = self.by_sender.get_mut(&sender) {
+                let next = chain.next_nonce(&sender);
                 let stale: Vec<u64> = queue.range(..next).map(|(n, _)| *n).collect();
                 for nonce in stale {
                     if let Some(tx) = queue.remove(&nonce) {

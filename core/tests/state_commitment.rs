@@ -239,3 +239,53 @@ fn a_chain_under_the_tree_rule_checks_every_blocks_root() {
         assert_eq!(chain.tree_root(), good.state_root);
     }
 }
+
+#[test]
+fn batched_updates_build_the_same_tree_as_key_by_key_ones() {
+    use miniledger_core::state::commitment::{jmt::Sha256Jmt, key_hash, leaf_value};
+    // `apply` inserts a delta without deletions in one jmt batch; check it against jmt's
+    // key-by-key insertion over 300 seeded random blocks (inserts, updates, deletions).
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let (mut batched, mut reference) = (MemoryTree::default(), MemoryTree::default());
+    let mut present = std::collections::BTreeSet::new();
+    for block in 1..=300u64 {
+        let deletes = block % 3 == 0;
+        let mut writes = StateDelta::default();
+        for _ in 0..1 + next(40) {
+            let key = format!("k{}", next(2_000));
+            if deletes && next(2) == 0 && present.contains(&key) {
+                present.remove(&key);
+                writes.insert(key, None);
+            } else {
+                present.insert(key.clone());
+                writes.insert(key, Some(entry(&block.to_string(), block)));
+            }
+        }
+        let (root, _) = batched.apply(&writes).unwrap();
+        let keyed = writes
+            .iter()
+            .map(|(k, e)| (key_hash(k), e.as_ref().map(leaf_value)));
+        let (_, batch) = Sha256Jmt::new(&reference)
+            .put_value_set(keyed, reference.next_version())
+            .unwrap();
+        reference.push(&batch);
+        assert_eq!(root, reference.root().unwrap(), "block {block}");
+        assert_eq!(
+            batched.pending_node_count(),
+            reference.pending_node_count(),
+            "block {block}: the same nodes are kept"
+        );
+    }
+    for key in present.iter().take(50) {
+        let (value, proof) = proof_of(&batched, key);
+        assert!(value.is_some());
+        let (_, reference_proof) = proof_of(&reference, key);
+        assert_eq!(encode_proof(&proof), encode_proof(&reference_proof));
+    }
+}

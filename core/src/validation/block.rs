@@ -1,7 +1,7 @@
 //! Rules for a block given its parent: MiniLedger's structural checks (height, parent hash,
 //! timestamp order, Merkle root, hash) plus what it skips: timestamps strictly increasing and not
 //! in the future, size and count limits, every transaction's content, no duplicates, a proposer
-//! from the validator set, and every signature (batched).
+//! from the validator set, and every signature (batched, across blocks when given a run).
 
 use super::transaction::{check_transaction_content, signature_error};
 use super::{short, Limits, Rule, ValidationError};
@@ -52,6 +52,60 @@ pub fn verify_block(
     limits: &Limits,
     now_ms: u64,
 ) -> Result<(), ValidationError> {
+    verify_blocks(
+        std::slice::from_ref(block),
+        parent,
+        validators,
+        limits,
+        now_ms,
+    )
+    .map_err(|(_, error)| error)
+}
+
+/// [`verify_block`] for consecutive blocks, `parent` being the first one's: the same answer
+/// for each block, with every signature of the run checked in one batch (cheaper per
+/// signature the larger it is, and a sender's key counts once). Returns the first failing
+/// block's position and error.
+pub fn verify_blocks(
+    blocks: &[Block],
+    parent: &BlockHeader,
+    validators: &ValidatorSet,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<(), (usize, ValidationError)> {
+    let signatures = blocks.iter().map(|b| b.transactions.len() + 1).sum();
+    let mut batch = BatchVerifier::with_capacity(signatures);
+    let mut parent = parent.clone();
+    let mut failure = None;
+    for (i, block) in blocks.iter().enumerate() {
+        let queued = batch.len();
+        let checked = check_unsigned(block, &parent, validators, limits, now_ms)
+            .and_then(|()| queue_signatures(block, &mut batch));
+        if let Err(error) = checked {
+            batch.truncate(queued);
+            failure = Some((i, error));
+            break;
+        }
+        parent = block.header();
+    }
+    if batch.verify().is_err() {
+        // Some signature before the first other failure is bad: find it, block by block.
+        let checked = failure.as_ref().map_or(blocks.len(), |(i, _)| *i);
+        for (i, block) in blocks[..checked].iter().enumerate() {
+            check_signatures(block).map_err(|error| (i, error))?;
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Every rule but the signature equations.
+fn check_unsigned(
+    block: &Block,
+    parent: &BlockHeader,
+    validators: &ValidatorSet,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<(), ValidationError> {
     check_header(block, parent, limits, now_ms)?;
     check_transactions(block, limits)?;
     if !validators.contains(&block.proposer) {
@@ -63,7 +117,7 @@ pub fn verify_block(
             ),
         ));
     }
-    check_signatures(block)
+    Ok(())
 }
 
 fn check_header(
@@ -194,9 +248,12 @@ fn check_transactions(block: &Block, limits: &Limits) -> Result<(), ValidationEr
     Ok(())
 }
 
-/// One batch per block: the proposer's signature first, then each transaction's.
-fn check_signatures(block: &Block) -> Result<(), ValidationError> {
-    let mut batch = BatchVerifier::with_capacity(block.transactions.len() + 1);
+/// Queues a block's signatures, the proposer's first, then each transaction's; encoding and
+/// small-order faults fail here.
+fn queue_signatures<'a>(
+    block: &'a Block,
+    batch: &mut BatchVerifier<'a>,
+) -> Result<(), ValidationError> {
     batch
         .push(&block.proposer, &block.hash, &block.signature)
         .map_err(|e| signature_error(Rule::BlockSignature, e))?;
@@ -205,6 +262,13 @@ fn check_signatures(block: &Block) -> Result<(), ValidationError> {
             .push(&tx.sender, &tx.hash, &tx.signature)
             .map_err(|e| signature_error(Rule::TxSignature, e).in_tx(i))?;
     }
+    Ok(())
+}
+
+/// One block's signatures alone, naming the first that fails.
+fn check_signatures(block: &Block) -> Result<(), ValidationError> {
+    let mut batch = BatchVerifier::with_capacity(block.transactions.len() + 1);
+    queue_signatures(block, &mut batch)?;
     batch.verify().map_err(|failed| match failed[0] {
         0 => ValidationError::new(
             Rule::BlockSignature,

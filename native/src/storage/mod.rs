@@ -12,6 +12,7 @@
 //! SQL endpoint), `reader` (read handles for the REST API) and `identity` (the node key).
 
 mod blocks;
+mod checkpoint;
 mod commit;
 mod error;
 mod identity;
@@ -83,6 +84,8 @@ pub struct Store {
     /// A second, read-only connection: the state tree of a received run is computed on it
     /// while `conn` writes the run's rows (see `commit_blocks_checked`).
     tree_conn: Connection,
+    /// Runs `conn`'s WAL checkpoints on its own thread.
+    _checkpointer: checkpoint::Checkpointer,
     path: PathBuf,
     /// Header of the highest stored block; changed only after its SQLite commit succeeded.
     tip: BlockHeader,
@@ -122,10 +125,12 @@ impl Store {
         let miniledger_reproducible = state::only_key_value_writes(&conn)?;
         let query = ReadOnlyQuery::open(&path)?;
         let tree_conn = schema::open_tree_reader(&path)?;
+        let checkpointer = checkpoint::Checkpointer::start(&mut conn, &path)?;
         tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
         Ok(Store {
             conn,
             tree_conn,
+            _checkpointer: checkpointer,
             path,
             tip,
             tree_version,
