@@ -172,6 +172,8 @@ pub struct Node {
     waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
     /// See [`Status::synced_blocks`].
     synced_blocks: u64,
+    /// Frames were handed to socket writers since the loop last yielded (see `drive`).
+    sent_frames: bool,
     disk: disk::DiskFault,
     /// Own nonces below this are durably reserved (see `own_nonces`).
     own_reserved: u64,
@@ -246,6 +248,7 @@ impl Node {
             mempool_changes: 0,
             waiters: HashMap::new(),
             synced_blocks: 0,
+            sent_frames: false,
             disk: disk::DiskFault::default(),
             own_reserved: 0,
         };
@@ -257,7 +260,7 @@ impl Node {
     /// Runs until the command channel closes.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
-            self.drive();
+            self.drive().await;
             let now = now_ms();
             let deadline = self
                 .sync
@@ -315,9 +318,15 @@ impl Node {
     }
 
     /// Does all work that is ready: peer actions, sync requests and blocks, production.
-    fn drive(&mut self) {
+    async fn drive(&mut self) {
         loop {
             self.drain_peer_actions();
+            if std::mem::take(&mut self.sent_frames) {
+                // Let the socket writers send what was just queued (sync requests above all)
+                // before a long step: a task woken from this one waits in this worker's
+                // next-task slot, which no other worker takes, until this task yields.
+                tokio::task::yield_now().await;
+            }
             let progressed = self.drive_sync() | self.produce() | self.raft_drive();
             if !progressed {
                 self.drain_peer_actions();
@@ -555,6 +564,7 @@ impl Node {
     /// A slow peer whose queue is full is dropped rather than waited for.
     fn send_frame(&mut self, conn: ConnId, frame: Arc<str>) {
         if let Some(handle) = self.conns.get(&conn) {
+            self.sent_frames = true;
             if !handle.send(frame) {
                 tracing::warn!(target: "p2p", conn, "send queue full or closed: dropping the peer");
                 handle.close("send queue full".into());
@@ -645,9 +655,10 @@ impl Node {
     fn drive_sync(&mut self) -> bool {
         let now = now_ms();
         let mut progressed = false;
+        let mut requested = false;
         for (peer, range) in self.sync.poll_requests(now) {
             self.peers.send_to(&peer, &Message::SyncRequest(range), now);
-            progressed = true;
+            requested = true;
         }
         // Hand ready runs to the verifiers (the next one is checked while this one commits).
         while self.verify.has_room() {
@@ -658,6 +669,11 @@ impl Node {
             self.verify
                 .start(peer, blocks, tip, &self.settings.rules, now);
             progressed = true;
+        }
+        if requested {
+            // Send the requests before committing (`drive` does at its next pass): the
+            // responses then arrive while this loop commits.
+            return true;
         }
         // Apply the oldest verified run (ONE per call: `drive` then takes in what arrived
         // meanwhile and hands the next runs to the verifiers before the loop commits again, so
@@ -684,7 +700,8 @@ impl Node {
                 .map(|(i, e)| (i - start, e));
             let terms = self.raft_sync_terms(run);
             let rules = &self.settings.rules;
-            let outcome = apply_verified(&mut self.store, run, first_bad, rules, &terms);
+            let store = &mut self.store;
+            let outcome = blocking(|| apply_verified(store, run, first_bad, rules, &terms));
             if outcome.committed > 0 {
                 self.disk.on_written();
             }
@@ -795,5 +812,17 @@ impl Node {
         self.peers
             .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);
         true
+    }
+}
+
+/// Runs a long synchronous step (a synced run's commit: a few hundred milliseconds) without
+/// holding a runtime worker: on the multi-threaded runtime the worker's queued tasks (the
+/// peers' socket readers, the API) move to another thread meanwhile, so the next sync
+/// responses keep streaming in while this one commits.
+fn blocking<R>(step: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(step),
+        _ => step(),
     }
 }
