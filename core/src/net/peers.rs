@@ -386,6 +386,30 @@ impl PeerManager {
 
     /// One text frame from a socket.
     pub fn on_frame(&mut self, conn: ConnId, frame: &str, now: u64) {
+        self.receive(conn, frame.len(), || Envelope::decode(frame), now);
+    }
+
+    /// [`PeerManager::on_frame`] for a frame of `len` bytes the caller already decoded (off
+    /// the node loop: large sync responses). Same checks, same order: a frame that should not
+    /// have been decoded (over the handshake limit before the handshake, over the rate limit)
+    /// is refused as it would be undecoded.
+    pub fn on_decoded_frame(
+        &mut self,
+        conn: ConnId,
+        len: usize,
+        decoded: Result<Envelope, MessageError>,
+        now: u64,
+    ) {
+        self.receive(conn, len, || decoded, now);
+    }
+
+    fn receive(
+        &mut self,
+        conn: ConnId,
+        len: usize,
+        decode: impl FnOnce() -> Result<Envelope, MessageError>,
+        now: u64,
+    ) {
         let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) else {
             return;
         };
@@ -407,14 +431,13 @@ impl PeerManager {
                 now,
             );
         }
-        if handshaken.is_none() && frame.len() > MAX_HANDSHAKE_FRAME_BYTES {
+        if handshaken.is_none() && len > MAX_HANDSHAKE_FRAME_BYTES {
             let reason = format!(
-                "invalid handshake frame: {} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}",
-                frame.len()
+                "invalid handshake frame: {len} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}"
             );
             return self.close(conn, reason);
         }
-        let envelope = match Envelope::decode(frame) {
+        let envelope = match decode() {
             Ok(envelope) => envelope,
             Err(MessageError::UnknownType(kind)) if handshaken.is_some() => {
                 // Newer peers may speak types we do not know; the reference ignores them too.

@@ -307,9 +307,7 @@ impl Node {
             } else if frame_bytes >= MAX_READY_FRAME_BYTES {
                 return;
             } else if let Ok(event) = self.events.try_recv() {
-                if let TransportEvent::Frame { text, .. } = &event {
-                    frame_bytes += text.len();
-                }
+                frame_bytes += event.frame_bytes();
                 self.on_transport(event);
             } else {
                 return;
@@ -348,9 +346,7 @@ impl Node {
             let Ok(event) = self.events.try_recv() else {
                 return;
             };
-            if let TransportEvent::Frame { text, .. } = &event {
-                frame_bytes += text.len();
-            }
+            frame_bytes += event.frame_bytes();
             self.on_transport(event);
         }
     }
@@ -367,6 +363,11 @@ impl Node {
                 self.peers.on_open(conn, direction, now);
             }
             TransportEvent::Frame { conn, text } => self.peers.on_frame(conn, &text, now),
+            TransportEvent::Decoded {
+                conn,
+                len,
+                envelope,
+            } => self.peers.on_decoded_frame(conn, len, envelope, now),
             TransportEvent::Refused { conn, reason } => {
                 tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
                 self.peers.report_conn(conn, Offence::BinaryFrame, now);

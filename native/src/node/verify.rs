@@ -73,6 +73,7 @@ impl VerifyPipeline {
         });
         let (rules, results) = (rules.clone(), self.results_tx.clone());
         std::thread::spawn(move || {
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
             let first_bad = verify_run(&blocks, &parent, &rules, now_ms);
             // The receiver is gone only when the node is shutting down.
             let _ = results.send((

@@ -88,7 +88,7 @@ impl Store {
         terms: &[Option<u64>],
         check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
     ) -> Result<(usize, Option<E>), StoreError> {
-        let jsons = self.start_run(items)?;
+        self.start_run(items)?;
         let Store {
             conn, tree_conn, ..
         } = self;
@@ -97,7 +97,7 @@ impl Store {
                 let _snapshot = ReadSnapshot::begin(tree_conn);
                 check_tree(&SqlTree(tree_conn))
             });
-            let written = write_run(conn, items, &jsons, terms);
+            let written = write_run(conn, items, terms);
             (written, tree_job.join().expect("state tree thread"))
         });
         let accepted = refused.as_ref().map_or(items.len(), |(i, _)| *i);
@@ -121,11 +121,11 @@ impl Store {
         tree: Option<&TreeChanges>,
         terms: &[Option<u64>],
     ) -> Result<(), StoreError> {
-        let jsons = self.start_run(items)?;
+        self.start_run(items)?;
         let Some(last) = items.last() else {
             return Ok(());
         };
-        let (tx, what) = write_run(&mut self.conn, items, &jsons, terms)?;
+        let (tx, what) = write_run(&mut self.conn, items, terms)?;
         if let Some(changes) = tree {
             tree::write(&tx, changes, last.block.height)?;
         }
@@ -135,25 +135,17 @@ impl Store {
         Ok(())
     }
 
-    /// Refuses a run that does not extend the tip (or follows a failed view read) and encodes
-    /// its blocks for storage.
-    fn start_run(&self, items: &[CommitItem<'_>]) -> Result<Vec<String>, StoreError> {
+    /// Refuses a run that does not extend the tip (or follows a failed view read).
+    fn start_run(&self, items: &[CommitItem<'_>]) -> Result<(), StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
         }
         let mut parent = self.tip.clone();
-        let mut jsons = Vec::with_capacity(items.len());
         for CommitItem { block, .. } in items {
             check_extends(&parent, block)?;
             parent = block.header();
-            jsons.push(
-                serde_json::to_string(block).map_err(|source| StoreError::Encode {
-                    height: block.height,
-                    source,
-                })?,
-            );
         }
-        Ok(jsons)
+        Ok(())
     }
 
     /// The store's view after a run was committed.
@@ -187,7 +179,6 @@ impl Store {
 fn write_run<'c>(
     conn: &'c mut Connection,
     items: &[CommitItem<'_>],
-    jsons: &[String],
     terms: &[Option<u64>],
 ) -> Result<(rusqlite::Transaction<'c>, String), StoreError> {
     let (from, to) = (items[0].block.height, items[items.len() - 1].block.height);
@@ -198,8 +189,13 @@ fn write_run<'c>(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .op_with(|| format!("starting the write of {what}"))?;
-    for (item, json) in items.iter().zip(jsons) {
-        write_block(&tx, item, json)?;
+    for item in items {
+        let block = item.block;
+        let json = serde_json::to_string(block).map_err(|source| StoreError::Encode {
+            height: block.height,
+            source,
+        })?;
+        write_block(&tx, item, &json)?;
     }
     for (item, term) in items.iter().zip(terms) {
         if let Some(term) = term {

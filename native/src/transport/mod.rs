@@ -10,7 +10,9 @@
 
 use crate::tls::PeerTls;
 use futures_util::{SinkExt, StreamExt};
+use miniledger_core::net::peers::MAX_HANDSHAKE_FRAME_BYTES;
 use miniledger_core::net::{ConnId, Direction};
+use miniledger_core::protocol::{Envelope, MessageError};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,6 +76,9 @@ pub async fn open(
 /// Frames a socket may have queued before its peer counts as too slow.
 pub const SEND_QUEUE_FRAMES: usize = 1024;
 
+/// Frames above this size are decoded on their socket's task (see [`TransportEvent::Decoded`]).
+const DECODE_HERE_BYTES: usize = MAX_HANDSHAKE_FRAME_BYTES;
+
 /// What sockets tell the node loop.
 #[derive(Debug)]
 pub enum TransportEvent {
@@ -85,6 +90,13 @@ pub enum TransportEvent {
     Frame {
         conn: ConnId,
         text: String,
+    },
+    /// A large frame (a sync response), decoded on the socket's task so the node loop does
+    /// not spend its time parsing megabytes while it could be committing.
+    Decoded {
+        conn: ConnId,
+        len: usize,
+        envelope: Result<Envelope, MessageError>,
     },
     /// A frame refused before it reached the protocol (binary, oversized…).
     Refused {
@@ -99,6 +111,17 @@ pub enum TransportEvent {
         address: String,
         error: String,
     },
+}
+
+impl TransportEvent {
+    /// Size of the frame this event carries (0 for the others).
+    pub fn frame_bytes(&self) -> usize {
+        match self {
+            TransportEvent::Frame { text, .. } => text.len(),
+            TransportEvent::Decoded { len, .. } => *len,
+            _ => 0,
+        }
+    }
 }
 
 enum Outgoing {
@@ -258,6 +281,9 @@ impl Transport {
             }
             let _ = sink.close().await;
         });
+        // The first frame is the handshake: always left to the node loop, which refuses a
+        // large one undecoded.
+        let mut first = true;
         let reason = loop {
             // A socket we closed ends here even if the peer never answers the close (a hostile
             // peer could otherwise hold it, and its reader task, open forever).
@@ -266,6 +292,13 @@ impl Transport {
                 _ = &mut writer => break "closed locally".into(),
             };
             let event = match next {
+                Some(Ok(WsMessage::Text(text))) if !first && text.len() > DECODE_HERE_BYTES => {
+                    TransportEvent::Decoded {
+                        conn,
+                        len: text.len(),
+                        envelope: Envelope::decode(text.as_str()),
+                    }
+                }
                 Some(Ok(WsMessage::Text(text))) => TransportEvent::Frame {
                     conn,
                     text: text.as_str().to_string(),
@@ -281,6 +314,7 @@ impl Transport {
                 Some(Ok(_)) => continue, // ping/pong frames are answered by tungstenite
                 Some(Err(e)) => break format!("socket error: {e}"),
             };
+            first = false;
             if self.events.send(event).is_err() {
                 break "node shutting down".into();
             }
