@@ -554,6 +554,78 @@ fn newer_schema_version_is_refused() {
     assert!(matches!(err, StoreError::SchemaVersion { .. }), "{err}");
 }
 
+/// A database written by layout 3 (transactions indexed by their full hash and sender text)
+/// is upgraded in place on open: every transaction is still found by hash, by sender and
+/// among the recent ones, and new blocks go on.
+#[test]
+fn a_layout_3_database_is_upgraded() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (key(1), key(2));
+    let mut store = Store::open(dir.path()).unwrap();
+    let first = commit(&mut store, vec![set(&a, 0, "x", "1"), set(&b, 0, "y", "2")]);
+    let second = commit(&mut store, vec![set(&a, 1, "x", "3")]);
+    drop(store);
+    // Back to layout 3's table, as a node of the previous version left it.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t3 (hash TEXT PRIMARY KEY, block_height INTEGER NOT NULL, \
+            position INTEGER NOT NULL, sender TEXT NOT NULL, nonce INTEGER NOT NULL, \
+            type TEXT NOT NULL, timestamp INTEGER NOT NULL);
+         INSERT INTO t3 SELECT hash, block_height, position, sender, nonce, type, timestamp \
+            FROM transactions;
+         DROP TABLE transactions;
+         ALTER TABLE t3 RENAME TO transactions;
+         CREATE UNIQUE INDEX transactions_sender_nonce ON transactions (sender, nonce);
+         CREATE INDEX transactions_block ON transactions (block_height, position);
+         UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut store = Store::open(dir.path()).unwrap();
+    for (block, tx) in [
+        (&first, &first.transactions[0]),
+        (&first, &first.transactions[1]),
+        (&second, &second.transactions[0]),
+    ] {
+        let (found, height) = store.transaction(&tx.hash).unwrap().expect("found by hash");
+        assert_eq!((&found, height), (tx, block.height));
+    }
+    let by_a: Vec<u64> = (store
+        .transactions_by_sender(a.public_hex(), 10)
+        .unwrap()
+        .iter())
+    .map(|(tx, _)| tx.nonce)
+    .collect();
+    assert_eq!(by_a, [1, 0], "newest nonce first");
+    let recent: Vec<String> = (store.recent_transactions(10).unwrap().into_iter())
+        .map(|(tx, _)| tx.hash)
+        .collect();
+    let expected = [
+        &second.transactions[0],
+        &first.transactions[1],
+        &first.transactions[0],
+    ];
+    assert_eq!(recent, expected.map(|tx| tx.hash.clone()));
+    commit(&mut store, vec![set(&b, 1, "y", "4")]);
+    assert_eq!(
+        store
+            .transactions_by_sender(b.public_hex(), 10)
+            .unwrap()
+            .len(),
+        2
+    );
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "4");
+}
+
 #[test]
 fn a_failed_view_read_blocks_the_next_commit() {
     let (dir, mut store) = open();

@@ -432,9 +432,8 @@ impl PeerManager {
             );
         }
         if handshaken.is_none() && len > MAX_HANDSHAKE_FRAME_BYTES {
-            let reason = format!(
-                "invalid handshake frame: {len} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}"
-            );
+            let reason =
+                format!("invalid handshake frame: {len} bytes exceeds {MAX_HANDSHAKE_FRAME_BYTES}");
             return self.close(conn, reason);
         }
         let envelope = match decode() {

@@ -247,8 +247,9 @@ pub(crate) fn write_block(
         next_nonces,
     } = *item;
     blocks::insert(conn, block, json)?;
+    // Nonces first: a transaction row refers to its sender's row in `nonces`.
+    state::store_nonces(conn, next_nonces, block.height)?;
     transactions::insert_all(conn, block)?;
     state::apply_delta(conn, delta, block.height)?;
-    state::store_nonces(conn, next_nonces, block.height)?;
     Ok(())
 }

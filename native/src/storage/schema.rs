@@ -4,6 +4,7 @@
 use super::commit::{write_block, CommitItem};
 use super::error::{Context, StoreError};
 use super::state::NonceMap;
+use super::transactions;
 use miniledger_core::state::StateDelta;
 use miniledger_core::Block;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -11,9 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
-pub const SCHEMA_VERSION: u32 = 3;
-/// Older layouts this node upgrades in place (3 only added the Raft tables).
-const UPGRADABLE: &[&str] = &["2"];
+pub const SCHEMA_VERSION: u32 = 4;
+/// Older layouts this node upgrades in place (3 added the Raft tables; 4 re-keyed the
+/// `transactions` table, rebuilt from the old one by `upgrade_transactions`).
+const UPGRADABLE: &[&str] = &["2", "3"];
 
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -26,16 +28,19 @@ CREATE TABLE IF NOT EXISTS blocks (
     json   TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS transactions (
-    hash         TEXT PRIMARY KEY,
+    id           INTEGER PRIMARY KEY,
+    hash         TEXT NOT NULL,
     block_height INTEGER NOT NULL REFERENCES blocks (height),
     position     INTEGER NOT NULL,
     sender       TEXT NOT NULL,
     nonce        INTEGER NOT NULL,
     type         TEXT NOT NULL,
-    timestamp    INTEGER NOT NULL
+    timestamp    INTEGER NOT NULL,
+    hash_key     INTEGER NOT NULL,
+    sender_id    INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS transactions_sender_nonce ON transactions (sender, nonce);
-CREATE INDEX IF NOT EXISTS transactions_block ON transactions (block_height, position);
+CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash_key);
+CREATE UNIQUE INDEX IF NOT EXISTS transactions_sender ON transactions (sender_id, nonce);
 CREATE TABLE IF NOT EXISTS world_state (
     key          TEXT PRIMARY KEY,
     value        TEXT NOT NULL,
@@ -78,6 +83,10 @@ const UPSERT_META: &str =
 const CHAIN_IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM blocks)";
 
 const VERSION_KEY: &str = "schema_version";
+
+/// Layouts 2 and 3 keep their `transactions` table under this name while layout 4's is filled.
+const OLD_TRANSACTIONS: &str = "transactions_layout_3";
+const RENAME_OLD_TRANSACTIONS: &str = "ALTER TABLE transactions RENAME TO transactions_layout_3";
 
 /// Durability and integrity settings for the read-write connection.
 pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -135,10 +144,16 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let has_meta: bool = tx
         .query_row(META_TABLE_EXISTS, [], |row| row.get(0))
         .op("reading the schema")?;
+    let mut old_transactions = false;
     if has_meta {
         match get_meta(&tx, VERSION_KEY)? {
             Some(found) if found == SCHEMA_VERSION.to_string() => {}
-            Some(found) if UPGRADABLE.contains(&found.as_str()) => {}
+            Some(found) if UPGRADABLE.contains(&found.as_str()) => {
+                tracing::info!(from = %found, to = SCHEMA_VERSION, "upgrading the database layout");
+                tx.execute_batch(RENAME_OLD_TRANSACTIONS)
+                    .op("setting the old transactions table aside")?;
+                old_transactions = true;
+            }
             Some(found) => {
                 return Err(StoreError::SchemaVersion {
                     found,
@@ -149,6 +164,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         }
     }
     tx.execute_batch(DDL).op("creating the schema")?;
+    if old_transactions {
+        transactions::copy_from_layout_3(&tx, OLD_TRANSACTIONS)?;
+        tx.execute_batch(&format!("DROP TABLE {OLD_TRANSACTIONS}"))
+            .op("dropping the old transactions table")?;
+    }
     set_meta(&tx, VERSION_KEY, &SCHEMA_VERSION.to_string())?;
     let empty: bool = tx
         .query_row(CHAIN_IS_EMPTY, [], |row| row.get(0))
