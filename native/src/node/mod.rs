@@ -367,7 +367,7 @@ impl Node {
                 conn,
                 len,
                 envelope,
-            } => self.peers.on_decoded_frame(conn, len, envelope, now),
+            } => self.peers.on_decoded_frame(conn, len, *envelope, now),
             TransportEvent::Refused { conn, reason } => {
                 tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
                 self.peers.report_conn(conn, Offence::BinaryFrame, now);

@@ -73,7 +73,7 @@ impl VerifyPipeline {
         });
         let (rules, results) = (rules.clone(), self.results_tx.clone());
         std::thread::spawn(move || {
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+            lower_priority();
             let first_bad = verify_run(&blocks, &parent, &rules, now_ms);
             // The receiver is gone only when the node is shutting down.
             let _ = results.send((
@@ -107,5 +107,17 @@ impl VerifyPipeline {
         self.in_flight.retain(|r| r.first_height <= height);
         let wanted: Vec<u64> = self.in_flight.iter().map(|r| r.seq).collect();
         self.done.retain(|seq, _| wanted.contains(seq));
+    }
+}
+
+/// Verification works ahead of the commits it feeds; when both want a core, the commit (the
+/// pipeline's serial stage) should get it: the verifier threads run at nice 10 (inherited by
+/// the threads `verify_run` starts). Measured +4 % sync rate (median of six alternated runs).
+fn lower_priority() {
+    // SAFETY: setpriority takes plain integers; on Linux, `who` = 0 with PRIO_PROCESS names the
+    // calling thread only (nice values are per thread there; elsewhere it would be the process).
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }

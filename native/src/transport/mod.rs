@@ -96,7 +96,7 @@ pub enum TransportEvent {
     Decoded {
         conn: ConnId,
         len: usize,
-        envelope: Result<Envelope, MessageError>,
+        envelope: Box<Result<Envelope, MessageError>>,
     },
     /// A frame refused before it reached the protocol (binary, oversized…).
     Refused {
@@ -296,7 +296,7 @@ impl Transport {
                     TransportEvent::Decoded {
                         conn,
                         len: text.len(),
-                        envelope: Envelope::decode(text.as_str()),
+                        envelope: Box::new(Envelope::decode(text.as_str())),
                     }
                 }
                 Some(Ok(WsMessage::Text(text))) => TransportEvent::Frame {
