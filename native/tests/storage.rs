@@ -554,6 +554,32 @@ fn newer_schema_version_is_refused() {
     assert!(matches!(err, StoreError::SchemaVersion { .. }), "{err}");
 }
 
+/// WAL checkpoints run on their own thread: once the log passes SQLite's threshold the pages
+/// reach the database file, without the committing thread doing it. (A checkpoint connection
+/// that has not read the database yet does nothing, silently; this is the guard.)
+#[test]
+fn the_wal_is_checkpointed_into_the_database_file() {
+    let (dir, mut store) = open();
+    let a = key(1);
+    let big = format!("\"{}\"", "x".repeat(20_000));
+    for block in 0..40u64 {
+        let txs = (0..10).map(|i| set(&a, block * 10 + i, &format!("k{i}"), &big));
+        commit(&mut store, txs.collect());
+    }
+    // ~8 MB went through the WAL (SQLite asks for a checkpoint at 1,000 pages, ~4 MB).
+    let db = dir.path().join(DB_FILE);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&db).unwrap().len() < 4_000_000 {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint reached {}",
+            db.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(store);
+}
+
 /// A database written by layout 3 (transactions indexed by their full hash and sender text)
 /// is upgraded in place on open: every transaction is still found by hash, by sender and
 /// among the recent ones, and new blocks go on.
