@@ -14,6 +14,7 @@ mod progress;
 mod reforward;
 mod respond;
 mod sync_terms;
+mod syncing;
 mod verify;
 
 pub use apply::{
@@ -31,10 +32,10 @@ use miniledger_core::net::{
     Action, Admission, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary,
     RateConfig,
 };
-use miniledger_core::protocol::{BlockAnnounce, HeightRange, Message, TxMessage};
+use miniledger_core::protocol::{BlockAnnounce, Message, TxMessage};
 use miniledger_core::raft::{RaftConfig, RaftStatus};
 use miniledger_core::sync::{BlockSync, SyncConfig, SyncError};
-use verify::{Verified, VerifyPipeline};
+use verify::VerifyPipeline;
 
 /// Frame bytes taken in at once between two pieces of work (big sync responses are applied as
 /// they come rather than all decoded first).
@@ -624,116 +625,6 @@ impl Node {
         }
     }
 
-    fn answer_range(&mut self, conn: ConnId, range: HeightRange, block_response: bool) {
-        let frame = respond::sync_response_frame(
-            &self.store,
-            range,
-            block_response,
-            self.key.node_id(),
-            now_ms(),
-            self.settings.max_frame_bytes,
-        );
-        match frame {
-            Ok(frame) => self.send_frame(conn, frame.into()),
-            Err(e) => tracing::error!(target: "sync", "cannot answer {range:?}: {e}"),
-        }
-    }
-
-    /// The next block, announced live: apply it; anything further ahead only raises the
-    /// peer's known height (sync fetches the gap).
-    fn on_announce(&mut self, from: &str, block: Block) {
-        let height = block.height;
-        if height == self.store.height() + 1 {
-            if self.apply(&block, Some(from)) {
-                self.sync.on_applied(height);
-            }
-        } else if height > self.store.height() {
-            self.sync.set_peer_height(from, height);
-        }
-    }
-
-    /// Sends due requests and applies blocks that arrived in order. True if anything happened.
-    fn drive_sync(&mut self) -> bool {
-        let now = now_ms();
-        let mut progressed = false;
-        let mut requested = false;
-        for (peer, range) in self.sync.poll_requests(now) {
-            self.peers.send_to(&peer, &Message::SyncRequest(range), now);
-            requested = true;
-        }
-        // Hand ready runs to the verifiers (the next one is checked while this one commits).
-        while self.verify.has_room() {
-            let Some((peer, blocks)) = self.sync.next_ready() else {
-                break;
-            };
-            let tip = self.store.tip();
-            self.verify
-                .start(peer, blocks, tip, &self.settings.rules, now);
-            progressed = true;
-        }
-        if requested {
-            // Send the requests before committing (`drive` does at its next pass): the
-            // responses then arrive while this loop commits.
-            return true;
-        }
-        // Apply the oldest verified run (ONE per call: `drive` then takes in what arrived
-        // meanwhile and hands the next runs to the verifiers before the loop commits again, so
-        // verification keeps pace with the commits instead of waiting for a batch of them).
-        if let Some(Verified {
-            peer,
-            blocks,
-            first_bad,
-        }) = self.verify.next_verified()
-        {
-            progressed = true;
-            // Heights already applied by other means (an announcement) are skipped; if the
-            // chain moved to other blocks meanwhile, the runs in flight are void.
-            let tip = self.store.tip();
-            let start = blocks.partition_point(|b| b.height <= tip.height);
-            let run = &blocks[start..];
-            if run.first().is_some_and(|b| b.previous_hash != tip.hash) {
-                self.sync.void_outstanding();
-                self.verify.drop_above(self.sync.delivered_height());
-                return progressed;
-            }
-            let first_bad = first_bad
-                .filter(|(i, _)| *i >= start)
-                .map(|(i, e)| (i - start, e));
-            let terms = self.raft_sync_terms(run);
-            let rules = &self.settings.rules;
-            let store = &mut self.store;
-            let outcome = blocking(|| apply_verified(store, run, first_bad, rules, &terms));
-            if outcome.committed > 0 {
-                self.disk.on_written();
-            }
-            if let Some(e) = &outcome.error {
-                // Not the peer's fault: the run is fetched again and retried.
-                self.disk.on_failed(e);
-            }
-            self.on_committed(&run[..outcome.committed]);
-            self.synced_blocks += outcome.committed as u64;
-            if outcome.committed > 0 {
-                self.raft_synced();
-            }
-            self.sync.on_applied(self.store.height());
-            if let Some(error) = outcome.error {
-                tracing::warn!(target: "chain", from = %peer, "{error}");
-                if let Some(offence) = blame::block(&error) {
-                    self.peers.report(&peer, offence, now);
-                }
-                let height = run[outcome.committed].height;
-                self.sync
-                    .on_invalid(&peer, &format!("invalid block {height}"), now);
-                self.verify.drop_above(self.sync.delivered_height());
-            }
-        }
-        if progressed {
-            self.progress
-                .update(self.store.height(), self.sync.target_height());
-        }
-        progressed
-    }
-
     /// Applies one block; logs and returns false if it is refused.
     fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
         match apply_block(&mut self.store, block, &self.settings.rules, now_ms()) {
@@ -813,17 +704,5 @@ impl Node {
         self.peers
             .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);
         true
-    }
-}
-
-/// Runs a long synchronous step (a synced run's commit: a few hundred milliseconds) without
-/// holding a runtime worker: on the multi-threaded runtime the worker's queued tasks (the
-/// peers' socket readers, the API) move to another thread meanwhile, so the next sync
-/// responses keep streaming in while this one commits.
-fn blocking<R>(step: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(step),
-        _ => step(),
     }
 }
