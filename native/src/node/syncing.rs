@@ -10,6 +10,7 @@ use miniledger_core::protocol::{HeightRange, Message};
 use miniledger_core::Block;
 
 impl Node {
+    /// Answers a SYNC_REQUEST (or BLOCK_REQUEST) from the stored block JSON.
     pub(super) fn answer_range(&mut self, conn: ConnId, range: HeightRange, block_response: bool) {
         let frame = respond::sync_response_frame(
             &self.store,
