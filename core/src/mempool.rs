@@ -144,7 +144,11 @@ impl Mempool {
         for tx in txs {
             self.hashes.remove(&tx.hash);
             if let Some(queue) = self.by_sender.get_mut(&tx.sender) {
-                queue.remove(&tx.nonce);
+                // What held this (sender, nonce) here may be another transaction (a competitor,
+                // a restarted node's nonce filler): it can never commit now, so it goes too.
+                if let Some(held) = queue.remove(&tx.nonce) {
+                    self.hashes.remove(&held.hash);
+                }
             }
         }
         // Only senders still queued here need the chain's nonce (a synced block's senders

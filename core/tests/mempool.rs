@@ -98,6 +98,27 @@ fn committed_and_stale_transactions_leave() {
     assert_eq!(pool.ready(10, &chain)[0].nonce, 3);
 }
 
+/// A committed block can hold a *different* transaction with a pending one's (sender, nonce)
+/// (a competing transaction, or a restarted node's nonce filler): the pending one is gone for
+/// good and must leave entirely — not stay counted, nor be reported as still pending to a
+/// client waiting on it.
+#[test]
+fn a_pending_transaction_that_lost_its_nonce_leaves_entirely() {
+    let (a, limits) = (Keypair::from_seed([1; 32]), Limits::default());
+    let mut chain: HashMap<String, u64> = HashMap::new();
+    let mut pool = Mempool::new(100);
+    let pending = tx(&a, 0);
+    pool.admit(pending.clone(), &limits, &chain).unwrap();
+    let competitor = Transaction::new_signed(&a, 0, 5, PayloadBody::state_set("x", "2").unwrap());
+    assert_ne!(competitor.hash, pending.hash);
+    chain.insert(a.public_hex().to_string(), 1);
+    pool.remove_committed(&[competitor], &chain);
+    assert_eq!(pool.len(), 0);
+    assert!(pool.is_empty());
+    assert!(!pool.contains(&pending.hash));
+    assert_eq!(pool.transactions().count(), 0);
+}
+
 #[test]
 fn capacity_is_enforced() {
     let (a, limits) = (Keypair::from_seed([1; 32]), Limits::default());
