@@ -210,8 +210,10 @@ impl LoadedCluster {
     }
 
     /// Stops the clients and waits until every node is up, holds the same tip and has an
-    /// empty mempool (within `limit`; the checker reports what never arrived).
-    pub fn stop_load_and_settle(&mut self, limit: Duration) {
+    /// empty mempool (within `limit`; the checker reports what never arrived). False if they
+    /// did not: with every node up, each pending transaction must commit or be dropped.
+    #[must_use]
+    pub fn stop_load_and_settle(&mut self, limit: Duration) -> bool {
         self.shared.stop.store(true, Ordering::Relaxed);
         for worker in self.workers.drain(..) {
             worker.join().unwrap();
@@ -224,11 +226,11 @@ impl LoadedCluster {
                 .iter()
                 .all(|n| n.status()["mempool"].as_u64() == Some(0));
             if idle && tips.windows(2).all(|w| w[0] == w[1]) {
-                return;
+                return true;
             }
             if Instant::now() > deadline {
                 eprintln!("not settled after {limit:?}: tips {tips:?}, idle {idle}");
-                return;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
