@@ -86,6 +86,9 @@ pub struct Report {
     pub nonce_breaks: Vec<String>,
     /// Names of nodes whose chain differs from the first node's.
     pub diverged: Vec<String>,
+    /// After the load stopped, the tips never agreed or a mempool never drained (with every
+    /// node up, each pending transaction must commit or be dropped).
+    pub unsettled: bool,
 }
 
 impl Report {
@@ -94,19 +97,22 @@ impl Report {
             && self.duplicated.is_empty()
             && self.nonce_breaks.is_empty()
             && self.diverged.is_empty()
+            && !self.unsettled
     }
 
     /// One line for logs and scripts.
     pub fn summary(&self) -> String {
         format!(
-            "height={} acked={} committed={} lost={} duplicated={} nonce_breaks={} diverged={}",
+            "height={} acked={} committed={} lost={} duplicated={} nonce_breaks={} diverged={} \
+             unsettled={}",
             self.height,
             self.acked,
             self.committed,
             self.lost.len(),
             self.duplicated.len(),
             self.nonce_breaks.len(),
-            self.diverged.len()
+            self.diverged.len(),
+            self.unsettled
         )
     }
 

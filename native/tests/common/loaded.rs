@@ -63,6 +63,8 @@ pub struct LoadedCluster {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
     restarts: usize,
+    /// `stop_load_and_settle` gave up waiting (reported by `check`).
+    unsettled: bool,
 }
 
 const NAMES: [&str; 3] = ["A", "B", "C"];
@@ -85,6 +87,7 @@ impl LoadedCluster {
                 stop: AtomicBool::new(false),
             }),
             workers: Vec::new(),
+            unsettled: false,
             restarts: 0,
         };
         cluster.await_leader(super::raft::ELECTION);
@@ -210,10 +213,9 @@ impl LoadedCluster {
     }
 
     /// Stops the clients and waits until every node is up, holds the same tip and has an
-    /// empty mempool (within `limit`; the checker reports what never arrived). False if they
-    /// did not: with every node up, each pending transaction must commit or be dropped.
-    #[must_use]
-    pub fn stop_load_and_settle(&mut self, limit: Duration) -> bool {
+    /// empty mempool (within `limit`; the checker reports what never arrived, and `check`
+    /// reports the cluster unsettled if this gave up).
+    pub fn stop_load_and_settle(&mut self, limit: Duration) {
         self.shared.stop.store(true, Ordering::Relaxed);
         for worker in self.workers.drain(..) {
             worker.join().unwrap();
@@ -226,11 +228,12 @@ impl LoadedCluster {
                 .iter()
                 .all(|n| n.status()["mempool"].as_u64() == Some(0));
             if idle && tips.windows(2).all(|w| w[0] == w[1]) {
-                return true;
+                return;
             }
             if Instant::now() > deadline {
                 eprintln!("not settled after {limit:?}: tips {tips:?}, idle {idle}");
-                return false;
+                self.unsettled = true;
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -250,7 +253,8 @@ impl LoadedCluster {
             .collect();
         let nodes = self.live();
         assert_eq!(nodes.len(), 3, "check with every node up");
-        let report = checker::check(&nodes, &must);
+        let mut report = checker::check(&nodes, &must);
+        report.unsettled = self.unsettled;
         for hash in report.lost.iter().take(10) {
             let ack = acks.iter().find(|a| &a.hash == hash).unwrap();
             let views: Vec<String> = nodes
