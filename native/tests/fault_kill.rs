@@ -7,9 +7,10 @@
 
 mod common;
 
-use common::loaded::{LoadedCluster, Rng};
+use common::loaded::LoadedCluster;
 use common::raft::ELECTION;
 use common::{wait_until, NodeProcess, DEADLINE};
+use miniledger_core::rng::SplitMix;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -38,7 +39,7 @@ fn repeated_kill_9_under_load_loses_and_doubles_nothing() {
     let seed = env_or("SEED", 1);
     eprintln!("replay: SEED={seed} ROUNDS={rounds} cargo test -p miniledger-native --test fault_kill -- --nocapture");
     let started = Instant::now();
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix::new(seed);
     let mut cluster = LoadedCluster::start();
     cluster.load(6, Duration::from_millis(5));
     let mut leader_kills = 0;
@@ -46,11 +47,11 @@ fn repeated_kill_9_under_load_loses_and_doubles_nothing() {
     let mut stalls = 0;
     for round in 0..rounds {
         // A random moment under load, then the leader or a random follower.
-        after_requests(&cluster, 50 + rng.below(400));
+        after_requests(&cluster, 50 + rng.range(0, 400));
         let leader = cluster.await_leader(ELECTION);
-        let victim = match rng.below(2) {
+        let victim = match rng.range(0, 2) {
             0 => leader,
-            _ => (leader + 1 + rng.below(2) as usize) % 3,
+            _ => (leader + 1 + rng.range(0, 2) as usize) % 3,
         };
         leader_kills += usize::from(victim == leader);
         let killed_at = Instant::now();
@@ -65,7 +66,7 @@ fn repeated_kill_9_under_load_loses_and_doubles_nothing() {
             stalls += 1;
         } else {
             // Down for a random stretch of load, then back on its data.
-            after_requests(&cluster, rng.below(300));
+            after_requests(&cluster, rng.range(0, 300));
         }
         cluster.restart(victim);
         let next = next.unwrap_or_else(|| cluster.await_leader(2 * ELECTION));
