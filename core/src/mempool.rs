@@ -6,7 +6,7 @@
 
 use crate::model::Transaction;
 use crate::validation::{validate_transaction, Limits, NonceView, Rule, ValidationError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -151,16 +151,16 @@ impl Mempool {
                 }
             }
         }
-        // Only senders still queued here need the chain's nonce (a synced block's senders
-        // mostly have nothing pending, and each lookup is a storage read).
-        let senders: Vec<String> = txs
+        // Only senders still queued here need the chain's nonce, once each (a synced block's
+        // senders mostly have nothing pending, and each lookup is a storage read).
+        let senders: BTreeSet<&str> = txs
             .iter()
-            .filter(|tx| self.by_sender.contains_key(&tx.sender))
-            .map(|tx| tx.sender.clone())
+            .map(|tx| tx.sender.as_str())
+            .filter(|sender| self.by_sender.contains_key(*sender))
             .collect();
         for sender in senders {
-            if let Some(queue) = self.by_sender.get_mut(&sender) {
-                let next = chain.next_nonce(&sender);
+            if let Some(queue) = self.by_sender.get_mut(sender) {
+                let next = chain.next_nonce(sender);
                 let stale: Vec<u64> = queue.range(..next).map(|(n, _)| *n).collect();
                 for nonce in stale {
                     if let Some(tx) = queue.remove(&nonce) {
@@ -168,7 +168,7 @@ impl Mempool {
                     }
                 }
                 if queue.is_empty() {
-                    self.by_sender.remove(&sender);
+                    self.by_sender.remove(sender);
                 }
             }
         }
