@@ -137,7 +137,11 @@ fn challenge(r: &[u8; 32], key: &VerifyingKey, message: &[u8]) -> Scalar {
 
 /// Decodes and checks a public key: exact lowercase hex, canonical, not of small order.
 pub fn parse_key(public_key_hex: &str) -> Result<VerifyingKey, SignatureError> {
-    let bytes = hex::decode::<32>(public_key_hex).map_err(SignatureError::KeyEncoding)?;
+    key_from_bytes(hex::decode::<32>(public_key_hex).map_err(SignatureError::KeyEncoding)?)
+}
+
+/// [`parse_key`] after the hex: canonical, not of small order (cached once it passed).
+fn key_from_bytes(bytes: [u8; 32]) -> Result<VerifyingKey, SignatureError> {
     if let Some(key) = key_cache::get(&bytes) {
         return Ok(key);
     }
@@ -230,7 +234,7 @@ fn small_order_encodings() -> &'static [[u8; 32]] {
             list.push(canonical);
             let mut flipped = canonical;
             flipped[31] ^= 0x80;
-            let decodes_to_same = curve25519_dalek::edwards::CompressedEdwardsY(flipped)
+            let decodes_to_same = CompressedEdwardsY(flipped)
                 .decompress()
                 .is_some_and(|p| p == point);
             if decodes_to_same {
@@ -282,7 +286,7 @@ impl<'a> BatchVerifier<'a> {
         let key = match self.key_positions.get(&raw) {
             Some(&position) => position,
             None => {
-                self.keys.push(parse_key(public_key_hex)?);
+                self.keys.push(key_from_bytes(raw)?);
                 self.key_positions.insert(raw, self.keys.len() - 1);
                 self.keys.len() - 1
             }
