@@ -41,6 +41,7 @@ APIS=("$A0" "$A1" "$A2")
 
 KEYS=()
 for i in 0 1 2; do
+    "$BIN" init --data-dir "$WORK/n$i" >/dev/null
     KEYS+=("$("$BIN" keys show --data-dir "$WORK/n$i" | python3 -c 'import json,sys; print(json.load(sys.stdin)["publicKey"])')")
 done
 VALIDATORS=$(IFS=,; echo "${KEYS[*]}")

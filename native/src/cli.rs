@@ -77,6 +77,17 @@ pub struct InitArgs {
     /// Organization this node belongs to
     #[arg(long, default_value = "org1")]
     pub org: String,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+/// Where the node key's passphrase comes from. Without one the key file is plain (mode 0600).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PassphraseArgs {
+    /// File whose first line is the passphrase that encrypts node.key (else
+    /// $MINILEDGER_KEY_PASSPHRASE; with neither, the key is stored unencrypted, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
 }
 
 /// Node settings for `start` and `join`. Every flag is optional and overrides the config file.
@@ -131,6 +142,8 @@ pub struct StartArgs {
     /// trusted too; with neither, the public web PKI roots)
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
     /// Peers added by `join`; appended to the resolved peer list rather than replacing it.
     #[arg(skip)]
     pub join_peers: Vec<String>,
@@ -164,6 +177,20 @@ pub struct ApiArgs {
     /// web PKI roots
     #[arg(long, env = "MINILEDGER_CA", value_name = "FILE")]
     pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+}
+
+/// Where a client finds the operator token, for requests that make the node sign. Looked up in
+/// this order: --token-file, $MINILEDGER_OPERATOR_TOKEN, <data-dir>/operator.token.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OperatorArgs {
+    /// File holding the node's operator token
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Data directory of the node (its operator.token is read if no other token is given)
+    #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,11 +217,36 @@ pub struct QueryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// print this node's public key and node id
+    /// print this node's public facts: public key, node id, org, key file, whether encrypted
     Show {
         /// Data directory holding the node identity
         #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+    },
+    /// print the node's PRIVATE key (the 64-hex-character seed), or write it to --out (0600)
+    Export {
+        /// Data directory holding the node identity
+        #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Write the seed to this new file (mode 0600) instead of standard output
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// make a private key (64 hex characters, as `keys export` prints it) this node's key
+    Import {
+        /// File holding the seed, or - for standard input
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Data directory holding the node identity
+        #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Replace a different key already in the data directory
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
     },
 }
 

@@ -1,7 +1,8 @@
 //! The client subcommands (`status`, `tx submit`, `query`, `peers list`): HTTP calls to a
 //! running node's REST API, printed for people (`query --json` for scripts).
 
-use crate::cli::ApiArgs;
+use crate::cli::{ApiArgs, OperatorArgs};
+use crate::identity::OperatorToken;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    operator: OperatorArgs,
 }
 
 impl Client {
@@ -23,7 +25,19 @@ impl Client {
         Ok(Client {
             base: args.api.trim_end_matches('/').to_string(),
             agent: agent.build(),
+            operator: args.operator.clone(),
         })
+    }
+
+    /// A POST the node may only take from its operator: it carries the operator token when
+    /// one is found (`--token-file`, `$MINILEDGER_OPERATOR_TOKEN`, `<data-dir>/operator.token`).
+    /// Only these requests carry it, so other calls never hand it to whatever `--api` names.
+    pub fn post_as_operator(&self, path: &str, body: &Value) -> Result<Value, String> {
+        let mut request = self.agent.post(&self.url(path));
+        if let Some(token) = operator_token(&self.operator)? {
+            request = request.set("Authorization", &format!("Bearer {}", token.expose()));
+        }
+        self.answer(request.send_json(body))
     }
 
     pub fn get(&self, path: &str) -> Result<Value, String> {
@@ -99,9 +113,38 @@ pub fn submit(api: &ApiArgs, json: &str) -> Result<(), String> {
     if !body.is_object() {
         return Err("the transaction must be a JSON object".into());
     }
-    let answer = Client::new(api)?.post("/tx", &body)?;
+    let client = Client::new(api)?;
+    // A signed transaction needs no token: only what the node signs does.
+    let signed = ["hash", "signature", "sender"]
+        .iter()
+        .any(|k| body.get(*k).is_some());
+    let answer = if signed {
+        client.post("/tx", &body)?
+    } else {
+        client.post_as_operator("/tx", &body)?
+    };
     println!("{answer}");
     Ok(())
+}
+
+/// Environment variable that may hold the operator token itself.
+pub const TOKEN_ENV: &str = "MINILEDGER_OPERATOR_TOKEN";
+
+/// The operator token from the first place that has one; None if none does.
+fn operator_token(args: &OperatorArgs) -> Result<Option<OperatorToken>, String> {
+    if let Some(file) = &args.token_file {
+        return OperatorToken::read(file)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("--token-file {}: no such file", file.display()))
+            .map(Some);
+    }
+    if let Ok(text) = std::env::var(TOKEN_ENV) {
+        return OperatorToken::parse(text.trim())
+            .map(Some)
+            .map_err(|e| format!("${TOKEN_ENV}: {e}"));
+    }
+    // The default data directory may simply not be this node's: then there is no token.
+    Ok(OperatorToken::read(&OperatorToken::path(&args.data_dir)).unwrap_or(None))
 }
 
 /// `miniledger query <sql>`

@@ -4,6 +4,7 @@
 //! data directories, feeds them, and stops them on Ctrl-C.
 
 use crate::cli::DemoArgs;
+use crate::identity::{Identity, Missing, OperatorToken, Passphrase};
 use crate::storage::Store;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,9 +73,15 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     println!("Ctrl-C stops the cluster.");
 
     let stop = Arc::new(AtomicBool::new(false));
+    // The feeder asks the nodes to sign, as their operator: it reads their tokens.
+    let tokens = dirs
+        .iter()
+        .map(|dir| OperatorToken::load_or_create(dir).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
     let feeder = (args.tx_interval_ms > 0).then(|| {
-        let (stop, apis, every) = (stop.clone(), apis.clone(), args.tx_interval_ms);
-        std::thread::spawn(move || feed(&apis, Duration::from_millis(every), &stop))
+        let (stop, every) = (stop.clone(), args.tx_interval_ms);
+        let targets: Vec<(String, OperatorToken)> = apis.iter().cloned().zip(tokens).collect();
+        std::thread::spawn(move || feed(&targets, Duration::from_millis(every), &stop))
     });
     wait_for_signal()?;
     stop.store(true, Ordering::Relaxed);
@@ -85,13 +92,13 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The node's public key, creating its identity in `dir` if needed.
+/// The node's public key, creating its identity (key, operator token) in `dir` if needed.
 fn node_key(dir: &Path, org: &str) -> Result<String, String> {
     let store = Store::open(dir).map_err(|e| e.to_string())?;
-    let (key, _) = store
-        .load_or_create_identity(org)
+    let identity = Identity::load(dir, &store, org, &Passphrase::default(), Missing::Create)
         .map_err(|e| e.to_string())?;
-    Ok(key.public_hex().to_string())
+    OperatorToken::load_or_create(dir).map_err(|e| e.to_string())?;
+    Ok(identity.key.public_hex().to_string())
 }
 
 /// The child processes, killed when the demo ends however it ends.
@@ -131,13 +138,13 @@ fn wait_ready(api: &str, nodes: &mut Nodes, dir: &Path) -> Result<(), String> {
 }
 
 /// Posts a sample `state:set` to each node in turn until `stop`.
-fn feed(apis: &[String], every: Duration, stop: &AtomicBool) {
+fn feed(targets: &[(String, OperatorToken)], every: Duration, stop: &AtomicBool) {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(5))
         .build();
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let api = &apis[(n % apis.len() as u64) as usize];
+        let (api, token) = &targets[(n % targets.len() as u64) as usize];
         let at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -146,7 +153,10 @@ fn feed(apis: &[String], every: Duration, stop: &AtomicBool) {
             "value": {"reading": (n * 37) % 100, "seq": n, "at": at},
         });
         // A node still electing a leader may refuse for a moment; the next one is tried.
-        let _ = agent.post(&format!("{api}/tx")).send_json(body);
+        let _ = agent
+            .post(&format!("{api}/tx"))
+            .set("Authorization", &format!("Bearer {}", token.expose()))
+            .send_json(body);
         n += 1;
         std::thread::sleep(every);
     }

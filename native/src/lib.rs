@@ -5,6 +5,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod identity;
+pub mod keys;
 pub mod node;
 pub mod storage;
 pub mod tls;

@@ -8,6 +8,8 @@ use miniledger_native::api::{self, ApiContext, NodeInfo};
 use miniledger_native::cli::{self, Command, KeysCommand, PeersCommand, StartArgs, TxCommand};
 use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
+use miniledger_native::identity::{Identity, Missing, OperatorToken, Passphrase};
+use miniledger_native::keys;
 use miniledger_native::node::{Node, Rules, Settings};
 use miniledger_native::storage::Store;
 use miniledger_native::tls::{PeerTls, TlsListener};
@@ -20,10 +22,21 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = cli::parse();
     let result = match cli.command {
-        Command::Init(args) => init(&args.data_dir, &args.org),
+        Command::Init(args) => keys::init(&args.data_dir, &args.org, &args.passphrase),
         Command::Start(args) => start(&args),
         Command::Join(args) => start(&args.start_args()),
-        Command::Keys(KeysCommand::Show { data_dir }) => keys_show(&data_dir),
+        Command::Keys(KeysCommand::Show { data_dir }) => keys::show(&data_dir),
+        Command::Keys(KeysCommand::Export {
+            data_dir,
+            out,
+            passphrase,
+        }) => keys::export(&data_dir, out.as_deref(), &passphrase),
+        Command::Keys(KeysCommand::Import {
+            file,
+            data_dir,
+            force,
+            passphrase,
+        }) => keys::import(&data_dir, &file, force, &passphrase),
         Command::Status(args) => client::status(&args),
         Command::Tx(TxCommand::Submit { json, api }) => client::submit(&api, &json),
         Command::Query(args) => client::query(&args.api, &args.sql, args.json),
@@ -37,34 +50,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init(data_dir: &std::path::Path, org: &str) -> Result<(), String> {
-    let path = config::default_config_path(data_dir);
-    config::write_default(&path, org).map_err(|e| e.to_string())?;
-    let store = Store::open(data_dir).map_err(|e| e.to_string())?;
-    let (key, _) = store
-        .load_or_create_identity(org)
-        .map_err(|e| e.to_string())?;
-    println!(
-        "initialised {} (config {}), node {}",
-        data_dir.display(),
-        path.display(),
-        key.public_hex()
-    );
-    Ok(())
-}
-
-fn keys_show(data_dir: &std::path::Path) -> Result<(), String> {
-    let store = Store::open(data_dir).map_err(|e| e.to_string())?;
-    let (key, org) = store
-        .load_or_create_identity("org1")
-        .map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        serde_json::json!({"publicKey": key.public_hex(), "nodeId": key.node_id(), "orgId": org})
-    );
-    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -84,14 +69,16 @@ fn init_logging(format: LogFormat) {
 fn start(args: &StartArgs) -> Result<(), String> {
     let config = config::resolve(args, None).map_err(|e| e.to_string())?;
     init_logging(config.log_format);
+    let passphrase = Passphrase::from_file_or_env(args.passphrase.key_passphrase_file.as_deref())
+        .map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(run_node(config))
+    runtime.block_on(run_node(config, passphrase))
 }
 
-async fn run_node(config: NodeConfig) -> Result<(), String> {
+async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), String> {
     // Certificate problems stop the node before it opens anything.
     let tls = &config.tls;
     let peer_tls = PeerTls::new(
@@ -101,9 +88,16 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
     )
     .map_err(|e| format!("cannot set up TLS: {e}"))?;
     let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
-    let (key, org_id) = store
-        .load_or_create_identity(&config.org_id)
-        .map_err(|e| e.to_string())?;
+    let Identity { key, org_id } = Identity::load(
+        &config.data_dir,
+        &store,
+        &config.org_id,
+        &passphrase,
+        Missing::Create,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(passphrase);
+    let operator = OperatorToken::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
     let solo = config.consensus == ConsensusAlgorithm::Solo;
     // Solo with no validators configured: this node is the network's only validator.
     let validators = if config.validators.is_empty() {
@@ -164,7 +158,7 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
     info.p2p_port = p2p.port();
 
     let (commands, commands_rx) = tokio::sync::mpsc::channel(1024);
-    let ctx = ApiContext::new(info, commands, &db_path)
+    let ctx = ApiContext::new(info, commands, &db_path, operator)
         .map_err(|e| format!("cannot open the database for the API: {e}"))?;
     let api_addr = socket_address(&config.listen_address, config.api_port);
     let listener = tokio::net::TcpListener::bind(&api_addr)

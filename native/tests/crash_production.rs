@@ -21,7 +21,7 @@ fn kill_9_during_block_production_loses_nothing_committed() {
         let stop = AtomicBool::new(false);
         let (acked, acked_txs) = std::thread::scope(|s| {
             for t in 0..THREADS {
-                let (api, stop) = (node.api.clone(), &stop);
+                let (api, stop) = (node.operator(), &stop);
                 s.spawn(move || {
                     for i in 0.. {
                         let body = json!({"key": format!("r{round}t{t}"), "value": i});

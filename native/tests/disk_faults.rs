@@ -183,14 +183,6 @@ fn a_full_disk_refuses_new_transactions_loses_nothing_and_recovers_when_space_re
     assert_eq!(check_store_consistent(&data), tip.0);
 }
 
-/// The public key of the node whose data dir is `dir` (created there).
-fn key_in(dir: &Path) -> String {
-    let out = common::run_cli(&["keys", "show", "--data-dir", dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
-    v["publicKey"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn a_raft_validator_whose_disk_fills_stops_cleanly_and_catches_up_after() {
     let Some(fs) = Tmpfs::mount("32m") else {
@@ -198,7 +190,7 @@ fn a_raft_validator_whose_disk_fills_stops_cleanly_and_catches_up_after() {
     };
     let (dirs, mut keys) = common::raft::identities(2);
     let c_dir = fs.path().join("c");
-    keys.push(key_in(&c_dir));
+    keys.push(common::init_node(&c_dir));
     let a = raft::start("A", dirs[0].path(), &keys, &[]);
     let b = raft::start("B", dirs[1].path(), &keys, &[&a]);
     let mut c = raft::start("C", &c_dir, &keys, &[&a, &b]);

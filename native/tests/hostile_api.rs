@@ -21,6 +21,7 @@ fn try_post_bytes(
 ) -> Result<(u16, String), String> {
     let result = ureq::post(&format!("{}{path}", node.api))
         .set("Content-Type", content_type)
+        .set("Authorization", &format!("Bearer {}", node.token))
         .send_bytes(body);
     let (code, response) = match result {
         Ok(r) => (r.status(), r),

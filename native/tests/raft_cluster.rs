@@ -114,7 +114,7 @@ fn a_killed_leader_is_replaced_and_catches_up_without_losing_transactions() {
     let leader = await_leader(&all);
     let old_id = all[leader].get_ok("/identity")["nodeId"].clone();
     let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
-    let apis: Vec<String> = survivors.iter().map(|&i| all[i].api.clone()).collect();
+    let apis: Vec<_> = survivors.iter().map(|&i| all[i].operator()).collect();
 
     // Steady load on the two followers; every 202 is recorded.
     let stop = AtomicBool::new(false);

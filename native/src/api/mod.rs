@@ -11,6 +11,7 @@ mod db;
 mod errors;
 mod extract;
 mod node;
+mod operator;
 mod search;
 mod state;
 mod tx;
@@ -18,6 +19,7 @@ mod tx;
 pub use errors::ApiError;
 
 use crate::config::ConsensusAlgorithm;
+use crate::identity::OperatorToken;
 use crate::node::Command;
 use crate::storage::{ReadOnlyQuery, Reader, StoreError};
 use axum::handler::HandlerWithoutStateExt;
@@ -60,6 +62,8 @@ pub struct ApiContext {
     commands: mpsc::Sender<Command>,
     readers: Arc<Pool<Reader>>,
     queries: Arc<Pool<ReadOnlyQuery>>,
+    /// Who may make the node sign (see `operator`).
+    operator: OperatorToken,
 }
 
 type Ctx = Arc<ApiContext>;
@@ -71,6 +75,7 @@ impl ApiContext {
         info: NodeInfo,
         commands: mpsc::Sender<Command>,
         db_path: &Path,
+        operator: OperatorToken,
     ) -> Result<Arc<Self>, StoreError> {
         let reader_path = db_path.to_path_buf();
         let readers = Pool::new(READ_CONCURRENCY, Reader::open(db_path)?, move || {
@@ -88,6 +93,7 @@ impl ApiContext {
             commands,
             readers,
             queries,
+            operator,
         }))
     }
 

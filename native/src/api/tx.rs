@@ -5,15 +5,18 @@
 //! - `{type, payload}`: any payload kind, signed by the node (`type` must equal `payload.kind`);
 //! - a transaction signed elsewhere (it has `hash`, `signature`, `sender`…), passed on as it is.
 //!
-//! The node signs with the next nonce its loop assigns (see `Command::SubmitOwn`).
+//! The node signs with the next nonce its loop assigns (see `Command::SubmitOwn`). The first two
+//! make the node sign, so they need the operator token (`super::operator`); a signed
+//! transaction is open to anyone, its signature being its authority.
 
 use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
+use super::operator;
 use super::Ctx;
 use crate::node::{Command, WaitOutcome};
 use crate::storage::Reads;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use miniledger_core::{Payload, PayloadBody, Rule, Transaction};
@@ -65,6 +68,7 @@ const WAIT_COMMIT: Duration = Duration::from_secs(30);
 pub async fn submit(
     State(ctx): State<Ctx>,
     Query(q): Query<SubmitQuery>,
+    headers: HeaderMap,
     body: JsonText,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let wait = match q.wait.as_deref() {
@@ -88,6 +92,8 @@ pub async fn submit(
         ctx.ask(|reply| Command::Submit(tx, reply)).await??;
         hash
     } else {
+        // The node signs this one: the operator's power.
+        operator::authorize(&ctx.operator, &headers)?;
         let body = own_payload(&fields)?;
         let tx = ctx
             .ask(|reply| Command::SubmitOwn { body, reply })

@@ -1,48 +1,69 @@
-//! The node's identity: its Ed25519 key (the 32-byte seed, as hex, like MiniLedger stores it) and
-//! organisation id, kept in `meta` so a restarted node keeps its address and validator role.
+//! What `meta` keeps about the node itself: its organisation id, the nonces it reserved for
+//! transactions it signs, and (in databases of earlier versions) its private key, which
+//! `crate::identity` moves to its own file and erases from here.
 
 use super::error::{Context, StoreError};
 use super::schema::{get_meta, set_meta};
 use super::Store;
-use miniledger_core::Keypair;
 
-const PRIVATE_KEY: &str = "node_private_key";
+/// Where layouts before this version kept the node's seed (hex).
+const LEGACY_PRIVATE_KEY: &str = "node_private_key";
 const ORG_ID: &str = "org_id";
 
 impl Store {
-    /// The stored node key and org id; on first run a fresh key from the OS's randomness and
-    /// `org_id_default`, stored before returning.
-    pub fn load_or_create_identity(
-        &self,
-        org_id_default: &str,
-    ) -> Result<(Keypair, String), StoreError> {
-        // `unchecked_transaction` because this takes `&self`; nothing else writes meta meanwhile.
-        let tx = self
+    /// The stored org id; on first use `default`, stored before returning.
+    pub fn org_id(&self, default: &str) -> Result<String, StoreError> {
+        if let Some(org_id) = get_meta(&self.conn, ORG_ID)? {
+            return Ok(org_id);
+        }
+        set_meta(&self.conn, ORG_ID, default)?;
+        Ok(default.to_string())
+    }
+
+    /// The node seed an earlier version stored in `meta`, if it is still there.
+    pub fn legacy_node_key(&self) -> Result<Option<String>, StoreError> {
+        get_meta(&self.conn, LEGACY_PRIVATE_KEY)
+    }
+
+    /// Erases the legacy seed from the database for good: the row is deleted with
+    /// `secure_delete` on (its bytes overwritten, not just unlinked), the file is rebuilt with
+    /// `VACUUM` (no free page keeps an old copy), and the WAL, which may hold earlier copies of
+    /// the page, is checkpointed and truncated to nothing.
+    pub fn erase_legacy_node_key(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "secure_delete", true)
+            .op("enabling secure_delete")?;
+        let erased = self
             .conn
-            .unchecked_transaction()
-            .op("starting the identity read")?;
-        let key = match get_meta(&tx, PRIVATE_KEY)? {
-            Some(hex) => Keypair::from_private_hex(&hex)
-                .map_err(|e| StoreError::Corrupt(format!("stored node key: {e}")))?,
-            None => {
-                let mut seed = [0u8; 32];
-                getrandom::getrandom(&mut seed).map_err(StoreError::Randomness)?;
-                let key = Keypair::from_seed(seed);
-                seed.fill(0);
-                set_meta(&tx, PRIVATE_KEY, &key.private_hex())?;
-                tracing::info!(public_key = key.public_hex(), "created a new node key");
-                key
+            .execute("DELETE FROM meta WHERE key = ?1", [LEGACY_PRIVATE_KEY])
+            .op("erasing the legacy node key")
+            .and_then(|_| {
+                self.conn
+                    .execute_batch("VACUUM")
+                    .op("vacuuming the database")
+            })
+            .and_then(|()| {
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                        row.get::<_, i64>(0)
+                    })
+                    .op("truncating the WAL")
+            });
+        self.conn
+            .pragma_update(None, "secure_delete", false)
+            .op("disabling secure_delete")?;
+        match erased? {
+            0 => {
+                tracing::info!("erased the legacy node key from the database");
+                Ok(())
             }
-        };
-        let org_id = match get_meta(&tx, ORG_ID)? {
-            Some(org_id) => org_id,
-            None => {
-                set_meta(&tx, ORG_ID, org_id_default)?;
-                org_id_default.to_string()
-            }
-        };
-        tx.commit().op("storing the node identity")?;
-        Ok((key, org_id))
+            _ => Err(StoreError::Corrupt(
+                "the legacy node key was deleted but the WAL, which may hold old copies, \
+                 could not be truncated (another process holds the database open): stop it \
+                 and run `sqlite3 ledger.db 'PRAGMA wal_checkpoint(TRUNCATE)'`"
+                    .into(),
+            )),
+        }
     }
 }
 

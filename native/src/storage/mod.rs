@@ -9,7 +9,8 @@
 //!
 //! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write), one file per table family
 //! for its SQL and reads (`blocks`, `transactions`, `state`), `query` (the sandboxed read-only
-//! SQL endpoint), `reader` (read handles for the REST API) and `identity` (the node key).
+//! SQL endpoint), `reader` (read handles for the REST API) and `identity` (org id, own nonces, and
+//! erasing the node key earlier layouts kept in `meta`).
 
 mod blocks;
 mod checkpoint;
@@ -27,7 +28,7 @@ mod tree;
 
 pub use commit::CommitItem;
 pub use error::StoreError;
-pub use query::{QueryResult, ReadOnlyQuery};
+pub use query::{QueryResult, ReadOnlyQuery, READABLE_TABLES};
 pub use raft::RaftWrite;
 pub use reader::{Reader, StateProofRecord};
 pub use reads::Reads;

@@ -1,27 +1,36 @@
 //! `POST /state/query`: user-supplied SQL, sandboxed. It runs on its own connection opened
-//! read-only, one statement at a time, only statements SQLite reports as read-only, with
-//! ATTACH/DETACH and all but schema-introspection PRAGMAs refused by an authorizer, under a
+//! read-only, one statement at a time, only statements SQLite reports as read-only, under a
 //! deadline enforced by a progress handler, with the result capped at `max_rows`.
+//!
+//! What it may read is an allowlist enforced by SQLite's authorizer, which SQLite consults for
+//! every table a statement touches however it is reached (directly, through `sqlite_schema`,
+//! a CTE, a subquery, a view, a table-valued PRAGMA function): only the ledger's public tables
+//! ([`READABLE_TABLES`]). The node's internal tables (`meta`, the Raft state and log, the state
+//! tree's nodes) are refused, as are ATTACH/DETACH and every PRAGMA but a few schema
+//! descriptions of readable tables.
 
 use super::error::{Context, StoreError};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// VM steps between deadline checks (a check costs a clock read, a step a few nanoseconds).
 const PROGRESS_STEPS: i32 = 1_000;
 
-/// PRAGMAs that only describe the schema; every other PRAGMA is refused.
+/// Tables user SQL may read: the chain, its transactions, world state and sender nonces, all
+/// public by design (every peer holds them).
+pub const READABLE_TABLES: &[&str] = &["blocks", "transactions", "world_state", "nonces"];
+
+/// PRAGMAs that only describe a readable table's schema; every other PRAGMA is refused.
 const ALLOWED_PRAGMAS: &[&str] = &[
     "table_info",
     "table_xinfo",
-    "table_list",
     "index_list",
-    "index_info",
-    "index_xinfo",
     "foreign_key_list",
 ];
 
@@ -39,6 +48,9 @@ pub struct QueryResult {
 /// A read-only connection for user SQL. `Send`, so a server can keep one per worker thread.
 pub struct ReadOnlyQuery {
     conn: Connection,
+    /// Why the authorizer refused the statement being prepared (SQLite only says "not
+    /// authorized").
+    refusal: Arc<Mutex<Option<String>>>,
 }
 
 impl ReadOnlyQuery {
@@ -50,9 +62,25 @@ impl ReadOnlyQuery {
             .op("setting query_only")?;
         conn.busy_timeout(Duration::from_secs(1))
             .op("setting the busy timeout")?;
-        conn.authorizer(Some(authorize))
-            .op("installing the query authorizer")?;
-        Ok(ReadOnlyQuery { conn })
+        let stored = stored_tables(&conn)?;
+        let refusal = Arc::new(Mutex::new(None));
+        let noted = refusal.clone();
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            match authorize(&ctx, &stored) {
+                Ok(()) => Authorization::Allow,
+                Err(reason) => {
+                    // The first refusal names the cause, except that a write is always called
+                    // one (dropping a table also reads `sqlite_schema`, refused first).
+                    let mut noted = noted.lock().unwrap_or_else(PoisonError::into_inner);
+                    if noted.is_none() || reason == READ_ONLY_ONLY {
+                        *noted = Some(reason);
+                    }
+                    Authorization::Deny
+                }
+            }
+        }))
+        .op("installing the query authorizer")?;
+        Ok(ReadOnlyQuery { conn, refusal })
     }
 
     /// Runs ONE read-only statement, returning at most `max_rows` rows; a statement still
@@ -67,6 +95,7 @@ impl ReadOnlyQuery {
         if sql.trim().is_empty() {
             return Err(StoreError::InvalidQuery("the query is empty".into()));
         }
+        self.take_refusal();
         let deadline = Instant::now() + timeout;
         self.conn
             .progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
@@ -75,7 +104,15 @@ impl ReadOnlyQuery {
         self.conn
             .progress_handler(0, None::<fn() -> bool>)
             .op("removing the query deadline")?;
-        result.map_err(|e| classify(e, timeout))
+        let refusal = self.take_refusal();
+        result.map_err(|e| classify(e, timeout, refusal))
+    }
+
+    fn take_refusal(&self) -> Option<String> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn execute(&self, sql: &str, max_rows: usize) -> Result<QueryResult, QueryFailure> {
@@ -117,7 +154,7 @@ impl From<rusqlite::Error> for QueryFailure {
 }
 
 /// Tells the caller's mistakes (refused or bad SQL, time limit) from the store's own failures.
-fn classify(failure: QueryFailure, timeout: Duration) -> StoreError {
+fn classify(failure: QueryFailure, timeout: Duration, refusal: Option<String>) -> StoreError {
     let e = match failure {
         QueryFailure::Refused(reason) => return StoreError::InvalidQuery(reason),
         QueryFailure::Sqlite(e) => e,
@@ -132,10 +169,9 @@ fn classify(failure: QueryFailure, timeout: Duration) -> StoreError {
             ErrorCode::OperationInterrupted => StoreError::QueryTimeout {
                 limit_ms: timeout.as_millis(),
             },
-            ErrorCode::AuthorizationForStatementDenied => invalid(format!(
-                "{READ_ONLY_ONLY} (ATTACH, DETACH and PRAGMAs other than {} are refused)",
-                ALLOWED_PRAGMAS.join(", ")
-            )),
+            ErrorCode::AuthorizationForStatementDenied => invalid(
+                refusal.unwrap_or_else(|| "the statement was refused by the query sandbox".into()),
+            ),
             ErrorCode::ReadOnly => invalid(READ_ONLY_ONLY.into()),
             // SQLITE_ERROR: syntax errors, unknown tables or columns, bad function calls.
             ErrorCode::Unknown | ErrorCode::TooBig | ErrorCode::ConstraintViolation => {
@@ -150,20 +186,63 @@ fn classify(failure: QueryFailure, timeout: Duration) -> StoreError {
     }
 }
 
-fn authorize(ctx: AuthContext<'_>) -> Authorization {
+/// Lowercase names of the database's tables, views and indexes, read before the authorizer is
+/// installed.
+fn stored_tables(conn: &Connection) -> Result<HashSet<String>, StoreError> {
+    conn.prepare("SELECT lower(name) FROM sqlite_schema")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .op("reading the schema for the query sandbox")
+}
+
+/// Ok for what user SQL may do; otherwise the reason it may not, in words for the caller.
+fn authorize(ctx: &AuthContext<'_>, stored: &HashSet<String>) -> Result<(), String> {
+    let readable = |table: &str| {
+        READABLE_TABLES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(table))
+    };
+    let tables = || READABLE_TABLES.join(", ");
+    // A read names its database, except a `count(*)`-style read, which names only the table
+    // (a stored one, or a CTE whose own reads are checked apart): tell them apart by name.
+    let stored = |table: &str| {
+        let table = table.to_ascii_lowercase();
+        ctx.database_name.is_some()
+            || stored.contains(&table)
+            || table.starts_with("sqlite_")
+            || table.starts_with("pragma_")
+    };
     match ctx.action {
-        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
-        AuthAction::Pragma { pragma_name, .. } => {
-            if ALLOWED_PRAGMAS
+        AuthAction::Read { table_name, .. } if !readable(table_name) && stored(table_name) => {
+            Err(format!(
+                "table {table_name:?} is not readable through queries (readable: {})",
+                tables()
+            ))
+        }
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => {
+            Err("ATTACH and DETACH are refused".into())
+        }
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => {
+            let allowed = ALLOWED_PRAGMAS
                 .iter()
-                .any(|p| p.eq_ignore_ascii_case(pragma_name))
-            {
-                Authorization::Allow
-            } else {
-                Authorization::Deny
+                .any(|p| p.eq_ignore_ascii_case(pragma_name));
+            match pragma_value {
+                Some(table) if allowed && readable(table) => Ok(()),
+                _ => Err(format!(
+                    "PRAGMA {pragma_name} is refused (allowed: {} of the readable tables {})",
+                    ALLOWED_PRAGMAS.join(", "),
+                    tables()
+                )),
             }
         }
-        _ => Authorization::Allow,
+        AuthAction::Select
+        | AuthAction::Read { .. }
+        | AuthAction::Function { .. }
+        | AuthAction::Recursive => Ok(()),
+        // Everything else writes or changes the connection.
+        _ => Err(READ_ONLY_ONLY.into()),
     }
 }
 

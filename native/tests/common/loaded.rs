@@ -4,7 +4,7 @@
 
 use super::checker::{self, Report};
 use super::raft::{agreed_leader, identities, start, start_three};
-use super::{post_to, wait_until_within, NodeProcess};
+use super::{post_to, wait_until_within, NodeProcess, Operator};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,7 +27,7 @@ pub struct Ack {
 
 struct Shared {
     /// API address of each node while it runs.
-    apis: RwLock<Vec<Option<String>>>,
+    apis: RwLock<Vec<Option<Operator>>>,
     generations: Vec<AtomicU64>,
     acks: Mutex<Vec<Ack>>,
     sent: AtomicUsize,
@@ -52,7 +52,7 @@ impl LoadedCluster {
     pub fn start() -> LoadedCluster {
         let (dirs, keys) = identities(3);
         let nodes = start_three(&dirs, &keys);
-        let apis = nodes.iter().map(|n| Some(n.api.clone())).collect();
+        let apis = nodes.iter().map(|n| Some(n.operator())).collect();
         let cluster = LoadedCluster {
             dirs,
             keys,
@@ -169,7 +169,7 @@ impl LoadedCluster {
     pub fn restart(&mut self, i: usize) {
         let peers: Vec<&NodeProcess> = self.live();
         let node = start(NAMES[i], self.dirs[i].path(), &self.keys, &peers);
-        self.shared.apis.write().unwrap()[i] = Some(node.api.clone());
+        self.shared.apis.write().unwrap()[i] = Some(node.operator());
         self.nodes[i] = Some(node);
         self.restarts += 1;
     }

@@ -31,9 +31,20 @@ pub struct NodeProcess {
     pub p2p: String,
     /// The certificate the node serves, trusted by this handle's HTTP client and CLI runs.
     pub tls: Option<TestCert>,
+    /// The node's operator token (`<data-dir>/operator.token`), sent with every POST.
+    pub token: String,
+    pub data_dir: PathBuf,
     agent: ureq::Agent,
     log: PathBuf,
     _dir: TempDir,
+}
+
+/// Where and as whom to POST to a node: its API and operator token, cloneable into threads
+/// that outlive a [`NodeProcess`] handle (a restarted node keeps its data dir, so its token).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub api: String,
+    pub token: String,
 }
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, in PEM files.
@@ -141,7 +152,7 @@ impl NodeProcess {
         };
         let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         cmd.arg("--data-dir")
-            .arg(data_dir)
+            .arg(&data_dir)
             .args(["--listen-address", "127.0.0.1"])
             .args(["--p2p-port", &p2p_port.to_string()])
             .args(["--api-port", &api_port.to_string()])
@@ -164,6 +175,8 @@ impl NodeProcess {
             api: format!("http{s}://127.0.0.1:{api_port}"),
             p2p: format!("ws{s}://127.0.0.1:{p2p_port}"),
             tls: tls.cloned(),
+            token: String::new(),
+            data_dir: data_dir.clone(),
             agent: tls.map_or_else(Self::agent, TestCert::agent),
             log,
             _dir: dir,
@@ -174,6 +187,11 @@ impl NodeProcess {
                 return Err(format!("exited with {status}:\n{}", node.log()));
             }
             if matches!(node.try_get("/status"), Ok((200, _))) {
+                // Written before the API listens.
+                node.token = std::fs::read_to_string(data_dir.join("operator.token"))
+                    .expect("operator.token")
+                    .trim()
+                    .to_string();
                 return Ok(node);
             }
             if Instant::now() > deadline {
@@ -239,8 +257,27 @@ impl NodeProcess {
         response(
             self.agent
                 .post(&format!("{}{path}", self.api))
+                .set("Authorization", &format!("Bearer {}", self.token))
                 .send_json(body),
         )
+    }
+
+    /// POST without the operator token: what anyone who reaches the port can do.
+    pub fn post_anonymous(&self, path: &str, body: &Value) -> (u16, Value) {
+        response(
+            self.agent
+                .post(&format!("{}{path}", self.api))
+                .send_json(body),
+        )
+        .unwrap_or_else(|e| panic!("{}: POST {path}: {e}", self.name))
+    }
+
+    /// This node's API and operator token, for threads.
+    pub fn operator(&self) -> Operator {
+        Operator {
+            api: self.api.clone(),
+            token: self.token.clone(),
+        }
     }
 
     /// POST of raw text with a content type; status code and the body text.
@@ -297,7 +334,6 @@ impl NodeProcess {
         last
     }
 
-    /// Runs the CLI against this node's API.
     /// POSTs `threads × per_thread` transactions from that many threads at once (body `i` of
     /// thread `t` from `body(t, i)`); each must be accepted. Returns their hashes.
     pub fn submit_concurrently(
@@ -339,9 +375,12 @@ impl NodeProcess {
             .collect()
     }
 
+    /// Runs the CLI against this node's API.
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut full: Vec<&str> = args.to_vec();
-        full.extend(["--api", &self.api]);
+        // As an operator on the node's machine runs it: the CLI finds the token in the data dir.
+        let data_dir = self.data_dir.to_string_lossy().into_owned();
+        full.extend(["--api", &self.api, "--data-dir", &data_dir]);
         let ca = self
             .tls
             .as_ref()
@@ -374,11 +413,12 @@ fn response(result: Result<ureq::Response, ureq::Error>) -> Result<(u16, Value),
     Ok((code, body))
 }
 
-/// POST of a JSON body to the API at `api` (`http://…`); fails if it cannot connect.
-pub fn post_to(api: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
+/// POST of a JSON body to a node's API, as its operator; fails if it cannot connect.
+pub fn post_to(to: &Operator, path: &str, body: &Value) -> Result<(u16, Value), String> {
     response(
         NodeProcess::agent()
-            .post(&format!("{api}{path}"))
+            .post(&format!("{}{path}", to.api))
+            .set("Authorization", &format!("Bearer {}", to.token))
             .send_json(body),
     )
 }
@@ -405,11 +445,26 @@ pub fn wait_until_within(what: &str, limit: Duration, mut condition: impl FnMut(
     }
 }
 
+/// `miniledger init` in `dir`, as an operator does before sharing the node's public key;
+/// returns that key (from `keys show`).
+pub fn init_node(dir: &Path) -> String {
+    let dir = dir.to_str().unwrap();
+    let out = run_cli(&["init", "--data-dir", dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_cli(&["keys", "show", "--data-dir", dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    v["publicKey"].as_str().unwrap().to_string()
+}
+
 pub fn run_cli(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("MINILEDGER_API")
         .env_remove("MINILEDGER_CA")
+        .env_remove("MINILEDGER_DATA_DIR")
+        .env_remove("MINILEDGER_OPERATOR_TOKEN")
+        .env_remove("MINILEDGER_KEY_PASSPHRASE")
         .stdin(Stdio::null())
         .output()
         .expect("run miniledger")

@@ -12,15 +12,7 @@ pub const ELECTION: Duration = Duration::from_secs(5);
 /// `n` data directories with their node keys.
 pub fn identities(n: usize) -> (Vec<TempDir>, Vec<String>) {
     let dirs: Vec<TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
-    let keys = dirs
-        .iter()
-        .map(|d| {
-            let out = super::run_cli(&["keys", "show", "--data-dir", d.path().to_str().unwrap()]);
-            assert!(out.status.success(), "{}", super::stderr(&out));
-            let v: Value = serde_json::from_str(&super::stdout(&out)).unwrap();
-            v["publicKey"].as_str().unwrap().to_string()
-        })
-        .collect();
+    let keys = dirs.iter().map(|d| super::init_node(d.path())).collect();
     (dirs, keys)
 }
 

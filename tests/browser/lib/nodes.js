@@ -55,9 +55,10 @@ export function selfSignedCert(dir) {
 }
 
 /** One HTTP(S) request with a JSON answer; `ca` (PEM) is trusted for https. */
-function request(url, { method = 'GET', body, ca } = {}) {
+function request(url, { method = 'GET', body, ca, token } = {}) {
   const client = url.startsWith('https:') ? https : http;
   const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
     const req = client.request(url, { method, headers, ca }, (res) => {
       let text = '';
@@ -111,6 +112,8 @@ export class Node {
       if (!node.running) throw new Error(`${name} exited:\n${node.log()}`);
       return (await request(`${node.api}/status`, { ca: node.ca })).ok;
     });
+    // The operator token lets the tests have the node sign (written before the API listens).
+    node.token = readFileSync(join(dataDir ?? join(dir, 'data'), 'operator.token'), 'utf8').trim();
     return node;
   }
 
@@ -125,7 +128,7 @@ export class Node {
   }
 
   async post(path, body) {
-    const response = await request(this.api + path, { method: 'POST', body, ca: this.ca });
+    const response = await request(this.api + path, { method: 'POST', body, ca: this.ca, token: this.token });
     if (!response.ok) throw new Error(`${this.name} POST ${path}: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body;
   }
