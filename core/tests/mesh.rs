@@ -509,7 +509,7 @@ fn simultaneous_dials_between_authenticating_nodes_keep_exactly_one_connection()
 /// A connected starting topology: `(dialer, dialed)` pairs over `n` nodes.
 fn topology(kind: usize, n: usize, rng: &mut SplitMix) -> (&'static str, Vec<(usize, usize)>) {
     let flip = |rng: &mut SplitMix, a: usize, b: usize| {
-        if rng.next_u64() % 2 == 0 {
+        if rng.next_u64().is_multiple_of(2) {
             (a, b)
         } else {
             (b, a)
@@ -547,7 +547,9 @@ fn any_connected_starting_topology_becomes_a_full_mesh() {
         let n = 5 + (seed % 3) as usize;
         let (name, edges) = topology((seed % 4) as usize, n, &mut rng);
         // Some nodes authenticate, the others act as MiniLedger 0.2 peers would on connect.
-        let auth: Vec<usize> = (0..n).filter(|_| rng.next_u64() % 4 != 0).collect();
+        let auth: Vec<usize> = (0..n)
+            .filter(|_| !rng.next_u64().is_multiple_of(4))
+            .collect();
         let mut net = Net::new(n).authenticating(&auth);
         for &(from, to) in &edges {
             net.nodes[from].add_address(&address(to), net.now);
