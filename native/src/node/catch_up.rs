@@ -35,8 +35,12 @@ impl Node {
 
     /// Tells BlockSync `node_id`'s height if it chases that peer.
     pub(super) fn chase(&mut self, node_id: &str, height: u64) {
-        if self.chases(node_id) {
-            self.sync.set_peer_height(node_id, height);
+        if !self.chases(node_id) {
+            return;
         }
+        if self.raft.is_some() && height > self.sync.target_height() {
+            tracing::info!(target: "raft", peer = %node_id, height, "catching up through BlockSync (no leader reaches this node)");
+        }
+        self.sync.set_peer_height(node_id, height);
     }
 }
