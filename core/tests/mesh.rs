@@ -3,6 +3,7 @@
 
 use miniledger_core::net::{Action, ConnId, Direction, PeerConfig, PeerManager};
 use miniledger_core::protocol::{Envelope, Message};
+use miniledger_core::rng::SplitMix;
 use miniledger_core::Keypair;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -371,11 +372,21 @@ fn light_nodes_are_not_advertised() {
     net.nodes[1].add_address(&address(0), net.now);
     net.run_for(2_000, 100);
     assert_eq!(net.connected(0).len(), 2);
-    assert_eq!(
-        net.connected(1),
-        BTreeSet::from([net.id(0)]),
+    // The light node learns of node 1 (and may dial it), never the other way round.
+    assert!(
+        net.frames(0, 1).iter().all(|f| !f.contains(&net.id(2))),
         "node 1 learned of the light node"
     );
+    let full: BTreeSet<String> = net.nodes[1]
+        .peers()
+        .filter(|p| !p.light)
+        .map(|p| p.node_id.clone())
+        .collect();
+    assert_eq!(full, BTreeSet::from([net.id(0)]));
+    assert!(net.nodes[1]
+        .peers()
+        .filter(|p| p.light)
+        .all(|p| !p.outbound));
     let light_peer = net.nodes[0].peer(&net.id(2)).unwrap();
     assert!(light_peer.light && light_peer.address.is_none());
 }
@@ -493,4 +504,73 @@ fn simultaneous_dials_between_authenticating_nodes_keep_exactly_one_connection()
         .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
         .count();
     assert_eq!(disconnects, 0);
+}
+
+/// A connected starting topology: `(dialer, dialed)` pairs over `n` nodes.
+fn topology(kind: usize, n: usize, rng: &mut SplitMix) -> (&'static str, Vec<(usize, usize)>) {
+    let flip = |rng: &mut SplitMix, a: usize, b: usize| {
+        if rng.next_u64().is_multiple_of(2) {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    };
+    match kind {
+        0 => (
+            "star, leaves dial the hub",
+            (1..n).map(|i| (i, 0)).collect(),
+        ),
+        1 => (
+            "a hub that dials everyone",
+            (1..n).map(|i| (0, i)).collect(),
+        ),
+        2 => (
+            "line, random directions",
+            (1..n).map(|i| flip(rng, i - 1, i)).collect(),
+        ),
+        _ => (
+            "random tree, random directions",
+            (1..n)
+                .map(|i| {
+                    let parent = rng.range(0, i as u64) as usize;
+                    flip(rng, parent, i)
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[test]
+fn any_connected_starting_topology_becomes_a_full_mesh() {
+    for seed in 0..48u64 {
+        let mut rng = SplitMix::new(seed);
+        let n = 5 + (seed % 3) as usize;
+        let (name, edges) = topology((seed % 4) as usize, n, &mut rng);
+        // Some nodes authenticate, the others act as MiniLedger 0.2 peers would on connect.
+        let auth: Vec<usize> = (0..n)
+            .filter(|_| !rng.next_u64().is_multiple_of(4))
+            .collect();
+        let mut net = Net::new(n).authenticating(&auth);
+        for &(from, to) in &edges {
+            net.nodes[from].add_address(&address(to), net.now);
+        }
+        net.run_for(20_000, 100);
+        let all: Vec<usize> = (0..n).collect();
+        assert!(
+            net.full_mesh(&all),
+            "seed {seed}: {name} {edges:?} left {:?}",
+            (0..n).map(|i| net.connected(i).len()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            net.links.len(),
+            n * (n - 1),
+            "seed {seed}: one socket per pair"
+        );
+        let rejected: Vec<_> = net
+            .log
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Rejected { .. }))
+            .collect();
+        assert!(rejected.is_empty(), "seed {seed}: {rejected:?}");
+    }
 }

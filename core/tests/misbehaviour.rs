@@ -5,7 +5,7 @@
 use miniledger_core::net::{
     Action, ConnId, Direction, Offence, PeerConfig, PeerManager, RateConfig,
 };
-use miniledger_core::protocol::{ChainHeight, Envelope, Handshake, Message};
+use miniledger_core::protocol::{ChainHeight, Envelope, Handshake, Message, PeerInfo, PeerList};
 use miniledger_core::Keypair;
 
 fn manager(config: impl FnOnce(&mut PeerConfig)) -> PeerManager {
@@ -590,4 +590,98 @@ fn unknown_fields_are_ignored_and_not_scored_but_mistyped_ones_are() {
     drain(&mut pm);
     let record = &pm.misbehaviour(2)[0];
     assert_eq!(record.offences.get("malformedPayload"), Some(&1));
+}
+
+fn peer_list(from: &Keypair, peers: Vec<PeerInfo>) -> String {
+    Envelope::new(from.node_id(), 0, Message::PeerList(PeerList { peers })).encode()
+}
+
+fn info(key: &Keypair, address: String) -> PeerInfo {
+    PeerInfo {
+        node_id: key.node_id().into(),
+        public_key: key.public_hex().into(),
+        address,
+        org_id: "org".into(),
+    }
+}
+
+fn dials(actions: &[Action]) -> Vec<&str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dial { address } => Some(address.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn peer_lists_cannot_grow_the_dial_list_without_bound_nor_plant_forged_entries() {
+    let mut pm = manager(|_| {});
+    let key = Keypair::from_seed([2; 32]);
+    connect(&mut pm, 1, "10.0.0.2", &key, 0);
+    let mut forged = info(&Keypair::from_seed([3; 32]), "ws://10.9.9.9:9000".into());
+    forged.node_id = "0123456789abcdef".into(); // not its key's
+    let not_ws = info(&Keypair::from_seed([4; 32]), "http://10.9.9.8:9000".into());
+    pm.on_frame(1, &peer_list(&key, vec![forged, not_ws]), 1);
+    // Sent again and again, a long list only ever yields `max_learnt` addresses.
+    for round in 0..3u32 {
+        let entries = (0..400u32)
+            .map(|i| {
+                let k = Keypair::from_seed([(i % 200) as u8 + 10; 32]);
+                info(&k, format!("ws://10.1.{round}.{i}:9000"))
+            })
+            .collect();
+        pm.on_frame(1, &peer_list(&key, entries), 2);
+    }
+    pm.tick(10);
+    let actions = drain(&mut pm);
+    let dialed = dials(&actions);
+    assert_eq!(dialed.len(), pm.config().discovery.max_learnt);
+    assert!(
+        dialed.iter().all(|a| a.starts_with("ws://10.1.")),
+        "{dialed:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Close { .. })),
+        "lists are not an offence"
+    );
+}
+
+#[test]
+fn a_learnt_validator_address_is_redialed_forever_others_are_given_up() {
+    let validator = Keypair::from_seed([3; 32]);
+    let other = Keypair::from_seed([4; 32]);
+    let mut pm = manager(|c| {
+        c.keep_dialing.insert(validator.public_hex().into());
+    });
+    let key = Keypair::from_seed([2; 32]);
+    connect(&mut pm, 1, "10.0.0.2", &key, 0);
+    let (v_addr, o_addr) = ("ws://10.0.0.3:9000", "ws://10.0.0.4:9000");
+    let list = vec![info(&validator, v_addr.into()), info(&other, o_addr.into())];
+    pm.on_frame(1, &peer_list(&key, list), 1);
+    let mut tried = std::collections::BTreeMap::<String, u32>::new();
+    let mut now = 1;
+    // An hour of failing dials (and pings to keep the seed peer connected).
+    while now < 3_600_000 {
+        pm.tick(now);
+        pm.on_frame(1, &ping(&key), now);
+        for address in dials(&drain(&mut pm)) {
+            *tried.entry(address.to_string()).or_default() += 1;
+            pm.on_dial_failed(address, now);
+        }
+        drain(&mut pm);
+        now += 1_000;
+    }
+    assert_eq!(tried[o_addr], 21, "{tried:?}");
+    assert!(tried[v_addr] > 100, "{tried:?}");
+}
+
+fn ping(from: &Keypair) -> String {
+    Envelope::new(
+        from.node_id(),
+        0,
+        Message::Ping(ChainHeight { chain_height: 0 }),
+    )
+    .encode()
 }

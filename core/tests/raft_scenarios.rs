@@ -684,3 +684,34 @@ fn bogus_consensus_messages_are_screened_and_honest_ones_pass() {
         "neither a validator nor a learner",
     );
 }
+
+#[test]
+fn only_nodes_the_leader_does_not_reach_chase_their_peers_chains() {
+    let mut c = cluster(3, 1);
+    let leader = c.await_leader(2_000).expect("leader");
+    c.commit_one(2_000).expect("commit");
+    let now = c.now;
+    for i in 0..4 {
+        assert!(
+            !c.nodes[i].raft().chases_peers(now),
+            "node {i}: the leader, or reached by it"
+        );
+    }
+    // The leader's messages to a validator and to the learner are lost from now on.
+    let deaf = (leader + 1) % 3;
+    let learner = 3;
+    c.cut.insert((leader, deaf));
+    c.cut.insert((leader, learner));
+    c.run_for(c.opts.election_ms.1 + 500);
+    let now = c.now;
+    assert!(c.nodes[deaf].raft().chases_peers(now), "cut-off validator");
+    assert!(c.nodes[learner].raft().chases_peers(now), "cut-off learner");
+    assert!(!c.nodes[leader].raft().chases_peers(now));
+    let heard = 3 - leader - deaf;
+    assert!(!c.nodes[heard].raft().chases_peers(now));
+    // Heard again: back to following the log.
+    c.cut.clear();
+    c.run_for(1_000);
+    let now = c.now;
+    assert!((0..4).all(|i| !c.nodes[i].raft().chases_peers(now)));
+}

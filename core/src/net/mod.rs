@@ -4,12 +4,14 @@
 
 pub mod auth;
 pub mod backoff;
+pub mod discovery;
 pub mod peers;
 pub mod rate;
 pub mod score;
 
 pub use auth::Admission;
 pub use backoff::Backoff;
+pub use discovery::DiscoveryConfig;
 pub use peers::{Action, ConnId, Direction, Misbehaviour, PeerConfig, PeerManager, PeerSummary};
 pub use rate::RateConfig;
 pub use score::{Offence, ScoreConfig};

@@ -2,7 +2,10 @@
 //!
 //! - Outbound: on open we send HANDSHAKE and wait for HANDSHAKE_ACK.
 //! - Inbound: the first frame must be HANDSHAKE; we answer HANDSHAKE_ACK (`accepted: false` with a
-//!   `reason` when refusing) and then PEER_LIST for discovery.
+//!   `reason` when refusing).
+//! - Discovery (`discovery.rs`): both ends send PEER_LIST once a connection is admitted, and
+//!   every peer gets it again when a full peer joins (rate-limited) and periodically. Learnt
+//!   addresses are dialed; those of `keep_dialing` keys (validators) forever, with backoff.
 //! - Self-connections are refused; the address is then never dialed again.
 //! - Duplicates (both sides dialed each other): both ends keep the connection dialed by the node
 //!   with the smaller nodeId, so the race cannot drop both.
@@ -21,6 +24,7 @@
 
 use super::auth::{self, Admission, Challenges, Role};
 use super::backoff::{Backoff, SplitMix};
+use super::discovery::{self, Announcer, DiscoveryConfig};
 use super::rate::{RateConfig, RateLimit};
 use super::score::{Offence, Record, ScoreConfig, Scores};
 use crate::protocol::{
@@ -28,7 +32,7 @@ use crate::protocol::{
     PeerInfo, PeerList,
 };
 use crate::Keypair;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// The driver's handle for one WebSocket.
@@ -64,6 +68,10 @@ pub struct PeerConfig {
     pub backoff: Backoff,
     /// Who may connect as a full peer (everyone by default).
     pub admission: Admission,
+    /// Public keys (the validators) whose learnt addresses are redialed forever, like
+    /// configured ones: a validator keeps trying to reach every validator it heard of.
+    pub keep_dialing: BTreeSet<String>,
+    pub discovery: DiscoveryConfig,
 }
 
 impl PeerConfig {
@@ -85,6 +93,8 @@ impl PeerConfig {
             score: ScoreConfig::default(),
             backoff: Backoff::default(),
             admission: Admission::default(),
+            keep_dialing: BTreeSet::new(),
+            discovery: DiscoveryConfig::default(),
         }
     }
 }
@@ -171,14 +181,25 @@ struct Conn {
     challenge: Option<String>,
     /// Inbound: the accepted HANDSHAKE whose HANDSHAKE_PROOF we wait for.
     awaiting_proof: Option<Handshake>,
+    /// The version of our peer list this peer last got (0: none yet).
+    shared: u64,
+}
+
+/// How long an address is redialed after failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Configured addresses, and one learnt address per `keep_dialing` key.
+    Forever,
+    /// Other learnt addresses: forgotten after [`MAX_DISCOVERED_ATTEMPTS`] failures in a row.
+    Limited,
 }
 
 /// An address we dial and keep dialing.
 struct DialTarget {
     node_id: Option<String>,
-    /// Configured addresses are dialed forever; discovered ones are forgotten after
-    /// [`MAX_DISCOVERED_ATTEMPTS`] failures in a row.
+    /// Set for `add_address`: the operator's addresses, never dropped or demoted.
     configured: bool,
+    retry: Retry,
     attempt: u32,
     /// When to dial next; None while dialing or connected.
     due: Option<u64>,
@@ -204,6 +225,7 @@ pub struct PeerManager {
     scores: Scores,
     /// Our key and challenge source, once authentication is enabled.
     auth: Option<(Keypair, Challenges)>,
+    announcer: Announcer,
 }
 
 impl PeerManager {
@@ -219,6 +241,7 @@ impl PeerManager {
             actions: VecDeque::new(),
             scores: Scores::new(config.score),
             auth: None,
+            announcer: Announcer::new(config.discovery, 0),
             config,
         }
     }
@@ -268,6 +291,7 @@ impl PeerManager {
             .or_insert(DialTarget {
                 node_id: None,
                 configured: true,
+                retry: Retry::Forever,
                 attempt: 0,
                 due: Some(now),
             });
@@ -281,8 +305,10 @@ impl PeerManager {
             .values()
             .filter(|c| c.peer.is_none())
             .map(|c| c.opened_at + self.config.handshake_timeout_ms);
+        let announce = (!self.config.light).then(|| self.announcer.deadline());
         dials
             .chain(handshakes)
+            .chain(announce)
             .chain([self.next_ping])
             .min()
             .unwrap_or(self.next_ping)
@@ -306,6 +332,7 @@ impl PeerManager {
                 closing: false,
                 challenge: None,
                 awaiting_proof: None,
+                shared: 0,
             },
         );
         if from_ip >= self.config.max_inbound_per_ip {
@@ -354,9 +381,11 @@ impl PeerManager {
                 });
                 // Either side may redial: a full peer's advertised address becomes a target.
                 if let Some(address) = peer.address {
+                    let retry = self.learnt_retry(&peer.public_key, node_id);
                     self.targets.entry(address).or_insert(DialTarget {
                         node_id: Some(node_id.clone()),
                         configured: false,
+                        retry,
                         attempt: 0,
                         due: None,
                     });
@@ -535,6 +564,9 @@ impl PeerManager {
                 now,
             );
         }
+        if !self.config.light && self.announcer.round_due(now) {
+            self.share_list(now);
+        }
         let full = self.peers.len() >= self.config.max_peers;
         for (address, target) in self.targets.iter_mut() {
             let Some(due) = target.due else { continue };
@@ -685,7 +717,7 @@ impl PeerManager {
         let Some(target) = self.targets.get_mut(address) else {
             return;
         };
-        if !target.configured && target.attempt >= MAX_DISCOVERED_ATTEMPTS {
+        if target.retry == Retry::Limited && target.attempt >= MAX_DISCOVERED_ATTEMPTS {
             self.targets.remove(address);
             return;
         }
@@ -860,9 +892,7 @@ impl PeerManager {
             connected_at: now,
             authenticated,
         };
-        let list = self.peer_list_for(&summary.node_id);
-        self.admit(summary);
-        self.send(conn, &Message::PeerList(list), now);
+        self.admit(summary, now);
     }
 
     fn on_handshake_ack(&mut self, conn: ConnId, ack: HandshakeAck, now: u64) {
@@ -870,6 +900,10 @@ impl PeerManager {
             return;
         };
         if let Some(target) = self.targets.get_mut(&address) {
+            if target.node_id.as_ref().is_some_and(|id| *id != ack.node_id) && !target.configured {
+                // Listed as someone else: not the address of the key we keep dialing.
+                target.retry = Retry::Limited;
+            }
             target.node_id = Some(ack.node_id.clone());
         }
         let mut refusal = if ack.accepted {
@@ -939,22 +973,26 @@ impl PeerManager {
         if let Some(target) = self.targets.get_mut(&address) {
             target.attempt = 0;
         }
-        self.admit(PeerSummary {
-            conn,
-            node_id: ack.node_id,
-            public_key: ack.public_key,
-            org_id: ack.org_id,
-            address: Some(address),
-            chain_height: ack.chain_height,
-            light: false,
-            outbound: true,
-            connected_at: now,
-            authenticated,
-        });
+        self.admit(
+            PeerSummary {
+                conn,
+                node_id: ack.node_id,
+                public_key: ack.public_key,
+                org_id: ack.org_id,
+                address: Some(address),
+                chain_height: ack.chain_height,
+                light: false,
+                outbound: true,
+                connected_at: now,
+                authenticated,
+            },
+            now,
+        );
     }
 
-    /// Registers a peer, replacing (and closing) a losing duplicate socket.
-    fn admit(&mut self, summary: PeerSummary) {
+    /// Registers a peer, replacing (and closing) a losing duplicate socket, and shares our
+    /// peer list with it (both ends do: see `discovery.rs`).
+    fn admit(&mut self, summary: PeerSummary, now: u64) {
         if let Some(old) = self.peers.remove(&summary.node_id) {
             if let Some(c) = self.conns.get_mut(&old.conn) {
                 c.peer = None; // its close must not report the peer as gone
@@ -968,7 +1006,52 @@ impl PeerManager {
             c.peer = Some(summary.node_id.clone());
         }
         self.peers.insert(summary.node_id.clone(), summary.clone());
+        let conn = summary.conn;
+        let advertised = !summary.light && summary.address.is_some();
         self.actions.push_back(Action::PeerConnected(summary));
+        if self.config.light {
+            return; // light nodes consume lists; they have no peers worth advertising
+        }
+        if advertised {
+            self.announcer.changed(now);
+        }
+        self.share_list_on(conn, now);
+    }
+
+    /// Sends our current peer list on `conn` (an admitted peer's), unless it already has it.
+    fn share_list_on(&mut self, conn: ConnId, now: u64) {
+        let version = self.announcer.version();
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.shared < version) else {
+            return;
+        };
+        c.shared = version;
+        let Some(node_id) = c.peer.clone() else {
+            return;
+        };
+        let list = self.peer_list_for(&node_id);
+        self.send(conn, &Message::PeerList(list), now);
+    }
+
+    /// A round of list sharing: every peer behind the current version gets it.
+    fn share_list(&mut self, now: u64) {
+        let conns: Vec<ConnId> = self.peers.values().map(|p| p.conn).collect();
+        for conn in conns {
+            self.share_list_on(conn, now);
+        }
+    }
+
+    /// How long a learnt address of `public_key` is redialed: forever for a `keep_dialing` key
+    /// (one address per nodeId, so forged lists cannot pile up endless dials), else limited.
+    fn learnt_retry(&self, public_key: &str, node_id: &str) -> Retry {
+        let kept = self.config.keep_dialing.contains(public_key)
+            && !self.targets.values().any(|t| {
+                !t.configured && t.retry == Retry::Forever && t.node_id.as_deref() == Some(node_id)
+            });
+        if kept {
+            Retry::Forever
+        } else {
+            Retry::Limited
+        }
     }
 
     /// The connected full peers other than `except`, for discovery.
@@ -989,7 +1072,10 @@ impl PeerManager {
         PeerList { peers }
     }
 
+    /// Learnt addresses to dial: well-formed entries of peers we are not connected to, that
+    /// the admission lists would let in, up to `discovery.max_learnt` learnt targets.
     fn on_peer_list(&mut self, list: PeerList, now: u64) {
+        let mut learnt = self.targets.values().filter(|t| !t.configured).count();
         for info in list.peers {
             let known =
                 info.node_id == self.config.node_id || self.peers.contains_key(&info.node_id);
@@ -999,16 +1085,22 @@ impl PeerManager {
                 .may_dial(&info.public_key, &info.org_id);
             if known
                 || refused
-                || info.address.is_empty()
+                || !discovery::well_formed(&info)
                 || self.targets.contains_key(&info.address)
             {
                 continue;
             }
+            if learnt >= self.config.discovery.max_learnt {
+                return;
+            }
+            learnt += 1;
+            let retry = self.learnt_retry(&info.public_key, &info.node_id);
             self.targets.insert(
                 info.address,
                 DialTarget {
                     node_id: Some(info.node_id),
                     configured: false,
+                    retry,
                     attempt: 0,
                     due: Some(now),
                 },

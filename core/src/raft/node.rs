@@ -281,6 +281,20 @@ impl Raft {
         self.sync_needed = None;
     }
 
+    /// Whether BlockSync should chase the chains of peers ahead of this node (the driver then
+    /// syncs from validators only, which store committed blocks only). Not on a leader, nor on
+    /// a node a live leader replicated to within the longest election timeout: the leader
+    /// keeps that one up (entries, and `sync_needed` beyond its window), and chasing peers too
+    /// would only race the log. Every other node (a validator cut off from the leader, a
+    /// (pre-)candidate, an observer whose leader went quiet) would otherwise wait for good.
+    pub fn chases_peers(&self, now_ms: u64) -> bool {
+        let hears_leader = self.leader.as_ref().is_some_and(|l| *l != self.id)
+            && self
+                .last_leader_contact
+                .is_some_and(|t| now_ms < t + self.config.election_timeout_max_ms);
+        self.role != Role::Leader && !hears_leader
+    }
+
     pub fn has_ready(&self) -> bool {
         self.hard_state() != self.persisted
             || self.log.has_unstable()

@@ -77,6 +77,15 @@ impl Consensus {
     pub fn has_forwarding(&self) -> bool {
         !self.forward.is_empty()
     }
+
+    /// See [`Raft::chases_peers`].
+    pub fn chases_peers(&self, now: u64) -> bool {
+        self.raft.chases_peers(now)
+    }
+
+    pub fn is_validator(&self, node_id: &str) -> bool {
+        self.raft.is_validator(node_id)
+    }
 }
 
 /// Follower-side block verification for [`Raft::step`].
@@ -498,7 +507,7 @@ impl Node {
 }
 
 /// Whether `from`'s connection may carry consensus: an authenticated full peer, or any full peer in compat mode (0.2 validators cannot authenticate).
-fn consensus_connection(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
+pub(super) fn consensus_connection(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
     let peer = peers.peer(from);
     peer.is_some_and(|p| p.authenticated && !p.light)
         || (!settings.authenticated_consensus && peer.is_some_and(|p| !p.light))

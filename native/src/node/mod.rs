@@ -4,6 +4,7 @@
 
 mod apply;
 mod blame;
+mod catch_up;
 mod consensus;
 mod disk;
 mod overlay;
@@ -200,6 +201,7 @@ impl Node {
             burst: settings.max_messages_per_second.saturating_mul(2),
         };
         config.admission = settings.admission.clone();
+        config.keep_dialing = settings.rules.validators.keys().iter().cloned().collect();
         let mut seed = [0u8; 40];
         getrandom::getrandom(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
         let (jitter, challenges) = seed.split_at(8);
@@ -525,11 +527,7 @@ impl Node {
                 Action::Dial { address } => self.transport.dial(address),
                 Action::PeerConnected(peer) => {
                     tracing::info!(target: "p2p", node_id = %peer.node_id, height = peer.chain_height, "peer:connected");
-                    // Under Raft the leader says when to sync (`sync_needed`): chasing every
-                    // peer's height would race the log for blocks it is about to commit.
-                    if self.raft.is_none() && !peer.light {
-                        self.sync.set_peer_height(&peer.node_id, peer.chain_height);
-                    }
+                    self.chase(&peer.node_id, peer.chain_height);
                     self.raft_update_learners();
                     if self.raft_is_leader(&peer.node_id) {
                         self.raft_forward_all();
@@ -577,11 +575,7 @@ impl Node {
     fn on_message(&mut self, conn: ConnId, from: String, message: Message) {
         let now = now_ms();
         match message {
-            Message::Ping(h) | Message::Pong(h) => {
-                if self.raft.is_none() && self.peers.peer(&from).is_some_and(|p| !p.light) {
-                    self.sync.set_peer_height(&from, h.chain_height);
-                }
-            }
+            Message::Ping(h) | Message::Pong(h) => self.chase(&from, h.chain_height),
             Message::SyncRequest(range) => self.answer_range(conn, range, false),
             Message::BlockRequest(range) => self.answer_range(conn, range, true),
             Message::SyncResponse(r) => {
