@@ -21,12 +21,11 @@
 use super::verifier::LightVerifier;
 use crate::crypto::Keypair;
 use crate::model::{Block, BlockHeader, PayloadBody, Transaction};
-use crate::net::{Action, ConnId, Direction, PeerConfig, PeerManager, PeerSummary};
+use crate::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, PeerSummary};
 use crate::protocol::{Message, TxMessage};
 use crate::sync::{BlockSync, PeerId, SyncConfig};
 use crate::validation::{Limits, ValidationError, ValidatorSet};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct LightConfig {
@@ -69,13 +68,8 @@ impl LightConfig {
     }
 }
 
-/// Socket work for the driver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Io {
-    Send { conn: ConnId, frame: Arc<str> },
-    Close { conn: ConnId, reason: String },
-    Dial { address: String },
-}
+/// Socket work for the driver: the peer manager's, passed through.
+pub use crate::net::Transmit as Io;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockSource {
@@ -394,12 +388,15 @@ impl LightNode {
         }
     }
 
-    /// Routes PeerManager's actions and sends due sync requests, until quiet.
+    /// Routes PeerManager's output and sends due sync requests, until quiet.
     fn process(&mut self, now: u64) {
         loop {
-            while let Some(action) = self.peers.poll() {
-                self.on_action(action, now);
+            // Events first: what handling them sends queues behind the manager's own transmits.
+            while let Some(event) = self.peers.poll_event() {
+                self.on_peer_event(event, now);
             }
+            self.io
+                .extend(std::iter::from_fn(|| self.peers.poll_transmit()));
             let requests = self.sync.poll_requests(now);
             if requests.is_empty() {
                 break;
@@ -418,12 +415,9 @@ impl LightNode {
         }
     }
 
-    fn on_action(&mut self, action: Action, now: u64) {
-        match action {
-            Action::Send { conn, frame } => self.io.push_back(Io::Send { conn, frame }),
-            Action::Close { conn, reason } => self.io.push_back(Io::Close { conn, reason }),
-            Action::Dial { address } => self.io.push_back(Io::Dial { address }),
-            Action::PeerConnected(peer) => {
+    fn on_peer_event(&mut self, event: PeerEvent, now: u64) {
+        match event {
+            PeerEvent::Connected(peer) => {
                 self.sync.set_peer_height(&peer.node_id, peer.chain_height);
                 // A node that restarted may have lost our pending transactions.
                 for tx in self.pending.values() {
@@ -434,16 +428,16 @@ impl LightNode {
                 }
                 self.events.push_back(LightEvent::PeerConnected(peer));
             }
-            Action::PeerDisconnected { node_id, reason } => {
+            PeerEvent::Disconnected { node_id, reason } => {
                 self.sync.remove_peer(&node_id);
                 self.events
                     .push_back(LightEvent::PeerDisconnected { node_id, reason });
             }
-            Action::Message { from, message, .. } => self.on_message(from, message, now),
-            Action::Rejected { conn, reason } => self
+            PeerEvent::Message { from, message, .. } => self.on_message(from, message, now),
+            PeerEvent::Rejected { conn, reason } => self
                 .events
                 .push_back(LightEvent::Warning(format!("frame on {conn}: {reason}"))),
-            Action::Malformed {
+            PeerEvent::Malformed {
                 conn,
                 from,
                 kind,

@@ -514,6 +514,9 @@ impl Node {
             .map_or(chain, |(&nonce, _)| chain.max(nonce + 1))
     }
 
+    /// Transmits and events in the order the manager produced them (`poll`, not the split
+    /// queues): handlers here write to sockets directly (`answer_range`), so a frame must not
+    /// overtake what the manager queued before it (a HANDSHAKE_ACK), nor follow its Close.
     fn drain_peer_actions(&mut self) {
         while let Some(action) = self.peers.poll() {
             match action {
