@@ -119,3 +119,51 @@ impl Connection {
         self.state = ConnState::Closing { peer: None };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbound() -> Connection {
+        let direction = Direction::Inbound {
+            remote_ip: "10.0.0.1".into(),
+        };
+        Connection::new(direction, None, &RateConfig::default(), 0)
+    }
+
+    #[test]
+    fn direction_picks_the_first_awaited_step() {
+        assert!(matches!(inbound().state, ConnState::AwaitingHandshake));
+        let direction = Direction::Outbound {
+            address: "ws://10.0.0.2:9000".into(),
+        };
+        let c = Connection::new(direction, Some("c".into()), &RateConfig::default(), 0);
+        assert!(matches!(
+            c.state,
+            ConnState::AwaitingAck { challenge: Some(_) }
+        ));
+        assert_eq!(c.peer(), None);
+    }
+
+    #[test]
+    fn a_closing_socket_keeps_its_peer_unless_replaced() {
+        let mut c = inbound();
+        c.admit("a".into());
+        c.close();
+        assert!(c.is_closing());
+        assert_eq!(c.peer(), Some("a"));
+        c.close(); // closing twice keeps it
+        assert_eq!(c.peer(), Some("a"));
+
+        let mut c = inbound();
+        c.admit("a".into());
+        c.close_replaced();
+        c.close();
+        assert!(c.is_closing());
+        assert_eq!(c.peer(), None);
+
+        let mut c = inbound();
+        c.close();
+        assert_eq!(c.peer(), None);
+    }
+}
