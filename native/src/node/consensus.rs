@@ -112,7 +112,7 @@ impl EntryCheck for Checker<'_> {
             self.now,
         )
         .map_err(|e| format!("block {}: {e}", block.height))?;
-        let mut pending = Pending::new(self.store, self.rules.state_root);
+        let mut pending = Pending::new(self.store, self.rules);
         layer(&mut pending, self.prepared, &before).map_err(|e| e.to_string())?;
         let prepared = pending.check(block).map_err(|e| e.to_string())?;
         self.prepared.insert(block.hash.clone(), prepared);
@@ -384,7 +384,7 @@ impl Node {
         let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
         let terms: Vec<u64> = run.iter().map(|e| e.term).collect();
         let (executed, tree) = {
-            let mut pending = Pending::new(&self.store, self.settings.rules.state_root);
+            let mut pending = Pending::new(&self.store, &self.settings.rules);
             match layer(&mut pending, &mut c.prepared, &blocks) {
                 Ok(executed) => (executed, pending.into_tree_changes()),
                 Err(e) => fatal("a committed block does not apply", e),
@@ -459,7 +459,7 @@ impl Node {
                 .filter(|e| e.index > tip.height)
                 .map(|e| &e.block)
                 .collect();
-            let mut pending = Pending::new(&self.store, self.settings.rules.state_root);
+            let mut pending = Pending::new(&self.store, &self.settings.rules);
             if let Err(e) = layer(&mut pending, &mut c.prepared, &blocks) {
                 tracing::error!(target: "raft", "cannot build on the uncommitted entries: {e}");
                 return false;

@@ -21,6 +21,8 @@ const INSERT: &str = "INSERT INTO transactions \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT rowid FROM nonces WHERE sender = ?5))";
 const SELECT_BY_HASH: &str = "SELECT t.block_height, t.position, b.json \
     FROM transactions t JOIN blocks b ON b.height = t.block_height WHERE t.hash_key = ?1 AND t.hash = ?2";
+const EXISTS_BY_HASH: &str =
+    "SELECT EXISTS (SELECT 1 FROM transactions WHERE hash_key = ?1 AND hash = ?2)";
 const SELECT_RECENT: &str = "SELECT block_height, position FROM transactions \
     ORDER BY id DESC LIMIT ?1";
 const SELECT_BY_SENDER: &str = "SELECT block_height, position FROM transactions \
@@ -149,6 +151,13 @@ pub(crate) fn by_hash(
     };
     let tx = transaction_at(&raw_transactions(&json, height)?, position, height)?;
     Ok(Some((tx, height)))
+}
+
+/// Whether a committed block holds a transaction with this hash.
+pub(crate) fn exists(conn: &Connection, hash: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached(EXISTS_BY_HASH)
+        .and_then(|mut stmt| stmt.query_row((key_prefix(hash), hash), |row| row.get(0)))
+        .op("looking a transaction up by hash")
 }
 
 /// The latest `limit` transactions, newest first, with their block heights.
