@@ -11,6 +11,7 @@ use super::apply::{ApplyError, Rules};
 use super::pending::{Executed, Pending, Prepared};
 use super::produce::build;
 use super::reforward::Reforward;
+use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
 use super::{now_ms, Node, Settings};
 use crate::storage::{CommitItem, RaftWrite, Store};
@@ -43,6 +44,8 @@ pub struct Consensus {
     reforward: Reforward,
     /// Terms served by validators with blocks still on their way through BlockSync.
     sync_terms: SyncTerms,
+    /// Refusals to MiniLedger 0.2 leaders, paced (their retry loops).
+    refusals: RefusalPacing,
 }
 
 impl Consensus {
@@ -62,6 +65,7 @@ impl Consensus {
             idle: None,
             reforward: Reforward::default(),
             sync_terms: SyncTerms::default(),
+            refusals: RefusalPacing::default(),
         })
     }
 
@@ -348,9 +352,14 @@ impl Node {
             }
             // 2. Send.
             let now = now_ms();
+            let c = self.raft.as_mut().expect("raft mode");
             for (to, message) in &rd.messages {
-                self.peers.send_to(to, message, now);
+                let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
+                if c.refusals.allow(to, message, paced, now) {
+                    self.peers.send_to(to, message, now);
+                }
             }
+            c.refusals.retain(|id| self.peers.peer(id).is_some());
             // 3. Apply.
             self.raft_apply(rd.committed);
             let c = self.raft.as_mut().expect("raft mode");

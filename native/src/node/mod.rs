@@ -12,6 +12,7 @@ mod pending;
 mod produce;
 mod progress;
 mod reforward;
+mod refusal_pacing;
 mod respond;
 mod sync_terms;
 mod syncing;

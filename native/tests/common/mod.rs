@@ -8,6 +8,7 @@ pub mod fake_peer;
 pub mod loaded;
 pub mod raft;
 pub mod raw_peer;
+pub mod ref02;
 
 use serde_json::Value;
 use std::fs::File;

@@ -1,0 +1,173 @@
+//! Interop with real MiniLedger 0.2 processes (the TypeScript reference, built from
+//! `../shared/reference`): our node following a 0.2 network in compat mode, a 0.2 node beside
+//! our Raft validators, and 0.2's REST shapes on ours. Skipped, saying why, when `../shared`,
+//! node or npm is missing.
+
+mod common;
+
+use common::raft::{self, await_leader};
+use common::ref02::RefNode;
+use common::{wait_until, NodeProcess};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Our node's record of `node_id`: connected, and never scored (no offence, no ban).
+fn assert_unblamed(ours: &NodeProcess, node_id: &str) {
+    let peers = ours.get_ok("/peers");
+    let peer = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["nodeId"] == node_id)
+        .unwrap_or_else(|| panic!("{}: {node_id} not connected: {peers}", ours.name));
+    assert_eq!(peer["score"], 0, "{}: {node_id} scored: {peer}", ours.name);
+    assert_eq!(
+        peer["offences"],
+        json!({}),
+        "{}: {node_id}: {peer}",
+        ours.name
+    );
+    let record = peers["misbehaviour"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["nodeId"] == node_id);
+    assert!(
+        record.is_none(),
+        "{}: a record of {node_id}: {record:?}",
+        ours.name
+    );
+}
+
+/// Transactions per (sender, nonce) in the 0.2 node's blocks 1..=height, at most.
+fn most_per_sender_nonce(node: &RefNode) -> usize {
+    let height = node.tip().0;
+    let mut counts = std::collections::HashMap::new();
+    for h in 1..=height {
+        let block = node.get_ok(&format!("/blocks/{h}"));
+        for tx in block["transactions"].as_array().unwrap() {
+            *counts
+                .entry((tx["sender"].to_string(), tx["nonce"].to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+    counts.into_values().max().unwrap_or(0)
+}
+
+/// Issue 13, point 1: ours, started beside a 0.2 leader with `--compat miniledger-0.2`, took
+/// none of its blocks (0.2 signs the transactions waiting for a block with one nonce) and
+/// banned the leader for its retries. Now: it syncs the chain, follows new blocks, a
+/// transaction submitted to ours is committed by the 0.2 leader, and nobody is scored.
+#[test]
+fn our_observer_syncs_follows_and_submits_through_a_02_leader() {
+    let cli = reference_or_skip!();
+    let leader = RefNode::start(&cli, "leader", &[]);
+    leader.await_leader();
+    for i in 0..5 {
+        leader.submit(&format!("before{i}"), json!(i));
+    }
+    leader.wait_state("before4");
+    assert!(
+        most_per_sender_nonce(&leader) > 1,
+        "the premise: 0.2 repeats a nonce within a block"
+    );
+
+    let ours = NodeProcess::start(
+        "observer",
+        None,
+        &[
+            "--compat",
+            "miniledger-0.2",
+            "--consensus",
+            "raft",
+            "--validators",
+            &leader.public_key,
+            "--peers",
+            &leader.p2p,
+        ],
+    );
+    wait_until("ours has the 0.2 chain", || ours.tip() == leader.tip());
+
+    // Live: each new 0.2 block reaches ours.
+    for i in 0..3 {
+        let key = format!("live{i}");
+        leader.submit(&key, json!({"n": i}));
+        leader.wait_state(&key);
+        wait_until(&format!("ours follows block with {key}"), || {
+            ours.tip() == leader.tip()
+        });
+    }
+
+    // Ours → the 0.2 leader (TX_FORWARD), twice: our nonces 0 and 1 are accepted there.
+    let mut hashes = Vec::new();
+    for i in 0..2 {
+        let key = format!("from-ours{i}");
+        let (code, body) = ours.post("/tx", &json!({"key": key, "value": i}));
+        assert_eq!(code, 202, "{body}");
+        hashes.push(body["hash"].as_str().unwrap().to_string());
+        let entry = leader.wait_state(&key);
+        let our_key = ours.get_ok("/identity")["publicKey"].clone();
+        assert_eq!(entry["updatedBy"], our_key, "{entry}");
+    }
+    for hash in &hashes {
+        ours.wait_committed(hash);
+    }
+    wait_until("same tip", || ours.tip() == leader.tip());
+    assert_unblamed(&ours, &leader.node_id);
+    let log = ours.log();
+    assert!(
+        !log.contains("rejected entry"),
+        "ours refused 0.2 entries:\n{log}"
+    );
+}
+
+/// A 0.2 node dialing our three Raft validators: it syncs our chain and follows our new
+/// blocks, and our cluster keeps its leader and term and blames nobody (0.2 campaigns for
+/// itself every few seconds, counting our nodes as its voters).
+#[test]
+fn a_02_node_beside_our_raft_validators_syncs_follows_and_disturbs_nothing() {
+    let cli = reference_or_skip!();
+    let (dirs, keys) = raft::identities(3);
+    let nodes = raft::start_three(&dirs, &keys);
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    let leader = await_leader(&refs);
+    for i in 0..3 {
+        let (code, body) = nodes[leader].post(
+            "/tx?wait=commit",
+            &json!({"key": format!("k{i}"), "value": i}),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let before = raft::consensus(&nodes[leader]);
+
+    let addresses: Vec<&str> = nodes.iter().map(|n| n.p2p.as_str()).collect();
+    let ref_node = RefNode::start(&cli, "ref", &addresses);
+    wait_until("0.2 syncs our chain", || {
+        ref_node.tip() == nodes[leader].tip()
+    });
+
+    // Several 0.2 election timeouts (1.5–3 s) while our cluster commits.
+    let until = Instant::now() + Duration::from_secs(8);
+    let mut i = 0;
+    while Instant::now() < until {
+        let (code, body) = nodes[leader].post(
+            "/tx?wait=commit",
+            &json!({"key": format!("during{i}"), "value": i}),
+        );
+        assert_eq!(code, 200, "{body}");
+        i += 1;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    wait_until("0.2 follows our new blocks", || {
+        ref_node.tip() == nodes[leader].tip()
+    });
+    let after = raft::consensus(&nodes[leader]);
+    assert_eq!(
+        after["term"], before["term"],
+        "term moved: {before} → {after}"
+    );
+    assert_eq!(after["leader"], before["leader"]);
+    for node in &nodes {
+        assert_unblamed(node, &ref_node.node_id);
+    }
+}
