@@ -42,7 +42,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     assert_eq!(status["height"], 0);
     assert_eq!(status["consensus"], "solo");
     assert_eq!(status["role"], "leader");
-    assert!(status["version"].is_string() && status["uptimeMs"].is_u64());
+    assert!(status["softwareVersion"].is_string() && status["uptimeMs"].is_u64());
+    assert_eq!(
+        status["version"], 1,
+        "the protocol's, as MiniLedger 0.2 reports it"
+    );
     let identity = node.get_ok("/identity");
     let public_key = identity["publicKey"].as_str().unwrap().to_string();
     assert_eq!(public_key.len(), 64);
@@ -276,8 +280,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
         "address"
     );
     assert_eq!(
-        node.get_ok("/search?q=nothing-here"),
-        json!({"type": null, "result": null})
+        node.get("/search?q=nothing-here"),
+        (
+            404,
+            json!({"type": "not_found", "query": "nothing-here", "result": null})
+        )
     );
     assert!(error_of(&node, "/search", 400).contains("q"));
 

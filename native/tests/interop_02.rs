@@ -8,7 +8,8 @@ mod common;
 use common::raft::{self, await_leader};
 use common::ref02::RefNode;
 use common::{wait_until, NodeProcess};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// Our node's record of `node_id`: connected, and never scored (no offence, no ban).
@@ -170,4 +171,124 @@ fn a_02_node_beside_our_raft_validators_syncs_follows_and_disturbs_nothing() {
     for node in &nodes {
         assert_unblamed(node, &ref_node.node_id);
     }
+}
+
+/// Field path → the JSON types seen there (`[]` for array elements; values of arbitrary JSON,
+/// like a state entry's, may differ from element to element).
+type Shape = BTreeMap<String, BTreeSet<&'static str>>;
+
+fn shape(value: &Value, path: &str, out: &mut Shape) {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(items) => {
+            for item in items {
+                shape(item, &format!("{path}[]"), out);
+            }
+            "array"
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                shape(item, &format!("{path}.{name}"), out);
+            }
+            "object"
+        }
+    };
+    out.entry(path.to_string()).or_default().insert(kind);
+}
+
+/// The fields of `theirs` (0.2's answer) that `ours` lacks or types differently (null, as
+/// in `votedFor` before any vote, matches any type).
+fn shape_gaps(request: &str, theirs: &Value, ours: &Value) -> Vec<String> {
+    let (mut t, mut o) = (Shape::new(), Shape::new());
+    shape(theirs, "", &mut t);
+    shape(ours, "", &mut o);
+    let typed = |kinds: &BTreeSet<&'static str>| -> BTreeSet<&'static str> {
+        kinds.iter().copied().filter(|k| *k != "null").collect()
+    };
+    t.iter()
+        .filter_map(|(path, kinds)| match o.get(path) {
+            None => Some(format!("{request}: {path} ({kinds:?}) missing")),
+            Some(ours) => {
+                let (theirs, ours) = (typed(kinds), typed(ours));
+                let agree = theirs.is_empty() || ours.is_empty() || theirs.is_subset(&ours);
+                (!agree).then(|| format!("{request}: {path} is {ours:?}, 0.2 has {theirs:?}"))
+            }
+        })
+        .collect()
+}
+
+/// 0.2's REST clients work against ours: the same requests to a 0.2 node and to our node
+/// following its chain (so both hold the same blocks, transactions and state) answer with
+/// every field 0.2 has, under the same name and JSON type (ours may add fields).
+#[test]
+fn our_rest_answers_carry_every_field_of_02s() {
+    let cli = reference_or_skip!();
+    let leader = RefNode::start(&cli, "leader", &[]);
+    leader.await_leader();
+    let tx_hash = leader.submit("greeting", json!({"text": "hello", "n": [1, 2]}));
+    leader.submit("other", json!(7));
+    leader.wait_state("other");
+    let ours = NodeProcess::start(
+        "follower",
+        None,
+        &[
+            "--compat",
+            "miniledger-0.2",
+            "--consensus",
+            "raft",
+            "--validators",
+            &leader.public_key,
+            "--peers",
+            &leader.p2p,
+        ],
+    );
+    wait_until("ours has the 0.2 chain", || ours.tip() == leader.tip());
+    let block = leader.get_ok("/blocks/1");
+    let block_hash = block["hash"].as_str().unwrap().to_string();
+    let pk = leader.public_key.clone();
+    let gets = [
+        "/status".to_string(),
+        "/consensus".into(),
+        "/peers".into(),
+        "/identity".into(),
+        "/blocks".into(),
+        "/blocks?page=1&limit=1".into(),
+        "/blocks/1".into(),
+        "/blocks/latest".into(),
+        "/tx/recent".into(),
+        format!("/tx/{tx_hash}"),
+        format!("/tx/sender/{pk}"),
+        "/state".into(),
+        "/state/greeting".into(),
+        "/search?q=1".into(),
+        format!("/search?q={tx_hash}"),
+        format!("/search?q={block_hash}"),
+        format!("/search?q={pk}"),
+        "/search?q=greeting".into(),
+        "/search?q=nothing-here".into(),
+    ];
+    let mut gaps = Vec::new();
+    for path in &gets {
+        let (their_code, theirs) = leader.get(path);
+        let (our_code, ours_answer) = ours.get(path);
+        if their_code != our_code {
+            gaps.push(format!(
+                "GET {path}: status {our_code}, 0.2 answers {their_code}"
+            ));
+        }
+        gaps.extend(shape_gaps(&format!("GET {path}"), &theirs, &ours_answer));
+    }
+    let query = json!({"sql": "SELECT key, version, block_height FROM world_state ORDER BY key"});
+    let (their_code, theirs) = leader.post("/state/query", &query);
+    let (our_code, ours_answer) = ours.post("/state/query", &query);
+    assert_eq!(
+        (their_code, our_code),
+        (200, 200),
+        "{theirs} / {ours_answer}"
+    );
+    gaps.extend(shape_gaps("POST /state/query", &theirs, &ours_answer));
+    assert!(gaps.is_empty(), "{} gaps:\n{}", gaps.len(), gaps.join("\n"));
 }

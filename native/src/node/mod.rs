@@ -140,7 +140,8 @@ pub enum Command {
     WaitCommit(String, oneshot::Sender<WaitOutcome>),
     Status(oneshot::Sender<Status>),
     /// Connected peers, and the misbehaviour records of every peer that has one.
-    Peers(oneshot::Sender<(Vec<PeerSummary>, Vec<Misbehaviour>)>),
+    /// Connected peers, every misbehaviour record, and when each connection last sent a frame.
+    Peers(oneshot::Sender<(Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64>)>),
 }
 
 /// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).
@@ -160,6 +161,8 @@ pub struct Node {
     mempool: Mempool,
     transport: Transport,
     conns: HashMap<ConnId, ConnHandle>,
+    /// When each connection's last frame arrived (`lastSeen` in `/peers`).
+    last_seen: HashMap<ConnId, u64>,
     events: mpsc::UnboundedReceiver<TransportEvent>,
     /// Nonce → hash of the transactions signed by this node's key that were admitted to the
     /// mempool and not yet committed (see `Command::SubmitOwn`).
@@ -242,6 +245,7 @@ impl Node {
             mempool,
             transport,
             conns: HashMap::new(),
+            last_seen: HashMap::new(),
             events,
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
@@ -364,12 +368,18 @@ impl Node {
                 self.conns.insert(conn, handle);
                 self.peers.on_open(conn, direction, now);
             }
-            TransportEvent::Frame { conn, text } => self.peers.on_frame(conn, &text, now),
+            TransportEvent::Frame { conn, text } => {
+                self.last_seen.insert(conn, now);
+                self.peers.on_frame(conn, &text, now);
+            }
             TransportEvent::Decoded {
                 conn,
                 len,
                 envelope,
-            } => self.peers.on_decoded_frame(conn, len, *envelope, now),
+            } => {
+                self.last_seen.insert(conn, now);
+                self.peers.on_decoded_frame(conn, len, *envelope, now);
+            }
             TransportEvent::Refused { conn, reason } => {
                 tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
                 self.peers.report_conn(conn, Offence::BinaryFrame, now);
@@ -382,6 +392,7 @@ impl Node {
                     tracing::debug!(target: "p2p", conn, "socket closed: {reason}");
                 }
                 self.conns.remove(&conn);
+                self.last_seen.remove(&conn);
                 self.peers.on_closed(conn, now);
             }
             TransportEvent::DialFailed { address, error } => {
@@ -431,7 +442,8 @@ impl Node {
             }
             Command::Peers(reply) => {
                 let peers = self.peers.peers().cloned().collect();
-                let _ = reply.send((peers, self.peers.misbehaviour(now_ms())));
+                let last_seen = self.last_seen.clone();
+                let _ = reply.send((peers, self.peers.misbehaviour(now_ms()), last_seen));
             }
         }
     }
