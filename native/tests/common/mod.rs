@@ -71,7 +71,7 @@ impl TestCert {
 }
 
 /// Two distinct free loopback ports (both held while picking, so they differ).
-fn free_ports() -> (u16, u16) {
+pub fn free_ports() -> (u16, u16) {
     let a = TcpListener::bind("127.0.0.1:0").unwrap();
     let b = TcpListener::bind("127.0.0.1:0").unwrap();
     (
