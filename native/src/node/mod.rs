@@ -104,6 +104,9 @@ pub struct Status {
     pub raft: Option<RaftStatus>,
 }
 
+/// Connected peers, every misbehaviour record, and when each connection last sent a frame.
+pub type PeersReport = (Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64>);
+
 /// How a transaction waited on with [`Command::WaitCommit`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitOutcome {
@@ -140,8 +143,7 @@ pub enum Command {
     WaitCommit(String, oneshot::Sender<WaitOutcome>),
     Status(oneshot::Sender<Status>),
     /// Connected peers, and the misbehaviour records of every peer that has one.
-    /// Connected peers, every misbehaviour record, and when each connection last sent a frame.
-    Peers(oneshot::Sender<(Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64>)>),
+    Peers(oneshot::Sender<PeersReport>),
 }
 
 /// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).

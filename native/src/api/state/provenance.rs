@@ -7,6 +7,7 @@
 
 use crate::storage::{Reads, StateRecord, StoreError};
 use miniledger_core::{Block, PayloadBody};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 pub struct Provenance {
@@ -20,10 +21,11 @@ pub fn of(reader: &impl Reads, records: &[StateRecord]) -> Result<Vec<Provenance
     let mut out = Vec::with_capacity(records.len());
     for record in records {
         let height = record.block_height;
-        if !blocks.contains_key(&height) {
-            blocks.insert(height, reader.block(height)?);
-        }
-        let block = blocks[&height].as_ref().ok_or_else(|| {
+        let block = match blocks.entry(height) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(reader.block(height)?),
+        };
+        let block = block.as_ref().ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "state key {:?}: block {height} missing",
                 record.key
