@@ -160,6 +160,8 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         raft: (!solo).then(|| {
             let mut raft = RaftConfig::new(key.public_hex(), config.validators.clone());
             raft.max_message_bytes = config.max_frame_bytes;
+            // A 0.2 validator counts our observer as a voter: it needs our vote to lead.
+            raft.learners_vote = config.compat.is_some();
             raft
         }),
     };

@@ -292,3 +292,37 @@ fn our_rest_answers_carry_every_field_of_02s() {
     gaps.extend(shape_gaps("POST /state/query", &theirs, &ours_answer));
     assert!(gaps.is_empty(), "{} gaps:\n{}", gaps.len(), gaps.join("\n"));
 }
+
+/// A 0.2 node counts every connected node as a Raft voter. Started after our observer (and
+/// dialing it), it needs our vote to become leader: in compat mode our learner answers a
+/// validator's vote request (it ignored it before, and the 0.2 network never elected).
+#[test]
+fn a_02_validator_started_after_our_observer_is_elected_with_its_vote() {
+    let cli = reference_or_skip!();
+    let data = common::ref02::RefData::init(&cli, "late");
+    let ours = NodeProcess::start(
+        "observer",
+        None,
+        &[
+            "--compat",
+            "miniledger-0.2",
+            "--consensus",
+            "raft",
+            "--validators",
+            &data.public_key,
+        ],
+    );
+    let leader = data.start(&[&ours.p2p]);
+    wait_until("0.2 connects to ours", || {
+        leader.get_ok("/status")["peerCount"] == 1
+    });
+    leader.await_leader();
+    assert_eq!(
+        leader.get_ok("/consensus")["state"]["leaderId"],
+        leader.node_id.as_str()
+    );
+    leader.submit("elected", json!(true));
+    leader.wait_state("elected");
+    wait_until("ours follows", || ours.tip() == leader.tip());
+    assert_unblamed(&ours, &leader.node_id);
+}

@@ -90,9 +90,17 @@ pub struct RefNode {
     _dir: TempDir,
 }
 
-impl RefNode {
-    /// `init`, then `start` dialing `peers`; waits until its API answers.
-    pub fn start(cli: &Path, name: &str, peers: &[&str]) -> RefNode {
+/// A 0.2 data directory after `init`, with the key it made: start it with [`RefData::start`].
+pub struct RefData {
+    cli: PathBuf,
+    name: String,
+    pub public_key: String,
+    pub node_id: String,
+    dir: TempDir,
+}
+
+impl RefData {
+    pub fn init(cli: &Path, name: &str) -> RefData {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let data_arg = data.to_str().unwrap();
@@ -113,12 +121,30 @@ impl RefNode {
                 .find_map(|l| l.strip_prefix(label).map(|v| v.trim().to_string()))
                 .unwrap_or_else(|| panic!("0.2 keys show: no {label} in {keys}"))
         };
-        let (public_key, node_id) = (field("Public Key:"), field("Node ID:"));
+        RefData {
+            cli: cli.to_path_buf(),
+            name: name.to_string(),
+            public_key: field("Public Key:"),
+            node_id: field("Node ID:"),
+            dir,
+        }
+    }
+
+    /// `start --consensus raft` dialing `peers`; waits until its API answers.
+    pub fn start(self, peers: &[&str]) -> RefNode {
+        let RefData {
+            cli,
+            name,
+            public_key,
+            node_id,
+            dir,
+        } = self;
+        let data = dir.path().join("data");
         let (p2p_port, api_port) = free_ports();
         let log = dir.path().join("node.log");
         let mut cmd = Command::new("node");
-        cmd.arg(cli)
-            .args(["start", "-d", data_arg, "--consensus", "raft"])
+        cmd.arg(&cli)
+            .args(["start", "-d", data.to_str().unwrap(), "--consensus", "raft"])
             .args(["--p2p-port", &p2p_port.to_string()])
             .args(["--api-port", &api_port.to_string()]);
         if !peers.is_empty() {
@@ -132,7 +158,7 @@ impl RefNode {
             .expect("spawn node");
         let mut node = RefNode {
             child,
-            name: name.to_string(),
+            name: name.clone(),
             api: format!("http://127.0.0.1:{api_port}"),
             p2p: format!("ws://127.0.0.1:{p2p_port}"),
             public_key,
@@ -158,6 +184,13 @@ impl RefNode {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl RefNode {
+    /// `init`, then `start` dialing `peers`; waits until its API answers.
+    pub fn start(cli: &Path, name: &str, peers: &[&str]) -> RefNode {
+        RefData::init(cli, name).start(peers)
     }
 
     pub fn log(&self) -> String {
