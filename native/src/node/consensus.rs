@@ -180,6 +180,10 @@ impl Node {
         let now = now_ms();
         let authenticated = consensus_connection(&self.peers, &self.settings, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
+            if honest_02(&self.peers, &self.settings, from) {
+                tracing::info!(target: "raft", %from, "ignored {}: {why} (not scored: MiniLedger 0.2 peers send this)", message.type_name());
+                return;
+            }
             tracing::warn!(target: "raft", %from, "ignored {}: bogusConsensus: {why}", message.type_name());
             self.peers.report(from, Offence::BogusConsensus, now);
             return;
@@ -511,4 +515,18 @@ fn consensus_connection(peers: &PeerManager, settings: &Settings, from: &str) ->
     let peer = peers.peer(from);
     peer.is_some_and(|p| p.authenticated && !p.light)
         || (!settings.authenticated_consensus && peer.is_some_and(|p| !p.light))
+}
+
+/// Whether a screened-out consensus message may be MiniLedger 0.2 behaving as 0.2 does, and so
+/// goes unscored: from an unauthenticated full peer that does not claim one of our validators'
+/// keys (a 0.2 node campaigns among every node it is connected to), or from any
+/// unauthenticated peer in compat mode (a 0.2 validator's Raft log, kept in memory, restarts
+/// at index 1 after a restart while block heights go on). It is still ignored. A peer claiming
+/// a validator's key without proving it is scored outside compat mode: no honest node does.
+fn honest_02(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
+    let Some(peer) = peers.peer(from) else {
+        return false;
+    };
+    let claims_validator = settings.rules.validators.contains(&peer.public_key);
+    !peer.authenticated && !peer.light && (!claims_validator || !settings.authenticated_consensus)
 }
