@@ -326,3 +326,45 @@ fn a_02_validator_started_after_our_observer_is_elected_with_its_vote() {
     wait_until("ours follows", || ours.tip() == leader.tip());
     assert_unblamed(&ours, &leader.node_id);
 }
+
+/// A two-validator 0.2 network with our observer: the 0.2 leader is killed, the other 0.2
+/// validator (whose Raft log still matches block heights) takes over, with our observer's vote
+/// (0.2 counts it as a voter), and ours follows the new leader's blocks.
+#[test]
+fn our_observer_follows_a_02_network_through_a_leader_change() {
+    let cli = reference_or_skip!();
+    let first = RefNode::start(&cli, "first", &[]);
+    first.await_leader();
+    let second = RefNode::start(&cli, "second", &[&first.p2p]);
+    wait_until("second follows first", || {
+        second.get_ok("/consensus")["state"]["leaderId"] == first.node_id.as_str()
+    });
+    first.submit("one", json!(1));
+    second.wait_state("one");
+    let validators = format!("{},{}", first.public_key, second.public_key);
+    let peers = format!("{},{}", first.p2p, second.p2p);
+    let ours = NodeProcess::start(
+        "observer",
+        None,
+        &[
+            "--compat",
+            "miniledger-0.2",
+            "--consensus",
+            "raft",
+            "--validators",
+            &validators,
+            "--peers",
+            &peers,
+        ],
+    );
+    wait_until("ours has the 0.2 chain", || ours.tip() == first.tip());
+
+    drop(first);
+    wait_until("second leads", || {
+        second.get_ok("/consensus")["state"]["role"] == "leader"
+    });
+    second.submit("two", json!(2));
+    second.wait_state("two");
+    wait_until("ours follows the new leader", || ours.tip() == second.tip());
+    assert_unblamed(&ours, &second.node_id);
+}
