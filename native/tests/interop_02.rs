@@ -368,3 +368,62 @@ fn our_observer_follows_a_02_network_through_a_leader_change() {
     wait_until("ours follows the new leader", || ours.tip() == second.tip());
     assert_unblamed(&ours, &second.node_id);
 }
+
+/// Connected peers' nodeIds, by REST (ours: `/peers`; 0.2: `/peers` too).
+fn peer_ids(answer: &Value) -> BTreeSet<String> {
+    answer["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["nodeId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A mixed mesh found by discovery: a 0.2 leader L, our observers A (dialing L) and C (dialing
+/// A), a 0.2 node B (dialing A). PEER_LIST must make it a full mesh, and every node hold L's
+/// chain. Passes with the discovery of this branch; the other half of issue 13 (discovery and
+/// topology in `core/src/net/peers.rs`) must keep it passing.
+#[test]
+fn a_mixed_mesh_becomes_a_full_mesh_by_discovery() {
+    let cli = reference_or_skip!();
+    let l = RefNode::start(&cli, "L", &[]);
+    l.await_leader();
+    let observer = |name: &str, peer: &str| {
+        NodeProcess::start(
+            name,
+            None,
+            &[
+                "--compat",
+                "miniledger-0.2",
+                "--consensus",
+                "raft",
+                "--validators",
+                &l.public_key,
+                "--peers",
+                peer,
+            ],
+        )
+    };
+    let a = observer("A", &l.p2p);
+    let b = RefNode::start(&cli, "B", &[&a.p2p]);
+    let c = observer("C", &a.p2p);
+    let (a_id, c_id) = (a.node_id(), c.node_id());
+    let everyone: BTreeSet<String> = [&l.node_id, &a_id, &b.node_id, &c_id]
+        .into_iter()
+        .cloned()
+        .collect();
+    let others = |me: &str| -> BTreeSet<String> {
+        everyone.iter().filter(|id| *id != me).cloned().collect()
+    };
+    wait_until("a full mesh", || {
+        peer_ids(&a.get_ok("/peers")) == others(&a_id)
+            && peer_ids(&c.get_ok("/peers")) == others(&c_id)
+            && peer_ids(&l.get_ok("/peers")) == others(&l.node_id)
+            && peer_ids(&b.get_ok("/peers")) == others(&b.node_id)
+    });
+    l.submit("meshed", json!(true));
+    l.wait_state("meshed");
+    wait_until("every node has L's chain", || {
+        a.tip() == l.tip() && c.tip() == l.tip() && b.tip() == l.tip()
+    });
+}
