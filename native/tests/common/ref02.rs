@@ -1,6 +1,7 @@
 //! Real MiniLedger 0.2 processes (the TypeScript reference) beside ours. The reference is
-//! built by `../shared/reference/build.sh` into `target/ref02` (ignored); without `../shared`,
-//! node or npm, [`reference`] says why and the caller skips (a clean clone still passes).
+//! built by `../shared/reference/build.sh` into `target/ref02` (ignored); without `../shared`
+//! (or `$MINILEDGER_SHARED_DIR`), node or npm, [`reference`] says why and the caller skips (a
+//! clean clone still passes).
 
 use super::{free_ports, wait_until, DEADLINE};
 use serde_json::Value;
@@ -35,7 +36,11 @@ pub fn reference() -> Result<PathBuf, String> {
     BUILT
         .get_or_init(|| {
             let root = repo_root();
-            let script = root.join("../shared/reference/build.sh");
+            // `../shared` beside the checkout; MINILEDGER_SHARED_DIR points elsewhere (or
+            // nowhere, to see the skip).
+            let shared = std::env::var_os("MINILEDGER_SHARED_DIR")
+                .map_or_else(|| root.join("../shared"), PathBuf::from);
+            let script = shared.join("reference/build.sh");
             if !script.exists() {
                 return Err(format!("{} is absent", script.display()));
             }
