@@ -6,9 +6,10 @@ use crate::model::{Block, BlockHeader};
 use crate::state::commitment::MemoryTree;
 use crate::state::{execute_block, MemoryState};
 use crate::validation::{
-    check_nonces, check_state_root, verify_block, Limits, Rule, ValidationError, ValidatorSet,
+    check_nonces, check_state_root, check_tx_hash_replays, verify_block, Limits, ReplayRule, Rule,
+    ValidationError, ValidatorSet,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Which rule a network uses for the `stateRoot` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Chain {
     limits: Limits,
     state_root_rule: StateRootRule,
     nonces: HashMap<String, u64>,
+    /// Every committed transaction hash, under [`ReplayRule::TxHash`] only.
+    tx_hashes: HashSet<String>,
     state: MemoryState,
     tree: MemoryTree,
 }
@@ -41,6 +44,7 @@ impl Chain {
             limits,
             state_root_rule,
             nonces: HashMap::new(),
+            tx_hashes: HashSet::new(),
             state: MemoryState::default(),
             tree: MemoryTree::default(),
         }
@@ -61,7 +65,12 @@ impl Chain {
     /// Validates `block` as the next block and applies it; on error nothing changes.
     pub fn apply(&mut self, block: &Block, now_ms: u64) -> Result<(), ValidationError> {
         verify_block(block, &self.tip, &self.validators, &self.limits, now_ms)?;
-        let nonces = check_nonces(block, &self.nonces)?;
+        let nonces = match self.limits.replay {
+            ReplayRule::Nonces => check_nonces(block, &self.nonces)?,
+            ReplayRule::TxHash => {
+                check_tx_hash_replays(block, &self.nonces, |h| self.tx_hashes.contains(h))?
+            }
+        };
         let delta = execute_block(block, &self.state);
         let tree_batch = match self.state_root_rule {
             StateRootRule::Tree => {
@@ -83,6 +92,10 @@ impl Chain {
         }
         self.state.apply(delta);
         self.nonces.extend(nonces);
+        if self.limits.replay == ReplayRule::TxHash {
+            let hashes = block.transactions.iter().map(|tx| tx.hash.clone());
+            self.tx_hashes.extend(hashes);
+        }
         self.tip = block.header();
         Ok(())
     }

@@ -715,3 +715,42 @@ fn only_nodes_the_leader_does_not_reach_chase_their_peers_chains() {
     let now = c.now;
     assert!((0..4).all(|i| !c.nodes[i].raft().chases_peers(now)));
 }
+
+/// A MiniLedger 0.2 validator counts every connected node as a voter; with `learners_vote`
+/// (compat mode) our learner answers its vote request by the usual rules, persisting the vote.
+/// Without it, the learner stays silent.
+#[test]
+fn a_learner_votes_for_a_validator_only_when_learners_vote() {
+    let validator = Keypair::from_seed([2; 32]);
+    let learner = Keypair::from_seed([3; 32]);
+    let request = Message::RequestVote(RequestVote {
+        term: 1,
+        candidate_id: validator.node_id().to_string(),
+        last_log_index: 0,
+        last_log_term: 0,
+        pre_vote: false,
+    });
+    for learners_vote in [false, true] {
+        let mut config = RaftConfig::new(
+            learner.public_hex(),
+            vec![validator.public_hex().to_string()],
+        );
+        config.learners_vote = learners_vote;
+        let mut raft = Raft::new(config, Restored::fresh(), 1).unwrap();
+        let mut no_entries = |_: &[_], _: &_| Ok(());
+        raft.step(validator.node_id(), &request, 10, &mut no_entries);
+        let replies: Vec<(String, Message)> = match raft.has_ready() {
+            true => raft.ready().messages,
+            false => Vec::new(),
+        };
+        let granted = replies.iter().any(|(to, m)| {
+            to == validator.node_id()
+                && matches!(m, Message::RequestVoteReply(r) if r.vote_granted && r.term == 1)
+        });
+        assert_eq!(
+            granted, learners_vote,
+            "learners_vote {learners_vote}: {replies:?}"
+        );
+        assert_eq!(raft.role(), Role::Learner);
+    }
+}

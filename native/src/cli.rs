@@ -3,7 +3,8 @@
 //! Only parsing lives here so the binary, tests and the demo can share the argument types; the
 //! binary dispatches on [`Command`]. Node settings given as flags are merged with the config file
 //! by [`crate::config::resolve`], which is why the `start` flags are all optional: an absent flag
-//! must not hide a value from the file.
+//! must not hide a value from the file. MiniLedger 0.2's short flags work too (`-d` data dir,
+//! `-p` API port, `-o` org; `--version`/`-V`).
 
 use std::path::PathBuf;
 
@@ -72,10 +73,10 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Data directory to create
-    #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    #[arg(short = 'd', long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Organization this node belongs to
-    #[arg(long, default_value = "org1")]
+    #[arg(short = 'o', long, default_value = "org1")]
     pub org: String,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
@@ -94,7 +95,7 @@ pub struct PassphraseArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct StartArgs {
     /// Data directory (default ./data); its miniledger.json is read if --config is not given
-    #[arg(long, env = "MINILEDGER_DATA_DIR")]
+    #[arg(short = 'd', long, env = "MINILEDGER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Config file to read instead of <data-dir>/miniledger.json (must exist)
     #[arg(long, env = "MINILEDGER_CONFIG")]
@@ -103,7 +104,7 @@ pub struct StartArgs {
     #[arg(long, value_name = "PORT")]
     pub p2p_port: Option<u16>,
     /// Port for the REST API (default 3000)
-    #[arg(long, visible_alias = "http-port", value_name = "PORT")]
+    #[arg(short = 'p', long, visible_alias = "http-port", value_name = "PORT")]
     pub api_port: Option<u16>,
     /// Initial peers, comma-separated ws:// or wss:// URLs (replaces the file's list)
     #[arg(long, value_delimiter = ',', value_name = "URLS")]
@@ -118,7 +119,7 @@ pub struct StartArgs {
     #[arg(long, value_delimiter = ',', value_name = "KEYS")]
     pub validators: Vec<String>,
     /// Organization this node belongs to (default org1)
-    #[arg(long)]
+    #[arg(short = 'o', long)]
     pub org: Option<String>,
     /// Only these public keys may connect as full peers, and only authenticated (comma-separated)
     #[arg(long, value_delimiter = ',', value_name = "KEYS")]
@@ -189,7 +190,7 @@ pub struct OperatorArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Data directory of the node (its operator.token is read if no other token is given)
-    #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    #[arg(short = 'd', long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
 }
 
@@ -220,13 +221,13 @@ pub enum KeysCommand {
     /// print this node's public facts: public key, node id, org, key file, whether encrypted
     Show {
         /// Data directory holding the node identity
-        #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        #[arg(short = 'd', long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
     /// print the node's PRIVATE key (the 64-hex-character seed), or write it to --out (0600)
     Export {
         /// Data directory holding the node identity
-        #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        #[arg(short = 'd', long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
         /// Write the seed to this new file (mode 0600) instead of standard output
         #[arg(long, value_name = "FILE")]
@@ -240,7 +241,7 @@ pub enum KeysCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Data directory holding the node identity
-        #[arg(long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+        #[arg(short = 'd', long, env = "MINILEDGER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
         /// Replace a different key already in the data directory
         #[arg(long)]

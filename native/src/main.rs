@@ -2,7 +2,7 @@
 
 use miniledger_core::net::Admission;
 use miniledger_core::raft::RaftConfig;
-use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::validation::{Limits, ReplayRule, ValidatorSet};
 use miniledger_core::StateRootRule;
 use miniledger_native::api::{self, ApiContext, NodeInfo};
 use miniledger_native::cli::{self, Command, KeysCommand, PeersCommand, StartArgs, TxCommand};
@@ -123,7 +123,14 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
         produce: solo && validators.contains(key.public_hex()),
         rules: Rules {
             validators,
-            limits: Limits::default(),
+            // A MiniLedger 0.2 network repeats nonces: replays are refused by hash there.
+            limits: Limits {
+                replay: match config.compat {
+                    Some(Compat::MiniLedger02) => ReplayRule::TxHash,
+                    None => ReplayRule::Nonces,
+                },
+                ..Limits::default()
+            },
             // A MiniLedger 0.2 network uses its own stateRoot rule (see `Pending`).
             state_root: match config.compat {
                 Some(Compat::MiniLedger02) => StateRootRule::MiniLedgerBefore,
@@ -147,6 +154,8 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
         raft: (!solo).then(|| {
             let mut raft = RaftConfig::new(key.public_hex(), config.validators.clone());
             raft.max_message_bytes = config.max_frame_bytes;
+            // A 0.2 validator counts our observer as a voter: it needs our vote to lead.
+            raft.learners_vote = config.compat.is_some();
             raft
         }),
     };

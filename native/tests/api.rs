@@ -42,7 +42,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     assert_eq!(status["height"], 0);
     assert_eq!(status["consensus"], "solo");
     assert_eq!(status["role"], "leader");
-    assert!(status["version"].is_string() && status["uptimeMs"].is_u64());
+    assert!(status["softwareVersion"].is_string() && status["uptimeMs"].is_u64());
+    assert_eq!(
+        status["version"], 1,
+        "the protocol's, as MiniLedger 0.2 reports it"
+    );
     let identity = node.get_ok("/identity");
     let public_key = identity["publicKey"].as_str().unwrap().to_string();
     assert_eq!(public_key.len(), 64);
@@ -276,8 +280,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
         "address"
     );
     assert_eq!(
-        node.get_ok("/search?q=nothing-here"),
-        json!({"type": null, "result": null})
+        node.get("/search?q=nothing-here"),
+        (
+            404,
+            json!({"type": "not_found", "query": "nothing-here", "result": null})
+        )
     );
     assert!(error_of(&node, "/search", 400).contains("q"));
 
@@ -419,4 +426,53 @@ fn every_subcommand_has_help() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).contains("Usage"), "{args:?}");
     }
+}
+
+/// MiniLedger 0.2's short flags (`-d` data dir, `-p` API port, `-o` org) and `--version`.
+#[test]
+fn short_flags_of_miniledger_02_and_version() {
+    let out = run_cli(&["--version"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("miniledger "), "{}", stdout(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let data = data.to_str().unwrap();
+    let out = run_cli(&["init", "-d", data, "-o", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_cli(&["keys", "show", "-d", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keys: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(keys["orgId"], "acme", "{keys}");
+
+    let (p2p, api) = common::free_ports();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["start", "-d", data, "-p", &api.to_string()])
+        .args([
+            "--p2p-port",
+            &p2p.to_string(),
+            "--listen-address",
+            "127.0.0.1",
+        ])
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{api}/status");
+    let mut status = Value::Null;
+    wait_until("the node answers on the -p port", || {
+        match ureq::get(&url).call() {
+            Ok(r) => {
+                status = r.into_json().unwrap();
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        status["publicKey"], keys["publicKey"],
+        "-d chose the data dir"
+    );
 }

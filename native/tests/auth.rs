@@ -212,3 +212,41 @@ fn raft_validators_authenticate_elect_and_commit() {
         assert_eq!(view["misbehaviour"], json!([]), "{view}");
     }
 }
+
+/// A MiniLedger 0.2 node in Raft mode campaigns among every node it is connected to, ours
+/// included. From an unauthenticated peer with its own (non-validator) key that is 0.2 being
+/// 0.2: ignored (the term stays) and not scored, so it keeps its connection (and keeps syncing).
+#[test]
+fn a_02_style_non_validator_campaigning_is_ignored_not_scored() {
+    let (dirs, keys) = identities(1);
+    let x = Keypair::from_seed([0x0d; 32]);
+    let validators = vec![keys[0].clone(), x.public_hex().to_string()];
+    let a = start("A", dirs[0].path(), &validators, &[]);
+    let term = || consensus(&a)["term"].as_u64().unwrap();
+    let before = term();
+    let old = Keypair::from_seed([0x0e; 32]);
+    let mut old_peer = RawPeer::connect(&a.p2p);
+    let ack = old_peer
+        .handshake_with(&old, hello_full(&old, false, None))
+        .expect("an answer");
+    assert!(ack.accepted, "{:?}", ack.reason);
+    for round in 1..=15 {
+        let vote = Message::RequestVote(RequestVote {
+            term: before + round,
+            candidate_id: old.node_id().into(),
+            last_log_index: 0,
+            last_log_term: 0,
+            pre_vote: false,
+        });
+        assert!(old_peer.send(&old, vote));
+    }
+    wait_until("the vote requests logged", || {
+        a.log()
+            .matches("not scored: MiniLedger 0.2 peers send this")
+            .count()
+            == 15
+    });
+    assert_eq!(term(), before, "a non-validator moved the term");
+    assert_eq!(offences(&a, old.node_id(), "bogusConsensus"), 0);
+    assert!(peer(&a, old.node_id()).is_some(), "still connected");
+}

@@ -161,7 +161,7 @@ fn commit_then_read_blocks_and_transactions() {
     );
     assert_eq!(store.transaction("missing").unwrap(), None);
 
-    let recent = store.recent_transactions(10).unwrap();
+    let recent = store.recent_transactions(0, 10).unwrap();
     let hashes: Vec<_> = recent.iter().map(|(tx, h)| (tx.hash.clone(), *h)).collect();
     assert_eq!(
         hashes,
@@ -171,7 +171,12 @@ fn commit_then_read_blocks_and_transactions() {
             (b1.transactions[0].hash.clone(), 1),
         ]
     );
-    assert_eq!(store.recent_transactions(1).unwrap().len(), 1);
+    assert_eq!(store.recent_transactions(0, 1).unwrap().len(), 1);
+    // Pages (`/tx/recent?page`): skip the newest, and the count of all.
+    let older = store.recent_transactions(1, 10).unwrap();
+    assert_eq!(older.len(), 2);
+    assert_eq!(older[0].0.hash, b1.transactions[1].hash);
+    assert_eq!(store.transaction_count().unwrap(), 3);
 
     let by_a = store.transactions_by_sender(a.public_hex(), 10).unwrap();
     let nonces: Vec<_> = by_a.iter().map(|(tx, _)| tx.nonce).collect();
@@ -303,10 +308,11 @@ fn a_commit_failing_midway_writes_nothing() {
     commit(&mut store, vec![set(&a, 0, "k", "1")]);
     let tip = store.tip();
 
-    // Second transaction reuses a's stored (sender, nonce): the UNIQUE index fails the insert
+    // The second transaction's sender is new and missing from the item's nonces, so it has no
+    // nonce row: its transaction row's sender_id is NULL, which the NOT NULL column refuses
     // after the block row and the first transaction row were written.
-    let replay = Transaction::new_signed(&a, 0, 9_999, PayloadBody::state_set("k", "666").unwrap());
-    let txs = vec![set(&b, 0, "fresh", "1"), replay];
+    let c = key(3);
+    let txs = vec![set(&b, 0, "fresh", "1"), set(&c, 0, "k", "666")];
     let block = Block::build(&tip, tip.timestamp + 1, txs, ZERO_HASH.into(), &key(200));
     let delta = execute_block(&block, &store);
     let nonces = HashMap::from([
@@ -608,7 +614,7 @@ fn a_layout_3_database_is_upgraded() {
     .map(|(tx, _)| tx.nonce)
     .collect();
     assert_eq!(by_a, [1, 0], "newest nonce first");
-    let recent: Vec<String> = (store.recent_transactions(10).unwrap().into_iter())
+    let recent: Vec<String> = (store.recent_transactions(0, 10).unwrap().into_iter())
         .map(|(tx, _)| tx.hash)
         .collect();
     let expected = [
@@ -762,14 +768,19 @@ fn commit_blocks_failing_in_the_third_block_stores_none_of_the_run() {
         &store,
         vec![vec![set(&a, 1, "k", "1")], vec![set(&b, 0, "fresh", "1")]],
     );
-    // The third block replays a's nonce 1 from the first block of the run (different
-    // transaction, so a different hash): the UNIQUE (sender, nonce) index refuses it.
+    // The third block's sender is new and missing from its nonces (so it has no nonce row):
+    // its transaction row's NOT NULL sender_id refuses it.
     let parent = run[1].0.header();
-    let replay = Transaction::new_signed(&a, 1, 9_999, PayloadBody::state_set("k", "666").unwrap());
+    let stranger = Transaction::new_signed(
+        &key(4),
+        0,
+        9_999,
+        PayloadBody::state_set("k", "666").unwrap(),
+    );
     let third = Block::build(
         &parent,
         parent.timestamp + 1,
-        vec![replay],
+        vec![stranger],
         ZERO_HASH.into(),
         &key(200),
     );

@@ -43,6 +43,11 @@ pub struct RaftConfig {
     pub max_uncommitted: usize,
     /// AppendEntries messages with entries in flight to one follower at a time (pipelining).
     pub max_inflight: usize,
+    /// A learner answers validators' vote requests (by the usual rules) instead of ignoring
+    /// them. For MiniLedger 0.2 networks (compat mode) only: a 0.2 node counts every connected
+    /// node as a voter, so a 0.2 validator beside our silent observer could never win a
+    /// majority. Our own validators never count a learner's vote.
+    pub learners_vote: bool,
 }
 
 impl RaftConfig {
@@ -58,6 +63,7 @@ impl RaftConfig {
             retained_entries: 64,
             max_uncommitted: 64,
             max_inflight: 4,
+            learners_vote: false,
         }
     }
 

@@ -194,7 +194,7 @@ impl Raft {
     }
 
     pub(crate) fn handle_vote(&mut self, from: &str, m: &RequestVote, now: u64) {
-        if self.learner || m.candidate_id != from {
+        if (self.learner && !self.config.learners_vote) || m.candidate_id != from {
             return;
         }
         let reply = |term, vote_granted| {

@@ -7,7 +7,7 @@ pub mod nonces;
 pub mod transaction;
 
 pub use block::{check_state_root, verify_block, verify_blocks, ValidatorSet};
-pub use nonces::{check_nonces, NonceView};
+pub use nonces::{check_nonces, check_tx_hash_replays, NonceView, ReplayRule};
 pub use transaction::{check_transaction_content, validate_transaction};
 
 use thiserror::Error;
@@ -23,6 +23,9 @@ pub struct Limits {
     /// How far a block's timestamp may run ahead of the validating node's clock, and a
     /// transaction's ahead of its block.
     pub max_future_ms: u64,
+    /// How replays are refused: ours (sender nonces 0, 1, 2, … each once) unless the node
+    /// follows a MiniLedger 0.2 network (see [`ReplayRule`]).
+    pub replay: ReplayRule,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
             max_block_bytes: 10 * 1024 * 1024,
             max_txs_per_block: 500,
             max_future_ms: 15_000,
+            replay: ReplayRule::Nonces,
         }
     }
 }

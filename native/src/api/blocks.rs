@@ -19,12 +19,16 @@ pub struct PageQuery {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BlockPage {
     blocks: Vec<Block>,
     page: u64,
     limit: usize,
     /// Number of blocks, genesis included.
     total: u64,
+    /// The tip's height and the number of pages (MiniLedger 0.2's fields).
+    height: u64,
+    total_pages: u64,
 }
 
 pub async fn list(
@@ -43,6 +47,8 @@ pub async fn list(
         page,
         limit,
         total: height + 1,
+        height,
+        total_pages: pages(height + 1, limit),
     }))
 }
 
@@ -61,4 +67,9 @@ pub async fn by_height(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("block {height} not found")))
+}
+
+/// Pages of `limit` items needed for `total` items.
+pub fn pages(total: u64, limit: usize) -> u64 {
+    total.div_ceil(limit.max(1) as u64)
 }

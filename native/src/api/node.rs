@@ -1,13 +1,16 @@
 //! The node itself: `/status`, `/identity`, `/peers`, `/consensus`.
 //!
 //! `/status` fields: `nodeId`, `publicKey`, `orgId`; `height` and `tipHash` (the last committed
-//! block); `peers` (connected); `mempool` (pending transactions); `syncing` and `syncTarget`
+//! block; also as MiniLedger 0.2's `chainHeight`, `latestBlockHash`); `peers` (connected; 0.2's
+//! `peerCount`); `mempool` (pending transactions; 0.2's `txPoolSize`); `syncing` and `syncTarget`
 //! (BlockSync running, and the height it aims for); `syncedBlocks` (blocks applied through
 //! BlockSync since the node started: under Raft, non-zero only after falling behind the
-//! leader's window); `version`, `uptimeMs`, `consensus` ("solo" or "raft"); and the
+//! leader's window); `version` (the protocol's, a number, as in 0.2), `softwareVersion`,
+//! `uptimeMs` (0.2's `uptime`), `consensus` ("solo" or "raft"); and the
 //! [`ConsensusView`]: `role`, `term`, `leader`, `commitIndex`, `validators`.
 //!
-//! `/consensus` fields: `algorithm` and the [`ConsensusView`]; under Raft also `votedFor` (this
+//! `/consensus` fields: `algorithm`, the [`ConsensusView`], and the same as 0.2's `state:
+//! {role, term, leaderId, votedFor, commitIndex}`; under Raft also `votedFor` (this
 //! term's vote), `lastIndex` and `lastTerm` (the last log entry, committed or not; `lastTerm`
 //! is null while that entry is a synced block whose term no leader has told yet), `learners`
 //! (non-validator peers the leader replicates to) and, on the leader, `progress`: per peer
@@ -20,22 +23,40 @@ use crate::node::{Command, Status};
 use axum::extract::State;
 use axum::Json;
 use miniledger_core::crypto::node_id;
-use miniledger_core::net::{Misbehaviour, PeerSummary};
+use miniledger_core::net::{ConnId, Misbehaviour, PeerSummary};
+use miniledger_core::protocol::PROTOCOL_VERSION;
 use miniledger_core::raft::Role;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     #[serde(flatten)]
     status: Status,
-    version: &'static str,
+    #[serde(flatten)]
+    miniledger: StatusOf02,
+    /// This software's version (`version` is the protocol's, as in MiniLedger 0.2).
+    software_version: &'static str,
     uptime_ms: u64,
     consensus: String,
     p2p_port: u16,
     #[serde(flatten)]
     view: ConsensusView,
+}
+
+/// MiniLedger 0.2's `/status` fields, for its clients (ours above say the same, and more).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusOf02 {
+    chain_height: u64,
+    latest_block_hash: String,
+    peer_count: usize,
+    tx_pool_size: usize,
+    /// Milliseconds since start.
+    uptime: u64,
+    /// The wire protocol's version (a number in 0.2).
+    version: u32,
 }
 
 /// Who orders blocks, as `/consensus` and `/status` report it.
@@ -54,10 +75,19 @@ pub struct ConsensusView {
 pub async fn status(State(ctx): State<Ctx>) -> Result<Json<StatusView>, ApiError> {
     let status = ctx.ask(Command::Status).await?;
     let view = consensus_view(&ctx, &status);
+    let uptime_ms = u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Json(StatusView {
+        miniledger: StatusOf02 {
+            chain_height: status.height,
+            latest_block_hash: status.tip_hash.clone(),
+            peer_count: status.peers,
+            tx_pool_size: status.mempool,
+            uptime: uptime_ms,
+            version: PROTOCOL_VERSION,
+        },
         status,
-        version: env!("CARGO_PKG_VERSION"),
-        uptime_ms: u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        software_version: env!("CARGO_PKG_VERSION"),
+        uptime_ms,
         consensus: ctx.info.consensus.to_string(),
         p2p_port: ctx.info.p2p_port,
         view,
@@ -114,6 +144,9 @@ struct PeerView {
     light: bool,
     direction: &'static str,
     connected_at: u64,
+    /// MiniLedger 0.2's fields: always "connected" here; when its last frame arrived.
+    status: &'static str,
+    last_seen: u64,
     /// It proved its key in the handshake (false for MiniLedger 0.2 peers).
     authenticated: bool,
     /// The misbehaviour score now (it decays) and every offence ever counted.
@@ -145,9 +178,11 @@ impl From<Misbehaviour> for MisbehaviourView {
 }
 
 impl PeerView {
-    fn new(p: PeerSummary, records: &[Misbehaviour]) -> Self {
+    fn new(p: PeerSummary, records: &[Misbehaviour], last_seen: &HashMap<ConnId, u64>) -> Self {
         let record = records.iter().find(|m| m.node_id == p.node_id);
         PeerView {
+            status: "connected",
+            last_seen: last_seen.get(&p.conn).copied().unwrap_or(p.connected_at),
             score: record.map_or(0, |m| m.score),
             offences: record.map(|m| m.offences.clone()).unwrap_or_default(),
             node_id: p.node_id,
@@ -164,10 +199,10 @@ impl PeerView {
 }
 
 pub async fn peers(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
-    let (peers, records) = ctx.ask(Command::Peers).await?;
+    let (peers, records, last_seen) = ctx.ask(Command::Peers).await?;
     let peers: Vec<PeerView> = peers
         .into_iter()
-        .map(|p| PeerView::new(p, &records))
+        .map(|p| PeerView::new(p, &records, &last_seen))
         .collect();
     let misbehaviour: Vec<MisbehaviourView> = records.into_iter().map(Into::into).collect();
     Ok(Json(serde_json::json!({
@@ -183,6 +218,14 @@ pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>
     let view = serde_json::to_value(consensus_view(&ctx, &status)).unwrap_or_default();
     if let (Some(body), serde_json::Value::Object(view)) = (body.as_object_mut(), view) {
         body.extend(view);
+        // MiniLedger 0.2's shape of the same view (`role` may also be our "learner" or
+        // "pre-candidate"); `votedFor` is null under solo.
+        let voted_for = status.raft.as_ref().and_then(|r| r.voted_for.clone());
+        let state = serde_json::json!({
+            "role": body["role"], "term": body["term"], "leaderId": body["leader"],
+            "votedFor": voted_for, "commitIndex": body["commitIndex"],
+        });
+        body.insert("state".into(), state);
         if let Some(raft) = &status.raft {
             // Raft details: the vote, the last entry, learners and (leader) peer progress.
             body.insert("votedFor".into(), raft.voted_for.clone().into());

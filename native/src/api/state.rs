@@ -1,10 +1,12 @@
 //! `/state`: world-state entries (values as JSON, not JSON-in-a-string) and read-only SQL.
 
+mod provenance;
+
 use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::Ctx;
 use crate::storage::Reads;
-use crate::storage::{QueryResult, StateProofRecord, StateRecord};
+use crate::storage::{QueryResult, StateProofRecord, StateRecord, StoreError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -25,10 +27,13 @@ pub struct EntryView {
     value: Box<RawValue>,
     version: u64,
     block_height: u64,
+    /// MiniLedger 0.2's fields: see [`provenance`].
+    updated_at: u64,
+    updated_by: String,
 }
 
-impl From<StateRecord> for EntryView {
-    fn from(r: StateRecord) -> Self {
+impl EntryView {
+    fn new(r: StateRecord, provenance: provenance::Provenance) -> Self {
         // Stored values are canonical JSON; anything else is shown as the string it is.
         let value = RawValue::from_string(r.value.clone()).unwrap_or_else(|_| {
             RawValue::from_string(serde_json::Value::String(r.value).to_string())
@@ -39,8 +44,26 @@ impl From<StateRecord> for EntryView {
             value,
             version: r.version,
             block_height: r.block_height,
+            updated_at: provenance.updated_at,
+            updated_by: provenance.updated_by,
         }
     }
+}
+
+impl EntryView {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The records' views, with their provenance (read on the same connection).
+fn views(reader: &impl Reads, records: Vec<StateRecord>) -> Result<Vec<EntryView>, StoreError> {
+    let provenance = provenance::of(reader, &records)?;
+    Ok(records
+        .into_iter()
+        .zip(provenance)
+        .map(|(r, p)| EntryView::new(r, p))
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -48,9 +71,13 @@ pub struct ListQuery {
     prefix: Option<String>,
     limit: Option<u64>,
     offset: Option<u64>,
+    /// MiniLedger 0.2's paging (from 1): skips `(page - 1) * limit` entries, unless `offset`
+    /// is given.
+    page: Option<u64>,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EntryList {
     entries: Vec<EntryView>,
     count: usize,
@@ -58,6 +85,9 @@ pub struct EntryList {
     offset: u64,
     /// Keys in world state (all of them, whatever the prefix).
     total: u64,
+    /// The page `offset` falls in, and pages of `total` (0.2's fields).
+    page: u64,
+    total_pages: u64,
 }
 
 pub async fn list(
@@ -65,21 +95,26 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<EntryList>, ApiError> {
     let limit = limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let offset = q.offset.unwrap_or(0);
+    if q.page == Some(0) {
+        return Err(ApiError::bad_request("page: pages start at 1"));
+    }
+    let from_page = q.page.map(|p| (p - 1).saturating_mul(limit as u64));
+    let offset = q.offset.or(from_page).unwrap_or(0);
     let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-    let (records, total) = ctx
+    let (entries, total) = ctx
         .read(move |r| {
             let records = r.state_entries(q.prefix.as_deref(), limit, skip)?;
-            Ok((records, r.state_count()?))
+            Ok((views(r, records)?, r.state_count()?))
         })
         .await?;
-    let entries: Vec<EntryView> = records.into_iter().map(EntryView::from).collect();
     Ok(Json(EntryList {
         count: entries.len(),
         entries,
         limit,
         offset,
         total,
+        page: offset / limit as u64 + 1,
+        total_pages: super::blocks::pages(total, limit),
     }))
 }
 
@@ -89,10 +124,11 @@ pub async fn with_prefix(
     prefix: String,
     limit: usize,
 ) -> Result<Vec<EntryView>, ApiError> {
-    let records = ctx
-        .read(move |r| r.state_entries(Some(&prefix), limit, 0))
-        .await?;
-    Ok(records.into_iter().map(EntryView::from).collect())
+    ctx.read(move |r| {
+        let records = r.state_entries(Some(&prefix), limit, 0)?;
+        views(r, records)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -112,12 +148,17 @@ pub async fn entry(
         return Ok(read_entry(ctx, key).await?.into_response());
     }
     let lookup = key.clone();
-    let (record, proof) = ctx.read(move |r| r.state_with_proof(&lookup)).await?;
+    let (entry, proof) = ctx
+        .read(move |r| {
+            let (record, proof) = r.state_with_proof(&lookup)?;
+            Ok((views(r, record.into_iter().collect())?.pop(), proof))
+        })
+        .await?;
     Ok(Json(ProvenEntry {
         // An existing entry carries its key itself.
-        key: record.is_none().then_some(key),
-        exists: record.is_some(),
-        entry: record.map(EntryView::from),
+        key: entry.is_none().then_some(key),
+        exists: entry.is_some(),
+        entry,
         proof,
     })
     .into_response())
@@ -140,10 +181,13 @@ pub async fn entry_named_query(State(ctx): State<Ctx>) -> Result<Json<EntryView>
 
 async fn read_entry(ctx: Ctx, key: String) -> Result<Json<EntryView>, ApiError> {
     let lookup = key.clone();
-    ctx.read(move |r| r.state_entry(&lookup))
-        .await?
-        .map(|record| Json(EntryView::from(record)))
-        .ok_or_else(|| ApiError::not_found(format!("state key {key:?} not found")))
+    ctx.read(move |r| {
+        let record = r.state_entry(&lookup)?;
+        Ok(views(r, record.into_iter().collect())?.pop())
+    })
+    .await?
+    .map(Json)
+    .ok_or_else(|| ApiError::not_found(format!("state key {key:?} not found")))
 }
 
 #[derive(Deserialize)]

@@ -225,14 +225,52 @@ impl TxList {
     }
 }
 
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// A page of the newest transactions, with MiniLedger 0.2's `page`, `limit`, `total` and
+/// `totalPages` beside ours.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxPage {
+    #[serde(flatten)]
+    list: TxList,
+    page: u64,
+    limit: usize,
+    total: u64,
+    total_pages: u64,
+}
+
 pub async fn recent(
     State(ctx): State<Ctx>,
-    Query(q): Query<LimitQuery>,
-) -> Result<Json<TxList>, ApiError> {
+    Query(q): Query<PageQuery>,
+) -> Result<Json<TxPage>, ApiError> {
+    let page = q.page.unwrap_or(1);
+    if page == 0 {
+        return Err(ApiError::bad_request("page: pages start at 1"));
+    }
     let limit = limit(q.limit, DEFAULT_LIMIT, MAX_RECENT)?;
-    Ok(TxList::new(
-        ctx.read(move |r| r.recent_transactions(limit)).await?,
-    ))
+    let offset = usize::try_from(page - 1)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(limit);
+    let (found, total) = ctx
+        .read(move |r| {
+            Ok((
+                r.recent_transactions(offset, limit)?,
+                r.transaction_count()?,
+            ))
+        })
+        .await?;
+    Ok(Json(TxPage {
+        list: TxList::new(found).0,
+        page,
+        limit,
+        total,
+        total_pages: super::blocks::pages(total, limit),
+    }))
 }
 
 pub async fn by_sender(

@@ -65,7 +65,7 @@ pub fn apply_block(
         now_ms,
     )
     .map_err(|error| ApplyError::Invalid { height, error })?;
-    let mut pending = Pending::new(store, rules.state_root);
+    let mut pending = Pending::new(store, rules);
     let executed = pending.accept(block)?;
     let tree = pending.into_tree_changes();
     store
@@ -109,7 +109,7 @@ pub fn apply_verified(
     let mut executed: Vec<Executed> = Vec::with_capacity(blocks.len());
     let mut error = None;
     {
-        let mut pending = Pending::deferring_tree(store, rules.state_root);
+        let mut pending = Pending::deferring_tree(store, rules);
         for (i, block) in blocks.iter().enumerate() {
             let outcome = match &first_unverified {
                 Some((bad, e)) if *bad == i => Err(ApplyError::Invalid {

@@ -11,6 +11,7 @@ use super::apply::{ApplyError, Rules};
 use super::pending::{Executed, Pending, Prepared};
 use super::produce::build;
 use super::reforward::Reforward;
+use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
 use super::{now_ms, Node, Settings};
 use crate::storage::{CommitItem, RaftWrite, Store};
@@ -43,6 +44,8 @@ pub struct Consensus {
     reforward: Reforward,
     /// Terms served by validators with blocks still on their way through BlockSync.
     sync_terms: SyncTerms,
+    /// Refusals to MiniLedger 0.2 leaders, paced (their retry loops).
+    refusals: RefusalPacing,
 }
 
 impl Consensus {
@@ -62,6 +65,7 @@ impl Consensus {
             idle: None,
             reforward: Reforward::default(),
             sync_terms: SyncTerms::default(),
+            refusals: RefusalPacing::default(),
         })
     }
 
@@ -121,7 +125,7 @@ impl EntryCheck for Checker<'_> {
             self.now,
         )
         .map_err(|e| format!("block {}: {e}", block.height))?;
-        let mut pending = Pending::new(self.store, self.rules.state_root);
+        let mut pending = Pending::new(self.store, self.rules);
         layer(&mut pending, self.prepared, &before).map_err(|e| e.to_string())?;
         let prepared = pending.check(block).map_err(|e| e.to_string())?;
         self.prepared.insert(block.hash.clone(), prepared);
@@ -185,6 +189,10 @@ impl Node {
         let now = now_ms();
         let authenticated = consensus_connection(&self.peers, &self.settings, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
+            if honest_02(&self.peers, &self.settings, from) {
+                tracing::info!(target: "raft", %from, "ignored {}: {why} (not scored: MiniLedger 0.2 peers send this)", message.type_name());
+                return;
+            }
             tracing::warn!(target: "raft", %from, "ignored {}: bogusConsensus: {why}", message.type_name());
             self.peers.report(from, Offence::BogusConsensus, now);
             return;
@@ -357,9 +365,14 @@ impl Node {
             }
             // 2. Send.
             let now = now_ms();
+            let c = self.raft.as_mut().expect("raft mode");
             for (to, message) in &rd.messages {
-                self.peers.send_to(to, message, now);
+                let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
+                if c.refusals.allow(to, message, paced, now) {
+                    self.peers.send_to(to, message, now);
+                }
             }
+            c.refusals.retain(|id| self.peers.peer(id).is_some());
             // 3. Apply.
             self.raft_apply(rd.committed);
             let c = self.raft.as_mut().expect("raft mode");
@@ -393,7 +406,7 @@ impl Node {
         let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
         let terms: Vec<u64> = run.iter().map(|e| e.term).collect();
         let (executed, tree) = {
-            let mut pending = Pending::new(&self.store, self.settings.rules.state_root);
+            let mut pending = Pending::new(&self.store, &self.settings.rules);
             match layer(&mut pending, &mut c.prepared, &blocks) {
                 Ok(executed) => (executed, pending.into_tree_changes()),
                 Err(e) => fatal("a committed block does not apply", e),
@@ -468,7 +481,7 @@ impl Node {
                 .filter(|e| e.index > tip.height)
                 .map(|e| &e.block)
                 .collect();
-            let mut pending = Pending::new(&self.store, self.settings.rules.state_root);
+            let mut pending = Pending::new(&self.store, &self.settings.rules);
             if let Err(e) = layer(&mut pending, &mut c.prepared, &blocks) {
                 tracing::error!(target: "raft", "cannot build on the uncommitted entries: {e}");
                 return false;
@@ -511,4 +524,18 @@ pub(super) fn consensus_connection(peers: &PeerManager, settings: &Settings, fro
     let peer = peers.peer(from);
     peer.is_some_and(|p| p.authenticated && !p.light)
         || (!settings.authenticated_consensus && peer.is_some_and(|p| !p.light))
+}
+
+/// Whether a screened-out consensus message may be MiniLedger 0.2 behaving as 0.2 does, and so
+/// goes unscored: from an unauthenticated full peer that does not claim one of our validators'
+/// keys (a 0.2 node campaigns among every node it is connected to), or from any
+/// unauthenticated peer in compat mode (a 0.2 validator's Raft log, kept in memory, restarts
+/// at index 1 after a restart while block heights go on). It is still ignored. A peer claiming
+/// a validator's key without proving it is scored outside compat mode: no honest node does.
+fn honest_02(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
+    let Some(peer) = peers.peer(from) else {
+        return false;
+    };
+    let claims_validator = settings.rules.validators.contains(&peer.public_key);
+    !peer.authenticated && !peer.light && (!claims_validator || !settings.authenticated_consensus)
 }

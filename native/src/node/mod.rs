@@ -13,6 +13,7 @@ mod pending;
 mod produce;
 mod progress;
 mod reforward;
+mod refusal_pacing;
 mod respond;
 mod sync_terms;
 mod syncing;
@@ -104,6 +105,9 @@ pub struct Status {
     pub raft: Option<RaftStatus>,
 }
 
+/// Connected peers, every misbehaviour record, and when each connection last sent a frame.
+pub type PeersReport = (Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64>);
+
 /// How a transaction waited on with [`Command::WaitCommit`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitOutcome {
@@ -140,7 +144,7 @@ pub enum Command {
     WaitCommit(String, oneshot::Sender<WaitOutcome>),
     Status(oneshot::Sender<Status>),
     /// Connected peers, and the misbehaviour records of every peer that has one.
-    Peers(oneshot::Sender<(Vec<PeerSummary>, Vec<Misbehaviour>)>),
+    Peers(oneshot::Sender<PeersReport>),
 }
 
 /// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).
@@ -160,6 +164,8 @@ pub struct Node {
     mempool: Mempool,
     transport: Transport,
     conns: HashMap<ConnId, ConnHandle>,
+    /// When each connection's last frame arrived (`lastSeen` in `/peers`).
+    last_seen: HashMap<ConnId, u64>,
     events: mpsc::UnboundedReceiver<TransportEvent>,
     /// Nonce → hash of the transactions signed by this node's key that were admitted to the
     /// mempool and not yet committed (see `Command::SubmitOwn`).
@@ -243,6 +249,7 @@ impl Node {
             mempool,
             transport,
             conns: HashMap::new(),
+            last_seen: HashMap::new(),
             events,
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
@@ -365,12 +372,18 @@ impl Node {
                 self.conns.insert(conn, handle);
                 self.peers.on_open(conn, direction, now);
             }
-            TransportEvent::Frame { conn, text } => self.peers.on_frame(conn, &text, now),
+            TransportEvent::Frame { conn, text } => {
+                self.last_seen.insert(conn, now);
+                self.peers.on_frame(conn, &text, now);
+            }
             TransportEvent::Decoded {
                 conn,
                 len,
                 envelope,
-            } => self.peers.on_decoded_frame(conn, len, *envelope, now),
+            } => {
+                self.last_seen.insert(conn, now);
+                self.peers.on_decoded_frame(conn, len, *envelope, now);
+            }
             TransportEvent::Refused { conn, reason } => {
                 tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
                 self.peers.report_conn(conn, Offence::BinaryFrame, now);
@@ -383,6 +396,7 @@ impl Node {
                     tracing::debug!(target: "p2p", conn, "socket closed: {reason}");
                 }
                 self.conns.remove(&conn);
+                self.last_seen.remove(&conn);
                 self.peers.on_closed(conn, now);
             }
             TransportEvent::DialFailed { address, error } => {
@@ -432,7 +446,8 @@ impl Node {
             }
             Command::Peers(reply) => {
                 let peers = self.peers.peers().cloned().collect();
-                let _ = reply.send((peers, self.peers.misbehaviour(now_ms())));
+                let last_seen = self.last_seen.clone();
+                let _ = reply.send((peers, self.peers.misbehaviour(now_ms()), last_seen));
             }
         }
     }

@@ -4,15 +4,17 @@
 //! [`PendingTree`]). Its results ([`Executed`] per block, and the tree's net
 //! [`TreeChanges`] for the whole run) are what the store commits.
 
-use super::apply::ApplyError;
+use super::apply::{ApplyError, Rules};
 use super::overlay::Overlay;
 use crate::storage::{CommitItem, ReadSnapshot, Store, StoreError};
 use miniledger_core::state::commitment::jmt::storage::TreeUpdateBatch;
 use miniledger_core::state::commitment::{PendingTree, TreeChanges};
 use miniledger_core::state::{execute_block, reproducible_by_miniledger, StateDelta};
-use miniledger_core::validation::{check_nonces, check_state_root, ValidationError};
+use miniledger_core::validation::{
+    check_nonces, check_state_root, check_tx_hash_replays, ReplayRule, ValidationError,
+};
 use miniledger_core::{Block, StateRootRule};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One block's checked effects on state and nonces, ready to commit.
 #[derive(Clone)]
@@ -47,6 +49,9 @@ pub struct Prepared {
 pub struct Pending<'a> {
     store: &'a Store,
     rule: StateRootRule,
+    replay: ReplayRule,
+    /// Transaction hashes of the pushed blocks (replays under [`ReplayRule::TxHash`]).
+    pushed_hashes: HashSet<String>,
     overlay: Overlay<'a, Store>,
     /// None: the tree (and a `Tree`-rule root) is left to the caller (`deferring_tree`).
     tree: Option<PendingTree<'a, Store>>,
@@ -57,10 +62,12 @@ pub struct Pending<'a> {
 }
 
 impl<'a> Pending<'a> {
-    pub fn new(store: &'a Store, rule: StateRootRule) -> Self {
+    pub fn new(store: &'a Store, rules: &Rules) -> Self {
         Pending {
             store,
-            rule,
+            rule: rules.state_root,
+            replay: rules.limits.replay,
+            pushed_hashes: HashSet::new(),
             overlay: Overlay::new(store),
             tree: Some(PendingTree::new(store, store.tree_version())),
             reproducible: store.miniledger_reproducible(),
@@ -71,10 +78,10 @@ impl<'a> Pending<'a> {
     /// A state step without the state tree: nonces, execution and MiniLedger's root (compat
     /// mode) only. The caller computes the tree from the deltas, and checks a `Tree`-rule
     /// root, elsewhere (a received run's tree is built while its rows are written).
-    pub fn deferring_tree(store: &'a Store, rule: StateRootRule) -> Self {
+    pub fn deferring_tree(store: &'a Store, rules: &Rules) -> Self {
         Pending {
             tree: None,
-            ..Pending::new(store, rule)
+            ..Pending::new(store, rules)
         }
     }
 
@@ -102,7 +109,13 @@ impl<'a> Pending<'a> {
     /// Production: the `stateRoot` a block with `draft`'s transactions must carry on top of
     /// the pending state, and its effects, to [`Pending::push`] with the signed block.
     pub fn prepare(&self, draft: &Block) -> Result<Prepared, ApplyError> {
-        let next_nonces = check_nonces(draft, &self.overlay).map_err(|e| invalid(draft, e))?;
+        let next_nonces = match self.replay {
+            ReplayRule::Nonces => check_nonces(draft, &self.overlay),
+            ReplayRule::TxHash => check_tx_hash_replays(draft, &self.overlay, |hash| {
+                self.pushed_hashes.contains(hash) || self.store.contains_transaction(hash)
+            }),
+        }
+        .map_err(|e| invalid(draft, e))?;
         let delta = execute_block(draft, &self.overlay);
         let store_error = |error| ApplyError::Store {
             height: draft.height,
@@ -140,6 +153,10 @@ impl<'a> Pending<'a> {
     pub fn push(&mut self, block: &Block, prepared: Prepared) -> Executed {
         let Prepared { executed, tree, .. } = prepared;
         self.overlay.push(&executed.delta, &executed.next_nonces);
+        if self.replay == ReplayRule::TxHash {
+            let hashes = block.transactions.iter().map(|tx| tx.hash.clone());
+            self.pushed_hashes.extend(hashes);
+        }
         if let (Some(pending), Some(batch)) = (&mut self.tree, &tree) {
             pending.push(batch);
         }

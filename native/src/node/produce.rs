@@ -33,7 +33,7 @@ pub fn seal_run(
 ) -> Result<Vec<Block>, ApplyError> {
     let mut sealed: Vec<(Block, Executed)> = Vec::new();
     let tree = {
-        let mut pending = Pending::new(store, rules.state_root);
+        let mut pending = Pending::new(store, rules);
         let mut parent = store.tip();
         for (timestamp, txs) in batches {
             let (block, prepared) = build(&pending, &parent, timestamp, txs, key)?;

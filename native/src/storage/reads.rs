@@ -24,9 +24,18 @@ pub trait Reads {
         transactions::by_hash(self.connection(), hash)
     }
 
-    /// The latest `limit` transactions, newest first, with their block heights.
-    fn recent_transactions(&self, limit: usize) -> Result<Vec<(Transaction, u64)>, StoreError> {
-        transactions::recent(self.connection(), limit)
+    /// `limit` transactions, newest first after skipping `offset`, with their block heights.
+    fn recent_transactions(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(Transaction, u64)>, StoreError> {
+        transactions::recent(self.connection(), offset, limit)
+    }
+
+    /// Committed transactions, all blocks.
+    fn transaction_count(&self) -> Result<u64, StoreError> {
+        transactions::count(self.connection())
     }
 
     /// The sender's latest `limit` transactions (highest nonce first), with their block heights.

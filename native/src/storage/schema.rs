@@ -40,7 +40,10 @@ CREATE TABLE IF NOT EXISTS transactions (
     sender_id    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transactions_hash ON transactions (hash_key);
-CREATE UNIQUE INDEX IF NOT EXISTS transactions_sender ON transactions (sender_id, nonce);
+-- Not unique: on a MiniLedger 0.2 chain (compat mode) a sender's nonce repeats; ours are unique
+-- by validation (`check_nonces`). Databases made before this carry the unique index: dropped.
+DROP INDEX IF EXISTS transactions_sender;
+CREATE INDEX IF NOT EXISTS transactions_sender_nonce ON transactions (sender_id, nonce);
 CREATE TABLE IF NOT EXISTS world_state (
     key          TEXT PRIMARY KEY,
     value        TEXT NOT NULL,

@@ -200,6 +200,18 @@ impl StateView for Store {
     }
 }
 
+impl Store {
+    /// Whether a committed block holds a transaction with this hash (replays under
+    /// `ReplayRule::TxHash`). A failed read is recorded as for `StateView`, and reported as
+    /// not found: the refused commit that follows keeps a replay out anyway.
+    pub fn contains_transaction(&self, hash: &str) -> bool {
+        super::transactions::exists(self.connection(), hash).unwrap_or_else(|e| {
+            self.note_read_failure(e);
+            false
+        })
+    }
+}
+
 /// Reads through the connection; failures are handled as for `StateView`.
 impl NonceView for Store {
     fn next_nonce(&self, sender: &str) -> u64 {

@@ -21,10 +21,13 @@ const INSERT: &str = "INSERT INTO transactions \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT rowid FROM nonces WHERE sender = ?5))";
 const SELECT_BY_HASH: &str = "SELECT t.block_height, t.position, b.json \
     FROM transactions t JOIN blocks b ON b.height = t.block_height WHERE t.hash_key = ?1 AND t.hash = ?2";
+const EXISTS_BY_HASH: &str =
+    "SELECT EXISTS (SELECT 1 FROM transactions WHERE hash_key = ?1 AND hash = ?2)";
 const SELECT_RECENT: &str = "SELECT block_height, position FROM transactions \
-    ORDER BY id DESC LIMIT ?1";
+    ORDER BY id DESC LIMIT ?1 OFFSET ?2";
+const COUNT: &str = "SELECT count(*) FROM transactions";
 const SELECT_BY_SENDER: &str = "SELECT block_height, position FROM transactions \
-    WHERE sender_id = (SELECT rowid FROM nonces WHERE sender = ?1) ORDER BY nonce DESC LIMIT ?2";
+    WHERE sender_id = (SELECT rowid FROM nonces WHERE sender = ?1) ORDER BY nonce DESC, id DESC LIMIT ?2";
 
 pub(crate) fn insert_all(conn: &Connection, block: &Block) -> Result<(), StoreError> {
     let op = || format!("storing the transactions of block {}", block.height);
@@ -151,15 +154,30 @@ pub(crate) fn by_hash(
     Ok(Some((tx, height)))
 }
 
-/// The latest `limit` transactions, newest first, with their block heights.
+/// Committed transactions.
+pub(crate) fn count(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached(COUNT)
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .op("counting transactions")
+}
+
+/// Whether a committed block holds a transaction with this hash.
+pub(crate) fn exists(conn: &Connection, hash: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached(EXISTS_BY_HASH)
+        .and_then(|mut stmt| stmt.query_row((key_prefix(hash), hash), |row| row.get(0)))
+        .op("looking a transaction up by hash")
+}
+
+/// `limit` transactions, newest first after skipping `offset`, with their block heights.
 pub(crate) fn recent(
     conn: &Connection,
+    offset: usize,
     limit: usize,
 ) -> Result<Vec<(Transaction, u64)>, StoreError> {
     let places = conn
         .prepare_cached(SELECT_RECENT)
         .and_then(|mut stmt| {
-            stmt.query_map([limit], |row| Ok((row.get(0)?, row.get(1)?)))?
+            stmt.query_map([limit, offset], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<Vec<_>, _>>()
         })
         .op("listing recent transactions")?;

@@ -8,6 +8,7 @@ pub mod fake_peer;
 pub mod loaded;
 pub mod raft;
 pub mod raw_peer;
+pub mod ref02;
 
 use serde_json::Value;
 use std::fs::File;
@@ -81,7 +82,7 @@ impl TestCert {
 }
 
 /// Two distinct free loopback ports (both held while picking, so they differ).
-fn free_ports() -> (u16, u16) {
+pub fn free_ports() -> (u16, u16) {
     let a = TcpListener::bind("127.0.0.1:0").unwrap();
     let b = TcpListener::bind("127.0.0.1:0").unwrap();
     (
