@@ -220,6 +220,32 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     assert_eq!(rows["columns"], json!(["key", "value"]));
     assert_eq!(rows["count"], 3);
     assert_eq!(rows["results"][0]["key"], "acct:alice");
+    // 0.2's positional parameters (its dashboard sends them), bound, never spliced.
+    let (code, rows) = node.post(
+        "/state/query",
+        &json!({"sql": "SELECT key FROM world_state WHERE key = ? OR version = ?",
+                "params": ["acct:alice", -1]}),
+    );
+    assert_eq!((code, rows["results"].clone()), (200, json!([{"key": "acct:alice"}])), "{rows}");
+    let (code, rows) = node.post(
+        "/state/query",
+        &json!({"sql": "SELECT key FROM world_state WHERE key = ?", "params": ["x' OR '1'='1"]}),
+    );
+    assert_eq!((code, rows["count"].clone()), (200, json!(0)), "{rows}");
+    let error = refused(
+        &node,
+        "/state/query",
+        json!({"sql": "SELECT ?", "params": [[1]]}),
+        400,
+    );
+    assert!(error.contains("params[0]"), "{error}");
+    let error = refused(
+        &node,
+        "/state/query",
+        json!({"sql": "SELECT ?, ?", "params": ["one"]}),
+        400,
+    );
+    assert!(error.contains("2 parameter(s), 1 given"), "{error}");
     let error = refused(
         &node,
         "/state/query",

@@ -226,16 +226,10 @@ impl From<QueryResult> for QueryView {
 }
 
 pub async fn query(State(ctx): State<Ctx>, body: JsonText) -> Result<Json<QueryView>, ApiError> {
-    let request: QueryRequest = body.decode()?;
-    if !request.params.is_empty() {
-        return Err(ApiError::bad_request(
-            "params: query parameters are not supported; put values in the SQL",
-        ));
-    }
-    let sql = request.sql;
+    let QueryRequest { sql, params } = body.decode()?;
     let result = ctx
         .queries
-        .run(move |q| q.run(&sql, QUERY_MAX_ROWS, QUERY_TIMEOUT))
+        .run(move |q| q.run(&sql, &params, QUERY_MAX_ROWS, QUERY_TIMEOUT))
         .await?;
     Ok(Json(QueryView::from(result)))
 }

@@ -199,7 +199,7 @@ impl Store {
         self.query
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .run(sql, max_rows, timeout)
+            .run(sql, &[], max_rows, timeout)
     }
 
     /// A new read-only connection to this store's database, usable from another thread.

@@ -11,8 +11,8 @@
 
 use super::error::{Context, StoreError};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::Path;
@@ -89,18 +89,20 @@ impl ReadOnlyQuery {
     pub fn run(
         &mut self,
         sql: &str,
+        params: &[serde_json::Value],
         max_rows: usize,
         timeout: Duration,
     ) -> Result<QueryResult, StoreError> {
         if sql.trim().is_empty() {
             return Err(StoreError::InvalidQuery("the query is empty".into()));
         }
+        let params = bind_values(params).map_err(StoreError::InvalidQuery)?;
         self.take_refusal();
         let deadline = Instant::now() + timeout;
         self.conn
             .progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
             .op("installing the query deadline")?;
-        let result = self.execute(sql, max_rows);
+        let result = self.execute(sql, &params, max_rows);
         self.conn
             .progress_handler(0, None::<fn() -> bool>)
             .op("removing the query deadline")?;
@@ -115,13 +117,18 @@ impl ReadOnlyQuery {
             .take()
     }
 
-    fn execute(&self, sql: &str, max_rows: usize) -> Result<QueryResult, QueryFailure> {
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[Value],
+        max_rows: usize,
+    ) -> Result<QueryResult, QueryFailure> {
         let mut stmt = self.conn.prepare(sql)?;
         if !stmt.readonly() {
             return Err(QueryFailure::Refused(READ_ONLY_ONLY.into()));
         }
         let columns: Vec<String> = stmt.column_names().map(String::from).collect();
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query(params_from_iter(params))?;
         let mut out = Vec::new();
         let mut truncated = false;
         while let Some(row) = rows.next()? {
@@ -140,6 +147,29 @@ impl ReadOnlyQuery {
             truncated,
         })
     }
+}
+
+/// JSON `params` (MiniLedger 0.2's positional `?` parameters) as SQLite values: strings, numbers,
+/// booleans (as 0/1) and null; arrays and objects have no SQL counterpart and are refused.
+fn bind_values(params: &[serde_json::Value]) -> Result<Vec<Value>, String> {
+    use serde_json::Value as Json;
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p {
+            Json::Null => Ok(Value::Null),
+            Json::Bool(b) => Ok(Value::Integer(i64::from(*b))),
+            // Beyond i64, a real (as SQLite itself stores a too-large integer literal).
+            Json::Number(n) => Ok(n.as_i64().map_or_else(
+                || Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+                Value::Integer,
+            )),
+            Json::String(s) => Ok(Value::Text(s.clone())),
+            Json::Array(_) | Json::Object(_) => Err(format!(
+                "params[{i}]: only strings, numbers, booleans and null can be bound"
+            )),
+        })
+        .collect()
 }
 
 enum QueryFailure {
@@ -162,9 +192,9 @@ fn classify(failure: QueryFailure, timeout: Duration, refusal: Option<String>) -
     let invalid = |msg: String| StoreError::InvalidQuery(msg);
     match &e {
         rusqlite::Error::MultipleStatement => invalid("only one statement is allowed".into()),
-        rusqlite::Error::InvalidParameterCount(..) => {
-            invalid("query parameters are not supported".into())
-        }
+        rusqlite::Error::InvalidParameterCount(given, wanted) => invalid(format!(
+            "params: the statement takes {wanted} parameter(s), {given} given"
+        )),
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
             ErrorCode::OperationInterrupted => StoreError::QueryTimeout {
                 limit_ms: timeout.as_millis(),
