@@ -226,7 +226,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
         &json!({"sql": "SELECT key FROM world_state WHERE key = ? OR version = ?",
                 "params": ["acct:alice", -1]}),
     );
-    assert_eq!((code, rows["results"].clone()), (200, json!([{"key": "acct:alice"}])), "{rows}");
+    assert_eq!(
+        (code, rows["results"].clone()),
+        (200, json!([{"key": "acct:alice"}])),
+        "{rows}"
+    );
     let (code, rows) = node.post(
         "/state/query",
         &json!({"sql": "SELECT key FROM world_state WHERE key = ?", "params": ["x' OR '1'='1"]}),

@@ -73,20 +73,7 @@ fn our_observer_syncs_follows_and_submits_through_a_02_leader() {
         "the premise: 0.2 repeats a nonce within a block"
     );
 
-    let ours = NodeProcess::start(
-        "observer",
-        None,
-        &[
-            "--compat",
-            "miniledger-0.2",
-            "--consensus",
-            "raft",
-            "--validators",
-            &leader.public_key,
-            "--peers",
-            &leader.p2p,
-        ],
-    );
+    let ours = compat_observer("observer", &leader.public_key, &["--peers", &leader.p2p]);
     wait_until("ours has the 0.2 chain", || ours.tip() == leader.tip());
 
     // Live: each new 0.2 block reaches ours.
@@ -231,20 +218,7 @@ fn our_rest_answers_carry_every_field_of_02s() {
     let tx_hash = leader.submit("greeting", json!({"text": "hello", "n": [1, 2]}));
     leader.submit("other", json!(7));
     leader.wait_state("other");
-    let ours = NodeProcess::start(
-        "follower",
-        None,
-        &[
-            "--compat",
-            "miniledger-0.2",
-            "--consensus",
-            "raft",
-            "--validators",
-            &leader.public_key,
-            "--peers",
-            &leader.p2p,
-        ],
-    );
+    let ours = compat_observer("follower", &leader.public_key, &["--peers", &leader.p2p]);
     wait_until("ours has the 0.2 chain", || ours.tip() == leader.tip());
     let block = leader.get_ok("/blocks/1");
     let block_hash = block["hash"].as_str().unwrap().to_string();
@@ -300,18 +274,7 @@ fn our_rest_answers_carry_every_field_of_02s() {
 fn a_02_validator_started_after_our_observer_is_elected_with_its_vote() {
     let cli = reference_or_skip!();
     let data = common::ref02::RefData::init(&cli, "late");
-    let ours = NodeProcess::start(
-        "observer",
-        None,
-        &[
-            "--compat",
-            "miniledger-0.2",
-            "--consensus",
-            "raft",
-            "--validators",
-            &data.public_key,
-        ],
-    );
+    let ours = compat_observer("observer", &data.public_key, &[]);
     let leader = data.start(&[&ours.p2p]);
     wait_until("0.2 connects to ours", || {
         leader.get_ok("/status")["peerCount"] == 1
@@ -343,20 +306,7 @@ fn our_observer_follows_a_02_network_through_a_leader_change() {
     second.wait_state("one");
     let validators = format!("{},{}", first.public_key, second.public_key);
     let peers = format!("{},{}", first.p2p, second.p2p);
-    let ours = NodeProcess::start(
-        "observer",
-        None,
-        &[
-            "--compat",
-            "miniledger-0.2",
-            "--consensus",
-            "raft",
-            "--validators",
-            &validators,
-            "--peers",
-            &peers,
-        ],
-    );
+    let ours = compat_observer("observer", &validators, &["--peers", &peers]);
     wait_until("ours has the 0.2 chain", || ours.tip() == first.tip());
     // Ours votes only once a leader's append has told it its last entry's term (a synced
     // block's term is unknown); before that, killing the leader leaves the 0.2 network one
@@ -373,6 +323,21 @@ fn our_observer_follows_a_02_network_through_a_leader_change() {
     second.wait_state("two");
     wait_until("ours follows the new leader", || ours.tip() == second.tip());
     assert_unblamed(&ours, &second.node_id);
+}
+
+/// Our node in compat mode, an observer of the 0.2 network whose validators are `validators`
+/// (comma-separated keys), with `extra` arguments (e.g. `--peers`).
+fn compat_observer(name: &str, validators: &str, extra: &[&str]) -> NodeProcess {
+    let mut args = vec![
+        "--compat",
+        "miniledger-0.2",
+        "--consensus",
+        "raft",
+        "--validators",
+        validators,
+    ];
+    args.extend_from_slice(extra);
+    NodeProcess::start(name, None, &args)
 }
 
 /// Connected peers' nodeIds, by REST (ours: `/peers`; 0.2: `/peers` too).
@@ -394,22 +359,8 @@ fn a_mixed_mesh_becomes_a_full_mesh_by_discovery() {
     let cli = reference_or_skip!();
     let l = RefNode::start(&cli, "L", &[]);
     l.await_leader();
-    let observer = |name: &str, peer: &str| {
-        NodeProcess::start(
-            name,
-            None,
-            &[
-                "--compat",
-                "miniledger-0.2",
-                "--consensus",
-                "raft",
-                "--validators",
-                &l.public_key,
-                "--peers",
-                peer,
-            ],
-        )
-    };
+    let observer =
+        |name: &str, peer: &str| compat_observer(name, &l.public_key, &["--peers", peer]);
     let a = observer("A", &l.p2p);
     let b = RefNode::start(&cli, "B", &[&a.p2p]);
     let c = observer("C", &a.p2p);

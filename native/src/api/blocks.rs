@@ -1,22 +1,17 @@
 //! `/blocks`: newest-first pages, the latest block, one block by height.
 
 use super::errors::ApiError;
-use super::extract::{limit, Path, Query};
+use super::extract::{Path, Query};
+use super::paging::{pages, Page, PageQuery};
 use super::Ctx;
 use crate::storage::Reads;
 use axum::extract::State;
 use axum::Json;
 use miniledger_core::Block;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<u64>,
-    limit: Option<u64>,
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,12 +30,11 @@ pub async fn list(
     State(ctx): State<Ctx>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<BlockPage>, ApiError> {
-    let page = q.page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::bad_request("page: pages start at 1"));
-    }
-    let limit = limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
-    let offset = (page - 1).saturating_mul(limit as u64);
+    let Page {
+        page,
+        limit,
+        offset,
+    } = q.resolve(DEFAULT_LIMIT, MAX_LIMIT)?;
     let (blocks, height) = ctx.read(move |r| r.blocks_page(offset, limit)).await?;
     Ok(Json(BlockPage {
         blocks,
@@ -67,9 +61,4 @@ pub async fn by_height(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("block {height} not found")))
-}
-
-/// Pages of `limit` items needed for `total` items.
-pub fn pages(total: u64, limit: usize) -> u64 {
-    total.div_ceil(limit.max(1) as u64)
 }

@@ -12,6 +12,7 @@ mod errors;
 mod extract;
 mod node;
 mod operator;
+mod paging;
 mod search;
 mod state;
 mod tx;

@@ -114,7 +114,7 @@ pub async fn list(
         offset,
         total,
         page: offset / limit as u64 + 1,
-        total_pages: super::blocks::pages(total, limit),
+        total_pages: super::paging::pages(total, limit),
     }))
 }
 

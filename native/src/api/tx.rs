@@ -12,6 +12,7 @@
 use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::operator;
+use super::paging::{pages, Page, PageQuery};
 use super::Ctx;
 use crate::node::{Command, WaitOutcome};
 use crate::storage::Reads;
@@ -225,12 +226,6 @@ impl TxList {
     }
 }
 
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<u64>,
-    limit: Option<u64>,
-}
-
 /// A page of the newest transactions, with MiniLedger 0.2's `page`, `limit`, `total` and
 /// `totalPages` beside ours.
 #[derive(Serialize)]
@@ -248,14 +243,12 @@ pub async fn recent(
     State(ctx): State<Ctx>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<TxPage>, ApiError> {
-    let page = q.page.unwrap_or(1);
-    if page == 0 {
-        return Err(ApiError::bad_request("page: pages start at 1"));
-    }
-    let limit = limit(q.limit, DEFAULT_LIMIT, MAX_RECENT)?;
-    let offset = usize::try_from(page - 1)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(limit);
+    let Page {
+        page,
+        limit,
+        offset,
+    } = q.resolve(DEFAULT_LIMIT, MAX_RECENT)?;
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
     let (found, total) = ctx
         .read(move |r| {
             Ok((
@@ -269,7 +262,7 @@ pub async fn recent(
         page,
         limit,
         total,
-        total_pages: super::blocks::pages(total, limit),
+        total_pages: pages(total, limit),
     }))
 }
 
