@@ -372,11 +372,27 @@ fn a_mixed_mesh_becomes_a_full_mesh_by_discovery() {
     let others = |me: &str| -> BTreeSet<String> {
         everyone.iter().filter(|id| *id != me).cloned().collect()
     };
+    // Each node's missing peers, printed when they change (shown if the wait fails).
+    let mut last = String::new();
     wait_until("a full mesh", || {
-        peer_ids(&a.get_ok("/peers")) == others(&a_id)
-            && peer_ids(&c.get_ok("/peers")) == others(&c_id)
-            && peer_ids(&l.get_ok("/peers")) == others(&l.node_id)
-            && peer_ids(&b.get_ok("/peers")) == others(&b.node_id)
+        let missing: Vec<String> = [
+            ("A", &a_id, a.get_ok("/peers")),
+            ("C", &c_id, c.get_ok("/peers")),
+            ("L", &l.node_id, l.get_ok("/peers")),
+            ("B", &b.node_id, b.get_ok("/peers")),
+        ]
+        .into_iter()
+        .map(|(name, id, answer)| {
+            let lacking: Vec<_> = others(id).difference(&peer_ids(&answer)).cloned().collect();
+            format!("{name} lacks {lacking:?}")
+        })
+        .collect();
+        let view = missing.join("; ");
+        if view != last {
+            eprintln!("mesh: {view}");
+            last = view;
+        }
+        missing.iter().all(|m| m.ends_with("[]"))
     });
     l.submit("meshed", json!(true));
     l.wait_state("meshed");
