@@ -10,7 +10,7 @@ use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
 use miniledger_native::identity::{Identity, Missing, OperatorToken, Passphrase};
 use miniledger_native::keys;
-use miniledger_native::node::{Node, Rules, Settings};
+use miniledger_native::node::{Clock, Node, Rules, Settings};
 use miniledger_native::storage::Store;
 use miniledger_native::tls::{PeerTls, TlsListener};
 use std::future::{Future, IntoFuture};
@@ -160,7 +160,7 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
         }),
     };
     let db_path = store.path().to_path_buf();
-    let (node, p2p) = Node::start(key.clone(), store, settings)
+    let (node, p2p) = Node::start(key.clone(), store, settings, Clock::new())
         .await
         .map_err(|e| format!("cannot listen for peers: {e}"))?;
     tracing::info!(node_id = key.node_id(), public_key = key.public_hex(), %p2p, "node started");

@@ -13,7 +13,7 @@ use super::produce::build;
 use super::reforward::Reforward;
 use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
-use super::{now_ms, Node, Settings};
+use super::{Node, Settings};
 use crate::storage::{CommitItem, RaftWrite, Store};
 use miniledger_core::net::{Offence, PeerManager};
 use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
@@ -97,7 +97,8 @@ struct Checker<'a> {
     store: &'a Store,
     rules: &'a Rules,
     prepared: &'a mut HashMap<String, Prepared>,
-    now: u64,
+    /// For `block.timestamp-future`.
+    wall_ms: u64,
 }
 
 impl EntryCheck for Checker<'_> {
@@ -122,7 +123,7 @@ impl EntryCheck for Checker<'_> {
             &parent,
             &self.rules.validators,
             &self.rules.limits,
-            self.now,
+            self.wall_ms,
         )
         .map_err(|e| format!("block {}: {e}", block.height))?;
         let mut pending = Pending::new(self.store, self.rules);
@@ -173,7 +174,7 @@ impl Node {
     pub(super) fn raft_deadline(&self) -> Option<u64> {
         let c = self.raft.as_ref()?;
         if c.has_forwarding() {
-            return Some(now_ms() + 5);
+            return Some(self.clock.monotonic_ms() + 5);
         }
         c.raft.next_tick_at()
     }
@@ -186,7 +187,7 @@ impl Node {
             tracing::debug!(target: "p2p", %from, "ignoring {} (solo consensus)", message.type_name());
             return;
         };
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         let authenticated = consensus_connection(&self.peers, &self.settings, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
             if honest_02(&self.peers, &self.settings, from) {
@@ -201,7 +202,7 @@ impl Node {
             store: &self.store,
             rules: &self.settings.rules,
             prepared: &mut c.prepared,
-            now,
+            wall_ms: self.clock.wall_ms(),
         };
         c.raft.step(from, message, now, &mut checker);
     }
@@ -276,7 +277,8 @@ impl Node {
         };
         let leader = leader.to_string();
         let message = Message::TxForward(TxMessage { transaction: tx });
-        self.peers.send_to(&leader, &message, now_ms());
+        self.peers
+            .send_to(&leader, &message, self.clock.monotonic_ms());
     }
 
     /// Every mempool transaction goes (again) to the leader: after a leader change, or when the
@@ -302,7 +304,7 @@ impl Node {
         let Some(c) = self.raft.as_mut() else {
             return false;
         };
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         if c.raft.next_tick_at().is_some_and(|at| at <= now) {
             c.raft.tick(now);
         }
@@ -323,7 +325,7 @@ impl Node {
             c.forward.clear();
             return;
         };
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         if c.forward.is_empty() {
             c.forward.extend(c.reforward.due(now, &self.mempool));
         }
@@ -364,7 +366,7 @@ impl Node {
                 fatal("cannot persist Raft state", e);
             }
             // 2. Send.
-            let now = now_ms();
+            let now = self.clock.monotonic_ms();
             let c = self.raft.as_mut().expect("raft mode");
             for (to, message) in &rd.messages {
                 let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
@@ -434,7 +436,7 @@ impl Node {
             c.prepared.retain(|hash, _| live.contains(hash.as_str()));
         }
         self.sync.on_applied(self.store.height());
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         // Light nodes do not speak Raft: they follow announcements.
         let light: Vec<String> = self
             .peers
@@ -492,7 +494,7 @@ impl Node {
                 c.idle = Some(idle_key);
                 return false;
             }
-            build(&pending, &last.header, now_ms(), txs, &self.key)
+            build(&pending, &last.header, self.clock.wall_ms(), txs, &self.key)
         };
         let (block, prepared) = match built {
             Ok(built) => built,
@@ -502,7 +504,7 @@ impl Node {
             }
         };
         let (hash, height, txs) = (block.hash.clone(), block.height, block.transactions.len());
-        match c.raft.propose(block, now_ms()) {
+        match c.raft.propose(block, self.clock.monotonic_ms()) {
             Ok(_) => {
                 tracing::debug!(target: "raft", height, txs, "proposed");
                 c.prepared.insert(hash, prepared);

@@ -5,6 +5,7 @@
 mod apply;
 mod blame;
 mod catch_up;
+mod clock;
 mod consensus;
 mod disk;
 mod overlay;
@@ -22,6 +23,7 @@ mod verify;
 pub use apply::{
     apply_block, apply_blocks, apply_verified, verify_run, ApplyError, Rules, RunOutcome,
 };
+pub use clock::Clock;
 pub use consensus::PIPELINE;
 pub use overlay::Overlay;
 pub use pending::{Executed, Pending, Prepared};
@@ -51,7 +53,7 @@ const VERIFY_AHEAD: usize = 2;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// What the node needs to run (resolved from the CLI and config file by `main`).
@@ -147,16 +149,10 @@ pub enum Command {
     Peers(oneshot::Sender<PeersReport>),
 }
 
-/// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 pub struct Node {
     key: Keypair,
+    /// Monotonic for timers, wall for protocol timestamps (see `clock`).
+    clock: Clock,
     settings: Settings,
     store: Store,
     peers: PeerManager,
@@ -193,6 +189,7 @@ impl Node {
         key: Keypair,
         store: Store,
         settings: Settings,
+        clock: Clock,
     ) -> std::io::Result<(Node, std::net::SocketAddr)> {
         let (events_tx, events) = mpsc::unbounded_channel();
         let transport = Transport::new(events_tx, settings.max_frame_bytes, settings.tls.clone());
@@ -215,7 +212,8 @@ impl Node {
         let mut peers = PeerManager::new(config, jitter);
         peers.enable_auth(key.clone(), challenges.try_into().expect("32 bytes"));
         peers.set_chain_height(store.height());
-        let now = now_ms();
+        let now = clock.monotonic_ms();
+        peers.set_wall_clock(clock.wall_ms(), now);
         for address in &settings.peers {
             peers.add_address(address, now);
         }
@@ -242,6 +240,7 @@ impl Node {
         };
         let mut node = Node {
             key,
+            clock,
             settings,
             store,
             peers,
@@ -270,8 +269,11 @@ impl Node {
     /// Runs until the command channel closes.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
+            // The envelopes' timestamps follow the wall clock, steps included.
+            let now = self.clock.monotonic_ms();
+            self.peers.set_wall_clock(self.clock.wall_ms(), now);
             self.drive().await;
-            let now = now_ms();
+            let now = self.clock.monotonic_ms();
             let deadline = self
                 .sync
                 .next_deadline()
@@ -293,7 +295,7 @@ impl Node {
                     self.verify.on_result(seq, verified);
                 }
                 _ = tokio::time::sleep(sleep) => {
-                    let now = now_ms();
+                    let now = self.clock.monotonic_ms();
                     self.peers.tick(now);
                     for event in self.sync.tick(now) {
                         tracing::warn!(target: "sync", "{event:?}");
@@ -362,7 +364,7 @@ impl Node {
     }
 
     fn on_transport(&mut self, event: TransportEvent) {
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         match event {
             TransportEvent::Opened {
                 conn,
@@ -420,7 +422,7 @@ impl Node {
                     let _ = reply.send(Err(e));
                     return;
                 }
-                let tx = Transaction::new_signed(&self.key, nonce, now_ms(), body);
+                let tx = Transaction::new_signed(&self.key, nonce, self.clock.wall_ms(), body);
                 let _ = reply.send(self.submit(tx.clone()).map(|()| tx));
             }
             Command::Pending(hash, reply) => {
@@ -445,11 +447,31 @@ impl Node {
                 });
             }
             Command::Peers(reply) => {
-                let peers = self.peers.peers().cloned().collect();
-                let last_seen = self.last_seen.clone();
-                let _ = reply.send((peers, self.peers.misbehaviour(now_ms()), last_seen));
+                let _ = reply.send(self.peers_report());
             }
         }
+    }
+
+    /// `/peers`: the peer tables with their times (kept monotonic) as wall-clock times.
+    fn peers_report(&self) -> PeersReport {
+        let now = self.clock.monotonic_ms();
+        let wall = |t: u64| self.clock.to_wall(t);
+        let peers = (self.peers.peers().cloned())
+            .map(|p| PeerSummary {
+                connected_at: wall(p.connected_at),
+                ..p
+            })
+            .collect();
+        let records = (self.peers.misbehaviour(now).into_iter())
+            .map(|m| Misbehaviour {
+                banned_until: m.banned_until.map(wall),
+                ..m
+            })
+            .collect();
+        let last_seen = (self.last_seen.iter())
+            .map(|(&conn, &t)| (conn, wall(t)))
+            .collect();
+        (peers, records, last_seen)
     }
 
     /// Admits a transaction from the API and broadcasts it (solo), or forwards it to the leader
@@ -469,7 +491,7 @@ impl Node {
         } else {
             self.peers.broadcast(
                 &Message::TxBroadcast(TxMessage { transaction: tx }),
-                now_ms(),
+                self.clock.monotonic_ms(),
             );
         }
     }
@@ -566,7 +588,10 @@ impl Node {
                     reason,
                 } => {
                     tracing::warn!(target: "p2p", conn, %from, "rejected frame: {reason}");
-                    if self.sync.on_malformed(&from, kind, &reason, now_ms()) {
+                    if self
+                        .sync
+                        .on_malformed(&from, kind, &reason, self.clock.monotonic_ms())
+                    {
                         self.verify.drop_above(self.sync.delivered_height());
                     }
                 }
@@ -591,7 +616,7 @@ impl Node {
     }
 
     fn on_message(&mut self, conn: ConnId, from: String, message: Message) {
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         match message {
             Message::Ping(h) | Message::Pong(h) => self.chase(&from, h.chain_height),
             Message::SyncRequest(range) => self.answer_range(conn, range, false),
@@ -639,17 +664,18 @@ impl Node {
 
     /// Applies one block; logs and returns false if it is refused.
     fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
-        match apply_block(&mut self.store, block, &self.settings.rules, now_ms()) {
+        let wall = self.clock.wall_ms();
+        match apply_block(&mut self.store, block, &self.settings.rules, wall) {
             Ok(()) => {
                 self.disk.on_written();
                 self.on_committed(std::slice::from_ref(block));
                 true
             }
-            Err(e) if self.disk.on_failed(&e) => false,
+            Err(e) if self.disk.on_failed(&e, self.clock.monotonic_ms()) => false,
             Err(e) => {
                 tracing::warn!(target: "chain", from = from.unwrap_or("local"), "{e}");
                 if let (Some(peer), Some(offence)) = (from, blame::block(&e)) {
-                    self.peers.report(peer, offence, now_ms());
+                    self.peers.report(peer, offence, self.clock.monotonic_ms());
                 }
                 false
             }
@@ -693,7 +719,7 @@ impl Node {
         if !self.settings.produce || self.sync.is_syncing() || self.mempool.is_empty() {
             return false;
         }
-        if !self.disk.may_retry(now_ms()) {
+        if !self.disk.may_retry(self.clock.monotonic_ms()) {
             return false;
         }
         let txs = self
@@ -702,9 +728,10 @@ impl Node {
         if txs.is_empty() {
             return false;
         }
-        let block = match seal(&mut self.store, &self.settings.rules, &self.key, txs) {
+        let (rules, wall) = (&self.settings.rules, self.clock.wall_ms());
+        let block = match seal(&mut self.store, rules, &self.key, wall, txs) {
             Ok(block) => block,
-            Err(e) if self.disk.on_failed(&e) => return false,
+            Err(e) if self.disk.on_failed(&e, self.clock.monotonic_ms()) => return false,
             Err(e) => {
                 tracing::error!(target: "chain", "cannot produce a block: {e}");
                 return false;
@@ -712,7 +739,7 @@ impl Node {
         };
         self.disk.on_written();
         self.on_committed(std::slice::from_ref(&block));
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         self.peers
             .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);
         true
