@@ -193,7 +193,14 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
     // task as the API server it would starve the server's accept loop during a long sync.
     let node = tokio::spawn(node.run(commands_rx));
     tokio::select! {
-        result = node => result.map_err(|e| format!("the node loop failed: {e}")),
+        result = node => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(fatal)) => {
+                tracing::error!("{fatal}");
+                Err(fatal.to_string())
+            }
+            Err(e) => Err(format!("the node loop failed: {e}")),
+        },
         result = server => result.map_err(|e| format!("the API server stopped: {e}")),
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("shutting down");

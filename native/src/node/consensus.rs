@@ -8,6 +8,7 @@
 //! leader keeps the effects of the blocks it builds the same way.
 
 use super::apply::{ApplyError, Rules};
+use super::fatal::Fatal;
 use super::pending::{Executed, Pending, Prepared};
 use super::produce::build;
 use super::reforward::Reforward;
@@ -157,14 +158,6 @@ fn layer(
         .collect()
 }
 
-/// A node that cannot persist Raft state or a committed block must not go on: it could vote
-/// or acknowledge against what its disk holds. Restarting recovers from the durable state.
-/// On a full or read-only disk the operator frees space (or fixes the mount) and restarts it.
-fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
-    tracing::error!(target: "raft", "{what}: {error}; stopping (the store keeps every write that completed; restart once the disk accepts writes)");
-    std::process::exit(1)
-}
-
 impl Node {
     pub(super) fn raft_status(&self) -> Option<RaftStatus> {
         self.raft.as_ref().map(Consensus::status)
@@ -300,21 +293,21 @@ impl Node {
     }
 
     /// Timers, Ready handling, leader production, forwarding. True if anything happened.
-    pub(super) fn raft_drive(&mut self) -> bool {
+    pub(super) fn raft_drive(&mut self) -> Result<bool, Fatal> {
         let Some(c) = self.raft.as_mut() else {
-            return false;
+            return Ok(false);
         };
         let now = self.clock.monotonic_ms();
         if c.raft.next_tick_at().is_some_and(|at| at <= now) {
             c.raft.tick(now);
         }
-        let mut progressed = self.raft_ready();
+        let mut progressed = self.raft_ready()?;
         if self.raft_produce() {
             progressed = true;
-            self.raft_ready();
+            self.raft_ready()?;
         }
         self.raft_forward_chunk();
-        progressed
+        Ok(progressed)
     }
 
     fn raft_forward_chunk(&mut self) {
@@ -344,14 +337,14 @@ impl Node {
     }
 
     /// Handles every pending `Ready` in the contract's order. True if there was one.
-    fn raft_ready(&mut self) -> bool {
+    fn raft_ready(&mut self) -> Result<bool, Fatal> {
         let mut handled = false;
         loop {
             let Some(c) = self.raft.as_mut() else {
-                return handled;
+                return Ok(handled);
             };
             if !c.raft.has_ready() {
-                return handled;
+                return Ok(handled);
             }
             handled = true;
             let rd = c.raft.ready();
@@ -363,7 +356,7 @@ impl Node {
                 learned_term: rd.learned_term,
             };
             if let Err(e) = self.store.persist_raft(&write) {
-                fatal("cannot persist Raft state", e);
+                return Err(Fatal::new("cannot persist Raft state", e));
             }
             // 2. Send.
             let now = self.clock.monotonic_ms();
@@ -376,7 +369,7 @@ impl Node {
             }
             c.refusals.retain(|id| self.peers.peer(id).is_some());
             // 3. Apply.
-            self.raft_apply(rd.committed);
+            self.raft_apply(rd.committed)?;
             let c = self.raft.as_mut().expect("raft mode");
             c.raft.advance();
             // 4. The rest.
@@ -398,11 +391,11 @@ impl Node {
     }
 
     /// Commits final entries (in order) through the ordinary commit path, with their terms.
-    fn raft_apply(&mut self, entries: Vec<LogEntry>) {
+    fn raft_apply(&mut self, entries: Vec<LogEntry>) -> Result<(), Fatal> {
         let tip = self.store.tip();
         let run: Vec<&LogEntry> = entries.iter().filter(|e| e.index > tip.height).collect();
         if run.is_empty() {
-            return;
+            return Ok(());
         }
         let c = self.raft.as_mut().expect("raft mode");
         let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
@@ -411,7 +404,7 @@ impl Node {
             let mut pending = Pending::new(&self.store, &self.settings.rules);
             match layer(&mut pending, &mut c.prepared, &blocks) {
                 Ok(executed) => (executed, pending.into_tree_changes()),
-                Err(e) => fatal("a committed block does not apply", e),
+                Err(e) => return Err(Fatal::new("a committed block does not apply", e)),
             }
         };
         let items: Vec<CommitItem> = blocks
@@ -420,7 +413,7 @@ impl Node {
             .map(|(block, executed)| executed.item(block))
             .collect();
         if let Err(e) = self.store.commit_entries(&items, Some(&tree), &terms) {
-            fatal("cannot store committed blocks", e);
+            return Err(Fatal::new("cannot store committed blocks", e));
         }
         for block in &blocks {
             c.prepared.remove(&block.hash);
@@ -454,6 +447,7 @@ impl Node {
         }
         let owned: Vec<Block> = blocks.into_iter().cloned().collect();
         self.on_committed(&owned);
+        Ok(())
     }
 
     /// Leader: the next block from the mempool on the last entry (committed or not), with its

@@ -3,7 +3,7 @@
 //! was. The node says so once in its log, refuses new transactions from the API with the reason
 //! (507), keeps what it already accepted in the mempool, and retries the write once a second
 //! (sync re-fetches); the first write that succeeds ends the fault. Raft, which must not vote
-//! or acknowledge what it could not persist, stops instead (`consensus::fatal`).
+//! or acknowledge what it could not persist, stops instead (`fatal`).
 
 use super::{ApplyError, SubmitError};
 

@@ -8,6 +8,7 @@ mod catch_up;
 mod clock;
 mod consensus;
 mod disk;
+mod fatal;
 mod overlay;
 mod own_nonces;
 mod pending;
@@ -25,6 +26,7 @@ pub use apply::{
 };
 pub use clock::Clock;
 pub use consensus::PIPELINE;
+pub use fatal::Fatal;
 pub use overlay::Overlay;
 pub use pending::{Executed, Pending, Prepared};
 pub use produce::{build, seal, seal_run};
@@ -266,13 +268,13 @@ impl Node {
         Ok((node, bound))
     }
 
-    /// Runs until the command channel closes.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// Runs until the command channel closes, or until a condition it cannot run on.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), Fatal> {
         loop {
             // The envelopes' timestamps follow the wall clock, steps included.
             let now = self.clock.monotonic_ms();
             self.peers.set_wall_clock(self.clock.wall_ms(), now);
-            self.drive().await;
+            self.drive().await?;
             let now = self.clock.monotonic_ms();
             let deadline = self
                 .sync
@@ -285,11 +287,11 @@ impl Node {
             tokio::select! {
                 event = self.events.recv() => match event {
                     Some(event) => self.on_transport(event),
-                    None => return,
+                    None => return Ok(()),
                 },
                 command = commands.recv() => match command {
                     Some(command) => self.on_command(command),
-                    None => return,
+                    None => return Ok(()),
                 },
                 Some((seq, verified)) = self.verify.results.recv() => {
                     self.verify.on_result(seq, verified);
@@ -328,7 +330,7 @@ impl Node {
     }
 
     /// Does all work that is ready: peer actions, sync requests and blocks, production.
-    async fn drive(&mut self) {
+    async fn drive(&mut self) -> Result<(), Fatal> {
         loop {
             self.drain_peer_actions();
             if std::mem::take(&mut self.sent_frames) {
@@ -337,10 +339,10 @@ impl Node {
                 // next-task slot, which no other worker takes, until this task yields.
                 tokio::task::yield_now().await;
             }
-            let progressed = self.drive_sync() | self.produce() | self.raft_drive();
+            let progressed = self.drive_sync() | self.produce() | self.raft_drive()?;
             if !progressed {
                 self.drain_peer_actions();
-                return;
+                return Ok(());
             }
             self.take_arrived();
         }
