@@ -1,6 +1,7 @@
-//! The full node: one task owns the store, core's PeerManager, BlockSync and Mempool, and
-//! reacts to socket events, timers and API commands. Protocol decisions are core's; this loop
-//! only connects them to sockets, the clock and SQLite.
+//! The full node: one loop, on its own OS thread, owns the store, core's PeerManager, BlockSync
+//! and Mempool, and reacts to socket events, timers and API commands (all through its inbox).
+//! Protocol decisions are core's; this loop only connects them to sockets, the clocks and
+//! SQLite.
 
 mod apply;
 mod blame;
@@ -9,6 +10,7 @@ mod clock;
 mod consensus;
 mod disk;
 mod fatal;
+mod inbox;
 mod overlay;
 mod own_nonces;
 mod pending;
@@ -27,12 +29,14 @@ pub use apply::{
 pub use clock::Clock;
 pub use consensus::PIPELINE;
 pub use fatal::Fatal;
+pub use inbox::{Closed, Commands};
 pub use overlay::Overlay;
 pub use pending::{Executed, Pending, Prepared};
 pub use produce::{build, seal, seal_run};
 
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
+use inbox::Input;
 use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{
     Action, Admission, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary,
@@ -54,9 +58,10 @@ const SYNC_BATCH: u64 = 25;
 const VERIFY_AHEAD: usize = 2;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// What the node needs to run (resolved from the CLI and config file by `main`).
 #[derive(Debug, Clone)]
@@ -164,7 +169,9 @@ pub struct Node {
     conns: HashMap<ConnId, ConnHandle>,
     /// When each connection's last frame arrived (`lastSeen` in `/peers`).
     last_seen: HashMap<ConnId, u64>,
-    events: mpsc::UnboundedReceiver<TransportEvent>,
+    /// Everything the loop reacts to (see `inbox`), and a sender to hand out.
+    inbox: Receiver<Input>,
+    inbox_tx: Sender<Input>,
     /// Nonce → hash of the transactions signed by this node's key that were admitted to the
     /// mempool and not yet committed (see `Command::SubmitOwn`).
     own_pending: BTreeMap<u64, String>,
@@ -178,8 +185,6 @@ pub struct Node {
     waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
     /// See [`Status::synced_blocks`].
     synced_blocks: u64,
-    /// Frames were handed to socket writers since the loop last yielded (see `drive`).
-    sent_frames: bool,
     disk: disk::DiskFault,
     /// Own nonces below this are durably reserved (see `own_nonces`).
     own_reserved: u64,
@@ -193,8 +198,10 @@ impl Node {
         settings: Settings,
         clock: Clock,
     ) -> std::io::Result<(Node, std::net::SocketAddr)> {
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let transport = Transport::new(events_tx, settings.max_frame_bytes, settings.tls.clone());
+        let (inbox_tx, inbox) = inbox::channel();
+        let sink = inbox_tx.clone();
+        let sink = Arc::new(move |event| sink.send(Input::Transport(event)).is_ok());
+        let transport = Transport::new(sink, settings.max_frame_bytes, settings.tls.clone());
         let bound = transport.listen(&settings.p2p_bind).await?;
         let mut config = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
         config.listen_address = settings.listen_address.clone();
@@ -240,6 +247,13 @@ impl Node {
             ),
             None => None,
         };
+        let verify = VerifyPipeline::new(VERIFY_AHEAD, {
+            let inbox = inbox_tx.clone();
+            // The receiver is gone only when the node is shutting down.
+            Arc::new(move |seq, verified| {
+                let _ = inbox.send(Input::Verified(seq, verified));
+            })
+        });
         let mut node = Node {
             key,
             clock,
@@ -251,15 +265,15 @@ impl Node {
             transport,
             conns: HashMap::new(),
             last_seen: HashMap::new(),
-            events,
+            inbox,
+            inbox_tx,
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
-            verify: VerifyPipeline::new(VERIFY_AHEAD),
+            verify,
             raft,
             mempool_changes: 0,
             waiters: HashMap::new(),
             synced_blocks: 0,
-            sent_frames: false,
             disk: disk::DiskFault::default(),
             own_reserved: 0,
         };
@@ -268,13 +282,20 @@ impl Node {
         Ok((node, bound))
     }
 
-    /// Runs until the command channel closes, or until a condition it cannot run on.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<(), Fatal> {
+    /// The API's handle for sending commands to this node's loop.
+    pub fn commands(&self) -> Commands {
+        inbox::commands(self.inbox_tx.clone())
+    }
+
+    /// Runs the loop on the calling thread (the node's own: it blocks on its inbox, SQLite and
+    /// CPU work) until a condition it cannot run on. Sockets and the API run elsewhere, on the
+    /// tokio runtime, and reach it through the inbox.
+    pub fn run(mut self) -> Result<(), Fatal> {
         loop {
             // The envelopes' timestamps follow the wall clock, steps included.
             let now = self.clock.monotonic_ms();
             self.peers.set_wall_clock(self.clock.wall_ms(), now);
-            self.drive().await?;
+            self.drive()?;
             let now = self.clock.monotonic_ms();
             let deadline = self
                 .sync
@@ -283,85 +304,69 @@ impl Node {
                     d.min(self.peers.next_deadline())
                 })
                 .min(self.raft_deadline().unwrap_or(u64::MAX));
-            let sleep = Duration::from_millis(deadline.saturating_sub(now).clamp(1, 1_000));
-            tokio::select! {
-                event = self.events.recv() => match event {
-                    Some(event) => self.on_transport(event),
-                    None => return Ok(()),
-                },
-                command = commands.recv() => match command {
-                    Some(command) => self.on_command(command),
-                    None => return Ok(()),
-                },
-                Some((seq, verified)) = self.verify.results.recv() => {
-                    self.verify.on_result(seq, verified);
-                }
-                _ = tokio::time::sleep(sleep) => {
-                    let now = self.clock.monotonic_ms();
-                    self.peers.tick(now);
-                    for event in self.sync.tick(now) {
-                        tracing::warn!(target: "sync", "{event:?}");
-                    }
+            // Timers run at least once a second, and never wait behind a stream of inputs.
+            let tick_at = now + deadline.saturating_sub(now).clamp(1, 1_000);
+            match self
+                .inbox
+                .recv_timeout(Duration::from_millis(tick_at - now))
+            {
+                Ok(input) => self.on_input(input),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Never while the node holds a sender itself; kept for completeness.
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            self.take_ready(4_096);
+            let now = self.clock.monotonic_ms();
+            if now >= tick_at {
+                self.peers.tick(now);
+                for event in self.sync.tick(now) {
+                    tracing::warn!(target: "sync", "{event:?}");
                 }
             }
-            self.take_ready(&mut commands);
         }
     }
 
-    /// Handles whatever else has already arrived (bounded in count and in frame bytes, so
-    /// timers still run and big sync responses are applied as they come rather than decoded
-    /// all at once) before `drive` seals a block: under load, the transactions submitted while
-    /// the last block was being committed all go into the next one instead of one block each.
-    fn take_ready(&mut self, commands: &mut mpsc::Receiver<Command>) {
-        const MAX_READY: usize = 4_096;
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Transport(event) => self.on_transport(event),
+            Input::Command(command, _slot) => self.on_command(command),
+            Input::Verified(seq, verified) => self.verify.on_result(seq, verified),
+        }
+    }
+
+    /// Handles up to `max` inputs that have already arrived, and at most
+    /// [`MAX_READY_FRAME_BYTES`] of frames (so timers still run and big sync responses are
+    /// applied as they come rather than decoded all at once). Before `drive` seals a block:
+    /// under load, the transactions submitted while the last block was being committed all go
+    /// into the next one instead of one block each. Between two pieces of `drive`'s work: the
+    /// sync frames and verification results that arrived meanwhile, so the next synced runs
+    /// reach the verifiers while this loop commits.
+    fn take_ready(&mut self, max: usize) {
         let mut frame_bytes = 0;
-        for _ in 0..MAX_READY {
-            if let Ok(command) = commands.try_recv() {
-                self.on_command(command);
-            } else if frame_bytes >= MAX_READY_FRAME_BYTES {
-                return;
-            } else if let Ok(event) = self.events.try_recv() {
-                frame_bytes += event.frame_bytes();
-                self.on_transport(event);
-            } else {
+        for _ in 0..max {
+            if frame_bytes >= MAX_READY_FRAME_BYTES {
                 return;
             }
+            let Ok(input) = self.inbox.try_recv() else {
+                return;
+            };
+            if let Input::Transport(event) = &input {
+                frame_bytes += event.frame_bytes();
+            }
+            self.on_input(input);
         }
     }
 
     /// Does all work that is ready: peer actions, sync requests and blocks, production.
-    async fn drive(&mut self) -> Result<(), Fatal> {
+    fn drive(&mut self) -> Result<(), Fatal> {
         loop {
             self.drain_peer_actions();
-            if std::mem::take(&mut self.sent_frames) {
-                // Let the socket writers send what was just queued (sync requests above all)
-                // before a long step: a task woken from this one waits in this worker's
-                // next-task slot, which no other worker takes, until this task yields.
-                tokio::task::yield_now().await;
-            }
             let progressed = self.drive_sync() | self.produce() | self.raft_drive()?;
             if !progressed {
                 self.drain_peer_actions();
                 return Ok(());
             }
-            self.take_arrived();
-        }
-    }
-
-    /// Between two pieces of work of `drive`: the sync frames and verification results that
-    /// arrived meanwhile (bounded like `take_ready`), so the next synced runs reach the
-    /// verifiers while this loop commits.
-    fn take_arrived(&mut self) {
-        while let Ok((seq, verified)) = self.verify.results.try_recv() {
-            self.verify.on_result(seq, verified);
-        }
-        let mut frame_bytes = 0;
-        while frame_bytes < MAX_READY_FRAME_BYTES {
-            let Ok(event) = self.events.try_recv() else {
-                return;
-            };
-            frame_bytes += event.frame_bytes();
-            self.on_transport(event);
+            self.take_ready(usize::MAX);
         }
     }
 
@@ -376,7 +381,7 @@ impl Node {
                 self.conns.insert(conn, handle);
                 self.peers.on_open(conn, direction, now);
             }
-            TransportEvent::Frame { conn, text } => {
+            TransportEvent::Frame { conn, text, .. } => {
                 self.last_seen.insert(conn, now);
                 self.peers.on_frame(conn, &text, now);
             }
@@ -384,11 +389,12 @@ impl Node {
                 conn,
                 len,
                 envelope,
+                ..
             } => {
                 self.last_seen.insert(conn, now);
                 self.peers.on_decoded_frame(conn, len, *envelope, now);
             }
-            TransportEvent::Refused { conn, reason } => {
+            TransportEvent::Refused { conn, reason, .. } => {
                 tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
                 self.peers.report_conn(conn, Offence::BinaryFrame, now);
             }
@@ -609,7 +615,6 @@ impl Node {
     /// A slow peer whose queue is full is dropped rather than waited for.
     fn send_frame(&mut self, conn: ConnId, frame: Arc<str>) {
         if let Some(handle) = self.conns.get(&conn) {
-            self.sent_frames = true;
             if !handle.send(frame) {
                 tracing::warn!(target: "p2p", conn, "send queue full or closed: dropping the peer");
                 handle.close("send queue full".into());

@@ -89,7 +89,7 @@ impl Node {
             let terms = self.raft_sync_terms(run);
             let rules = &self.settings.rules;
             let store = &mut self.store;
-            let outcome = blocking(|| apply_verified(store, run, first_bad, rules, &terms));
+            let outcome = apply_verified(store, run, first_bad, rules, &terms);
             if outcome.committed > 0 {
                 self.disk.on_written();
             }
@@ -119,17 +119,5 @@ impl Node {
                 .update(self.store.height(), self.sync.target_height());
         }
         progressed
-    }
-}
-
-/// Runs a long synchronous step (a synced run's commit: a few hundred milliseconds) without
-/// holding a runtime worker: on the multi-threaded runtime the worker's queued tasks (the
-/// peers' socket readers, the API) move to another thread meanwhile, so the next sync
-/// responses keep streaming in while this one commits.
-fn blocking<R>(step: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(step),
-        _ => step(),
     }
 }

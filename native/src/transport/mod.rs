@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -78,6 +79,9 @@ pub const SEND_QUEUE_FRAMES: usize = 1024;
 
 /// Frames above this size are decoded on their socket's task (see [`TransportEvent::Decoded`]).
 const DECODE_HERE_BYTES: usize = MAX_HANDSHAKE_FRAME_BYTES;
+
+/// Where sockets deliver their events (the node loop's inbox); false once it is gone.
+pub type EventSink = Arc<dyn Fn(TransportEvent) -> bool + Send + Sync>;
 
 /// What sockets tell the node loop.
 #[derive(Debug)]
@@ -159,24 +163,24 @@ impl ConnHandle {
 /// Shared by the listener and dialer: connection ids, the event sink, socket limits.
 #[derive(Clone)]
 pub struct Transport {
-    events: mpsc::UnboundedSender<TransportEvent>,
+    events: EventSink,
+    /// The runtime the sockets run on (dials are started from the node loop's own thread).
+    runtime: Handle,
     next_conn: Arc<AtomicU64>,
     config: WebSocketConfig,
     tls: PeerTls,
 }
 
 impl Transport {
-    /// `max_frame_bytes` caps every incoming message (tungstenite's default is 64 MiB).
-    pub fn new(
-        events: mpsc::UnboundedSender<TransportEvent>,
-        max_frame_bytes: usize,
-        tls: PeerTls,
-    ) -> Self {
+    /// `max_frame_bytes` caps every incoming message (tungstenite's default is 64 MiB). Call
+    /// from within the runtime the sockets are to run on.
+    pub fn new(events: EventSink, max_frame_bytes: usize, tls: PeerTls) -> Self {
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
         Transport {
             events,
+            runtime: Handle::current(),
             next_conn: Arc::new(AtomicU64::new(1)),
             config,
             tls,
@@ -232,11 +236,9 @@ impl Transport {
     /// Dials `address` (`ws://` or `wss://`) in the background; the outcome arrives as an event.
     pub fn dial(&self, address: String) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             if let Err(error) = this.connect(&address).await {
-                let _ = this
-                    .events
-                    .send(TransportEvent::DialFailed { address, error });
+                (this.events)(TransportEvent::DialFailed { address, error });
             }
         });
     }
@@ -257,15 +259,12 @@ impl Transport {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (mut sink, mut stream) = ws.split();
         let (queue, mut outgoing) = mpsc::channel(SEND_QUEUE_FRAMES);
-        if self
-            .events
-            .send(TransportEvent::Opened {
-                conn,
-                direction,
-                handle: ConnHandle { queue },
-            })
-            .is_err()
-        {
+        let opened = TransportEvent::Opened {
+            conn,
+            direction,
+            handle: ConnHandle { queue },
+        };
+        if !(self.events)(opened) {
             return; // the node is shutting down
         }
         let mut writer = tokio::spawn(async move {
@@ -291,11 +290,18 @@ impl Transport {
                 next = stream.next() => next,
                 _ = &mut writer => break "closed locally".into(),
             };
+            let len = match &next {
+                Some(Ok(WsMessage::Text(text))) => text.len(),
+                Some(Ok(WsMessage::Binary(bytes))) => bytes.len(),
+                Some(Ok(WsMessage::Close(_))) | None => break "closed by peer".to_string(),
+                Some(Ok(_)) => continue, // ping/pong frames are answered by tungstenite
+                Some(Err(e)) => break format!("socket error: {e}"),
+            };
             let event = match next {
-                Some(Ok(WsMessage::Text(text))) if !first && text.len() > DECODE_HERE_BYTES => {
+                Some(Ok(WsMessage::Text(text))) if !first && len > DECODE_HERE_BYTES => {
                     TransportEvent::Decoded {
                         conn,
-                        len: text.len(),
+                        len,
                         envelope: Box::new(Envelope::decode(text.as_str())),
                     }
                 }
@@ -303,23 +309,17 @@ impl Transport {
                     conn,
                     text: text.as_str().to_string(),
                 },
-                Some(Ok(WsMessage::Binary(bytes))) => TransportEvent::Refused {
+                _ => TransportEvent::Refused {
                     conn,
-                    reason: format!(
-                        "binary frame of {} bytes (the protocol is text)",
-                        bytes.len()
-                    ),
+                    reason: format!("binary frame of {len} bytes (the protocol is text)"),
                 },
-                Some(Ok(WsMessage::Close(_))) | None => break "closed by peer".to_string(),
-                Some(Ok(_)) => continue, // ping/pong frames are answered by tungstenite
-                Some(Err(e)) => break format!("socket error: {e}"),
             };
             first = false;
-            if self.events.send(event).is_err() {
+            if !(self.events)(event) {
                 break "node shutting down".into();
             }
         };
         writer.abort();
-        let _ = self.events.send(TransportEvent::Closed { conn, reason });
+        (self.events)(TransportEvent::Closed { conn, reason });
     }
 }
