@@ -1,7 +1,8 @@
 //! The node loop's one input channel. The loop runs on its own OS thread and blocks on this
-//! channel until its next timer; everything it reacts to arrives here: socket events from the
-//! transport, API commands (bounded here: [`COMMAND_QUEUE`], the API waiting for a slot),
-//! verified runs from the verify pipeline (at most `VERIFY_AHEAD` in flight).
+//! channel until its next timer; everything it reacts to arrives here, each source bounded:
+//! socket events per socket by the transport (`transport::INGRESS_BYTES`, with backpressure on
+//! the socket), API commands here ([`COMMAND_QUEUE`], the API waiting for a slot), verified
+//! runs by the verify pipeline (at most `VERIFY_AHEAD` in flight).
 
 use super::verify::Verified;
 use super::Command;
