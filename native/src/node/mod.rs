@@ -47,6 +47,10 @@ use miniledger_core::raft::{RaftConfig, RaftStatus};
 use miniledger_core::sync::{BlockSync, SyncConfig, SyncError};
 use verify::VerifyPipeline;
 
+/// Inputs taken in at once between two pieces of work (timers and production never wait
+/// behind a longer stream of them).
+const MAX_READY: usize = 4_096;
+
 /// Frame bytes taken in at once between two pieces of work (big sync responses are applied as
 /// they come rather than all decoded first).
 const MAX_READY_FRAME_BYTES: usize = 1 << 20;
@@ -315,7 +319,7 @@ impl Node {
                 // Never while the node holds a sender itself; kept for completeness.
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
-            self.take_ready(4_096);
+            self.take_ready();
             let now = self.clock.monotonic_ms();
             if now >= tick_at {
                 self.peers.tick(now);
@@ -334,16 +338,16 @@ impl Node {
         }
     }
 
-    /// Handles up to `max` inputs that have already arrived, and at most
+    /// Handles up to [`MAX_READY`] inputs that have already arrived, and at most
     /// [`MAX_READY_FRAME_BYTES`] of frames (so timers still run and big sync responses are
     /// applied as they come rather than decoded all at once). Before `drive` seals a block:
     /// under load, the transactions submitted while the last block was being committed all go
     /// into the next one instead of one block each. Between two pieces of `drive`'s work: the
     /// sync frames and verification results that arrived meanwhile, so the next synced runs
     /// reach the verifiers while this loop commits.
-    fn take_ready(&mut self, max: usize) {
+    fn take_ready(&mut self) {
         let mut frame_bytes = 0;
-        for _ in 0..max {
+        for _ in 0..MAX_READY {
             if frame_bytes >= MAX_READY_FRAME_BYTES {
                 return;
             }
@@ -366,7 +370,7 @@ impl Node {
                 self.drain_peer_actions();
                 return Ok(());
             }
-            self.take_ready(usize::MAX);
+            self.take_ready();
         }
     }
 
