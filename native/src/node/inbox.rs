@@ -48,11 +48,11 @@ impl Commands {
     }
 }
 
-/// The loop's end of the channel, and the means to hand out senders.
 pub fn channel() -> (Sender<Input>, Receiver<Input>) {
     std::sync::mpsc::channel()
 }
 
+/// The API's handle on `inbox` (clones share its [`COMMAND_QUEUE`] slots).
 pub fn commands(inbox: Sender<Input>) -> Commands {
     Commands {
         inbox,

@@ -62,7 +62,7 @@ const SYNC_BATCH: u64 = 25;
 const VERIFY_AHEAD: usize = 2;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -173,9 +173,9 @@ pub struct Node {
     conns: HashMap<ConnId, ConnHandle>,
     /// When each connection's last frame arrived (`lastSeen` in `/peers`).
     last_seen: HashMap<ConnId, u64>,
-    /// Everything the loop reacts to (see `inbox`), and a sender to hand out.
+    /// Everything the loop reacts to (see `inbox`), and the API's way in.
     inbox: Receiver<Input>,
-    inbox_tx: Sender<Input>,
+    commands: Commands,
     /// Nonce → hash of the transactions signed by this node's key that were admitted to the
     /// mempool and not yet committed (see `Command::SubmitOwn`).
     own_pending: BTreeMap<u64, String>,
@@ -270,7 +270,7 @@ impl Node {
             conns: HashMap::new(),
             last_seen: HashMap::new(),
             inbox,
-            inbox_tx,
+            commands: inbox::commands(inbox_tx),
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
             verify,
@@ -288,7 +288,7 @@ impl Node {
 
     /// The API's handle for sending commands to this node's loop.
     pub fn commands(&self) -> Commands {
-        inbox::commands(self.inbox_tx.clone())
+        self.commands.clone()
     }
 
     /// Runs the loop on the calling thread (the node's own: it blocks on its inbox, SQLite and
