@@ -7,8 +7,8 @@
 //! The step is real: each node runs with an LD_PRELOAD shim (`common/wall_offset.c`, built
 //! here with `cc`) that offsets the process's CLOCK_REALTIME by what the test writes in a file.
 //! Against a node timing with the wall clock (main before the two clocks) the test fails at
-//! the first step: the leader's heartbeat deadline lies an hour ahead, so once the load pauses
-//! the followers elect another leader; a clock stepped forward closes every connection of its
+//! the first step: the leader's heartbeat deadline lies an hour ahead, so the idle followers
+//! elect another leader; a clock stepped forward closes every connection of its
 //! node at once ("silent for 3600000 ms").
 //!
 //! Transactions go through the leader, which signs them: protocol timestamps do follow each
@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// After each step the load pauses this long: longer than the longest election timeout, so
-/// followers that stopped hearing from the leader would elect another.
+/// After each step the cluster idles this long before the load: longer than the longest
+/// election timeout, so followers that stopped hearing from the leader would elect another.
 const IDLE: Duration = Duration::from_secs(4);
 
 /// Builds the shim into `dir`.
@@ -66,6 +66,25 @@ fn step(file: &Path, node: &NodeProcess, offset_ms: i64) {
         &format!("{}'s wall clock at {offset_ms} ms", node.name),
         || (wall_offset_ms(node) - offset_ms).abs() <= 2_000,
     );
+}
+
+fn same_leader_and_term(
+    nodes: &[NodeProcess],
+    leader: usize,
+    term: &Value,
+    who: &str,
+    offset: i64,
+) {
+    for node in nodes {
+        let view = consensus(node);
+        assert_eq!(
+            view["term"], *term,
+            "after stepping {who}'s clock by {offset} ms, {} is in another term: {view}",
+            node.name
+        );
+    }
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    assert_eq!(agreed_leader(&all), Some(leader), "the leader changed");
 }
 
 #[test]
@@ -116,6 +135,9 @@ fn a_wall_clock_step_moves_no_timer() {
         (follower, 0),
     ] {
         step(&offsets[who], &nodes[who], offset);
+        // No load first: only heartbeats keep the followers from campaigning.
+        std::thread::sleep(IDLE);
+        same_leader_and_term(&nodes, leader, &term, &nodes[who].name, offset);
         for _ in 0..5 {
             let (code, body) = nodes[leader].post(
                 "/tx?wait=commit",
@@ -125,16 +147,7 @@ fn a_wall_clock_step_moves_no_timer() {
             sent += 1;
             std::thread::sleep(Duration::from_millis(200));
         }
-        std::thread::sleep(IDLE);
-        for node in &nodes {
-            let view = consensus(node);
-            assert_eq!(
-                view["term"], term,
-                "after stepping {}'s clock by {offset} ms, {} is in another term: {view}",
-                nodes[who].name, node.name
-            );
-        }
-        assert_eq!(agreed_leader(&all), Some(leader), "the leader changed");
+        same_leader_and_term(&nodes, leader, &term, &nodes[who].name, offset);
     }
     for (node, logged) in nodes.iter().zip(logged) {
         let peers = node.get_ok("/peers");
