@@ -574,3 +574,37 @@ fn any_connected_starting_topology_becomes_a_full_mesh() {
         assert!(rejected.is_empty(), "seed {seed}: {rejected:?}");
     }
 }
+
+/// A driver with two clocks: timers follow `now` (monotonic) whatever the wall clock does,
+/// envelopes carry the wall clock, steps included.
+#[test]
+fn timers_follow_now_while_envelopes_carry_the_wall_clock() {
+    let mut pm = PeerManager::new(
+        PeerConfig::new(Keypair::from_seed([1; 32]).public_hex(), "org", 9000),
+        0,
+    );
+    let wall = 1_700_000_000_000;
+    pm.set_wall_clock(wall, 1_000);
+    let outbound = Direction::Outbound {
+        address: address(2),
+    };
+    pm.on_open(7, outbound.clone(), 1_000);
+    let stamp = |action: Option<Action>| match action {
+        Some(Action::Send { frame, .. }) => Envelope::decode(&frame).unwrap().timestamp,
+        other => panic!("expected a send, got {other:?}"),
+    };
+    assert_eq!(
+        stamp(pm.poll()),
+        wall,
+        "the HANDSHAKE carries the wall clock"
+    );
+    // The wall clock steps back an hour: the handshake timeout still runs on `now`.
+    pm.set_wall_clock(wall + 500 - 3_600_000, 1_500);
+    pm.on_open(8, outbound, 1_500);
+    assert_eq!(stamp(pm.poll()), wall + 500 - 3_600_000);
+    pm.tick(5_999);
+    assert!(std::iter::from_fn(|| pm.poll()).all(|a| !matches!(a, Action::Close { .. })));
+    pm.tick(6_000);
+    assert!(std::iter::from_fn(|| pm.poll())
+        .any(|a| matches!(a, Action::Close { conn: 7, reason } if reason.starts_with("no handshake within"))));
+}

@@ -10,7 +10,7 @@ use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
 use miniledger_native::identity::{Identity, Missing, OperatorToken, Passphrase};
 use miniledger_native::keys;
-use miniledger_native::node::{Node, Rules, Settings};
+use miniledger_native::node::{Clock, Node, Rules, Settings};
 use miniledger_native::storage::Store;
 use miniledger_native::tls::{PeerTls, TlsListener};
 use std::future::{Future, IntoFuture};
@@ -160,14 +160,13 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
         }),
     };
     let db_path = store.path().to_path_buf();
-    let (node, p2p) = Node::start(key.clone(), store, settings)
+    let (node, p2p) = Node::start(key.clone(), store, settings, Clock::new())
         .await
         .map_err(|e| format!("cannot listen for peers: {e}"))?;
     tracing::info!(node_id = key.node_id(), public_key = key.public_hex(), %p2p, "node started");
     info.p2p_port = p2p.port();
 
-    let (commands, commands_rx) = tokio::sync::mpsc::channel(1024);
-    let ctx = ApiContext::new(info, commands, &db_path, operator)
+    let ctx = ApiContext::new(info, node.commands(), &db_path, operator)
         .map_err(|e| format!("cannot open the database for the API: {e}"))?;
     let api_addr = socket_address(&config.listen_address, config.api_port);
     let listener = tokio::net::TcpListener::bind(&api_addr)
@@ -189,11 +188,25 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
         }
     };
 
-    // The node loop gets its own task: it does blocking SQLite and CPU work, and in the same
-    // task as the API server it would starve the server's accept loop during a long sync.
-    let node = tokio::spawn(node.run(commands_rx));
+    // The node loop gets its own OS thread: it blocks on SQLite and CPU work, which on the
+    // runtime's workers would hold up the sockets and the API. Its result comes back here once
+    // it has returned and dropped the node (the store closed).
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("node-loop".into())
+        .spawn(move || {
+            let _ = done.send(node.run());
+        })
+        .map_err(|e| format!("cannot start the node loop: {e}"))?;
     tokio::select! {
-        result = node => result.map_err(|e| format!("the node loop failed: {e}")),
+        result = stopped => match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(fatal)) => {
+                tracing::error!("{fatal}");
+                Err(fatal.to_string())
+            }
+            Err(_) => Err("the node loop failed (panicked)".into()),
+        },
         result = server => result.map_err(|e| format!("the API server stopped: {e}")),
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("shutting down");

@@ -273,6 +273,78 @@ fn oversized_frames_and_floods_are_cut_off() {
     net.honest_unaffected("after-flood");
 }
 
+/// VmRSS of a process, kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap();
+    line.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+/// A connection sending frames faster than the node loop handles them (a rate limit high
+/// enough to let every frame through, so only the ingress bound stands in the way) holds at
+/// most its socket's ingress budget in the node: the node's memory stays flat while the flood
+/// runs (before the bound, everything the socket delivered queued in an unbounded channel),
+/// and the honest peer is served meanwhile.
+#[test]
+fn a_flooding_connection_cannot_grow_the_nodes_memory() {
+    let net = net(json!({"maxMessagesPerSecond": 1_000_000_000}));
+    let key = Keypair::from_seed([12; 32]);
+    let mut flood = RawPeer::connect_as(&net.node.p2p, &key);
+    // 48 KiB PONGs: valid (the unknown field is ignored, never scored), and under the size the
+    // transport decodes on the socket's task, so the loop decodes each one itself.
+    let frame = envelope(
+        "PONG",
+        key.node_id(),
+        &format!(
+            r#"{{"chainHeight":0,"padding":"{}"}}"#,
+            "x".repeat(48 << 10)
+        ),
+    );
+    let pid = net.node.pid();
+    let before = rss_kb(pid);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (sent, peak, served) = std::thread::scope(|s| {
+        let flooder = s.spawn(|| {
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && flood.send_text(&*frame) {
+                sent += frame.len() as u64;
+            }
+            sent
+        });
+        let started = std::time::Instant::now();
+        let mut peak = before;
+        while started.elapsed() < Duration::from_secs(6) {
+            peak = peak.max(rss_kb(pid));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Still flooding: the honest peer is served.
+        let serving = std::time::Instant::now();
+        net.honest_unaffected("during-flood");
+        let served = serving.elapsed();
+        peak = peak.max(rss_kb(pid));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (flooder.join().unwrap(), peak, served)
+    });
+    let grown = peak.saturating_sub(before);
+    eprintln!(
+        "flood: {} MiB sent, RSS {before} kB before, peak {peak} kB (+{grown} kB); honest peer served in {served:?}",
+        sent >> 20
+    );
+    // Far more than one socket's ingress budget (4 MiB) went out.
+    assert!(
+        sent > 64 << 20,
+        "the flood was too slow to show anything: {sent} bytes"
+    );
+    assert!(grown < 64 << 10, "RSS grew by {grown} kB during the flood");
+    assert!(
+        net.record(key.node_id()).is_none(),
+        "the flood was within the rate limit"
+    );
+}
+
 #[test]
 fn handshake_floods_are_bounded_by_the_per_ip_and_peer_limits() {
     // The honest peer holds one of the 5 inbound sockets from 127.0.0.1 and one of 3 peer slots.

@@ -76,6 +76,7 @@ impl PeerManager {
             return Some("self-connection".into());
         }
         if let Some(until) = self.scores.banned_until(node_id, now) {
+            let until = self.to_wall(until);
             return Some(format!("banned for misbehaviour until {until}"));
         }
         if !crate::hex::is_lower_hex(public_key, 32)

@@ -130,6 +130,8 @@ pub struct PeerManager {
     /// Our key and challenge source, once authentication is enabled.
     pub(super) auth: Option<(Keypair, Challenges)>,
     pub(super) announcer: Announcer,
+    /// Wall clock minus the driver's `now` (see [`PeerManager::set_wall_clock`]).
+    wall_offset: i64,
 }
 
 impl PeerManager {
@@ -146,6 +148,7 @@ impl PeerManager {
             auth: None,
             announcer: Announcer::new(config.discovery, 0),
             config,
+            wall_offset: 0,
         }
     }
 
@@ -164,6 +167,14 @@ impl PeerManager {
 
     pub fn config(&self) -> &PeerConfig {
         &self.config
+    }
+
+    /// Every `now` this manager takes times its timers (health, backoff, bans, rate limits):
+    /// a driver with a monotonic clock passes that, and tells the wall clock here, before
+    /// sending, for the envelopes' `timestamp` (wall-clock ms). Without it, `now` is taken
+    /// as the wall clock too.
+    pub fn set_wall_clock(&mut self, wall_ms: u64, now: u64) {
+        self.wall_offset = (wall_ms as i64).wrapping_sub(now as i64);
     }
 
     pub fn set_chain_height(&mut self, height: u64) {
@@ -447,8 +458,19 @@ impl PeerManager {
         self.share_list_on(conn, now);
     }
 
+    /// The wall-clock time of a reading `t` of the driver's clock (see
+    /// [`PeerManager::set_wall_clock`]): envelope timestamps and the ban time a refusal names.
+    pub fn to_wall(&self, t: u64) -> u64 {
+        t.saturating_add_signed(self.wall_offset)
+    }
+
     fn encode(&self, message: &Message, now: u64) -> String {
-        Envelope::new(self.config.node_id.clone(), now, message.clone()).encode()
+        Envelope::new(
+            self.config.node_id.clone(),
+            self.to_wall(now),
+            message.clone(),
+        )
+        .encode()
     }
 
     pub(super) fn send(&mut self, conn: ConnId, message: &Message, now: u64) {

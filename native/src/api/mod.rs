@@ -21,7 +21,7 @@ pub use errors::ApiError;
 
 use crate::config::ConsensusAlgorithm;
 use crate::identity::OperatorToken;
-use crate::node::Command;
+use crate::node::{Command, Commands};
 use crate::storage::{ReadOnlyQuery, Reader, StoreError};
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::Method;
@@ -31,7 +31,7 @@ use db::Pool;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
@@ -60,7 +60,7 @@ pub struct NodeInfo {
 pub struct ApiContext {
     info: NodeInfo,
     started: Instant,
-    commands: mpsc::Sender<Command>,
+    commands: Commands,
     readers: Arc<Pool<Reader>>,
     queries: Arc<Pool<ReadOnlyQuery>>,
     /// Who may make the node sign (see `operator`).
@@ -74,7 +74,7 @@ impl ApiContext {
     /// database cannot be read fails at start, not at the first request).
     pub fn new(
         info: NodeInfo,
-        commands: mpsc::Sender<Command>,
+        commands: Commands,
         db_path: &Path,
         operator: OperatorToken,
     ) -> Result<Arc<Self>, StoreError> {

@@ -17,7 +17,7 @@
 //! are taken from authenticated validators only (`sync_terms.rs`).
 
 use super::consensus::consensus_connection;
-use super::{now_ms, Node};
+use super::Node;
 
 impl Node {
     /// Whether BlockSync should learn `node_id`'s height now (from HANDSHAKE, PING, PONG).
@@ -28,7 +28,7 @@ impl Node {
         let Some(c) = self.raft.as_ref() else {
             return true;
         };
-        c.chases_peers(now_ms())
+        c.chases_peers(self.clock.monotonic_ms())
             && c.is_validator(&peer.node_id)
             && consensus_connection(&self.peers, &self.settings, &peer.node_id)
     }

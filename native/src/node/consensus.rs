@@ -8,12 +8,13 @@
 //! leader keeps the effects of the blocks it builds the same way.
 
 use super::apply::{ApplyError, Rules};
+use super::fatal::Fatal;
 use super::pending::{Executed, Pending, Prepared};
 use super::produce::build;
 use super::reforward::Reforward;
 use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
-use super::{now_ms, Node, Settings};
+use super::{Node, Settings};
 use crate::storage::{CommitItem, RaftWrite, Store};
 use miniledger_core::net::{Offence, PeerManager};
 use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
@@ -97,7 +98,8 @@ struct Checker<'a> {
     store: &'a Store,
     rules: &'a Rules,
     prepared: &'a mut HashMap<String, Prepared>,
-    now: u64,
+    /// For `block.timestamp-future`.
+    wall_ms: u64,
 }
 
 impl EntryCheck for Checker<'_> {
@@ -122,7 +124,7 @@ impl EntryCheck for Checker<'_> {
             &parent,
             &self.rules.validators,
             &self.rules.limits,
-            self.now,
+            self.wall_ms,
         )
         .map_err(|e| format!("block {}: {e}", block.height))?;
         let mut pending = Pending::new(self.store, self.rules);
@@ -156,14 +158,6 @@ fn layer(
         .collect()
 }
 
-/// A node that cannot persist Raft state or a committed block must not go on: it could vote
-/// or acknowledge against what its disk holds. Restarting recovers from the durable state.
-/// On a full or read-only disk the operator frees space (or fixes the mount) and restarts it.
-fn fatal(what: &str, error: impl std::fmt::Display) -> ! {
-    tracing::error!(target: "raft", "{what}: {error}; stopping (the store keeps every write that completed; restart once the disk accepts writes)");
-    std::process::exit(1)
-}
-
 impl Node {
     pub(super) fn raft_status(&self) -> Option<RaftStatus> {
         self.raft.as_ref().map(Consensus::status)
@@ -173,7 +167,7 @@ impl Node {
     pub(super) fn raft_deadline(&self) -> Option<u64> {
         let c = self.raft.as_ref()?;
         if c.has_forwarding() {
-            return Some(now_ms() + 5);
+            return Some(self.clock.monotonic_ms() + 5);
         }
         c.raft.next_tick_at()
     }
@@ -186,7 +180,7 @@ impl Node {
             tracing::debug!(target: "p2p", %from, "ignoring {} (solo consensus)", message.type_name());
             return;
         };
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         let authenticated = consensus_connection(&self.peers, &self.settings, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
             if honest_02(&self.peers, &self.settings, from) {
@@ -201,7 +195,7 @@ impl Node {
             store: &self.store,
             rules: &self.settings.rules,
             prepared: &mut c.prepared,
-            now,
+            wall_ms: self.clock.wall_ms(),
         };
         c.raft.step(from, message, now, &mut checker);
     }
@@ -276,7 +270,8 @@ impl Node {
         };
         let leader = leader.to_string();
         let message = Message::TxForward(TxMessage { transaction: tx });
-        self.peers.send_to(&leader, &message, now_ms());
+        self.peers
+            .send_to(&leader, &message, self.clock.monotonic_ms());
     }
 
     /// Every mempool transaction goes (again) to the leader: after a leader change, or when the
@@ -298,21 +293,21 @@ impl Node {
     }
 
     /// Timers, Ready handling, leader production, forwarding. True if anything happened.
-    pub(super) fn raft_drive(&mut self) -> bool {
+    pub(super) fn raft_drive(&mut self) -> Result<bool, Fatal> {
         let Some(c) = self.raft.as_mut() else {
-            return false;
+            return Ok(false);
         };
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         if c.raft.next_tick_at().is_some_and(|at| at <= now) {
             c.raft.tick(now);
         }
-        let mut progressed = self.raft_ready();
+        let mut progressed = self.raft_ready()?;
         if self.raft_produce() {
             progressed = true;
-            self.raft_ready();
+            self.raft_ready()?;
         }
         self.raft_forward_chunk();
-        progressed
+        Ok(progressed)
     }
 
     fn raft_forward_chunk(&mut self) {
@@ -323,7 +318,7 @@ impl Node {
             c.forward.clear();
             return;
         };
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         if c.forward.is_empty() {
             c.forward.extend(c.reforward.due(now, &self.mempool));
         }
@@ -342,14 +337,14 @@ impl Node {
     }
 
     /// Handles every pending `Ready` in the contract's order. True if there was one.
-    fn raft_ready(&mut self) -> bool {
+    fn raft_ready(&mut self) -> Result<bool, Fatal> {
         let mut handled = false;
         loop {
             let Some(c) = self.raft.as_mut() else {
-                return handled;
+                return Ok(handled);
             };
             if !c.raft.has_ready() {
-                return handled;
+                return Ok(handled);
             }
             handled = true;
             let rd = c.raft.ready();
@@ -361,10 +356,10 @@ impl Node {
                 learned_term: rd.learned_term,
             };
             if let Err(e) = self.store.persist_raft(&write) {
-                fatal("cannot persist Raft state", e);
+                return Err(Fatal::new("cannot persist Raft state", e));
             }
             // 2. Send.
-            let now = now_ms();
+            let now = self.clock.monotonic_ms();
             let c = self.raft.as_mut().expect("raft mode");
             for (to, message) in &rd.messages {
                 let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
@@ -374,7 +369,7 @@ impl Node {
             }
             c.refusals.retain(|id| self.peers.peer(id).is_some());
             // 3. Apply.
-            self.raft_apply(rd.committed);
+            self.raft_apply(rd.committed)?;
             let c = self.raft.as_mut().expect("raft mode");
             c.raft.advance();
             // 4. The rest.
@@ -396,11 +391,11 @@ impl Node {
     }
 
     /// Commits final entries (in order) through the ordinary commit path, with their terms.
-    fn raft_apply(&mut self, entries: Vec<LogEntry>) {
+    fn raft_apply(&mut self, entries: Vec<LogEntry>) -> Result<(), Fatal> {
         let tip = self.store.tip();
         let run: Vec<&LogEntry> = entries.iter().filter(|e| e.index > tip.height).collect();
         if run.is_empty() {
-            return;
+            return Ok(());
         }
         let c = self.raft.as_mut().expect("raft mode");
         let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
@@ -409,7 +404,7 @@ impl Node {
             let mut pending = Pending::new(&self.store, &self.settings.rules);
             match layer(&mut pending, &mut c.prepared, &blocks) {
                 Ok(executed) => (executed, pending.into_tree_changes()),
-                Err(e) => fatal("a committed block does not apply", e),
+                Err(e) => return Err(Fatal::new("a committed block does not apply", e)),
             }
         };
         let items: Vec<CommitItem> = blocks
@@ -418,7 +413,7 @@ impl Node {
             .map(|(block, executed)| executed.item(block))
             .collect();
         if let Err(e) = self.store.commit_entries(&items, Some(&tree), &terms) {
-            fatal("cannot store committed blocks", e);
+            return Err(Fatal::new("cannot store committed blocks", e));
         }
         for block in &blocks {
             c.prepared.remove(&block.hash);
@@ -434,7 +429,7 @@ impl Node {
             c.prepared.retain(|hash, _| live.contains(hash.as_str()));
         }
         self.sync.on_applied(self.store.height());
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         // Light nodes do not speak Raft: they follow announcements.
         let light: Vec<String> = self
             .peers
@@ -452,6 +447,7 @@ impl Node {
         }
         let owned: Vec<Block> = blocks.into_iter().cloned().collect();
         self.on_committed(&owned);
+        Ok(())
     }
 
     /// Leader: the next block from the mempool on the last entry (committed or not), with its
@@ -492,7 +488,7 @@ impl Node {
                 c.idle = Some(idle_key);
                 return false;
             }
-            build(&pending, &last.header, now_ms(), txs, &self.key)
+            build(&pending, &last.header, self.clock.wall_ms(), txs, &self.key)
         };
         let (block, prepared) = match built {
             Ok(built) => built,
@@ -502,7 +498,7 @@ impl Node {
             }
         };
         let (hash, height, txs) = (block.hash.clone(), block.height, block.transactions.len());
-        match c.raft.propose(block, now_ms()) {
+        match c.raft.propose(block, self.clock.monotonic_ms()) {
             Ok(_) => {
                 tracing::debug!(target: "raft", height, txs, "proposed");
                 c.prepared.insert(hash, prepared);

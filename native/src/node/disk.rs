@@ -3,7 +3,7 @@
 //! was. The node says so once in its log, refuses new transactions from the API with the reason
 //! (507), keeps what it already accepted in the mempool, and retries the write once a second
 //! (sync re-fetches); the first write that succeeds ends the fault. Raft, which must not vote
-//! or acknowledge what it could not persist, stops instead (`consensus::fatal`).
+//! or acknowledge what it could not persist, stops instead (`fatal`).
 
 use super::{ApplyError, SubmitError};
 
@@ -31,8 +31,9 @@ impl DiskFault {
         self.reason.is_none() || now >= self.retry_at
     }
 
-    /// A block write failed: true (and logged once) if the disk is at fault.
-    pub fn on_failed(&mut self, error: &ApplyError) -> bool {
+    /// A block write failed at `now` (monotonic): true (and logged once) if the disk is at
+    /// fault.
+    pub fn on_failed(&mut self, error: &ApplyError, now: u64) -> bool {
         if !error.is_disk_fault() {
             return false;
         }
@@ -42,7 +43,7 @@ impl DiskFault {
             tracing::debug!(target: "chain", "disk fault persists: {error}");
         }
         self.reason = Some(error.to_string());
-        self.retry_at = super::now_ms() + RETRY_MS;
+        self.retry_at = now + RETRY_MS;
         true
     }
 

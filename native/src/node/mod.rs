@@ -1,12 +1,16 @@
-//! The full node: one task owns the store, core's PeerManager, BlockSync and Mempool, and
-//! reacts to socket events, timers and API commands. Protocol decisions are core's; this loop
-//! only connects them to sockets, the clock and SQLite.
+//! The full node: one loop, on its own OS thread, owns the store, core's PeerManager, BlockSync
+//! and Mempool, and reacts to socket events, timers and API commands (all through its inbox).
+//! Protocol decisions are core's; this loop only connects them to sockets, the clocks and
+//! SQLite.
 
 mod apply;
 mod blame;
 mod catch_up;
+mod clock;
 mod consensus;
 mod disk;
+mod fatal;
+mod inbox;
 mod overlay;
 mod own_nonces;
 mod pending;
@@ -22,13 +26,17 @@ mod verify;
 pub use apply::{
     apply_block, apply_blocks, apply_verified, verify_run, ApplyError, Rules, RunOutcome,
 };
+pub use clock::Clock;
 pub use consensus::PIPELINE;
+pub use fatal::Fatal;
+pub use inbox::{Closed, Commands};
 pub use overlay::Overlay;
 pub use pending::{Executed, Pending, Prepared};
 pub use produce::{build, seal, seal_run};
 
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
+use inbox::Input;
 use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{
     Action, Admission, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary,
@@ -38,6 +46,10 @@ use miniledger_core::protocol::{BlockAnnounce, Message, TxMessage};
 use miniledger_core::raft::{RaftConfig, RaftStatus};
 use miniledger_core::sync::{BlockSync, SyncConfig, SyncError};
 use verify::VerifyPipeline;
+
+/// Inputs taken in at once between two pieces of work (timers and production never wait
+/// behind a longer stream of them).
+const MAX_READY: usize = 4_096;
 
 /// Frame bytes taken in at once between two pieces of work (big sync responses are applied as
 /// they come rather than all decoded first).
@@ -50,9 +62,10 @@ const SYNC_BATCH: u64 = 25;
 const VERIFY_AHEAD: usize = 2;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// What the node needs to run (resolved from the CLI and config file by `main`).
 #[derive(Debug, Clone)]
@@ -147,16 +160,10 @@ pub enum Command {
     Peers(oneshot::Sender<PeersReport>),
 }
 
-/// Milliseconds since the Unix epoch (protocol timestamps are wall-clock).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 pub struct Node {
     key: Keypair,
+    /// Monotonic for timers, wall for protocol timestamps (see `clock`).
+    clock: Clock,
     settings: Settings,
     store: Store,
     peers: PeerManager,
@@ -166,7 +173,9 @@ pub struct Node {
     conns: HashMap<ConnId, ConnHandle>,
     /// When each connection's last frame arrived (`lastSeen` in `/peers`).
     last_seen: HashMap<ConnId, u64>,
-    events: mpsc::UnboundedReceiver<TransportEvent>,
+    /// Everything the loop reacts to (see `inbox`), and the API's way in.
+    inbox: Receiver<Input>,
+    commands: Commands,
     /// Nonce → hash of the transactions signed by this node's key that were admitted to the
     /// mempool and not yet committed (see `Command::SubmitOwn`).
     own_pending: BTreeMap<u64, String>,
@@ -180,8 +189,6 @@ pub struct Node {
     waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
     /// See [`Status::synced_blocks`].
     synced_blocks: u64,
-    /// Frames were handed to socket writers since the loop last yielded (see `drive`).
-    sent_frames: bool,
     disk: disk::DiskFault,
     /// Own nonces below this are durably reserved (see `own_nonces`).
     own_reserved: u64,
@@ -193,9 +200,12 @@ impl Node {
         key: Keypair,
         store: Store,
         settings: Settings,
+        clock: Clock,
     ) -> std::io::Result<(Node, std::net::SocketAddr)> {
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let transport = Transport::new(events_tx, settings.max_frame_bytes, settings.tls.clone());
+        let (inbox_tx, inbox) = inbox::channel();
+        let sink = inbox_tx.clone();
+        let sink = Arc::new(move |event| sink.send(Input::Transport(event)).is_ok());
+        let transport = Transport::new(sink, settings.max_frame_bytes, settings.tls.clone());
         let bound = transport.listen(&settings.p2p_bind).await?;
         let mut config = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
         config.listen_address = settings.listen_address.clone();
@@ -215,7 +225,8 @@ impl Node {
         let mut peers = PeerManager::new(config, jitter);
         peers.enable_auth(key.clone(), challenges.try_into().expect("32 bytes"));
         peers.set_chain_height(store.height());
-        let now = now_ms();
+        let now = clock.monotonic_ms();
+        peers.set_wall_clock(clock.wall_ms(), now);
         for address in &settings.peers {
             peers.add_address(address, now);
         }
@@ -240,8 +251,16 @@ impl Node {
             ),
             None => None,
         };
+        let verify = VerifyPipeline::new(VERIFY_AHEAD, {
+            let inbox = inbox_tx.clone();
+            // The receiver is gone only when the node is shutting down.
+            Arc::new(move |seq, verified| {
+                let _ = inbox.send(Input::Verified(seq, verified));
+            })
+        });
         let mut node = Node {
             key,
+            clock,
             settings,
             store,
             peers,
@@ -250,15 +269,15 @@ impl Node {
             transport,
             conns: HashMap::new(),
             last_seen: HashMap::new(),
-            events,
+            inbox,
+            commands: inbox::commands(inbox_tx),
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
-            verify: VerifyPipeline::new(VERIFY_AHEAD),
+            verify,
             raft,
             mempool_changes: 0,
             waiters: HashMap::new(),
             synced_blocks: 0,
-            sent_frames: false,
             disk: disk::DiskFault::default(),
             own_reserved: 0,
         };
@@ -267,11 +286,21 @@ impl Node {
         Ok((node, bound))
     }
 
-    /// Runs until the command channel closes.
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// The API's handle for sending commands to this node's loop.
+    pub fn commands(&self) -> Commands {
+        self.commands.clone()
+    }
+
+    /// Runs the loop on the calling thread (the node's own: it blocks on its inbox, SQLite and
+    /// CPU work) until a condition it cannot run on. Sockets and the API run elsewhere, on the
+    /// tokio runtime, and reach it through the inbox.
+    pub fn run(mut self) -> Result<(), Fatal> {
         loop {
-            self.drive().await;
-            let now = now_ms();
+            // The envelopes' timestamps follow the wall clock, steps included.
+            let now = self.clock.monotonic_ms();
+            self.peers.set_wall_clock(self.clock.wall_ms(), now);
+            self.drive()?;
+            let now = self.clock.monotonic_ms();
             let deadline = self
                 .sync
                 .next_deadline()
@@ -279,90 +308,74 @@ impl Node {
                     d.min(self.peers.next_deadline())
                 })
                 .min(self.raft_deadline().unwrap_or(u64::MAX));
-            let sleep = Duration::from_millis(deadline.saturating_sub(now).clamp(1, 1_000));
-            tokio::select! {
-                event = self.events.recv() => match event {
-                    Some(event) => self.on_transport(event),
-                    None => return,
-                },
-                command = commands.recv() => match command {
-                    Some(command) => self.on_command(command),
-                    None => return,
-                },
-                Some((seq, verified)) = self.verify.results.recv() => {
-                    self.verify.on_result(seq, verified);
-                }
-                _ = tokio::time::sleep(sleep) => {
-                    let now = now_ms();
-                    self.peers.tick(now);
-                    for event in self.sync.tick(now) {
-                        tracing::warn!(target: "sync", "{event:?}");
-                    }
+            // Timers run at least once a second, and never wait behind a stream of inputs.
+            let tick_at = now + deadline.saturating_sub(now).clamp(1, 1_000);
+            match self
+                .inbox
+                .recv_timeout(Duration::from_millis(tick_at - now))
+            {
+                Ok(input) => self.on_input(input),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Never while the node holds a sender itself; kept for completeness.
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+            self.take_ready();
+            let now = self.clock.monotonic_ms();
+            if now >= tick_at {
+                self.peers.tick(now);
+                for event in self.sync.tick(now) {
+                    tracing::warn!(target: "sync", "{event:?}");
                 }
             }
-            self.take_ready(&mut commands);
         }
     }
 
-    /// Handles whatever else has already arrived (bounded in count and in frame bytes, so
-    /// timers still run and big sync responses are applied as they come rather than decoded
-    /// all at once) before `drive` seals a block: under load, the transactions submitted while
-    /// the last block was being committed all go into the next one instead of one block each.
-    fn take_ready(&mut self, commands: &mut mpsc::Receiver<Command>) {
-        const MAX_READY: usize = 4_096;
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Transport(event) => self.on_transport(event),
+            Input::Command(command, _slot) => self.on_command(command),
+            Input::Verified(seq, verified) => self.verify.on_result(seq, verified),
+        }
+    }
+
+    /// Handles up to [`MAX_READY`] inputs that have already arrived, and at most
+    /// [`MAX_READY_FRAME_BYTES`] of frames (so timers still run and big sync responses are
+    /// applied as they come rather than decoded all at once). Before `drive` seals a block:
+    /// under load, the transactions submitted while the last block was being committed all go
+    /// into the next one instead of one block each. Between two pieces of `drive`'s work: the
+    /// sync frames and verification results that arrived meanwhile, so the next synced runs
+    /// reach the verifiers while this loop commits.
+    fn take_ready(&mut self) {
         let mut frame_bytes = 0;
         for _ in 0..MAX_READY {
-            if let Ok(command) = commands.try_recv() {
-                self.on_command(command);
-            } else if frame_bytes >= MAX_READY_FRAME_BYTES {
-                return;
-            } else if let Ok(event) = self.events.try_recv() {
-                frame_bytes += event.frame_bytes();
-                self.on_transport(event);
-            } else {
+            if frame_bytes >= MAX_READY_FRAME_BYTES {
                 return;
             }
+            let Ok(input) = self.inbox.try_recv() else {
+                return;
+            };
+            if let Input::Transport(event) = &input {
+                frame_bytes += event.frame_bytes();
+            }
+            self.on_input(input);
         }
     }
 
     /// Does all work that is ready: peer actions, sync requests and blocks, production.
-    async fn drive(&mut self) {
+    fn drive(&mut self) -> Result<(), Fatal> {
         loop {
             self.drain_peer_actions();
-            if std::mem::take(&mut self.sent_frames) {
-                // Let the socket writers send what was just queued (sync requests above all)
-                // before a long step: a task woken from this one waits in this worker's
-                // next-task slot, which no other worker takes, until this task yields.
-                tokio::task::yield_now().await;
-            }
-            let progressed = self.drive_sync() | self.produce() | self.raft_drive();
+            let progressed = self.drive_sync() | self.produce() | self.raft_drive()?;
             if !progressed {
                 self.drain_peer_actions();
-                return;
+                return Ok(());
             }
-            self.take_arrived();
-        }
-    }
-
-    /// Between two pieces of work of `drive`: the sync frames and verification results that
-    /// arrived meanwhile (bounded like `take_ready`), so the next synced runs reach the
-    /// verifiers while this loop commits.
-    fn take_arrived(&mut self) {
-        while let Ok((seq, verified)) = self.verify.results.try_recv() {
-            self.verify.on_result(seq, verified);
-        }
-        let mut frame_bytes = 0;
-        while frame_bytes < MAX_READY_FRAME_BYTES {
-            let Ok(event) = self.events.try_recv() else {
-                return;
-            };
-            frame_bytes += event.frame_bytes();
-            self.on_transport(event);
+            self.take_ready();
         }
     }
 
     fn on_transport(&mut self, event: TransportEvent) {
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         match event {
             TransportEvent::Opened {
                 conn,
@@ -372,7 +385,7 @@ impl Node {
                 self.conns.insert(conn, handle);
                 self.peers.on_open(conn, direction, now);
             }
-            TransportEvent::Frame { conn, text } => {
+            TransportEvent::Frame { conn, text, .. } => {
                 self.last_seen.insert(conn, now);
                 self.peers.on_frame(conn, &text, now);
             }
@@ -380,11 +393,12 @@ impl Node {
                 conn,
                 len,
                 envelope,
+                ..
             } => {
                 self.last_seen.insert(conn, now);
                 self.peers.on_decoded_frame(conn, len, *envelope, now);
             }
-            TransportEvent::Refused { conn, reason } => {
+            TransportEvent::Refused { conn, reason, .. } => {
                 tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
                 self.peers.report_conn(conn, Offence::BinaryFrame, now);
             }
@@ -420,7 +434,7 @@ impl Node {
                     let _ = reply.send(Err(e));
                     return;
                 }
-                let tx = Transaction::new_signed(&self.key, nonce, now_ms(), body);
+                let tx = Transaction::new_signed(&self.key, nonce, self.clock.wall_ms(), body);
                 let _ = reply.send(self.submit(tx.clone()).map(|()| tx));
             }
             Command::Pending(hash, reply) => {
@@ -445,11 +459,31 @@ impl Node {
                 });
             }
             Command::Peers(reply) => {
-                let peers = self.peers.peers().cloned().collect();
-                let last_seen = self.last_seen.clone();
-                let _ = reply.send((peers, self.peers.misbehaviour(now_ms()), last_seen));
+                let _ = reply.send(self.peers_report());
             }
         }
+    }
+
+    /// `/peers`: the peer tables with their times (kept monotonic) as wall-clock times.
+    fn peers_report(&self) -> PeersReport {
+        let now = self.clock.monotonic_ms();
+        let wall = |t: u64| self.clock.to_wall(t);
+        let peers = (self.peers.peers().cloned())
+            .map(|p| PeerSummary {
+                connected_at: wall(p.connected_at),
+                ..p
+            })
+            .collect();
+        let records = (self.peers.misbehaviour(now).into_iter())
+            .map(|m| Misbehaviour {
+                banned_until: m.banned_until.map(wall),
+                ..m
+            })
+            .collect();
+        let last_seen = (self.last_seen.iter())
+            .map(|(&conn, &t)| (conn, wall(t)))
+            .collect();
+        (peers, records, last_seen)
     }
 
     /// Admits a transaction from the API and broadcasts it (solo), or forwards it to the leader
@@ -469,7 +503,7 @@ impl Node {
         } else {
             self.peers.broadcast(
                 &Message::TxBroadcast(TxMessage { transaction: tx }),
-                now_ms(),
+                self.clock.monotonic_ms(),
             );
         }
     }
@@ -566,7 +600,10 @@ impl Node {
                     reason,
                 } => {
                     tracing::warn!(target: "p2p", conn, %from, "rejected frame: {reason}");
-                    if self.sync.on_malformed(&from, kind, &reason, now_ms()) {
+                    if self
+                        .sync
+                        .on_malformed(&from, kind, &reason, self.clock.monotonic_ms())
+                    {
                         self.verify.drop_above(self.sync.delivered_height());
                     }
                 }
@@ -582,7 +619,6 @@ impl Node {
     /// A slow peer whose queue is full is dropped rather than waited for.
     fn send_frame(&mut self, conn: ConnId, frame: Arc<str>) {
         if let Some(handle) = self.conns.get(&conn) {
-            self.sent_frames = true;
             if !handle.send(frame) {
                 tracing::warn!(target: "p2p", conn, "send queue full or closed: dropping the peer");
                 handle.close("send queue full".into());
@@ -591,7 +627,7 @@ impl Node {
     }
 
     fn on_message(&mut self, conn: ConnId, from: String, message: Message) {
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         match message {
             Message::Ping(h) | Message::Pong(h) => self.chase(&from, h.chain_height),
             Message::SyncRequest(range) => self.answer_range(conn, range, false),
@@ -639,17 +675,18 @@ impl Node {
 
     /// Applies one block; logs and returns false if it is refused.
     fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
-        match apply_block(&mut self.store, block, &self.settings.rules, now_ms()) {
+        let wall = self.clock.wall_ms();
+        match apply_block(&mut self.store, block, &self.settings.rules, wall) {
             Ok(()) => {
                 self.disk.on_written();
                 self.on_committed(std::slice::from_ref(block));
                 true
             }
-            Err(e) if self.disk.on_failed(&e) => false,
+            Err(e) if self.disk.on_failed(&e, self.clock.monotonic_ms()) => false,
             Err(e) => {
                 tracing::warn!(target: "chain", from = from.unwrap_or("local"), "{e}");
                 if let (Some(peer), Some(offence)) = (from, blame::block(&e)) {
-                    self.peers.report(peer, offence, now_ms());
+                    self.peers.report(peer, offence, self.clock.monotonic_ms());
                 }
                 false
             }
@@ -693,7 +730,7 @@ impl Node {
         if !self.settings.produce || self.sync.is_syncing() || self.mempool.is_empty() {
             return false;
         }
-        if !self.disk.may_retry(now_ms()) {
+        if !self.disk.may_retry(self.clock.monotonic_ms()) {
             return false;
         }
         let txs = self
@@ -702,9 +739,10 @@ impl Node {
         if txs.is_empty() {
             return false;
         }
-        let block = match seal(&mut self.store, &self.settings.rules, &self.key, txs) {
+        let (rules, wall) = (&self.settings.rules, self.clock.wall_ms());
+        let block = match seal(&mut self.store, rules, &self.key, wall, txs) {
             Ok(block) => block,
-            Err(e) if self.disk.on_failed(&e) => return false,
+            Err(e) if self.disk.on_failed(&e, self.clock.monotonic_ms()) => return false,
             Err(e) => {
                 tracing::error!(target: "chain", "cannot produce a block: {e}");
                 return false;
@@ -712,7 +750,7 @@ impl Node {
         };
         self.disk.on_written();
         self.on_committed(std::slice::from_ref(&block));
-        let now = now_ms();
+        let now = self.clock.monotonic_ms();
         self.peers
             .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);
         true

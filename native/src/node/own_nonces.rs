@@ -8,7 +8,7 @@
 //! [`FILLER_KEY`]): each either commits or loses its nonce to the old transaction still in
 //! flight, and the node's nonce sequence has no gap.
 
-use super::{now_ms, Node, SubmitError};
+use super::{Node, SubmitError};
 use crate::storage::{Reads, StoreError};
 use miniledger_core::{PayloadBody, Transaction};
 
@@ -31,7 +31,7 @@ impl Node {
             let body = PayloadBody::StateDelete {
                 key: FILLER_KEY.to_string(),
             };
-            let tx = Transaction::new_signed(&self.key, nonce, now_ms(), body);
+            let tx = Transaction::new_signed(&self.key, nonce, self.clock.wall_ms(), body);
             if let Err(e) = self.admit(tx) {
                 tracing::warn!(target: "mempool", "nonce filler {nonce} refused: {e}");
                 break;

@@ -4,22 +4,22 @@
 //! one SQLite transaction through the same path.
 
 use super::apply::{ApplyError, Rules};
-use super::now_ms;
 use super::pending::{Executed, Pending, Prepared};
 use crate::storage::{CommitItem, Store};
 use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::{Block, BlockHeader, Keypair, Transaction};
 
-/// Builds, signs and commits the block holding `txs` on the store's tip, timestamped now.
+/// Builds, signs and commits the block holding `txs` on the store's tip, timestamped `wall_ms`.
 /// The transactions must have been validated on admission (signatures, hashes, limits); their
 /// nonces are checked here against the tip.
 pub fn seal(
     store: &mut Store,
     rules: &Rules,
     key: &Keypair,
+    wall_ms: u64,
     txs: Vec<Transaction>,
 ) -> Result<Block, ApplyError> {
-    let mut blocks = seal_run(store, rules, key, [(now_ms(), txs)])?;
+    let mut blocks = seal_run(store, rules, key, [(wall_ms, txs)])?;
     Ok(blocks.pop().expect("one block sealed"))
 }
 

@@ -4,7 +4,7 @@
 
 use super::apply::apply_verified;
 use super::verify::Verified;
-use super::{blame, now_ms, respond, Node};
+use super::{blame, respond, Node};
 use miniledger_core::net::ConnId;
 use miniledger_core::protocol::{HeightRange, Message};
 use miniledger_core::Block;
@@ -17,7 +17,7 @@ impl Node {
             range,
             block_response,
             self.key.node_id(),
-            now_ms(),
+            self.clock.wall_ms(),
             self.settings.max_frame_bytes,
         );
         match frame {
@@ -41,7 +41,7 @@ impl Node {
 
     /// Sends due requests and applies blocks that arrived in order. True if anything happened.
     pub(super) fn drive_sync(&mut self) -> bool {
-        let now = now_ms();
+        let (now, wall) = (self.clock.monotonic_ms(), self.clock.wall_ms());
         let mut progressed = false;
         let mut requested = false;
         for (peer, range) in self.sync.poll_requests(now) {
@@ -55,7 +55,7 @@ impl Node {
             };
             let tip = self.store.tip();
             self.verify
-                .start(peer, blocks, tip, &self.settings.rules, now);
+                .start(peer, blocks, tip, &self.settings.rules, wall);
             progressed = true;
         }
         if requested {
@@ -89,13 +89,13 @@ impl Node {
             let terms = self.raft_sync_terms(run);
             let rules = &self.settings.rules;
             let store = &mut self.store;
-            let outcome = blocking(|| apply_verified(store, run, first_bad, rules, &terms));
+            let outcome = apply_verified(store, run, first_bad, rules, &terms);
             if outcome.committed > 0 {
                 self.disk.on_written();
             }
             if let Some(e) = &outcome.error {
                 // Not the peer's fault: the run is fetched again and retried.
-                self.disk.on_failed(e);
+                self.disk.on_failed(e, now);
             }
             self.on_committed(&run[..outcome.committed]);
             self.synced_blocks += outcome.committed as u64;
@@ -119,17 +119,5 @@ impl Node {
                 .update(self.store.height(), self.sync.target_height());
         }
         progressed
-    }
-}
-
-/// Runs a long synchronous step (a synced run's commit: a few hundred milliseconds) without
-/// holding a runtime worker: on the multi-threaded runtime the worker's queued tasks (the
-/// peers' socket readers, the API) move to another thread meanwhile, so the next sync
-/// responses keep streaming in while this one commits.
-fn blocking<R>(step: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(step),
-        _ => step(),
     }
 }

@@ -8,7 +8,7 @@ use miniledger_core::sync::PeerId;
 use miniledger_core::validation::ValidationError;
 use miniledger_core::{Block, BlockHeader};
 use std::collections::{HashMap, VecDeque};
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 /// A run whose stateless checks are done: the first failing block (index, error), if any.
 pub struct Verified {
@@ -27,21 +27,18 @@ pub struct VerifyPipeline {
     max_in_flight: usize,
     in_flight: VecDeque<InFlight>,
     done: HashMap<u64, Verified>,
-    results_tx: mpsc::UnboundedSender<(u64, Verified)>,
-    /// Results from the workers; the node loop awaits this and passes them to `on_result`.
-    pub results: mpsc::UnboundedReceiver<(u64, Verified)>,
+    /// Hands a worker's result to the node loop, which passes it to `on_result`.
+    deliver: Arc<dyn Fn(u64, Verified) + Send + Sync>,
     next_seq: u64,
 }
 
 impl VerifyPipeline {
-    pub fn new(max_in_flight: usize) -> Self {
-        let (results_tx, results) = mpsc::unbounded_channel();
+    pub fn new(max_in_flight: usize, deliver: Arc<dyn Fn(u64, Verified) + Send + Sync>) -> Self {
         VerifyPipeline {
             max_in_flight: max_in_flight.max(1),
             in_flight: VecDeque::new(),
             done: HashMap::new(),
-            results_tx,
-            results,
+            deliver,
             next_seq: 0,
         }
     }
@@ -71,19 +68,18 @@ impl VerifyPipeline {
             first_height: first.height,
             last: last.header(),
         });
-        let (rules, results) = (rules.clone(), self.results_tx.clone());
+        let (rules, deliver) = (rules.clone(), self.deliver.clone());
         std::thread::spawn(move || {
             lower_priority();
             let first_bad = verify_run(&blocks, &parent, &rules, now_ms);
-            // The receiver is gone only when the node is shutting down.
-            let _ = results.send((
+            deliver(
                 seq,
                 Verified {
                     peer,
                     blocks,
                     first_bad,
                 },
-            ));
+            );
         });
     }
 

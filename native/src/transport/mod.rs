@@ -6,7 +6,10 @@
 //!
 //! Every socket gets a reader task and a writer task. The node sends through a bounded queue per
 //! socket and never waits on it: when a slow peer's queue is full the node drops that peer
-//! instead of stalling (see `ConnHandle::send`).
+//! instead of stalling (see `ConnHandle::send`). Ingress is bounded per socket too, with
+//! backpressure: each frame handed to the node holds a share of its socket's budget
+//! ([`INGRESS_BYTES`]) until the node has handled it, and a reader whose budget is spent stops
+//! reading its socket (TCP then slows the sender) instead of queueing without limit.
 
 use crate::tls::PeerTls;
 use futures_util::{SinkExt, StreamExt};
@@ -18,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -79,6 +83,21 @@ pub const SEND_QUEUE_FRAMES: usize = 1024;
 /// Frames above this size are decoded on their socket's task (see [`TransportEvent::Decoded`]).
 const DECODE_HERE_BYTES: usize = MAX_HANDSHAKE_FRAME_BYTES;
 
+/// Bytes of frames one socket may have waiting for the node loop; a frame larger than this
+/// (a big sync response) waits alone. Past it the socket is not read until the loop catches up.
+pub const INGRESS_BYTES: usize = 4 << 20;
+
+/// What a frame counts against [`INGRESS_BYTES`] beyond its text (the event around it), so a
+/// flood of tiny frames is bounded in count too (at most 4,096 waiting per socket).
+const INGRESS_FRAME_OVERHEAD: usize = 1 << 10;
+
+/// A frame's share of its socket's ingress budget, given back when the node drops the event.
+#[derive(Debug)]
+pub struct Ingress(#[allow(dead_code)] OwnedSemaphorePermit);
+
+/// Where sockets deliver their events (the node loop's inbox); false once it is gone.
+pub type EventSink = Arc<dyn Fn(TransportEvent) -> bool + Send + Sync>;
+
 /// What sockets tell the node loop.
 #[derive(Debug)]
 pub enum TransportEvent {
@@ -90,6 +109,7 @@ pub enum TransportEvent {
     Frame {
         conn: ConnId,
         text: String,
+        ingress: Ingress,
     },
     /// A large frame (a sync response), decoded on the socket's task so the node loop does
     /// not spend its time parsing megabytes while it could be committing.
@@ -97,11 +117,13 @@ pub enum TransportEvent {
         conn: ConnId,
         len: usize,
         envelope: Box<Result<Envelope, MessageError>>,
+        ingress: Ingress,
     },
     /// A frame refused before it reached the protocol (binary, oversized…).
     Refused {
         conn: ConnId,
         reason: String,
+        ingress: Ingress,
     },
     Closed {
         conn: ConnId,
@@ -159,24 +181,24 @@ impl ConnHandle {
 /// Shared by the listener and dialer: connection ids, the event sink, socket limits.
 #[derive(Clone)]
 pub struct Transport {
-    events: mpsc::UnboundedSender<TransportEvent>,
+    events: EventSink,
+    /// The runtime the sockets run on (dials are started from the node loop's own thread).
+    runtime: Handle,
     next_conn: Arc<AtomicU64>,
     config: WebSocketConfig,
     tls: PeerTls,
 }
 
 impl Transport {
-    /// `max_frame_bytes` caps every incoming message (tungstenite's default is 64 MiB).
-    pub fn new(
-        events: mpsc::UnboundedSender<TransportEvent>,
-        max_frame_bytes: usize,
-        tls: PeerTls,
-    ) -> Self {
+    /// `max_frame_bytes` caps every incoming message (tungstenite's default is 64 MiB). Call
+    /// from within the runtime the sockets are to run on.
+    pub fn new(events: EventSink, max_frame_bytes: usize, tls: PeerTls) -> Self {
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
         Transport {
             events,
+            runtime: Handle::current(),
             next_conn: Arc::new(AtomicU64::new(1)),
             config,
             tls,
@@ -232,11 +254,9 @@ impl Transport {
     /// Dials `address` (`ws://` or `wss://`) in the background; the outcome arrives as an event.
     pub fn dial(&self, address: String) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             if let Err(error) = this.connect(&address).await {
-                let _ = this
-                    .events
-                    .send(TransportEvent::DialFailed { address, error });
+                (this.events)(TransportEvent::DialFailed { address, error });
             }
         });
     }
@@ -257,17 +277,15 @@ impl Transport {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (mut sink, mut stream) = ws.split();
         let (queue, mut outgoing) = mpsc::channel(SEND_QUEUE_FRAMES);
-        if self
-            .events
-            .send(TransportEvent::Opened {
-                conn,
-                direction,
-                handle: ConnHandle { queue },
-            })
-            .is_err()
-        {
+        let opened = TransportEvent::Opened {
+            conn,
+            direction,
+            handle: ConnHandle { queue },
+        };
+        if !(self.events)(opened) {
             return; // the node is shutting down
         }
+        let budget = Arc::new(Semaphore::new(INGRESS_BYTES));
         let mut writer = tokio::spawn(async move {
             while let Some(item) = outgoing.recv().await {
                 match item {
@@ -291,35 +309,48 @@ impl Transport {
                 next = stream.next() => next,
                 _ = &mut writer => break "closed locally".into(),
             };
+            let len = match &next {
+                Some(Ok(WsMessage::Text(text))) => text.len(),
+                Some(Ok(WsMessage::Binary(bytes))) => bytes.len(),
+                Some(Ok(WsMessage::Close(_))) | None => break "closed by peer".to_string(),
+                Some(Ok(_)) => continue, // ping/pong frames are answered by tungstenite
+                Some(Err(e)) => break format!("socket error: {e}"),
+            };
+            // Backpressure: nothing more is read from this socket until the node has handled
+            // enough of what it already took from it.
+            let share = (len + INGRESS_FRAME_OVERHEAD).min(INGRESS_BYTES) as u32;
+            let ingress = tokio::select! {
+                permit = budget.clone().acquire_many_owned(share) => {
+                    Ingress(permit.expect("the budget is never closed"))
+                }
+                _ = &mut writer => break "closed locally".into(),
+            };
             let event = match next {
-                Some(Ok(WsMessage::Text(text))) if !first && text.len() > DECODE_HERE_BYTES => {
+                Some(Ok(WsMessage::Text(text))) if !first && len > DECODE_HERE_BYTES => {
                     TransportEvent::Decoded {
                         conn,
-                        len: text.len(),
+                        len,
                         envelope: Box::new(Envelope::decode(text.as_str())),
+                        ingress,
                     }
                 }
                 Some(Ok(WsMessage::Text(text))) => TransportEvent::Frame {
                     conn,
                     text: text.as_str().to_string(),
+                    ingress,
                 },
-                Some(Ok(WsMessage::Binary(bytes))) => TransportEvent::Refused {
+                _ => TransportEvent::Refused {
                     conn,
-                    reason: format!(
-                        "binary frame of {} bytes (the protocol is text)",
-                        bytes.len()
-                    ),
+                    reason: format!("binary frame of {len} bytes (the protocol is text)"),
+                    ingress,
                 },
-                Some(Ok(WsMessage::Close(_))) | None => break "closed by peer".to_string(),
-                Some(Ok(_)) => continue, // ping/pong frames are answered by tungstenite
-                Some(Err(e)) => break format!("socket error: {e}"),
             };
             first = false;
-            if self.events.send(event).is_err() {
+            if !(self.events)(event) {
                 break "node shutting down".into();
             }
         };
         writer.abort();
-        let _ = self.events.send(TransportEvent::Closed { conn, reason });
+        (self.events)(TransportEvent::Closed { conn, reason });
     }
 }

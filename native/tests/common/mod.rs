@@ -95,7 +95,7 @@ impl NodeProcess {
     /// Starts `miniledger start` (or `join <peer>`) on a fresh data dir and waits until its API
     /// answers.
     pub fn start(name: &str, join: Option<&str>, extra: &[&str]) -> NodeProcess {
-        Self::start_with(name, None, join, extra, None)
+        Self::start_with(name, None, join, extra, None, &[])
     }
 
     /// As [`NodeProcess::start`], serving `cert` on both ports (`https://`, `wss://`).
@@ -105,7 +105,7 @@ impl NodeProcess {
         join: Option<&str>,
         extra: &[&str],
     ) -> NodeProcess {
-        Self::start_with(name, None, join, extra, Some(cert))
+        Self::start_with(name, None, join, extra, Some(cert), &[])
     }
 
     /// As [`NodeProcess::start`], on an existing data dir (which the caller keeps).
@@ -115,7 +115,17 @@ impl NodeProcess {
         join: Option<&str>,
         extra: &[&str],
     ) -> NodeProcess {
-        Self::start_with(name, Some(data_dir), join, extra, None)
+        Self::start_with(name, Some(data_dir), join, extra, None, &[])
+    }
+
+    /// As [`NodeProcess::start_in`], with these environment variables set.
+    pub fn start_in_env(
+        name: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> NodeProcess {
+        Self::start_with(name, Some(data_dir), None, extra, None, env)
     }
 
     fn start_with(
@@ -124,10 +134,11 @@ impl NodeProcess {
         join: Option<&str>,
         extra: &[&str],
         tls: Option<&TestCert>,
+        env: &[(&str, &std::ffi::OsStr)],
     ) -> NodeProcess {
         // A port picked free can be taken by someone else before the node binds it: retry.
         for _ in 0..3 {
-            match Self::try_start(name, data_dir, join, extra, tls) {
+            match Self::try_start(name, data_dir, join, extra, tls, env) {
                 Ok(node) => return node,
                 Err(log) if log.contains("Address already in use") => continue,
                 Err(log) => panic!("node {name} did not start:\n{log}"),
@@ -142,6 +153,7 @@ impl NodeProcess {
         join: Option<&str>,
         extra: &[&str],
         tls: Option<&TestCert>,
+        env: &[(&str, &std::ffi::OsStr)],
     ) -> Result<NodeProcess, String> {
         let dir = tempfile::tempdir().unwrap();
         let (p2p_port, api_port) = free_ports();
@@ -164,6 +176,7 @@ impl NodeProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap());
+        cmd.envs(env.iter().copied());
         if let Some(tls) = tls {
             cmd.arg("--tls-cert").arg(&tls.cert);
             cmd.arg("--tls-key").arg(&tls.key);
