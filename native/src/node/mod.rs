@@ -7,9 +7,7 @@ mod blame;
 mod catch_up;
 mod consensus;
 mod disk;
-mod overlay;
 mod own_nonces;
-mod pending;
 mod produce;
 mod progress;
 mod reforward;
@@ -19,13 +17,9 @@ mod sync_terms;
 mod syncing;
 mod verify;
 
-pub use apply::{
-    apply_block, apply_blocks, apply_verified, verify_run, ApplyError, Rules, RunOutcome,
-};
+pub use apply::{apply_block, apply_blocks, apply_verified, ApplyError, Rules, RunOutcome};
 pub use consensus::PIPELINE;
-pub use overlay::Overlay;
-pub use pending::{Executed, Pending, Prepared};
-pub use produce::{build, seal, seal_run};
+pub use produce::{seal, seal_run};
 
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
@@ -233,6 +227,8 @@ impl Node {
         };
         let sync = BlockSync::new(sync_config, store.height());
         let mempool = Mempool::new(settings.mempool_capacity);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let verify = VerifyPipeline::new(VERIFY_AHEAD, workers, settings.rules.clone());
         let raft = match &settings.raft {
             Some(config) => Some(
                 consensus::Consensus::open(config.clone(), &store)
@@ -253,7 +249,7 @@ impl Node {
             events,
             own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
-            verify: VerifyPipeline::new(VERIFY_AHEAD),
+            verify,
             raft,
             mempool_changes: 0,
             waiters: HashMap::new(),
@@ -289,9 +285,7 @@ impl Node {
                     Some(command) => self.on_command(command),
                     None => return,
                 },
-                Some((seq, verified)) = self.verify.results.recv() => {
-                    self.verify.on_result(seq, verified);
-                }
+                Some(done) = self.verify.results.recv() => self.verify.on_result(done),
                 _ = tokio::time::sleep(sleep) => {
                     let now = now_ms();
                     self.peers.tick(now);
@@ -348,8 +342,8 @@ impl Node {
     /// arrived meanwhile (bounded like `take_ready`), so the next synced runs reach the
     /// verifiers while this loop commits.
     fn take_arrived(&mut self) {
-        while let Ok((seq, verified)) = self.verify.results.try_recv() {
-            self.verify.on_result(seq, verified);
+        while let Ok(done) = self.verify.results.try_recv() {
+            self.verify.on_result(done);
         }
         let mut frame_bytes = 0;
         while frame_bytes < MAX_READY_FRAME_BYTES {

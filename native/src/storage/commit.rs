@@ -5,8 +5,7 @@
 //! prepared one.
 
 use super::error::{Context, StoreError};
-use super::tree::SqlTree;
-use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, Store};
+use super::{blocks, raft, schema, state, transactions, tree, Store};
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
@@ -15,7 +14,8 @@ use std::collections::HashMap;
 
 impl Store {
     /// Stores `block` as the new tip with the `delta` its execution produced and each sender's
-    /// `next_nonces` after it. Refuses (writing nothing) a block that does not extend the tip,
+    /// `next_nonces` after it (core's block pipeline decided all three: storage checks no
+    /// block rule). Refuses (writing nothing) a block that does not extend the tip,
     /// or any block while a failed `StateView`/`NonceView` read is pending (the delta may have
     /// been computed from a wrong view; the refusal clears it, so a recomputed delta can go in).
     pub fn commit_block(
@@ -31,7 +31,7 @@ impl Store {
     /// after a crash or an error either every block of the run is stored or none is. The first
     /// block must extend the tip and each later one the block before it; the tip moves to the
     /// last block only after the commit. Each delta and nonce map must already include the
-    /// effects of the earlier blocks of the run (see `node::Overlay`). An empty run is a no-op.
+    /// effects of the earlier blocks of the run (core's `pipeline::Verdict`). An empty run is a no-op.
     ///
     /// `tree`: the state tree's net changes after the run (core's `PendingTree`), persisted in
     /// the same transaction; None when the caller keeps no tree (storage tests).
@@ -56,63 +56,23 @@ impl Store {
         self.commit_run(items, tree, &terms)
     }
 
-    /// [`Store::commit_blocks`] for received runs, with the state tree computed while the
-    /// rows are written: `check_tree` runs on another thread over the store's second (read-only)
-    /// connection, which sees the committed state the run builds on, and returns the tree
-    /// changes of the blocks it accepts plus, if it refused one, that block's position and why.
-    /// The run's prefix before a refused block is committed (re-written without the rest);
-    /// nothing is committed if the first is refused. Returns how many blocks went in.
+    /// [`Store::commit_blocks`] for runs received through BlockSync, with the Raft term of each
+    /// block where known (`terms[i]` for `items[i]`; missing or `None` entries store nothing).
     ///
     /// Durability: received blocks are held by the peers they came from, so their commit skips
     /// the WAL fsync (`synchronous=NORMAL`: still atomic; the next FULL commit or checkpoint
     /// makes it durable). After a power loss the node may be a few synced blocks behind and
     /// fetches them again. Produced blocks and Raft state always commit with FULL.
-    ///
-    /// `terms[i]`: the Raft term of `items[i]`'s block if known (stored in the same
-    /// transaction); missing or `None` entries store nothing.
-    pub fn commit_blocks_checked<E: Send>(
+    pub fn commit_received(
         &mut self,
         items: &[CommitItem<'_>],
+        tree: &TreeChanges,
         terms: &[Option<u64>],
-        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
-    ) -> Result<(usize, Option<E>), StoreError> {
+    ) -> Result<(), StoreError> {
         schema::set_synchronous(&self.conn, "NORMAL")?;
-        let result = self.commit_received(items, terms, check_tree);
+        let result = self.commit_run(items, Some(tree), terms);
         schema::set_synchronous(&self.conn, "FULL")?;
         result
-    }
-
-    fn commit_received<E: Send>(
-        &mut self,
-        items: &[CommitItem<'_>],
-        terms: &[Option<u64>],
-        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
-    ) -> Result<(usize, Option<E>), StoreError> {
-        self.start_run(items)?;
-        let Store {
-            conn, tree_conn, ..
-        } = self;
-        let (written, (changes, refused)) = std::thread::scope(|s| {
-            let tree_job = s.spawn(move || {
-                let _snapshot = ReadSnapshot::begin(tree_conn);
-                check_tree(&SqlTree(tree_conn))
-            });
-            let written = write_run(conn, items, terms);
-            (written, tree_job.join().expect("state tree thread"))
-        });
-        let accepted = refused.as_ref().map_or(items.len(), |(i, _)| *i);
-        let (tx, what) = written?;
-        if accepted < items.len() {
-            // Rare (a forged block): the rows of the refused blocks must not go in.
-            drop(tx);
-            let terms = &terms[..accepted.min(terms.len())];
-            self.commit_run(&items[..accepted], Some(&changes), terms)?;
-            return Ok((accepted, refused.map(|(_, e)| e)));
-        }
-        tree::write(&tx, &changes, items[items.len() - 1].block.height)?;
-        tx.commit().op_with(|| format!("committing {what}"))?;
-        self.finish_run(items, Some(&changes));
-        Ok((accepted, None))
     }
 
     fn commit_run(

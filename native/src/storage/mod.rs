@@ -82,9 +82,6 @@ pub const DB_FILE: &str = "ledger.db";
 /// connection for user-supplied SQL.
 pub struct Store {
     conn: Connection,
-    /// A second, read-only connection: the state tree of a received run is computed on it
-    /// while `conn` writes the run's rows (see `commit_blocks_checked`).
-    tree_conn: Connection,
     /// Runs `conn`'s WAL checkpoints on its own thread.
     _checkpointer: checkpoint::Checkpointer,
     path: PathBuf,
@@ -125,12 +122,10 @@ impl Store {
         let tree_version = tree::version(&conn)?;
         let miniledger_reproducible = state::only_key_value_writes(&conn)?;
         let query = ReadOnlyQuery::open(&path)?;
-        let tree_conn = schema::open_tree_reader(&path)?;
         let checkpointer = checkpoint::Checkpointer::start(&mut conn, &path)?;
         tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
         Ok(Store {
             conn,
-            tree_conn,
             _checkpointer: checkpointer,
             path,
             tip,
