@@ -234,3 +234,95 @@ fn lower_priority() {
         libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+    use miniledger_core::{Keypair, StateRootRule};
+
+    fn key() -> Keypair {
+        Keypair::from_seed([3; 32])
+    }
+
+    /// `n` empty blocks on genesis.
+    fn run(n: usize) -> Vec<Block> {
+        let mut parent = Block::genesis().header();
+        (0..n)
+            .map(|i| {
+                let block =
+                    Block::build(&parent, 1_000 + i as u64, vec![], "00".repeat(32), &key());
+                parent = block.header();
+                block
+            })
+            .collect()
+    }
+
+    fn pipeline(workers: usize) -> VerifyPipeline {
+        let rules = Rules {
+            validators: ValidatorSet::new([key().public_hex()]),
+            limits: Limits::default(),
+            state_root: StateRootRule::Tree,
+        };
+        VerifyPipeline::new(2, workers, rules)
+    }
+
+    fn wait(pipeline: &mut VerifyPipeline) -> Verified {
+        loop {
+            if let Some(verified) = pipeline.next_verified() {
+                return verified;
+            }
+            let done = pipeline.results.blocking_recv().expect("workers running");
+            pipeline.on_result(done);
+        }
+    }
+
+    #[test]
+    fn runs_come_back_whole_in_order_with_the_first_bad_block_of_the_run() {
+        let mut pipeline = pipeline(3);
+        let blocks = run(10);
+        let tip = Block::genesis().header();
+        let (first, mut second) = (blocks[..7].to_vec(), blocks[7..].to_vec());
+        // The 6th block (third part of three) and the 9th (second run) are forged.
+        let mut first_forged = first.clone();
+        first_forged[5].signature = first_forged[4].signature.clone();
+        second[1].signature = second[0].signature.clone();
+        pipeline.start("a".into(), first_forged, tip.clone(), 10_000);
+        assert!(pipeline.has_room());
+        pipeline.start("b".into(), second.clone(), tip, 10_000);
+        assert!(!pipeline.has_room());
+
+        let verified = wait(&mut pipeline);
+        assert_eq!((verified.peer.as_str(), verified.blocks.len()), ("a", 7));
+        let (index, error) = verified.first_bad.expect("a forged block");
+        assert_eq!((index, error.rule), (5, Rule::BlockSignature));
+        assert_eq!(verified.blocks[..5], first[..5]);
+        // The second run was checked on the first's last block, across the parts.
+        let verified = wait(&mut pipeline);
+        assert_eq!(verified.peer, "b");
+        assert_eq!(verified.blocks, second);
+        assert_eq!(
+            verified.first_bad.map(|(i, e)| (i, e.rule)),
+            Some((1, Rule::BlockSignature))
+        );
+    }
+
+    #[test]
+    fn a_voided_run_is_dropped_and_the_workers_go_on() {
+        let mut pipeline = pipeline(2);
+        let blocks = run(6);
+        let tip = Block::genesis().header();
+        pipeline.start("a".into(), blocks[..3].to_vec(), tip.clone(), 10_000);
+        pipeline.start("a".into(), blocks[3..].to_vec(), tip.clone(), 10_000);
+        pipeline.drop_above(3);
+        let verified = wait(&mut pipeline);
+        assert_eq!(verified.blocks, blocks[..3]);
+        assert!(verified.first_bad.is_none());
+        // Taken again (on its parent), the dropped run verifies.
+        pipeline.start("a".into(), blocks[3..].to_vec(), blocks[2].header(), 10_000);
+        let verified = wait(&mut pipeline);
+        assert_eq!(verified.blocks, blocks[3..]);
+        assert!(verified.first_bad.is_none(), "{:?}", verified.first_bad);
+        assert!(pipeline.next_verified().is_none());
+    }
+}
