@@ -151,9 +151,24 @@ impl<'a, R: ChainReads> Pending<'a, R> {
         &mut self,
         blocks: &[B],
         stateless: Option<(usize, ValidationError)>,
-        mut known: Option<&mut Known>,
+        known: Option<&mut Known>,
     ) -> (Vec<Executed>, Option<BlockError>) {
         let mut accepted = Vec::with_capacity(blocks.len());
+        let refused = self.layer_into(blocks, stateless, known, |_, executed| {
+            accepted.push(executed)
+        });
+        (accepted, refused)
+    }
+
+    /// [`Pending::layer`] handing each accepted block's effects to `accept` (with the block's
+    /// position) as soon as it is decided, so a store can write it while the next is checked.
+    pub fn layer_into<B: Borrow<Block>>(
+        &mut self,
+        blocks: &[B],
+        stateless: Option<(usize, ValidationError)>,
+        mut known: Option<&mut Known>,
+        mut accept: impl FnMut(usize, Executed),
+    ) -> Option<BlockError> {
         let (first_bad, mut stateless_error) = match stateless {
             Some((bad, error)) => (bad, Some(error)),
             None => (usize::MAX, None),
@@ -162,7 +177,7 @@ impl<'a, R: ChainReads> Pending<'a, R> {
             let block = block.borrow();
             if i == first_bad {
                 let error = stateless_error.take().expect("one stateless failure");
-                return (accepted, Some(invalid(block, error)));
+                return Some(invalid(block, error));
             }
             let cached = known.as_ref().and_then(|k| k.get(&block.hash)).cloned();
             let prepared = match cached {
@@ -174,12 +189,12 @@ impl<'a, R: ChainReads> Pending<'a, R> {
                         }
                         prepared
                     }
-                    Err(error) => return (accepted, Some(error)),
+                    Err(error) => return Some(error),
                 },
             };
-            accepted.push(self.push(block, prepared));
+            accept(i, self.push(block, prepared));
         }
-        (accepted, None)
+        None
     }
 
     /// The state tree's net changes over the pushed blocks, to commit with them.

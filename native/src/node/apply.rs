@@ -4,7 +4,7 @@
 //! written that the pipeline did not accept.
 
 use crate::storage::{CommitItem, Store, StoreError};
-use miniledger_core::pipeline::{self, BlockError, Executed, Verdict};
+use miniledger_core::pipeline::{self, BlockError, Executed, Pending, Verdict};
 use miniledger_core::validation::{verify_blocks, ValidationError};
 use miniledger_core::Block;
 use thiserror::Error;
@@ -97,8 +97,9 @@ pub fn apply_blocks(store: &mut Store, blocks: &[Block], rules: &Rules, now_ms: 
 
 /// [`apply_blocks`] after core's stateless checks ran on `blocks` (against the store's tip as
 /// the first one's parent) and found `stateless` (the first failing block's position and
-/// error): the pipeline's state step decides the valid prefix, which is then committed once.
-/// `terms[i]`: the Raft term of `blocks[i]` if known, stored with it.
+/// error): the pipeline's state step decides block by block, and each block it accepts is
+/// written while it checks the next (`Store::commit_streamed`); the accepted prefix commits
+/// once. `terms[i]`: the Raft term of `blocks[i]` if known, stored with it.
 pub fn apply_verified(
     store: &mut Store,
     blocks: &[Block],
@@ -106,27 +107,28 @@ pub fn apply_verified(
     rules: &Rules,
     terms: &[Option<u64>],
 ) -> RunOutcome {
-    let verdict = {
-        let _snapshot = store.read_snapshot();
-        pipeline::check_verified(store, rules, blocks, stateless, None)
-    };
-    let refused = verdict.refused.clone().map(ApplyError::from);
-    let items = commit_items(blocks, &verdict);
-    let (Some(first), Some(last)) = (items.first(), items.last()) else {
-        return RunOutcome {
-            committed: 0,
-            error: refused,
-        };
-    };
-    let (from, to) = (first.block.height, last.block.height);
-    match store.commit_received(&items, &verdict.tree, terms) {
-        Ok(()) => RunOutcome {
-            committed: items.len(),
-            error: refused,
+    let started = std::time::Instant::now();
+    let outcome = store.commit_streamed(blocks, terms, |reads, commit| {
+        let mut pending = Pending::new(reads, rules);
+        let refused = pending.layer_into(blocks, stateless, None, commit);
+        (pending.into_tree_changes(), refused)
+    });
+    tracing::debug!(target: "chain", blocks = blocks.len(), ms = started.elapsed().as_millis() as u64, "run applied");
+    match outcome {
+        Ok((committed, refused)) => RunOutcome {
+            committed,
+            error: refused.map(ApplyError::from),
         },
         Err(error) => RunOutcome {
             committed: 0,
-            error: Some(ApplyError::StoreRun { from, to, error }),
+            error: Some(match (blocks.first(), blocks.last()) {
+                (Some(first), Some(last)) => ApplyError::StoreRun {
+                    from: first.height,
+                    to: last.height,
+                    error,
+                },
+                _ => ApplyError::Store { height: 0, error },
+            }),
         },
     }
 }

@@ -5,7 +5,8 @@
 //! prepared one.
 
 use super::error::{Context, StoreError};
-use super::{blocks, raft, schema, state, transactions, tree, Store};
+use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, RunReads, Store};
+use miniledger_core::pipeline::Executed;
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
@@ -56,23 +57,79 @@ impl Store {
         self.commit_run(items, tree, &terms)
     }
 
-    /// [`Store::commit_blocks`] for runs received through BlockSync, with the Raft term of each
-    /// block where known (`terms[i]` for `items[i]`; missing or `None` entries store nothing).
+    /// Stores the blocks of a run received through BlockSync as core's block pipeline accepts
+    /// them: `decide` runs the pipeline on this thread over [`RunReads`] (the committed chain,
+    /// read through the store's second connection) and hands each accepted block's effects
+    /// (its position in `blocks`, in order) to the sink it is given, which writes its rows at
+    /// once on another thread, into one open SQLite transaction; the state tree's changes
+    /// `decide` returns go in last, and the transaction commits once. Only accepted blocks are
+    /// ever written, and the decision and the writes overlap. Returns how many blocks were
+    /// committed, and `decide`'s answer. `terms[i]`: the Raft term of `blocks[i]` if known.
+    ///
+    /// Nothing is committed if no block was accepted, a write fails, or a read of `decide`
+    /// failed (the effects may have been computed from a wrong view).
     ///
     /// Durability: received blocks are held by the peers they came from, so their commit skips
     /// the WAL fsync (`synchronous=NORMAL`: still atomic; the next FULL commit or checkpoint
     /// makes it durable). After a power loss the node may be a few synced blocks behind and
     /// fetches them again. Produced blocks and Raft state always commit with FULL.
-    pub fn commit_received(
+    pub fn commit_streamed<T>(
         &mut self,
-        items: &[CommitItem<'_>],
-        tree: &TreeChanges,
+        blocks: &[Block],
         terms: &[Option<u64>],
-    ) -> Result<(), StoreError> {
+        decide: impl FnOnce(&RunReads<'_>, &mut dyn FnMut(usize, Executed)) -> (TreeChanges, T),
+    ) -> Result<(usize, T), StoreError> {
+        if let Some(failure) = self.read_failure.take() {
+            return Err(StoreError::ViewReadFailed(failure));
+        }
         schema::set_synchronous(&self.conn, "NORMAL")?;
-        let result = self.commit_run(items, Some(tree), terms);
-        schema::set_synchronous(&self.conn, "FULL")?;
-        result
+        let reads = RunReads::new(
+            &self.run_conn,
+            self.tip.clone(),
+            self.tree_version,
+            self.miniledger_reproducible,
+        );
+        let (to_writer, writes) = std::sync::mpsc::channel();
+        let tip = self.tip.clone();
+        let (conn, run_conn) = (&mut self.conn, &self.run_conn);
+        let (written, version, answer) = std::thread::scope(|s| {
+            let writer = s.spawn(move || write_streamed(conn, blocks, terms, tip, writes));
+            let (changes, answer) = {
+                let _snapshot = ReadSnapshot::begin(run_conn);
+                let mut sink = |i, executed| {
+                    // The writer stops early only on an error, which its result reports.
+                    let _ = to_writer.send(Streamed::Block(i, executed));
+                };
+                decide(&reads, &mut sink)
+            };
+            let version = changes.version;
+            let written = match reads.failure() {
+                Some(failure) => {
+                    drop(to_writer); // rolls the writes back
+                    let _ = writer.join().expect("block writer thread");
+                    Err(StoreError::ViewReadFailed(failure))
+                }
+                None => {
+                    let _ = to_writer.send(Streamed::Finish(changes));
+                    writer.join().expect("block writer thread")
+                }
+            };
+            (written, version, answer)
+        });
+        let restored = schema::set_synchronous(&self.conn, "FULL");
+        let count = written?;
+        if let Some(last) = count.checked_sub(1).map(|i| &blocks[i]) {
+            self.tip = last.header();
+            self.tree_version = version;
+            self.miniledger_reproducible &= blocks[..count].iter().all(reproducible_by_miniledger);
+            tracing::debug!(
+                from = blocks[0].height,
+                to = last.height,
+                "blocks committed"
+            );
+        }
+        restored?;
+        Ok((count, answer))
     }
 
     fn commit_run(
@@ -166,6 +223,67 @@ fn write_run<'c>(
     // committed entries or BlockSync); a no-op outside Raft.
     raft::drop_committed(&tx, to)?;
     Ok((tx, what))
+}
+
+/// What the pipeline hands the block writer of [`Store::commit_streamed`].
+enum Streamed {
+    /// `blocks[i]` was accepted, with these effects.
+    Block(usize, Executed),
+    /// No more blocks: write the tree changes and commit.
+    Finish(TreeChanges),
+}
+
+/// The writer side of [`Store::commit_streamed`]: each accepted block's rows as it comes, in
+/// one transaction opened at the first, committed at `Finish` (a closed channel without it
+/// rolls everything back). Returns how many blocks were committed.
+fn write_streamed(
+    conn: &mut Connection,
+    blocks: &[Block],
+    terms: &[Option<u64>],
+    mut parent: BlockHeader,
+    writes: std::sync::mpsc::Receiver<Streamed>,
+) -> Result<usize, StoreError> {
+    let first = blocks.first().map_or(0, |b| b.height);
+    let what = |to: u64| format!("blocks {first}..={to}");
+    // Nothing is opened before the first accepted block.
+    let mut streamed = match writes.recv() {
+        Ok(Streamed::Block(i, executed)) => Streamed::Block(i, executed),
+        Ok(Streamed::Finish(_)) | Err(_) => return Ok(0),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .op_with(|| format!("starting the write of {}", what(first)))?;
+    let mut count = 0;
+    loop {
+        match streamed {
+            Streamed::Block(i, executed) => {
+                let block = &blocks[i];
+                check_extends(&parent, block)?;
+                let json = serde_json::to_string(block).map_err(|source| StoreError::Encode {
+                    height: block.height,
+                    source,
+                })?;
+                write_block(&tx, &CommitItem::new(block, &executed), &json)?;
+                if let Some(Some(term)) = terms.get(i) {
+                    raft::set_block_term(&tx, block.height, *term)?;
+                }
+                parent = block.header();
+                count += 1;
+            }
+            Streamed::Finish(changes) => {
+                raft::drop_committed(&tx, parent.height)?;
+                tree::write(&tx, &changes, parent.height)?;
+                tx.commit()
+                    .op_with(|| format!("committing {}", what(parent.height)))?;
+                return Ok(count);
+            }
+        }
+        // A closed channel without `Finish`: the dropped transaction rolls back.
+        let Ok(next) = writes.recv() else {
+            return Ok(0);
+        };
+        streamed = next;
+    }
 }
 
 /// One block for [`Store::commit_blocks`]: the block, the state delta its execution produced,

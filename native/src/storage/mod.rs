@@ -21,6 +21,7 @@ mod query;
 mod raft;
 mod reader;
 mod reads;
+mod run_reads;
 mod schema;
 mod state;
 mod transactions;
@@ -32,6 +33,7 @@ pub use query::{QueryResult, ReadOnlyQuery, READABLE_TABLES};
 pub use raft::RaftWrite;
 pub use reader::{Reader, StateProofRecord};
 pub use reads::Reads;
+pub use run_reads::RunReads;
 pub use schema::SCHEMA_VERSION;
 pub use state::StateRecord;
 pub use tree::SqlTree;
@@ -82,6 +84,9 @@ pub const DB_FILE: &str = "ledger.db";
 /// connection for user-supplied SQL.
 pub struct Store {
     conn: Connection,
+    /// A second, read-only connection: a received run is checked through it while `conn`
+    /// writes the blocks already accepted (see `commit_streamed`).
+    run_conn: Connection,
     /// Runs `conn`'s WAL checkpoints on its own thread.
     _checkpointer: checkpoint::Checkpointer,
     path: PathBuf,
@@ -122,10 +127,12 @@ impl Store {
         let tree_version = tree::version(&conn)?;
         let miniledger_reproducible = state::only_key_value_writes(&conn)?;
         let query = ReadOnlyQuery::open(&path)?;
+        let run_conn = schema::open_run_reader(&path)?;
         let checkpointer = checkpoint::Checkpointer::start(&mut conn, &path)?;
         tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
         Ok(Store {
             conn,
+            run_conn,
             _checkpointer: checkpointer,
             path,
             tip,

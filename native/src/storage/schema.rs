@@ -7,7 +7,8 @@ use super::state::NonceMap;
 use super::transactions;
 use miniledger_core::state::StateDelta;
 use miniledger_core::Block;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::path::Path;
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
@@ -101,7 +102,7 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     // FULL: the WAL is fsynced at every commit, so a committed block survives power loss
-    // (received runs relax it for their own commit: `Store::commit_received`).
+    // (received runs relax it for their own commit: `Store::commit_streamed`).
     set_synchronous(conn, "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .op("enabling foreign keys")?;
@@ -121,6 +122,21 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
 pub(crate) fn set_synchronous(conn: &Connection, level: &str) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", level)
         .op_with(|| format!("setting synchronous={level}"))
+}
+
+/// The store's second, read-only connection: a received run is checked through it (core's
+/// block pipeline reading the committed chain) while the writer connection stores the blocks
+/// already accepted. Its own page cache holds the upper tree levels every update walks through.
+pub(crate) fn open_run_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .op_with(|| format!("cannot open {} for run checks", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .op("setting the busy timeout")?;
+    conn.pragma_update(None, "cache_size", -8_192)
+        .op("setting the page cache size")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
 }
 
 /// Creates missing tables, checks the schema version and stores genesis into an empty chain,
