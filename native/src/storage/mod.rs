@@ -7,7 +7,9 @@
 //! returned is on disk. Readers
 //! (REST, sync) never block the committing writer.
 //!
-//! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write), one file per table family
+//! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write: what core's block pipeline
+//! accepted, no rule checked here), `run_reads` (the committed chain as the pipeline reads it
+//! while a synced run is written), one file per table family
 //! for its SQL and reads (`blocks`, `transactions`, `state`), `query` (the sandboxed read-only
 //! SQL endpoint), `reader` (read handles for the REST API) and `identity` (org id, own nonces, and
 //! erasing the node key earlier layouts kept in `meta`).
