@@ -7,6 +7,7 @@
 #
 #   BLOCKS=400 TXS_PER_BLOCK=500 SENDERS=1000 scripts/bench-sync.sh
 #   KEEP=1 keeps the work directory (fixture, node logs).
+#   BIN=path/miniledger EXAMPLES=path/examples: given release builds (make_chain, verify_rate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +16,12 @@ TXS_PER_BLOCK=${TXS_PER_BLOCK:-500}
 SENDERS=${SENDERS:-1000}
 TIMEOUT_SECS=${TIMEOUT_SECS:-600}
 
-cargo build --release -p miniledger-native --bin miniledger --example make_chain --example verify_rate >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
-EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+# BIN and EXAMPLES (both) run given builds instead, e.g. two versions side by side.
+if [[ -z "${BIN:-}" || -z "${EXAMPLES:-}" ]]; then
+    cargo build --release -p miniledger-native --bin miniledger --example make_chain --example verify_rate >&2
+    BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+    EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-sync.XXXXXX")
 PIDS=()

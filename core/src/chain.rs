@@ -1,52 +1,35 @@
-//! An in-memory, fully validating chain: the reference composition of core's rules (header and
-//! signatures, nonces, state root, execution). Full nodes compose the same functions over their
-//! own storage; tests, benchmarks and the simulator use this directly.
+//! An in-memory, fully validating chain: the block pipeline (`pipeline::check`) over a
+//! [`MemoryChain`]. Full nodes run the same pipeline over their own storage; tests, benchmarks
+//! and the simulator use this directly.
 
 use crate::model::{Block, BlockHeader};
-use crate::state::commitment::MemoryTree;
-use crate::state::{execute_block, MemoryState};
-use crate::validation::{
-    check_nonces, check_state_root, check_tx_hash_replays, verify_block, Limits, ReplayRule, Rule,
-    ValidationError, ValidatorSet,
-};
-use std::collections::{HashMap, HashSet};
+use crate::pipeline::{self, BlockError, ChainReads, MemoryChain, Rules};
+use crate::state::MemoryState;
+use crate::validation::{Limits, NonceView, ValidationError, ValidatorSet};
 
-/// Which rule a network uses for the `stateRoot` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateRootRule {
-    /// Ours: the root of the state tree after the block (`state::commitment`).
-    Tree,
-    /// MiniLedger 0.2 in Raft mode: the reference's root of the state *before* the block.
-    MiniLedgerBefore,
-    /// Not checked (joining a MiniLedger network whose roots are not reproducible).
-    Unchecked,
-}
+pub use crate::pipeline::StateRootRule;
 
 #[derive(Debug, Clone)]
 pub struct Chain {
+    rules: Rules,
+    store: MemoryChain,
+    /// Cached header of the store's tip.
     tip: BlockHeader,
-    validators: ValidatorSet,
-    limits: Limits,
-    state_root_rule: StateRootRule,
-    nonces: HashMap<String, u64>,
-    /// Every committed transaction hash, under [`ReplayRule::TxHash`] only.
-    tx_hashes: HashSet<String>,
-    state: MemoryState,
-    tree: MemoryTree,
 }
 
 impl Chain {
-    /// A chain holding only genesis.
+    /// A chain holding only genesis. Our state tree is kept only under
+    /// [`StateRootRule::Tree`], where blocks carry its root.
     pub fn new(validators: ValidatorSet, limits: Limits, state_root_rule: StateRootRule) -> Self {
+        let store = MemoryChain::new(state_root_rule == StateRootRule::Tree);
         Chain {
-            tip: Block::genesis().header(),
-            validators,
-            limits,
-            state_root_rule,
-            nonces: HashMap::new(),
-            tx_hashes: HashSet::new(),
-            state: MemoryState::default(),
-            tree: MemoryTree::default(),
+            tip: store.tip(),
+            rules: Rules {
+                validators,
+                limits,
+                state_root: state_root_rule,
+            },
+            store,
         }
     }
 
@@ -55,53 +38,37 @@ impl Chain {
     }
 
     pub fn state(&self) -> &MemoryState {
-        &self.state
+        self.store.state()
     }
 
     pub fn next_nonce(&self, sender: &str) -> u64 {
-        self.nonces.get(sender).copied().unwrap_or(0)
+        self.store.next_nonce(sender)
+    }
+
+    /// The committed chain, as the pipeline reads it.
+    pub fn store(&self) -> &MemoryChain {
+        &self.store
     }
 
     /// Validates `block` as the next block and applies it; on error nothing changes.
     pub fn apply(&mut self, block: &Block, now_ms: u64) -> Result<(), ValidationError> {
-        verify_block(block, &self.tip, &self.validators, &self.limits, now_ms)?;
-        let nonces = match self.limits.replay {
-            ReplayRule::Nonces => check_nonces(block, &self.nonces)?,
-            ReplayRule::TxHash => {
-                check_tx_hash_replays(block, &self.nonces, |h| self.tx_hashes.contains(h))?
+        let blocks = std::slice::from_ref(block);
+        let verdict = pipeline::check(&self.store, &self.rules, blocks, now_ms);
+        match verdict.refused {
+            None => {
+                self.store.commit(&[block], verdict);
+                self.tip = block.header();
+                Ok(())
             }
-        };
-        let delta = execute_block(block, &self.state);
-        let tree_batch = match self.state_root_rule {
-            StateRootRule::Tree => {
-                let (root, batch) = self
-                    .tree
-                    .preview(&delta)
-                    .map_err(|e| ValidationError::new(Rule::BlockStateRoot, e.to_string()))?;
-                check_state_root(block, &root)?;
-                batch
+            Some(BlockError::Invalid { error, .. }) => Err(error),
+            Some(error @ BlockError::Unreadable { .. }) => {
+                unreachable!("memory reads cannot fail: {error}")
             }
-            StateRootRule::MiniLedgerBefore => {
-                check_state_root(block, &self.state.miniledger_root())?;
-                None
-            }
-            StateRootRule::Unchecked => None,
-        };
-        if let Some(batch) = &tree_batch {
-            self.tree.push(batch);
         }
-        self.state.apply(delta);
-        self.nonces.extend(nonces);
-        if self.limits.replay == ReplayRule::TxHash {
-            let hashes = block.transactions.iter().map(|tx| tx.hash.clone());
-            self.tx_hashes.extend(hashes);
-        }
-        self.tip = block.header();
-        Ok(())
     }
 
     /// The root of our state tree (what `StateRootRule::Tree` blocks carry).
     pub fn tree_root(&self) -> String {
-        self.tree.root().expect("an in-memory tree has every node")
+        self.store.tree_root()
     }
 }

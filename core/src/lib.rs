@@ -13,6 +13,7 @@ pub mod mempool;
 pub mod merkle;
 pub mod model;
 pub mod net;
+pub mod pipeline;
 pub mod protocol;
 pub mod raft;
 pub mod rng;

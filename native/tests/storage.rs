@@ -3,10 +3,10 @@
 
 use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::model::block::GENESIS_HASH;
+use miniledger_core::pipeline::Overlay;
 use miniledger_core::state::{execute_block, StateDelta, StateEntry, StateView};
 use miniledger_core::validation::{check_nonces, NonceView};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
-use miniledger_native::node::Overlay;
 use miniledger_native::storage::Reads;
 use miniledger_native::storage::{CommitItem, Store, StoreError, DB_FILE};
 use std::collections::HashMap;

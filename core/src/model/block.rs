@@ -60,21 +60,40 @@ impl Block {
         state_root: String,
         proposer: &Keypair,
     ) -> Block {
+        let mut block = Block::draft(parent, timestamp, transactions, proposer.public_hex());
+        block.state_root = state_root;
+        block.seal(proposer);
+        block
+    }
+
+    /// The child of `parent` holding `transactions`, not yet hashed or signed and with a zero
+    /// `stateRoot`: what a producer executes to learn the root, before [`Block::seal`].
+    pub fn draft(
+        parent: &BlockHeader,
+        timestamp: u64,
+        transactions: Vec<Transaction>,
+        proposer: &str,
+    ) -> Block {
         let hashes: Vec<&str> = transactions.iter().map(|tx| tx.hash.as_str()).collect();
-        let mut block = Block {
+        Block {
             height: parent.height + 1,
             hash: String::new(),
             previous_hash: parent.hash.clone(),
             timestamp,
             merkle_root: merkle_root(&hashes),
-            state_root,
-            proposer: proposer.public_hex().to_string(),
+            state_root: ZERO_HASH.into(),
+            proposer: proposer.to_string(),
             signature: String::new(),
             transactions,
-        };
-        block.hash = block.compute_hash();
-        block.signature = proposer.sign(&block.hash);
-        block
+        }
+    }
+
+    /// Hashes the header and signs the hash (the header must be final: signing is the costly
+    /// step, done once).
+    pub fn seal(&mut self, proposer: &Keypair) {
+        debug_assert_eq!(self.proposer, proposer.public_hex());
+        self.hash = self.compute_hash();
+        self.signature = proposer.sign(&self.hash);
     }
 
     pub fn header(&self) -> BlockHeader {

@@ -252,6 +252,28 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         self.version = Some(self.next_version());
     }
 
+    /// Layers the net changes of a [`PendingTree`] built over this one (committing them, when
+    /// this tree is the store: the in-memory chain).
+    pub fn absorb(&mut self, changes: TreeChanges) {
+        for (key, node) in changes.nodes {
+            match node {
+                Some(node) => {
+                    self.nodes.insert(key, Some(node));
+                }
+                // Pruned: dropped if it was pending here, hidden if it is in the base.
+                None => {
+                    if self.nodes.remove(&key).is_none() {
+                        self.nodes.insert(key, None);
+                    }
+                }
+            }
+        }
+        self.values.extend(changes.values);
+        if changes.version.is_some() {
+            self.version = changes.version;
+        }
+    }
+
     /// Nodes written and not pruned by pending updates.
     pub fn pending_node_count(&self) -> usize {
         self.nodes.values().filter(|n| n.is_some()).count()

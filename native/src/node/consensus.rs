@@ -2,26 +2,25 @@
 //! contract in `miniledger_core::raft`: persist (SQLite, one durable transaction per `Ready`),
 //! then send, then apply committed entries through the ordinary commit path.
 //!
-//! Blocks are verified once: a follower checks each entry (core's stateless rules against its
-//! parent, then the state step through [`Pending`]) when Raft asks, and keeps the resulting
-//! effects by block hash, so neither the next entries' checks nor the commit re-execute it. The
-//! leader keeps the effects of the blocks it builds the same way.
+//! Blocks are verified once, by core's block pipeline: a follower checks each entry
+//! (`pipeline::check_entry`) when Raft asks, and keeps the resulting effects by block hash, so
+//! neither the next entries' checks nor the commit (`pipeline::check_verified` over the
+//! committed entries) re-execute it. The leader keeps the effects of the blocks it builds the
+//! same way.
 
-use super::apply::{ApplyError, Rules};
+use super::apply::{commit_items, Rules};
 use super::fatal::Fatal;
-use super::pending::{Executed, Pending, Prepared};
-use super::produce::build;
 use super::reforward::Reforward;
 use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
 use super::{Node, Settings};
-use crate::storage::{CommitItem, RaftWrite, Store};
+use crate::storage::{RaftWrite, Store};
 use miniledger_core::net::{Offence, PeerManager};
+use miniledger_core::pipeline::{self, build, Known, Pending};
 use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
 use miniledger_core::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
-use miniledger_core::validation::verify_block;
 use miniledger_core::{Block, Transaction};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Uncommitted blocks a leader builds ahead of the commit (pipelining): enough to keep
 /// replication busy, few enough that blocks fill up under load instead of carrying one
@@ -33,7 +32,7 @@ const FORWARD_CHUNK: usize = 256;
 pub struct Consensus {
     raft: Raft,
     /// Checked effects of blocks not yet committed, by block hash.
-    prepared: HashMap<String, Prepared>,
+    prepared: Known,
     /// The new leader must propose a block (even empty) so earlier terms' entries commit.
     needs_block: bool,
     /// Mempool transactions still to forward to the current leader.
@@ -60,7 +59,7 @@ impl Consensus {
             .map_err(|e| format!("raft configuration: {e}"))?;
         Ok(Consensus {
             raft,
-            prepared: HashMap::new(),
+            prepared: Known::new(),
             needs_block: false,
             forward: VecDeque::new(),
             idle: None,
@@ -97,65 +96,30 @@ impl Consensus {
 struct Checker<'a> {
     store: &'a Store,
     rules: &'a Rules,
-    prepared: &'a mut HashMap<String, Prepared>,
+    prepared: &'a mut Known,
     /// For `block.timestamp-future`.
     wall_ms: u64,
 }
 
 impl EntryCheck for Checker<'_> {
     fn verify(&mut self, before: &[LogEntry], entry: &LogEntry) -> Result<(), String> {
-        let tip = self.store.tip();
+        let tip = self.store.height();
         let before: Vec<&Block> = before
             .iter()
             .map(|e| &e.block)
-            .filter(|b| b.height > tip.height)
+            .filter(|b| b.height > tip)
             .collect();
-        let parent = before.last().map_or(tip, |b| b.header());
-        let block = &entry.block;
-        if self.prepared.contains_key(&block.hash) {
-            // Checked before (a re-sent entry): its hash pins its contents and parent.
-            return match block.previous_hash == parent.hash {
-                true => Ok(()),
-                false => Err(format!("block {} does not extend its parent", block.height)),
-            };
-        }
-        verify_block(
-            block,
-            &parent,
-            &self.rules.validators,
-            &self.rules.limits,
+        let _snapshot = self.store.read_snapshot();
+        pipeline::check_entry(
+            self.store,
+            self.rules,
+            self.prepared,
+            &before,
+            &entry.block,
             self.wall_ms,
         )
-        .map_err(|e| format!("block {}: {e}", block.height))?;
-        let mut pending = Pending::new(self.store, self.rules);
-        layer(&mut pending, self.prepared, &before).map_err(|e| e.to_string())?;
-        let prepared = pending.check(block).map_err(|e| e.to_string())?;
-        self.prepared.insert(block.hash.clone(), prepared);
-        Ok(())
+        .map_err(|e| e.to_string())
     }
-}
-
-/// Layers `blocks` (consecutive, the first on the store's tip) on `pending`, reusing known
-/// effects and checking the others.
-fn layer(
-    pending: &mut Pending<'_>,
-    known: &mut HashMap<String, Prepared>,
-    blocks: &[&Block],
-) -> Result<Vec<Executed>, ApplyError> {
-    blocks
-        .iter()
-        .map(|block| {
-            let prepared = match known.get(&block.hash) {
-                Some(p) => p.clone(),
-                None => {
-                    let p = pending.check(block)?;
-                    known.insert(block.hash.clone(), p.clone());
-                    p
-                }
-            };
-            Ok(pending.push(block, prepared))
-        })
-        .collect()
 }
 
 impl Node {
@@ -400,19 +364,19 @@ impl Node {
         let c = self.raft.as_mut().expect("raft mode");
         let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
         let terms: Vec<u64> = run.iter().map(|e| e.term).collect();
-        let (executed, tree) = {
-            let mut pending = Pending::new(&self.store, &self.settings.rules);
-            match layer(&mut pending, &mut c.prepared, &blocks) {
-                Ok(executed) => (executed, pending.into_tree_changes()),
-                Err(e) => return Err(Fatal::new("a committed block does not apply", e)),
-            }
+        let verdict = {
+            let _snapshot = self.store.read_snapshot();
+            let known = Some(&mut c.prepared);
+            pipeline::check_verified(&self.store, &self.settings.rules, &blocks, None, known)
         };
-        let items: Vec<CommitItem> = blocks
-            .iter()
-            .zip(&executed)
-            .map(|(block, executed)| executed.item(block))
-            .collect();
-        if let Err(e) = self.store.commit_entries(&items, Some(&tree), &terms) {
+        if let Some(refused) = verdict.refused {
+            return Err(Fatal::new("a committed block does not apply", refused));
+        }
+        let items = commit_items(&blocks, &verdict);
+        if let Err(e) = self
+            .store
+            .commit_entries(&items, Some(&verdict.tree), &terms)
+        {
             return Err(Fatal::new("cannot store committed blocks", e));
         }
         for block in &blocks {
@@ -477,8 +441,9 @@ impl Node {
                 .filter(|e| e.index > tip.height)
                 .map(|e| &e.block)
                 .collect();
+            let _snapshot = self.store.read_snapshot();
             let mut pending = Pending::new(&self.store, &self.settings.rules);
-            if let Err(e) = layer(&mut pending, &mut c.prepared, &blocks) {
+            if let (_, Some(e)) = pending.layer(&blocks, None, Some(&mut c.prepared)) {
                 tracing::error!(target: "raft", "cannot build on the uncommitted entries: {e}");
                 return false;
             }

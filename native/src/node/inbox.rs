@@ -1,10 +1,10 @@
 //! The node loop's one input channel. The loop runs on its own OS thread and blocks on this
 //! channel until its next timer; everything it reacts to arrives here, each source bounded:
 //! socket events per socket by the transport (`transport::INGRESS_BYTES`, with backpressure on
-//! the socket), API commands here ([`COMMAND_QUEUE`], the API waiting for a slot), verified
-//! runs by the verify pipeline (at most `VERIFY_AHEAD` in flight).
+//! the socket), API commands here ([`COMMAND_QUEUE`], the API waiting for a slot), checked
+//! parts of runs by the verifier pool (at most `VERIFY_AHEAD` in flight).
 
-use super::verify::Verified;
+use super::verify::PartDone;
 use super::Command;
 use crate::transport::TransportEvent;
 use std::sync::mpsc::{Receiver, Sender};
@@ -19,7 +19,8 @@ pub enum Input {
     Transport(TransportEvent),
     /// A command and the queue slot it holds until the loop has taken it.
     Command(Command, CommandSlot),
-    Verified(u64, Verified),
+    /// A part of a synced run, checked by a verifier thread.
+    Verified(PartDone),
 }
 
 pub struct CommandSlot(#[allow(dead_code)] OwnedSemaphorePermit);

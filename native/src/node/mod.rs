@@ -11,9 +11,7 @@ mod consensus;
 mod disk;
 mod fatal;
 mod inbox;
-mod overlay;
 mod own_nonces;
-mod pending;
 mod produce;
 mod progress;
 mod reforward;
@@ -23,16 +21,12 @@ mod sync_terms;
 mod syncing;
 mod verify;
 
-pub use apply::{
-    apply_block, apply_blocks, apply_verified, verify_run, ApplyError, Rules, RunOutcome,
-};
+pub use apply::{apply_block, apply_blocks, apply_verified, ApplyError, Rules, RunOutcome};
 pub use clock::Clock;
 pub use consensus::PIPELINE;
 pub use fatal::Fatal;
 pub use inbox::{Closed, Commands};
-pub use overlay::Overlay;
-pub use pending::{Executed, Pending, Prepared};
-pub use produce::{build, seal, seal_run};
+pub use produce::{seal, seal_run};
 
 use crate::storage::{Reads, Store};
 use crate::transport::{ConnHandle, Transport, TransportEvent};
@@ -251,11 +245,12 @@ impl Node {
             ),
             None => None,
         };
-        let verify = VerifyPipeline::new(VERIFY_AHEAD, {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let verify = VerifyPipeline::new(VERIFY_AHEAD, workers, settings.rules.clone(), {
             let inbox = inbox_tx.clone();
             // The receiver is gone only when the node is shutting down.
-            Arc::new(move |seq, verified| {
-                let _ = inbox.send(Input::Verified(seq, verified));
+            Arc::new(move |done| {
+                let _ = inbox.send(Input::Verified(done));
             })
         });
         let mut node = Node {
@@ -334,7 +329,7 @@ impl Node {
         match input {
             Input::Transport(event) => self.on_transport(event),
             Input::Command(command, _slot) => self.on_command(command),
-            Input::Verified(seq, verified) => self.verify.on_result(seq, verified),
+            Input::Verified(done) => self.verify.on_result(done),
         }
     }
 

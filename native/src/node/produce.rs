@@ -1,13 +1,13 @@
-//! Block production: seal transactions into the next blocks, each `stateRoot` computed from the
-//! state its transactions leave (our tree root, or MiniLedger's rule in compat mode), and
-//! commit them. Solo mode seals one block at a time; fixtures and benchmarks seal long runs in
-//! one SQLite transaction through the same path.
+//! Block production: seal transactions into the next blocks through core's block pipeline
+//! (`pipeline::build`: each `stateRoot` from the state its transactions leave, our tree root
+//! or MiniLedger's rule in compat mode; each block signed once) and commit them. Solo mode
+//! seals one block at a time; fixtures and benchmarks seal long runs in one SQLite
+//! transaction through the same path.
 
-use super::apply::{ApplyError, Rules};
-use super::pending::{Executed, Pending, Prepared};
-use crate::storage::{CommitItem, Store};
-use miniledger_core::hash::ZERO_HASH;
-use miniledger_core::{Block, BlockHeader, Keypair, Transaction};
+use super::apply::{commit_items, ApplyError, Rules};
+use crate::storage::Store;
+use miniledger_core::pipeline::{build, Pending, Verdict};
+use miniledger_core::{Block, Keypair, Transaction};
 
 /// Builds, signs and commits the block holding `txs` on the store's tip, timestamped `wall_ms`.
 /// The transactions must have been validated on admission (signatures, hashes, limits); their
@@ -31,46 +31,26 @@ pub fn seal_run(
     key: &Keypair,
     batches: impl IntoIterator<Item = (u64, Vec<Transaction>)>,
 ) -> Result<Vec<Block>, ApplyError> {
-    let mut sealed: Vec<(Block, Executed)> = Vec::new();
-    let tree = {
-        let mut pending = Pending::new(store, rules);
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut verdict = Verdict::default();
+    {
+        let _snapshot = store.read_snapshot();
+        let mut pending = Pending::new(&*store, rules);
         let mut parent = store.tip();
         for (timestamp, txs) in batches {
             let (block, prepared) = build(&pending, &parent, timestamp, txs, key)?;
-            let executed = pending.push(&block, prepared);
+            verdict.accepted.push(pending.push(&block, prepared));
             parent = block.header();
-            sealed.push((block, executed));
+            blocks.push(block);
         }
-        pending.into_tree_changes()
-    };
-    let items: Vec<CommitItem> = sealed.iter().map(|(b, e)| e.item(b)).collect();
+        verdict.tree = pending.into_tree_changes();
+    }
+    let items = commit_items(&blocks, &verdict);
     if let (Some(first), Some(last)) = (items.first(), items.last()) {
         let (from, to) = (first.block.height, last.block.height);
         store
-            .commit_blocks(&items, Some(&tree))
+            .commit_blocks(&items, Some(&verdict.tree))
             .map_err(|error| ApplyError::StoreRun { from, to, error })?;
     }
-    Ok(sealed.into_iter().map(|(block, _)| block).collect())
-}
-
-/// Builds and signs the block holding `txs` on `parent` over `pending` (the state after
-/// `parent`), with the `stateRoot` its execution gives; the effects come back to be pushed or
-/// committed. The timestamp is raised to the parent's + 1 if needed. Shared by solo and Raft.
-pub fn build(
-    pending: &Pending<'_>,
-    parent: &BlockHeader,
-    timestamp: u64,
-    txs: Vec<Transaction>,
-    key: &Keypair,
-) -> Result<(Block, Prepared), ApplyError> {
-    let timestamp = timestamp.max(parent.timestamp + 1);
-    let draft = Block::build(parent, timestamp, txs, ZERO_HASH.to_string(), key);
-    let prepared = pending.prepare(&draft)?;
-    let block = match prepared.root.clone() {
-        Some(root) if root != draft.state_root => {
-            Block::build(parent, timestamp, draft.transactions, root, key)
-        }
-        _ => draft,
-    };
-    Ok((block, prepared))
+    Ok(blocks)
 }

@@ -1,6 +1,6 @@
 //! The BlockSync side of the node loop: answering peers' range requests, taking announced
-//! blocks, and driving a sync — requests out first, received runs to the verifier threads,
-//! verified runs committed one per pass.
+//! blocks, and driving a sync — requests out first, received runs to the verifier pool,
+//! verified runs through the block pipeline and committed, one per pass.
 
 use super::apply::apply_verified;
 use super::verify::Verified;
@@ -54,8 +54,7 @@ impl Node {
                 break;
             };
             let tip = self.store.tip();
-            self.verify
-                .start(peer, blocks, tip, &self.settings.rules, wall);
+            self.verify.start(peer, blocks, tip, wall);
             progressed = true;
         }
         if requested {

@@ -5,8 +5,8 @@
 //! prepared one.
 
 use super::error::{Context, StoreError};
-use super::tree::SqlTree;
-use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, Store};
+use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, RunReads, Store};
+use miniledger_core::pipeline::Executed;
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
 use miniledger_core::{Block, BlockHeader};
@@ -15,7 +15,8 @@ use std::collections::HashMap;
 
 impl Store {
     /// Stores `block` as the new tip with the `delta` its execution produced and each sender's
-    /// `next_nonces` after it. Refuses (writing nothing) a block that does not extend the tip,
+    /// `next_nonces` after it (core's block pipeline decided all three: storage checks no
+    /// block rule). Refuses (writing nothing) a block that does not extend the tip,
     /// or any block while a failed `StateView`/`NonceView` read is pending (the delta may have
     /// been computed from a wrong view; the refusal clears it, so a recomputed delta can go in).
     pub fn commit_block(
@@ -31,7 +32,7 @@ impl Store {
     /// after a crash or an error either every block of the run is stored or none is. The first
     /// block must extend the tip and each later one the block before it; the tip moves to the
     /// last block only after the commit. Each delta and nonce map must already include the
-    /// effects of the earlier blocks of the run (see `node::Overlay`). An empty run is a no-op.
+    /// effects of the earlier blocks of the run (core's `pipeline::Verdict`). An empty run is a no-op.
     ///
     /// `tree`: the state tree's net changes after the run (core's `PendingTree`), persisted in
     /// the same transaction; None when the caller keeps no tree (storage tests).
@@ -56,63 +57,79 @@ impl Store {
         self.commit_run(items, tree, &terms)
     }
 
-    /// [`Store::commit_blocks`] for received runs, with the state tree computed while the
-    /// rows are written: `check_tree` runs on another thread over the store's second (read-only)
-    /// connection, which sees the committed state the run builds on, and returns the tree
-    /// changes of the blocks it accepts plus, if it refused one, that block's position and why.
-    /// The run's prefix before a refused block is committed (re-written without the rest);
-    /// nothing is committed if the first is refused. Returns how many blocks went in.
+    /// Stores the blocks of a run received through BlockSync as core's block pipeline accepts
+    /// them: `decide` runs the pipeline on this thread over [`RunReads`] (the committed chain,
+    /// read through the store's second connection) and hands each accepted block's effects
+    /// (its position in `blocks`, in order) to the sink it is given, which writes its rows at
+    /// once on another thread, into one open SQLite transaction; the state tree's changes
+    /// `decide` returns go in last, and the transaction commits once. Only accepted blocks are
+    /// ever written, and the decision and the writes overlap. Returns how many blocks were
+    /// committed, and `decide`'s answer. `terms[i]`: the Raft term of `blocks[i]` if known.
+    ///
+    /// Nothing is committed if no block was accepted, a write fails, or a read of `decide`
+    /// failed (the effects may have been computed from a wrong view).
     ///
     /// Durability: received blocks are held by the peers they came from, so their commit skips
     /// the WAL fsync (`synchronous=NORMAL`: still atomic; the next FULL commit or checkpoint
     /// makes it durable). After a power loss the node may be a few synced blocks behind and
     /// fetches them again. Produced blocks and Raft state always commit with FULL.
-    ///
-    /// `terms[i]`: the Raft term of `items[i]`'s block if known (stored in the same
-    /// transaction); missing or `None` entries store nothing.
-    pub fn commit_blocks_checked<E: Send>(
+    pub fn commit_streamed<T>(
         &mut self,
-        items: &[CommitItem<'_>],
+        blocks: &[Block],
         terms: &[Option<u64>],
-        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
-    ) -> Result<(usize, Option<E>), StoreError> {
-        schema::set_synchronous(&self.conn, "NORMAL")?;
-        let result = self.commit_received(items, terms, check_tree);
-        schema::set_synchronous(&self.conn, "FULL")?;
-        result
-    }
-
-    fn commit_received<E: Send>(
-        &mut self,
-        items: &[CommitItem<'_>],
-        terms: &[Option<u64>],
-        check_tree: impl FnOnce(&SqlTree<'_>) -> (TreeChanges, Option<(usize, E)>) + Send,
-    ) -> Result<(usize, Option<E>), StoreError> {
-        self.start_run(items)?;
-        let Store {
-            conn, tree_conn, ..
-        } = self;
-        let (written, (changes, refused)) = std::thread::scope(|s| {
-            let tree_job = s.spawn(move || {
-                let _snapshot = ReadSnapshot::begin(tree_conn);
-                check_tree(&SqlTree(tree_conn))
-            });
-            let written = write_run(conn, items, terms);
-            (written, tree_job.join().expect("state tree thread"))
-        });
-        let accepted = refused.as_ref().map_or(items.len(), |(i, _)| *i);
-        let (tx, what) = written?;
-        if accepted < items.len() {
-            // Rare (a forged block): the rows of the refused blocks must not go in.
-            drop(tx);
-            let terms = &terms[..accepted.min(terms.len())];
-            self.commit_run(&items[..accepted], Some(&changes), terms)?;
-            return Ok((accepted, refused.map(|(_, e)| e)));
+        decide: impl FnOnce(&RunReads<'_>, &mut dyn FnMut(usize, Executed)) -> (TreeChanges, T),
+    ) -> Result<(usize, T), StoreError> {
+        if let Some(failure) = self.read_failure.take() {
+            return Err(StoreError::ViewReadFailed(failure));
         }
-        tree::write(&tx, &changes, items[items.len() - 1].block.height)?;
-        tx.commit().op_with(|| format!("committing {what}"))?;
-        self.finish_run(items, Some(&changes));
-        Ok((accepted, None))
+        schema::set_synchronous(&self.conn, "NORMAL")?;
+        let reads = RunReads::new(
+            &self.run_conn,
+            self.tip.clone(),
+            self.tree_version,
+            self.miniledger_reproducible,
+        );
+        let (to_writer, writes) = std::sync::mpsc::channel();
+        let tip = self.tip.clone();
+        let (conn, run_conn) = (&mut self.conn, &self.run_conn);
+        let (written, version, answer) = std::thread::scope(|s| {
+            let writer = s.spawn(move || write_streamed(conn, blocks, terms, tip, writes));
+            let (changes, answer) = {
+                let _snapshot = ReadSnapshot::begin(run_conn);
+                let mut sink = |i, executed| {
+                    // The writer stops early only on an error, which its result reports.
+                    let _ = to_writer.send(Streamed::Block(i, executed));
+                };
+                decide(&reads, &mut sink)
+            };
+            let version = changes.version;
+            let written = match reads.failure() {
+                Some(failure) => {
+                    drop(to_writer); // rolls the writes back
+                    let _ = writer.join().expect("block writer thread");
+                    Err(StoreError::ViewReadFailed(failure))
+                }
+                None => {
+                    let _ = to_writer.send(Streamed::Finish(changes));
+                    writer.join().expect("block writer thread")
+                }
+            };
+            (written, version, answer)
+        });
+        let restored = schema::set_synchronous(&self.conn, "FULL");
+        let count = written?;
+        if let Some(last) = count.checked_sub(1).map(|i| &blocks[i]) {
+            self.tip = last.header();
+            self.tree_version = version;
+            self.miniledger_reproducible &= blocks[..count].iter().all(reproducible_by_miniledger);
+            tracing::debug!(
+                from = blocks[0].height,
+                to = last.height,
+                "blocks committed"
+            );
+        }
+        restored?;
+        Ok((count, answer))
     }
 
     fn commit_run(
@@ -206,6 +223,67 @@ fn write_run<'c>(
     // committed entries or BlockSync); a no-op outside Raft.
     raft::drop_committed(&tx, to)?;
     Ok((tx, what))
+}
+
+/// What the pipeline hands the block writer of [`Store::commit_streamed`].
+enum Streamed {
+    /// `blocks[i]` was accepted, with these effects.
+    Block(usize, Executed),
+    /// No more blocks: write the tree changes and commit.
+    Finish(TreeChanges),
+}
+
+/// The writer side of [`Store::commit_streamed`]: each accepted block's rows as it comes, in
+/// one transaction opened at the first, committed at `Finish` (a closed channel without it
+/// rolls everything back). Returns how many blocks were committed.
+fn write_streamed(
+    conn: &mut Connection,
+    blocks: &[Block],
+    terms: &[Option<u64>],
+    mut parent: BlockHeader,
+    writes: std::sync::mpsc::Receiver<Streamed>,
+) -> Result<usize, StoreError> {
+    let first = blocks.first().map_or(0, |b| b.height);
+    let what = |to: u64| format!("blocks {first}..={to}");
+    // Nothing is opened before the first accepted block.
+    let mut streamed = match writes.recv() {
+        Ok(Streamed::Block(i, executed)) => Streamed::Block(i, executed),
+        Ok(Streamed::Finish(_)) | Err(_) => return Ok(0),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .op_with(|| format!("starting the write of {}", what(first)))?;
+    let mut count = 0;
+    loop {
+        match streamed {
+            Streamed::Block(i, executed) => {
+                let block = &blocks[i];
+                check_extends(&parent, block)?;
+                let json = serde_json::to_string(block).map_err(|source| StoreError::Encode {
+                    height: block.height,
+                    source,
+                })?;
+                write_block(&tx, &CommitItem::new(block, &executed), &json)?;
+                if let Some(Some(term)) = terms.get(i) {
+                    raft::set_block_term(&tx, block.height, *term)?;
+                }
+                parent = block.header();
+                count += 1;
+            }
+            Streamed::Finish(changes) => {
+                raft::drop_committed(&tx, parent.height)?;
+                tree::write(&tx, &changes, parent.height)?;
+                tx.commit()
+                    .op_with(|| format!("committing {}", what(parent.height)))?;
+                return Ok(count);
+            }
+        }
+        // A closed channel without `Finish`: the dropped transaction rolls back.
+        let Ok(next) = writes.recv() else {
+            return Ok(0);
+        };
+        streamed = next;
+    }
 }
 
 /// One block for [`Store::commit_blocks`]: the block, the state delta its execution produced,

@@ -28,6 +28,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("reading the state tree failed: {0}")]
     StateTree(String),
+    /// The committed state a block builds on could not be read (core's
+    /// `pipeline::BlockError::Unreadable`).
+    #[error("reading the committed state failed: {0}")]
+    StateRead(String),
     #[error("cannot encode block {height} as JSON: {source}")]
     Encode {
         height: u64,

@@ -7,7 +7,9 @@
 //! returned is on disk. Readers
 //! (REST, sync) never block the committing writer.
 //!
-//! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write), one file per table family
+//! Layout: `schema` (DDL, pragmas, meta), `commit` (the block write: what core's block pipeline
+//! accepted, no rule checked here), `run_reads` (the committed chain as the pipeline reads it
+//! while a synced run is written), one file per table family
 //! for its SQL and reads (`blocks`, `transactions`, `state`), `query` (the sandboxed read-only
 //! SQL endpoint), `reader` (read handles for the REST API) and `identity` (org id, own nonces, and
 //! erasing the node key earlier layouts kept in `meta`).
@@ -21,6 +23,7 @@ mod query;
 mod raft;
 mod reader;
 mod reads;
+mod run_reads;
 mod schema;
 mod state;
 mod transactions;
@@ -32,6 +35,7 @@ pub use query::{QueryResult, ReadOnlyQuery, READABLE_TABLES};
 pub use raft::RaftWrite;
 pub use reader::{Reader, StateProofRecord};
 pub use reads::Reads;
+pub use run_reads::RunReads;
 pub use schema::SCHEMA_VERSION;
 pub use state::StateRecord;
 pub use tree::SqlTree;
@@ -82,9 +86,9 @@ pub const DB_FILE: &str = "ledger.db";
 /// connection for user-supplied SQL.
 pub struct Store {
     conn: Connection,
-    /// A second, read-only connection: the state tree of a received run is computed on it
-    /// while `conn` writes the run's rows (see `commit_blocks_checked`).
-    tree_conn: Connection,
+    /// A second, read-only connection: a received run is checked through it while `conn`
+    /// writes the blocks already accepted (see `commit_streamed`).
+    run_conn: Connection,
     /// Runs `conn`'s WAL checkpoints on its own thread.
     _checkpointer: checkpoint::Checkpointer,
     path: PathBuf,
@@ -125,12 +129,12 @@ impl Store {
         let tree_version = tree::version(&conn)?;
         let miniledger_reproducible = state::only_key_value_writes(&conn)?;
         let query = ReadOnlyQuery::open(&path)?;
-        let tree_conn = schema::open_tree_reader(&path)?;
+        let run_conn = schema::open_run_reader(&path)?;
         let checkpointer = checkpoint::Checkpointer::start(&mut conn, &path)?;
         tracing::info!(path = %path.display(), height = tip.height, "ledger store opened");
         Ok(Store {
             conn,
-            tree_conn,
+            run_conn,
             _checkpointer: checkpointer,
             path,
             tip,

@@ -102,7 +102,7 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
         )));
     }
     // FULL: the WAL is fsynced at every commit, so a committed block survives power loss
-    // (received runs relax it for their own commit: `Store::commit_blocks_checked`).
+    // (received runs relax it for their own commit: `Store::commit_streamed`).
     set_synchronous(conn, "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .op("enabling foreign keys")?;
@@ -124,16 +124,18 @@ pub(crate) fn set_synchronous(conn: &Connection, level: &str) -> Result<(), Stor
         .op_with(|| format!("setting synchronous={level}"))
 }
 
-/// The store's read-only connection for state-tree reads. Its own page cache holds the upper
-/// tree levels every update walks through.
-pub(crate) fn open_tree_reader(path: &Path) -> Result<Connection, StoreError> {
+/// The store's second, read-only connection: a received run is checked through it (core's
+/// block pipeline reading the committed chain) while the writer connection stores the blocks
+/// already accepted. Its own page cache holds the upper tree levels every update walks through.
+pub(crate) fn open_run_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
-        .op_with(|| format!("cannot open {} for tree reads", path.display()))?;
+        .op_with(|| format!("cannot open {} for run checks", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))
         .op("setting the busy timeout")?;
     conn.pragma_update(None, "cache_size", -8_192)
         .op("setting the page cache size")?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

@@ -115,3 +115,30 @@ impl TreeReader for super::Store {
         Ok(None)
     }
 }
+
+/// What core's block pipeline reads: the committed chain as of the tip. Failed state and nonce
+/// reads answer "absent" and refuse the next commit (see `StateView for Store`).
+impl miniledger_core::pipeline::ChainReads for super::Store {
+    fn tip(&self) -> miniledger_core::BlockHeader {
+        super::Store::tip(self)
+    }
+
+    fn tree_version(&self) -> Option<Version> {
+        super::Store::tree_version(self)
+    }
+
+    fn contains_transaction(&self, hash: &str) -> bool {
+        super::Store::contains_transaction(self, hash)
+    }
+
+    fn miniledger_reproducible(&self) -> bool {
+        super::Store::miniledger_reproducible(self)
+    }
+
+    fn miniledger_root_with(
+        &self,
+        pending: &std::collections::BTreeMap<String, Option<miniledger_core::state::StateEntry>>,
+    ) -> Result<String, String> {
+        super::Store::miniledger_root_with(self, pending).map_err(|e| e.to_string())
+    }
+}

@@ -3,8 +3,8 @@
 //! block by block against an `Overlay` lets later blocks see the effects of earlier ones, so the
 //! whole run can then be committed in one transaction.
 
-use miniledger_core::state::{StateDelta, StateEntry, StateView};
-use miniledger_core::validation::NonceView;
+use crate::state::{StateDelta, StateEntry, StateView};
+use crate::validation::NonceView;
 use std::collections::{BTreeMap, HashMap};
 
 /// Pending state writes and next nonces over `base`. The latest pushed block wins.
@@ -67,7 +67,7 @@ impl<V: NonceView> NonceView for Overlay<'_, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miniledger_core::state::MemoryState;
+    use crate::state::MemoryState;
 
     fn entry(value: &str, version: u64) -> Option<StateEntry> {
         Some(StateEntry {

@@ -1,0 +1,316 @@
+//! The block pipeline (`pipeline`): what of a run is committed, and that a run gets the same
+//! verdict whichever road it takes (a BlockSync run, or Raft entries checked one by one as they
+//! are appended and then committed).
+
+use miniledger_core::pipeline::{
+    self, build, check_entry, check_verified, BlockError, ChainReads, Known, MemoryChain, Pending,
+    Rules, StateRootRule, Verdict,
+};
+use miniledger_core::state::StateView;
+use miniledger_core::validation::{Limits, NonceView, ReplayRule, Rule, ValidatorSet};
+use miniledger_core::{Block, Chain, Keypair, PayloadBody, Transaction};
+
+/// The validating node's clock.
+const NOW: u64 = 1_000_000;
+
+fn proposer() -> Keypair {
+    Keypair::from_seed([9; 32])
+}
+
+fn alice() -> Keypair {
+    Keypair::from_seed([1; 32])
+}
+
+fn rules(state_root: StateRootRule) -> Rules {
+    Rules {
+        validators: ValidatorSet::new([proposer().public_hex()]),
+        limits: Limits::default(),
+        state_root,
+    }
+}
+
+fn set(sender: &Keypair, nonce: u64, key: &str, value_json: &str) -> Transaction {
+    let body = PayloadBody::state_set(key, value_json).unwrap();
+    Transaction::new_signed(sender, nonce, 1_000 + nonce, body)
+}
+
+/// Consecutive blocks on `chain`'s tip, one per batch, built by the producer's path.
+fn produce(chain: &MemoryChain, rules: &Rules, batches: Vec<Vec<Transaction>>) -> Vec<Block> {
+    let mut pending = Pending::new(chain, rules);
+    let mut parent = chain.tip();
+    let mut blocks = Vec::new();
+    for txs in batches {
+        let timestamp = 2_000 + parent.height;
+        let (block, prepared) = build(&pending, &parent, timestamp, txs, &proposer()).unwrap();
+        pending.push(&block, prepared);
+        parent = block.header();
+        blocks.push(block);
+    }
+    blocks
+}
+
+/// Alice writes k = 1, 2, 3, 4, 5, one block each.
+fn honest_run(chain: &MemoryChain, rules: &Rules) -> Vec<Block> {
+    let batches = (0..5)
+        .map(|n| vec![set(&alice(), n, "k", &(n + 1).to_string())])
+        .collect();
+    produce(chain, rules, batches)
+}
+
+/// Rehashes and re-signs a block whose header was changed (a forger holding the key).
+fn resign(mut block: Block) -> Block {
+    block.seal(&proposer());
+    block
+}
+
+/// The ways a block in the middle of a run (the third, height 3) can be bad.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Signature,
+    Replay,
+    StateRoot,
+}
+
+fn with_fault(run: &[Block], fault: Fault) -> Vec<Block> {
+    let mut run = run.to_vec();
+    let bad = &mut run[2];
+    match fault {
+        Fault::Signature => {
+            let mut sig = bad.signature.clone().into_bytes();
+            sig[10] = if sig[10] == b'0' { b'1' } else { b'0' };
+            bad.signature = String::from_utf8(sig).unwrap();
+        }
+        Fault::Replay => {
+            let parent = run[1].header();
+            let txs = vec![set(&alice(), 0, "k", "99")];
+            run[2] = Block::build(&parent, 2_002, txs, run[2].state_root.clone(), &proposer());
+        }
+        Fault::StateRoot => {
+            bad.state_root = "ab".repeat(32);
+            run[2] = resign(run[2].clone());
+        }
+    }
+    run
+}
+
+fn expected_rule(fault: Fault) -> Rule {
+    match fault {
+        Fault::Signature => Rule::BlockSignature,
+        Fault::Replay => Rule::TxReplay,
+        Fault::StateRoot => Rule::BlockStateRoot,
+    }
+}
+
+/// A BlockSync run: stateless rules for the whole run, then the state step.
+fn via_sync(chain: &MemoryChain, rules: &Rules, run: &[Block]) -> Verdict {
+    pipeline::check(chain, rules, run, NOW)
+}
+
+/// Raft: each entry checked as it is appended (on the entries before it), then the appended
+/// entries committed with the effects kept from those checks. Returns the commit's verdict
+/// and the refusal of the entry that was not appended.
+fn via_raft(chain: &MemoryChain, rules: &Rules, run: &[Block]) -> (Verdict, Option<BlockError>) {
+    let mut known = Known::new();
+    let mut appended: Vec<&Block> = Vec::new();
+    let mut refused = None;
+    for block in run {
+        match check_entry(chain, rules, &mut known, &appended, block, NOW) {
+            Ok(()) => appended.push(block),
+            Err(error) => {
+                refused = Some(error);
+                break;
+            }
+        }
+    }
+    let verdict = check_verified(chain, rules, &appended, None, Some(&mut known));
+    (verdict, refused)
+}
+
+fn committed(chain: &MemoryChain, run: &[Block], verdict: Verdict) -> MemoryChain {
+    let mut chain = chain.clone();
+    let blocks: Vec<&Block> = run.iter().collect();
+    chain.commit(&blocks, verdict);
+    chain
+}
+
+#[test]
+fn a_run_with_a_bad_block_in_the_middle_commits_exactly_the_valid_prefix() {
+    let rules = rules(StateRootRule::Tree);
+    let genesis = MemoryChain::new(true);
+    let honest = honest_run(&genesis, &rules);
+    for fault in [Fault::Signature, Fault::Replay, Fault::StateRoot] {
+        let run = with_fault(&honest, fault);
+        let verdict = via_sync(&genesis, &rules, &run);
+        assert_eq!(verdict.accepted.len(), 2, "{fault:?}");
+        let refused = verdict.refused.clone().expect("the third block is refused");
+        assert_eq!(refused.height(), 3, "{fault:?}: {refused}");
+        assert_eq!(
+            refused.rule(),
+            Some(expected_rule(fault)),
+            "{fault:?}: {refused}"
+        );
+
+        let chain = committed(&genesis, &run, verdict);
+        assert_eq!(chain.tip(), honest[1].header(), "{fault:?}");
+        let k = chain.get("k").expect("k written by the prefix");
+        assert_eq!((k.value.as_str(), k.version), ("2", 2), "{fault:?}");
+        assert_eq!(chain.next_nonce(alice().public_hex()), 2, "{fault:?}");
+        assert_eq!(chain.tree_root(), honest[1].state_root, "{fault:?}");
+
+        // The rest of the honest chain follows on the committed prefix.
+        let verdict = via_sync(&chain, &rules, &honest[2..]);
+        assert!(
+            verdict.refused.is_none(),
+            "{fault:?}: {:?}",
+            verdict.refused
+        );
+        let chain = committed(&chain, &honest[2..], verdict);
+        assert_eq!(chain.tip(), honest[4].header());
+        assert_eq!(chain.tree_root(), honest[4].state_root);
+    }
+}
+
+#[test]
+fn a_state_root_mismatch_is_refused_and_nothing_of_the_block_is_taken() {
+    let rules = rules(StateRootRule::Tree);
+    let genesis = MemoryChain::new(true);
+    let honest = honest_run(&genesis, &rules);
+    let mut forged = honest[0].clone();
+    forged.state_root = "00".repeat(31) + "01";
+    let forged = resign(forged);
+    let verdict = via_sync(&genesis, &rules, std::slice::from_ref(&forged));
+    assert!(verdict.accepted.is_empty());
+    let refused = verdict.refused.clone().unwrap();
+    assert_eq!(refused.rule(), Some(Rule::BlockStateRoot), "{refused}");
+    assert!(
+        refused.to_string().contains(&honest[0].state_root),
+        "{refused}"
+    );
+    let chain = committed(&genesis, std::slice::from_ref(&forged), verdict);
+    assert_eq!(chain.tip(), genesis.tip());
+    assert_eq!(chain.get("k"), None);
+    assert_eq!(chain.tree_version(), None, "no tree change was taken");
+}
+
+#[test]
+fn sync_and_raft_reach_the_same_verdict_on_the_same_run() {
+    for rule in [StateRootRule::Tree, StateRootRule::MiniLedgerBefore] {
+        let rules = rules(rule);
+        let genesis = MemoryChain::new(true);
+        // Some history first, so the run builds on committed state and tree.
+        let history = honest_run(&genesis, &rules);
+        let base = committed(&genesis, &history, via_sync(&genesis, &rules, &history));
+        let batches = (5..10)
+            .map(|n| {
+                vec![
+                    set(&alice(), n, "k", &n.to_string()),
+                    set(&proposer(), n - 5, &format!("p{n}"), "true"),
+                ]
+            })
+            .collect();
+        let honest = produce(&base, &rules, batches);
+        let runs = std::iter::once((None, honest.clone())).chain(
+            [Fault::Signature, Fault::Replay, Fault::StateRoot]
+                .into_iter()
+                .filter(|f| rule == StateRootRule::Tree || !matches!(f, Fault::StateRoot))
+                .map(|f| (Some(f), with_fault(&honest, f))),
+        );
+        for (fault, run) in runs {
+            let sync = via_sync(&base, &rules, &run);
+            let (raft, raft_refused) = via_raft(&base, &rules, &run);
+            let what = format!("{rule:?} {fault:?}");
+            assert_eq!(sync.accepted, raft.accepted, "{what}");
+            assert_eq!(sync.refused, raft_refused, "{what}");
+            assert!(raft.refused.is_none(), "{what}: appended entries commit");
+            assert_eq!(
+                sync.accepted.len(),
+                if fault.is_some() { 2 } else { 5 },
+                "{what}"
+            );
+            let (a, b) = (committed(&base, &run, sync), committed(&base, &run, raft));
+            assert_eq!(a.tip(), b.tip(), "{what}");
+            assert_eq!(a.state(), b.state(), "{what}");
+            assert_eq!(a.tree_root(), b.tree_root(), "{what}");
+            assert_eq!(a.tree_version(), b.tree_version(), "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_produced_block_carries_the_root_the_pipeline_computes_for_it() {
+    let rules = rules(StateRootRule::Tree);
+    let genesis = MemoryChain::new(true);
+    let run = honest_run(&genesis, &rules);
+    // What the producer built (executed as a draft, then signed) is what the rules accept,
+    // roots included, and signed by the producer over the final header.
+    let verdict = via_sync(&genesis, &rules, &run);
+    assert!(verdict.refused.is_none(), "{:?}", verdict.refused);
+    assert!(run.iter().all(|b| b.state_root != "00".repeat(32)));
+    assert_eq!(
+        committed(&genesis, &run, verdict).tree_root(),
+        run[4].state_root
+    );
+}
+
+#[test]
+fn the_tx_hash_replay_rule_sees_the_pending_blocks_of_the_run() {
+    let mut rules = rules(StateRootRule::Unchecked);
+    rules.limits.replay = ReplayRule::TxHash;
+    let genesis = MemoryChain::new(true);
+    let tx = set(&alice(), 0, "k", "1");
+    let first = produce(&genesis, &rules, vec![vec![tx.clone()]]);
+    // The same transaction again in the next block of the same run.
+    let second = Block::build(
+        &first[0].header(),
+        2_001,
+        vec![tx],
+        "00".repeat(32),
+        &proposer(),
+    );
+    let run = vec![first[0].clone(), second];
+    let verdict = via_sync(&genesis, &rules, &run);
+    assert_eq!(verdict.accepted.len(), 1);
+    assert_eq!(verdict.refused.unwrap().rule(), Some(Rule::TxReplay));
+}
+
+/// The reference chain and the node agree on MiniLedger 0.2's roots: checked while our state
+/// reproduces theirs, taken unchecked after a transaction whose effects 0.2 derives from its
+/// clock and `Math.random()` (a contract deploy). The in-memory chain used to keep checking
+/// them, refusing a 0.2 chain the node accepts.
+#[test]
+fn miniledger_roots_are_taken_unchecked_after_a_block_0_2_cannot_reproduce_on_every_road() {
+    let validators = ValidatorSet::new([proposer().public_hex()]);
+    let mut chain = Chain::new(
+        validators,
+        Limits::default(),
+        StateRootRule::MiniLedgerBefore,
+    );
+    let deploy = PayloadBody::ContractDeploy {
+        name: "c".into(),
+        version: "1".into(),
+        code: "x".into(),
+    };
+    let tx = Transaction::new_signed(&alice(), 0, 1_000, deploy);
+    let zero = "00".repeat(32);
+    let first = Block::build(chain.tip(), 2_000, vec![tx], zero.clone(), &proposer());
+    chain
+        .apply(&first, NOW)
+        .expect("the state before block 1 is empty");
+    // 0.2's root after its contract ran: not ours to reproduce.
+    let theirs = "cd".repeat(32);
+    let second = Block::build(chain.tip(), 2_001, vec![], theirs, &proposer());
+    chain
+        .apply(&second, NOW)
+        .expect("taken unchecked, as the node does");
+
+    // Before any such block, a wrong 0.2 root is refused.
+    let validators = ValidatorSet::new([proposer().public_hex()]);
+    let mut fresh = Chain::new(
+        validators,
+        Limits::default(),
+        StateRootRule::MiniLedgerBefore,
+    );
+    let wrong = Block::build(fresh.tip(), 2_000, vec![], "cd".repeat(32), &proposer());
+    let error = fresh.apply(&wrong, NOW).unwrap_err();
+    assert_eq!(error.rule, Rule::BlockStateRoot);
+}
