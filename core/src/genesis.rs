@@ -79,6 +79,20 @@ pub struct Genesis {
     pub parameters: Parameters,
 }
 
+/// A node's network: its genesis with the hash computed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub genesis: Genesis,
+    pub hash: String,
+}
+
+impl From<Genesis> for Network {
+    fn from(genesis: Genesis) -> Network {
+        let hash = genesis.hash();
+        Network { genesis, hash }
+    }
+}
+
 /// Why a document is not a valid genesis; `path` names the field.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("genesis: {0}")]
