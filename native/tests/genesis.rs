@@ -65,7 +65,6 @@ fn nodes_joining_with_no_flags_follow_and_verify_the_founders_chain() {
     a.wait_committed(after["hash"].as_str().unwrap());
     let tip = a.tip();
     assert!(tip.0 >= 2, "{tip:?}");
-    let network = genesis_hash_of(&a.data_dir);
     for n in [&b, &c] {
         wait_until(&format!("{} reaches A's tip {tip:?}", n.name), || {
             n.tip().0 >= tip.0
@@ -75,6 +74,7 @@ fn nodes_joining_with_no_flags_follow_and_verify_the_founders_chain() {
         assert_eq!(status["syncing"], false, "{status}");
         assert_ne!(status["role"], "leader", "{status}");
         assert_eq!(status["validators"], json!([a_key]), "{status}");
+        let network = genesis_hash_of(&a.data_dir);
         assert_eq!(genesis_hash_of(&n.data_dir), network, "{}", n.name);
         let log = n.log();
         assert!(
