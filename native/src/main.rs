@@ -269,6 +269,7 @@ async fn run_node(
         validators: validators.clone(),
         produces: solo && validators.iter().any(|v| v == key.public_hex()),
         p2p_port: 0,
+        network: network.clone(),
     };
     let validators = ValidatorSet::new(validators);
     let settings = Settings {

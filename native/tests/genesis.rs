@@ -180,7 +180,7 @@ fn a_node_of_another_network_is_refused_with_the_reason() {
 }
 
 #[test]
-fn genesis_request_is_answered_before_any_handshake() {
+fn the_genesis_is_served_before_any_handshake_and_over_rest() {
     let a = NodeProcess::start("A", None, &[]);
     let key = Keypair::from_seed([9; 32]);
     let mut raw = RawPeer::connect(&a.p2p);
@@ -194,6 +194,13 @@ fn genesis_request_is_answered_before_any_handshake() {
     let served = Genesis::parse(&response.genesis.unwrap().to_string()).unwrap();
     assert_eq!(served.hash(), genesis_hash_of(&a.data_dir));
     raw.expect_closed("the socket after the answer", Duration::from_secs(10));
+    // The same document over REST, for light nodes given only the hash.
+    let rest = a.get_ok("/genesis");
+    assert_eq!(rest["hash"], served.hash());
+    assert_eq!(
+        Genesis::parse(&rest["genesis"].to_string()).unwrap(),
+        served
+    );
 }
 
 #[test]
