@@ -298,3 +298,77 @@ fn a_data_dir_refuses_another_networks_genesis() {
     );
     assert!(!fresh.exists());
 }
+
+/// A peer that answers GENESIS_REQUEST with `answer` (a GENESIS_RESPONSE payload), or says
+/// nothing; returns its address.
+fn lying_peer(answer: Option<Value>) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                    let _request = ws.next().await;
+                    if let Some(payload) = answer {
+                        let frame = json!({"version": 1, "type": "GENESIS_RESPONSE",
+                            "from": "0000000000000000", "timestamp": 0, "payload": payload});
+                        let _ = ws.send(Frame::Text(frame.to_string().into())).await;
+                    }
+                    // Hold the socket open: the joiner must give up by itself.
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                });
+            }
+        });
+    });
+    format!("ws://127.0.0.1:{}", rx.recv().unwrap())
+}
+
+/// What a malicious or foreign peer may answer `join`: refused with the reason, nothing stored.
+#[test]
+fn join_refuses_a_bad_answer_and_stores_nothing() {
+    let key = Keypair::from_seed([3; 32]).public_hex().to_string();
+    let twice = json!({"genesis": {"format": "miniledger-genesis/1", "chainName": "x",
+        "consensus": "raft", "validators": [key, key]}});
+    let cases = [
+        (Some(twice), "listed twice"),
+        (
+            Some(json!({"genesis": {"format": "miniledger-genesis/1"}})),
+            "missing field",
+        ),
+        (Some(json!({"genesis": null})), "compat"),
+        (None, "no answer within 10 s"),
+    ];
+    for (answer, expected) in cases {
+        let address = lying_peer(answer);
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let out = run_until_exit(&[
+            "join",
+            &address,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen-address",
+            "127.0.0.1",
+            "--p2p-port",
+            "1",
+            "--api-port",
+            "2",
+        ]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("cannot fetch the genesis") && err.contains(expected),
+            "{expected}: {err}"
+        );
+        assert!(!data.join("genesis.json").exists());
+    }
+}
