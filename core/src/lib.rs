@@ -6,6 +6,7 @@ pub mod canonical;
 pub mod chain;
 pub mod crypto;
 pub mod decode;
+pub mod genesis;
 pub mod hash;
 pub mod hex;
 pub mod light;

@@ -22,6 +22,7 @@ fn a_refusing_ack_without_a_reason_is_a_refusal() {
         reason: None,
         challenge: None,
         challenge_signature: None,
+        genesis_hash: None,
     };
     pm.on_frame(
         7,

@@ -34,6 +34,7 @@ fn hello(key: &Keypair) -> String {
             light: None,
             tls: None,
             challenge: None,
+            genesis_hash: None,
         }),
     )
     .encode()
@@ -239,6 +240,7 @@ fn an_established_peer_is_not_displaced_by_a_socket_claiming_its_node_id() {
             reason: None,
             challenge: None,
             challenge_signature: None,
+            genesis_hash: None,
         }),
     );
     pm.on_frame(1, &ack.encode(), 1);
@@ -302,6 +304,7 @@ fn hello_as(key: &Keypair, challenge: Option<&str>, light: bool, org: &str) -> S
         light: light.then_some(true),
         tls: None,
         challenge: challenge.map(Into::into),
+        genesis_hash: None,
     };
     Envelope::new(key.node_id(), 0, Message::Handshake(hello)).encode()
 }
@@ -455,6 +458,7 @@ fn a_responder_that_cannot_sign_for_its_key_is_refused() {
         reason: None,
         challenge: Some(CHALLENGE.into()),
         challenge_signature: Some(auth::sign(&liar, Role::Responder, &ours, &our_key())),
+        genesis_hash: None,
     };
     pm.on_frame(
         1,

@@ -28,6 +28,7 @@ fn hello(seed: u8, tls: Option<bool>) -> String {
         light: None,
         tls,
         challenge: None,
+        genesis_hash: None,
     };
     Envelope::new(key.node_id(), 0, Message::Handshake(hello)).encode()
 }

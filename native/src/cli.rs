@@ -51,6 +51,27 @@ pub enum Command {
     Peers(PeersCommand),
     /// start a three-validator demo cluster on loopback and print the page address
     Demo(DemoArgs),
+    /// print a new network's genesis document (JSON) for `start --genesis FILE`
+    Genesis(GenesisArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// The initial validators' public keys, comma-separated (`miniledger keys show` prints one)
+    #[arg(long, value_delimiter = ',', value_name = "KEYS", required = true)]
+    pub validators: Vec<String>,
+    /// The chain's name (default miniledger)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Consensus (default: solo for one validator, raft for more)
+    #[arg(long, value_enum)]
+    pub consensus: Option<ConsensusAlgorithm>,
+    /// Only these public keys may connect as full peers, authenticated (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    pub allowed_keys: Vec<String>,
+    /// Only peers of these orgs may connect as full peers, authenticated (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "ORGS")]
+    pub allowed_orgs: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +99,10 @@ pub struct InitArgs {
     /// Organization this node belongs to
     #[arg(short = 'o', long, default_value = "org1")]
     pub org: String,
+    /// The network's genesis document (from `miniledger genesis`), stored in the data
+    /// directory; without it the first start makes a new network with this node its validator
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }
@@ -145,9 +170,16 @@ pub struct StartArgs {
     pub tls_ca: Option<PathBuf>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
+    /// The network's genesis document (from `miniledger genesis`); a data directory that
+    /// already holds another network's refuses to start
+    #[arg(long, value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
     /// Peers added by `join`; appended to the resolved peer list rather than replacing it.
     #[arg(skip)]
     pub join_peers: Vec<String>,
+    /// `join --genesis-hash`: the only network this node may belong to.
+    #[arg(skip)]
+    pub expected_genesis_hash: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +187,10 @@ pub struct JoinArgs {
     /// Address of a node already in the network, e.g. ws://10.0.0.5:9000
     #[arg(value_name = "WS_ADDR")]
     pub addr: String,
+    /// Join only the network whose genesis has this hash (else the peer's genesis is trusted
+    /// on first use, its hash printed)
+    #[arg(long, value_name = "HASH")]
+    pub genesis_hash: Option<String>,
     #[command(flatten)]
     pub start: StartArgs,
 }
@@ -164,6 +200,7 @@ impl JoinArgs {
     pub fn start_args(&self) -> StartArgs {
         let mut args = self.start.clone();
         args.join_peers.push(self.addr.clone());
+        args.expected_genesis_hash = self.genesis_hash.clone();
         args
     }
 }

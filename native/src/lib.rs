@@ -5,6 +5,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod genesis;
 pub mod identity;
 pub mod keys;
 pub mod node;

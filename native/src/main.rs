@@ -1,5 +1,6 @@
 //! `miniledger`: the native full node and its command-line tools.
 
+use miniledger_core::genesis::{Genesis, Network, DEFAULT_CHAIN_NAME};
 use miniledger_core::net::Admission;
 use miniledger_core::raft::RaftConfig;
 use miniledger_core::validation::{Limits, ReplayRule, ValidatorSet};
@@ -8,6 +9,7 @@ use miniledger_native::api::{self, ApiContext, NodeInfo};
 use miniledger_native::cli::{self, Command, KeysCommand, PeersCommand, StartArgs, TxCommand};
 use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
+use miniledger_native::genesis::{self, Given};
 use miniledger_native::identity::{Identity, Missing, OperatorToken, Passphrase};
 use miniledger_native::keys;
 use miniledger_native::node::{Clock, Node, Rules, Settings};
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = cli::parse();
     let result = match cli.command {
-        Command::Init(args) => keys::init(&args.data_dir, &args.org, &args.passphrase),
+        Command::Init(args) => init(&args),
         Command::Start(args) => start(&args),
         Command::Join(args) => start(&args.start_args()),
         Command::Keys(KeysCommand::Show { data_dir }) => keys::show(&data_dir),
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Query(args) => client::query(&args.api, &args.sql, args.json),
         Command::Peers(PeersCommand::List(args)) => client::peers(&args),
         Command::Demo(args) => miniledger_native::demo::run(&args),
+        Command::Genesis(args) => print_genesis(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,6 +53,47 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `miniledger init [--genesis FILE]`: the data directory, and the network's genesis if given
+/// (without one, the first start makes a new network with this node as its validator).
+fn init(args: &cli::InitArgs) -> Result<(), String> {
+    // A bad genesis file stops `init` before it creates anything.
+    let genesis = args
+        .genesis
+        .as_deref()
+        .map(genesis::read_file)
+        .transpose()?;
+    keys::init(&args.data_dir, &args.org, &args.passphrase)?;
+    if let Some(genesis) = genesis {
+        genesis::store(&args.data_dir, &genesis)?;
+        println!(
+            "network {:?}, genesis hash {}",
+            genesis.chain_name,
+            genesis.hash()
+        );
+    }
+    Ok(())
+}
+
+/// `miniledger genesis --validators …`: the document on stdout, its hash on stderr.
+fn print_genesis(args: &cli::GenesisArgs) -> Result<(), String> {
+    let consensus = args.consensus.unwrap_or(if args.validators.len() > 1 {
+        ConsensusAlgorithm::Raft
+    } else {
+        ConsensusAlgorithm::Solo
+    });
+    let genesis = Genesis::new(
+        args.name.as_deref().unwrap_or(DEFAULT_CHAIN_NAME),
+        genesis::consensus(consensus),
+        &args.validators,
+        &args.allowed_keys,
+        &args.allowed_orgs,
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{}", genesis.to_json_pretty());
+    eprintln!("genesis hash {}", genesis.hash());
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -75,10 +119,93 @@ fn start(args: &StartArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(run_node(config, passphrase))
+    runtime.block_on(run_node(config, args, passphrase))
 }
 
-async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), String> {
+/// What was given for the network at this start (see `genesis::Given`).
+fn given(config: &NodeConfig, args: &StartArgs) -> Result<Given, String> {
+    if let Some(file) = &args.genesis {
+        if !config.validators.is_empty() {
+            return Err(
+                "--genesis and validators (--validators or consensus.validators) both \
+                 given: the genesis names the validators"
+                    .into(),
+            );
+        }
+        return Ok(Given::File(file.clone()));
+    }
+    if !config.validators.is_empty() {
+        return Ok(Given::Validators {
+            consensus: config.consensus,
+            validators: config.validators.clone(),
+        });
+    }
+    Ok(match args.join_peers.first() {
+        Some(address) => Given::Peer {
+            address: address.clone(),
+        },
+        None => Given::Nothing,
+    })
+}
+
+/// The network's settings that the genesis fixes: consensus, validators, admission lists and
+/// limits. `config` may repeat them but not contradict them.
+fn apply_genesis(
+    config: &mut NodeConfig,
+    args: &StartArgs,
+    network: &Network,
+) -> Result<(), String> {
+    let g = &network.genesis;
+    let algorithm = genesis::algorithm(g.consensus);
+    if args.consensus.is_some_and(|c| c != algorithm) {
+        return Err(format!(
+            "--consensus {}: the network's genesis (hash {}) says {algorithm}",
+            args.consensus.expect("checked"),
+            network.hash
+        ));
+    }
+    for (setting, genesis_list, configured) in [
+        (
+            "network.allowedKeys",
+            &g.allowed_keys,
+            &mut config.allowed_keys,
+        ),
+        (
+            "network.allowedOrgs",
+            &g.allowed_orgs,
+            &mut config.allowed_orgs,
+        ),
+    ] {
+        if genesis_list.is_empty() {
+            continue; // the node's own list, if any, applies
+        }
+        let mut sorted = configured.clone();
+        sorted.sort();
+        if !configured.is_empty() && sorted != *genesis_list {
+            return Err(format!(
+                "{setting} (or its flag) differs from the network's genesis (hash {}), which \
+                 sets it: remove it from the node's configuration",
+                network.hash
+            ));
+        }
+        *configured = genesis_list.clone();
+    }
+    config.consensus = algorithm;
+    config.validators = g.validators.clone();
+    Ok(())
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn run_node(
+    mut config: NodeConfig,
+    args: &StartArgs,
+    passphrase: Passphrase,
+) -> Result<(), String> {
     // Certificate problems stop the node before it opens anything.
     let tls = &config.tls;
     let peer_tls = PeerTls::new(
@@ -98,6 +225,35 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
     .map_err(|e| e.to_string())?;
     drop(passphrase);
     let operator = OperatorToken::load_or_create(&config.data_dir).map_err(|e| e.to_string())?;
+    // Our own networks are defined by their genesis; a MiniLedger 0.2 network has none (its
+    // genesis block is fixed and its validators configured on each node).
+    let network = match config.compat {
+        Some(Compat::MiniLedger02) => {
+            if args.genesis.is_some() || args.expected_genesis_hash.is_some() {
+                return Err("a MiniLedger 0.2 network (--compat) has no genesis document".into());
+            }
+            None
+        }
+        None => {
+            let tls = peer_tls.connector.clone();
+            let node_id = key.node_id().to_string();
+            let fetch = |address: String| async move {
+                genesis::fetch::fetch(&address, &tls, &node_id, wall_ms()).await
+            };
+            let given = given(&config, args)?;
+            let expected = args.expected_genesis_hash.as_deref();
+            let network =
+                genesis::settle(&config.data_dir, given, key.public_hex(), expected, fetch).await?;
+            apply_genesis(&mut config, args, &network)?;
+            tracing::info!(
+                genesis_hash = %network.hash,
+                chain = %network.genesis.chain_name,
+                validators = network.genesis.validators.len(),
+                "network"
+            );
+            Some(network)
+        }
+    };
     let solo = config.consensus == ConsensusAlgorithm::Solo;
     // Solo with no validators configured: this node is the network's only validator.
     let validators = if config.validators.is_empty() {
@@ -113,6 +269,7 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
         validators: validators.clone(),
         produces: solo && validators.iter().any(|v| v == key.public_hex()),
         p2p_port: 0,
+        network: network.clone(),
     };
     let validators = ValidatorSet::new(validators);
     let settings = Settings {
@@ -129,7 +286,9 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
                     Some(Compat::MiniLedger02) => ReplayRule::TxHash,
                     None => ReplayRule::Nonces,
                 },
-                ..Limits::default()
+                ..network
+                    .as_ref()
+                    .map_or_else(Limits::default, |n| n.genesis.limits(Limits::default()))
             },
             // A MiniLedger 0.2 network uses its own stateRoot rule (see `Pending`).
             state_root: match config.compat {
@@ -138,6 +297,7 @@ async fn run_node(config: NodeConfig, passphrase: Passphrase) -> Result<(), Stri
             },
         },
         tls: peer_tls.clone(),
+        network,
         max_frame_bytes: config.max_frame_bytes,
         max_peers: config.max_peers,
         max_inbound_per_ip: config.max_inbound_per_ip,

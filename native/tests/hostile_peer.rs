@@ -456,6 +456,7 @@ fn replayed_transactions_and_a_claimed_node_id_change_nothing() {
         light: None,
         tls: None,
         challenge: None,
+        genesis_hash: None,
     });
     impostor.send_text(
         miniledger_core::Envelope::new(net.honest_id.as_str(), now_ms(), claim).encode(),

@@ -17,7 +17,7 @@
 use super::auth::{self, Role};
 use super::connection::ConnState;
 use super::peers::{ConnId, Direction, PeerManager, PeerSummary};
-use crate::protocol::{Handshake, HandshakeAck, HandshakeProof, Message};
+use crate::protocol::{GenesisResponse, Handshake, HandshakeAck, HandshakeProof, Message};
 
 /// A HANDSHAKE or HANDSHAKE_ACK is a few hundred bytes: an unidentified socket gets no more
 /// than this per frame, whatever the frame cap (which must fit a whole block).
@@ -40,6 +40,31 @@ impl PeerManager {
             light: self.config.light.then_some(true),
             tls: self.config.tls.then_some(true),
             challenge,
+            genesis_hash: self.genesis_hash(),
+        })
+    }
+
+    fn genesis_hash(&self) -> Option<String> {
+        self.config.network.as_ref().map(|n| n.hash.clone())
+    }
+
+    /// Our genesis document, for GENESIS_REQUEST (null when we have none: compat mode).
+    pub(super) fn genesis_response(&self) -> Message {
+        let genesis = self
+            .config
+            .network
+            .as_ref()
+            .map(|n| serde_json::to_value(&n.genesis).expect("a genesis serializes"));
+        Message::GenesisResponse(GenesisResponse { genesis })
+    }
+
+    /// A peer announcing another network's genesis hash. One announcing none (MiniLedger 0.2,
+    /// a light node, ours in compat mode) is not refused for it: it cannot say.
+    fn network_refusal(&self, theirs: Option<&str>) -> Option<String> {
+        let ours = &self.config.network.as_ref()?.hash;
+        let theirs = theirs?;
+        (theirs != ours).then(|| {
+            format!("another network: genesisHash {theirs}, ours {ours} (a different genesis)")
         })
     }
 
@@ -59,6 +84,12 @@ impl PeerManager {
             ),
             (ConnState::AwaitingHandshake, Message::Handshake(hello)) => {
                 self.on_handshake(conn, hello, now)
+            }
+            // Anyone may read the genesis (`miniledger join` does, before it has one): it is
+            // small, public and the socket closes after it.
+            (ConnState::AwaitingHandshake, Message::GenesisRequest(_)) => {
+                self.send(conn, &self.genesis_response(), now);
+                self.close(conn, "genesis sent".into())
             }
             (ConnState::AwaitingAck { .. }, Message::HandshakeAck(ack)) => {
                 self.on_handshake_ack(conn, ack, now)
@@ -127,6 +158,9 @@ impl PeerManager {
         if let Some(refusal) = self.refusal(&hello.node_id, &hello.public_key, now) {
             return Some(refusal);
         }
+        if let Some(refusal) = self.network_refusal(hello.genesis_hash.as_deref()) {
+            return Some(refusal);
+        }
         if let Some(existing) = self.peers.get(&hello.node_id) {
             if !self.keeps_new_duplicate(existing, false, proves, now) {
                 return Some("duplicate connection".into());
@@ -158,6 +192,7 @@ impl PeerManager {
             reason: refusal.clone(),
             challenge: None,
             challenge_signature: None,
+            genesis_hash: self.genesis_hash(),
         };
         if let (None, Some(theirs), Some((key, _))) = (&refusal, &hello.challenge, &self.auth) {
             ack.challenge_signature =
@@ -252,8 +287,10 @@ impl PeerManager {
         };
         let (address, ours) = (address.clone(), ours.clone());
         self.dials.answered(&address, &ack.node_id);
+        let another_network = self.network_refusal(ack.genesis_hash.as_deref());
         let mut refusal = if ack.accepted {
             self.refusal(&ack.node_id, &ack.public_key, now)
+                .or(another_network.clone())
         } else {
             // `reason` is optional: a refusal without one is still a refusal (found by
             // fuzzing: such an ack was admitted unchecked, even from our own nodeId).
@@ -301,8 +338,9 @@ impl PeerManager {
             };
         }
         if let Some(reason) = refusal {
-            if ack.node_id == self.config.node_id {
-                self.dials.remove(&address); // our own address: never dial it again
+            if ack.node_id == self.config.node_id || another_network.is_some() {
+                // Our own address, or a node of another network: never dial it again.
+                self.dials.remove(&address);
             }
             return self.close(conn, format!("handshake with {address} failed: {reason}"));
         }

@@ -61,6 +61,9 @@ pub struct PeerConfig {
     /// configured ones: a validator keeps trying to reach every validator it heard of.
     pub keep_dialing: BTreeSet<String>,
     pub discovery: DiscoveryConfig,
+    /// Our network (genesis and its hash): announced in handshakes, served on GENESIS_REQUEST;
+    /// a peer announcing another hash is refused. None in compat mode and for light nodes.
+    pub network: Option<crate::genesis::Network>,
 }
 
 impl PeerConfig {
@@ -84,6 +87,7 @@ impl PeerConfig {
             admission: Admission::default(),
             keep_dialing: BTreeSet::new(),
             discovery: DiscoveryConfig::default(),
+            network: None,
         }
     }
 }
@@ -359,6 +363,11 @@ impl PeerManager {
             Message::Ping(h) => self.on_ping(conn, from, h, now),
             Message::Pong(h) => self.on_pong(conn, from, h),
             Message::PeerList(list) => self.on_peer_list(list, now),
+            Message::GenesisRequest(_) => self.send(conn, &self.genesis_response(), now),
+            Message::GenesisResponse(_) => {
+                let reason = "GENESIS_RESPONSE on an established connection".into();
+                self.offend(conn, &from, Offence::UnsolicitedResponse, reason, now)
+            }
             Message::Handshake(_) | Message::HandshakeAck(_) | Message::HandshakeProof(_) => {
                 let reason = "handshake repeated on an established connection".into();
                 self.offend(conn, &from, Offence::RepeatedHandshake, reason, now)

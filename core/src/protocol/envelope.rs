@@ -88,11 +88,14 @@ messages! {
     Ping = "PING" (ChainHeight),
     Pong = "PONG" (ChainHeight),
     HandshakeProof = "HANDSHAKE_PROOF" (HandshakeProof),
+    GenesisRequest = "GENESIS_REQUEST" (GenesisRequest),
+    GenesisResponse = "GENESIS_RESPONSE" (GenesisResponse),
 }
 
 impl Message {
     /// Our message types, unknown to MiniLedger 0.2 (sent only to peers that showed they are ours).
-    pub const EXTENSIONS: &'static [&'static str] = &["HANDSHAKE_PROOF"];
+    pub const EXTENSIONS: &'static [&'static str] =
+        &["HANDSHAKE_PROOF", "GENESIS_REQUEST", "GENESIS_RESPONSE"];
 }
 
 fn prefixed(e: DecodeError) -> DecodeError {

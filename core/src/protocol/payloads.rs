@@ -24,6 +24,10 @@ pub struct Handshake {
     /// Absent from a MiniLedger 0.2 dialer, which then stays unauthenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge: Option<String>,
+    /// Ours: the hash of the dialer's genesis document (`crate::genesis`), its network's
+    /// identity. Absent from MiniLedger 0.2 nodes and from ours in compat mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +47,22 @@ pub struct HandshakeAck {
     /// Ours: the responder's signature over the dialer's challenge (`net::auth`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge_signature: Option<String>,
+    /// Ours: the hash of the responder's genesis document, as in [`Handshake`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_hash: Option<String>,
+}
+
+/// Ours (GENESIS_REQUEST, `{}`): asks for the network's genesis document. Sent as the first
+/// and only frame of a socket, before any handshake; the node answers GENESIS_RESPONSE and
+/// closes. A MiniLedger 0.2 node has no handler for the type and ignores it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenesisRequest {}
+
+/// Ours (GENESIS_RESPONSE): the genesis document as the node holds it (`null` when it has
+/// none: compat mode). The asker hashes it itself; nothing here is taken on trust.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenesisResponse {
+    pub genesis: Option<serde_json::Value>,
 }
 
 /// Ours (HANDSHAKE_PROOF): the dialer's signature over the responder's challenge. Sent only to

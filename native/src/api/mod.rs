@@ -54,6 +54,8 @@ pub struct NodeInfo {
     pub produces: bool,
     /// The bound P2P port, so a page served by this node can join the mesh through it.
     pub p2p_port: u16,
+    /// The node's network (None in compat mode), served by `GET /genesis`.
+    pub network: Option<miniledger_core::genesis::Network>,
 }
 
 /// Shared by every handler.
@@ -160,6 +162,7 @@ pub fn router(ctx: Ctx, www: &Path) -> Router {
     Router::new()
         .route("/status", get(node::status))
         .route("/identity", get(node::identity))
+        .route("/genesis", get(node::genesis))
         .route("/peers", get(node::peers))
         .route("/consensus", get(node::consensus))
         .route("/blocks", get(blocks::list))

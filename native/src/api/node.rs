@@ -133,6 +133,20 @@ pub async fn identity(State(ctx): State<Ctx>) -> Json<serde_json::Value> {
     }))
 }
 
+/// `GET /genesis`: the network's genesis document and its hash (what `join` fetches over P2P),
+/// so a light node can be handed just the hash and check the document it is served.
+pub async fn genesis(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
+    let network = ctx.info.network.as_ref().ok_or_else(|| {
+        ApiError::not_found(
+            "no genesis document: this node follows a MiniLedger 0.2 network (compat mode)",
+        )
+    })?;
+    Ok(Json(serde_json::json!({
+        "genesis": network.genesis,
+        "hash": network.hash,
+    })))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PeerView {

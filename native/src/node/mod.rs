@@ -86,6 +86,8 @@ pub struct Settings {
     pub raft: Option<RaftConfig>,
     /// TLS for the P2P server and `wss://` dials.
     pub tls: crate::tls::PeerTls,
+    /// Our network (genesis and hash; None in compat mode): see `miniledger_core::genesis`.
+    pub network: Option<miniledger_core::genesis::Network>,
 }
 
 /// A snapshot for the API and CLI.
@@ -211,6 +213,7 @@ impl Node {
             burst: settings.max_messages_per_second.saturating_mul(2),
         };
         config.admission = settings.admission.clone();
+        config.network = settings.network.clone();
         config.keep_dialing = settings.rules.validators.keys().iter().cloned().collect();
         let mut seed = [0u8; 40];
         getrandom::getrandom(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;

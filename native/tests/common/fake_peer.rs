@@ -152,6 +152,7 @@ async fn serve<S>(
                         .challenge
                         .as_deref()
                         .map(|c| auth::sign(me, Role::Responder, c, &hello.public_key)),
+                    genesis_hash: None,
                 }),
             )],
             Some(Message::HandshakeProof(_)) => Vec::new(),

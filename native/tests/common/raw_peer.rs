@@ -172,6 +172,7 @@ pub fn hello_full(key: &Keypair, light: bool, challenge: Option<&str>) -> Messag
         light: light.then_some(true),
         tls: None,
         challenge: challenge.map(Into::into),
+        genesis_hash: None,
     })
 }
 
@@ -188,5 +189,6 @@ pub fn hello(key: &Keypair) -> Message {
         light: Some(true),
         tls: None,
         challenge: None,
+        genesis_hash: None,
     })
 }
