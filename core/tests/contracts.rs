@@ -539,3 +539,75 @@ fn the_module_cache_is_bounded() {
         .execute(&state, &tx, &PayloadBody::StateDelete { key: "x".into() })
         .is_none());
 }
+
+#[test]
+fn a_block_with_contracts_matches_state_execution_and_keeps_receipts() {
+    use miniledger_core::contract::block::execute_block;
+    use miniledger_core::model::{Block, Transaction};
+    use miniledger_core::Keypair;
+    let alice = Keypair::from_seed([1; 32]);
+    let proposer = Keypair::from_seed([9; 32]);
+    let me = alice.public_hex().to_string();
+    let bodies = vec![
+        PayloadBody::ContractDeploy {
+            name: "token".into(),
+            version: "1".into(),
+            code: TOKEN.into(),
+        },
+        PayloadBody::ContractInvoke {
+            contract: "token".into(),
+            method: "mint".into(),
+            args: RawValue::from_string("[50]".into()).unwrap(),
+        },
+        PayloadBody::ContractInvoke {
+            contract: "token".into(),
+            method: "transfer".into(),
+            args: RawValue::from_string(r#"["bob", 80]"#.into()).unwrap(),
+        },
+        PayloadBody::state_set("note", r#"{"b":1,"a":2}"#).unwrap(),
+        PayloadBody::ContractInvoke {
+            contract: "token".into(),
+            method: "transfer".into(),
+            args: RawValue::from_string(r#"["bob", 20]"#.into()).unwrap(),
+        },
+    ];
+    let txs: Vec<Transaction> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            Transaction::new_signed(&alice, i as u64, 1_700_000_000_000 + i as u64, body)
+        })
+        .collect();
+    let block = Block::build(
+        &Block::genesis().header(),
+        1_700_000_000_010,
+        txs,
+        String::new(),
+        &proposer,
+    );
+    let mut runtime = ContractRuntime::new(Limits::default());
+    let state = MemoryState::default();
+    let (delta, receipts) = execute_block(&block, &state, &mut runtime);
+    let indexes: Vec<usize> = receipts.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, vec![0, 1, 2, 4]);
+    assert_eq!(
+        reason(&receipts[2].1),
+        "contract.exception: insufficient balance"
+    );
+    let entry = |k: &str| {
+        delta
+            .get(k)
+            .cloned()
+            .flatten()
+            .map(|e| (e.value, e.version))
+    };
+    assert_eq!(entry(&format!("balance:{me}")), Some(("30".into(), 2)));
+    assert_eq!(entry("balance:bob"), Some(("20".into(), 1)));
+    assert_eq!(entry("note"), Some((r#"{"a":2,"b":1}"#.into(), 1)));
+    assert!(entry("_contract:token").unwrap().0.contains(&me));
+    // Same block, fresh runtime: same delta and receipts (what every validator recomputes).
+    let (again, receipts_again) =
+        execute_block(&block, &state, &mut ContractRuntime::new(Limits::default()));
+    assert_eq!(again, delta);
+    assert_eq!(receipts_again, receipts);
+}

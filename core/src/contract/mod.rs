@@ -21,6 +21,7 @@
 //! bounded only by the loop and depth limits; Boa has no heap limit, so string concatenation can
 //! still grow memory geometrically within the budget.
 
+pub mod block;
 mod cache;
 mod engine;
 mod meter;
