@@ -220,6 +220,15 @@ fn named_failures_for_bad_deployments_and_calls() {
         reason(&l.invoke("a", "c", "__proto__", "[]")),
         "contract.method-not-found"
     );
+    // Code overwritten by something that is not a string is no contract.
+    l.state.apply(StateDelta::from([(
+        "_contract_code:c".to_string(),
+        Some(StateEntry {
+            value: "42".into(),
+            version: 2,
+        }),
+    )]));
+    assert_eq!(reason(&l.invoke("a", "c", "m", "[]")), "contract.not-found");
 }
 
 /// Runs `body` as method `m` three times: twice on one runtime, once on a fresh one (a node

@@ -1,5 +1,5 @@
 //! Compiled contract modules, bounded: the factory function each contract's code compiles to,
-//! keyed by name and checked against the code (a new version replaces it).
+//! keyed by name and checked against the code's stored JSON text (a new version replaces it).
 
 use boa_engine::JsObject;
 use std::collections::HashMap;

@@ -10,7 +10,7 @@ pub enum Failure {
     Memory,
     /// Call depth or the engine's value stack past their limits.
     Stack,
-    /// No contract deployed under that name.
+    /// No contract under that name: nothing at `_contract_code:NAME`, or not a JSON string.
     NotFound,
     /// The contract has no such method.
     MethodNotFound,

@@ -81,9 +81,11 @@ impl ContractRuntime {
         {
             return failed(Failure::NotDeployer, 0, Vec::new());
         }
+        let code_json = serde_json::to_string(code).expect("strings serialize");
+        let code_json = crate::canonical::canonicalize(&code_json).expect("valid JSON");
         // Like 0.2, deploying compiles the code and runs its top level, which must return an
         // object of functions; unlike 0.2, that run is metered and its writes impossible.
-        let exec = self.run(state, tx, name, code, None, "[]");
+        let exec = self.run(state, tx, name, &code_json, None, "[]");
         if !exec.receipt.is_success() {
             let f = exec.receipt.failure().cloned().expect("failed");
             let f = match f {
@@ -98,8 +100,6 @@ impl ContractRuntime {
             deployed_at: tx.timestamp,
             deployed_by: tx.sender.clone(),
         };
-        let code_json = serde_json::to_string(code).expect("strings serialize");
-        let code_json = crate::canonical::canonicalize(&code_json).expect("valid JSON");
         Execution {
             receipt: Receipt {
                 outcome: Outcome::Success { result: None },
@@ -127,10 +127,11 @@ impl ContractRuntime {
         method: &str,
         args_json: &str,
     ) -> Execution {
-        let Some(deployed) = registry::load(state, contract) else {
+        // As in 0.2, the code is all an invocation needs (metadata is for people and upgrades).
+        let Some(code) = state.get(&registry::code_key(contract)) else {
             return failed(Failure::NotFound, 0, Vec::new());
         };
-        self.run(state, tx, contract, &deployed.code, Some(method), args_json)
+        self.run(state, tx, contract, &code.value, Some(method), args_json)
     }
 
     fn run(
@@ -138,21 +139,28 @@ impl ContractRuntime {
         state: &dyn StateView,
         tx: &TxContext,
         name: &str,
-        code: &str,
+        code_json: &str,
         method: Option<&str>,
         args_json: &str,
     ) -> Execution {
         let limits = self.limits;
         let engine = self.engine.get_or_insert_with(|| Engine::new(&limits));
-        let factory = match self.cache.get(name, code) {
+        // Cached by the stored JSON text: a hit needs no unescaping of the source.
+        let factory = match self.cache.get(name, code_json) {
             Some(f) => f,
-            None => match engine.compile(code) {
-                Ok(f) => {
-                    self.cache.insert(name, code, f.clone());
-                    f
+            None => {
+                // Anything but a JSON string there (a `state:set` may have put it) is no contract.
+                let Ok(code) = serde_json::from_str::<String>(code_json) else {
+                    return failed(Failure::NotFound, 0, Vec::new());
+                };
+                match engine.compile(&code) {
+                    Ok(f) => {
+                        self.cache.insert(name, code_json, f.clone());
+                        f
+                    }
+                    Err(f) => return failed(f, 0, Vec::new()),
                 }
-                Err(f) => return failed(f, 0, Vec::new()),
-            },
+            }
         };
         let call = engine.call.clone();
         let (end, steps, poisoned) = {
