@@ -58,7 +58,8 @@ pub struct Write {
 pub struct Limits {
     /// Metering steps of [`GAS_STEP`] units per call.
     pub max_steps: u64,
-    /// Iterations of any single loop (bounds loops the step count cannot see).
+    /// Loop iterations per function call, all its loops together (Boa counts them per call
+    /// frame): bounds loops the step count cannot see.
     pub max_loop_iterations: u64,
     /// Nested JavaScript calls.
     pub max_depth: usize,

@@ -4,7 +4,7 @@
 /// Why a call failed. `reason()` is the stable text receipts and the API carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// The operation budget ran out (also: a single loop ran past its iteration limit).
+    /// The operation budget ran out (also: one function call ran past its loop-iteration limit).
     OutOfGas,
     /// A string, array or value past the size limits.
     Memory,
