@@ -183,7 +183,9 @@
     mailbox.input = null;
     if (c === null || c === undefined) throw new TypeError("no call in progress");
     let mod;
-    try { mod = c.factory(); } catch (e) { hostThrow(describe(e)); }
+    // Called as plain functions, as 0.2 does: `this` is undefined at the top level and in methods.
+    const factory = c.factory;
+    try { mod = factory(); } catch (e) { hostThrow(describe(e)); }
     if (mod === null || typeof mod !== "object") hostThrow("Contract must return an object with methods");
     if (c.method === null) {
       const ks = keys(mod);
@@ -206,7 +208,8 @@
     });
     try {
       const args = parse(c.args);
-      const result = mod[c.method](ctx, ...args);
+      const method = d.value;
+      const result = method(ctx, ...args);
       return result === undefined ? null : toJson(result, "result");
     } catch (e) {
       hostThrow(describe(e));
