@@ -27,6 +27,8 @@ pub struct CallState {
     pub written_bytes: usize,
     pub logs: Vec<String>,
     pub log_bytes: usize,
+    /// Function entries charged (see `instrument`).
+    pub calls: u64,
     /// Set by a host function that stops the call; wins over whatever the engine reports.
     pub failure: Option<Failure>,
     /// The state the call reads, present only while a call runs (see [`StateGuard`]).
@@ -119,6 +121,30 @@ impl Engine {
             .and_then(|v| v.as_object())
             .expect("the Function intrinsic exists");
         let host = Self::host_object(&mut context, &call, limits);
+        let c = call.clone();
+        let max_calls = limits.max_calls;
+        // SAFETY: captures only `Rc<RefCell<CallState>>` and a number.
+        let gas = unsafe {
+            NativeFunction::from_closure(move |_, _, _| {
+                let calls = {
+                    let mut s = c.borrow_mut();
+                    s.calls += 1;
+                    s.calls
+                };
+                if calls > max_calls {
+                    // Recorded (it decides the outcome) and thrown as an ordinary error: an
+                    // uncatchable one unwinding through native frames trips a Boa panic ("must be
+                    // declarative environment"). A contract that catches it gets the same error
+                    // at its next function entry; its current call's loops are bounded.
+                    c.borrow_mut().failure.get_or_insert(Failure::OutOfGas);
+                    return Err(JsNativeError::range().with_message("out of gas").into());
+                }
+                Ok(JsValue::undefined())
+            })
+        };
+        context
+            .register_global_builtin_callable(JsString::from(super::instrument::GAS_FN), 0, gas)
+            .expect("the global object takes new properties");
         let mailbox = JsObject::with_null_proto();
         let prelude = context.eval(Source::from_bytes(PRELUDE)).and_then(|f| {
             let f = f.as_object().expect("the prelude is a function");
@@ -266,7 +292,8 @@ impl Engine {
 
     /// Compiles contract source to its factory (0.2's `new Function`, in strict mode).
     pub fn compile(&mut self, code: &str) -> Result<JsObject, Failure> {
-        let body = JsString::from(format!("\"use strict\";\n{code}").as_str());
+        let body = super::instrument::instrument(&format!("\"use strict\";\n{code}"))?;
+        let body = JsString::from(body.as_str());
         let made =
             self.function_ctor
                 .call(&JsValue::undefined(), &[body.into()], &mut self.context);
@@ -344,7 +371,13 @@ impl Engine {
                     }
                     (None, Err(e)) => RunEnd::Failed(self.classify(e)),
                 };
-                (end, steps, false)
+                // A runtime-limit error unwinding through native frames (a getter, a coercion)
+                // can leave Boa's environment stack inconsistent (seen: the next call panicked
+                // with "must be declarative environment"): after any stop other than a contract
+                // exception, start over with a fresh context.
+                let poisoned =
+                    matches!(&end, RunEnd::Failed(f) if !matches!(f, Failure::Exception(_)));
+                (end, steps, poisoned)
             }
         }
     }

@@ -24,6 +24,7 @@
 pub mod block;
 mod cache;
 mod engine;
+pub mod instrument;
 mod meter;
 pub mod receipt;
 pub mod registry;
@@ -61,6 +62,9 @@ pub struct Limits {
     /// Loop iterations per function call, all its loops together (Boa counts them per call
     /// frame): bounds loops the step count cannot see.
     pub max_loop_iterations: u64,
+    /// Function calls per call (charged at each entry, see `instrument`): with the loop limit,
+    /// bounds the work of functions run by native code, which the step count cannot see.
+    pub max_calls: u64,
     /// Nested JavaScript calls.
     pub max_depth: usize,
     /// Boa's value stack, in slots.
@@ -88,7 +92,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_steps: 10_000,
-            max_loop_iterations: 1_000_000,
+            max_loop_iterations: 100_000,
+            max_calls: 10_000,
             max_depth: 256,
             max_stack_slots: 10 * 1024,
             max_string: 1 << 20,

@@ -28,6 +28,8 @@ pub enum Failure {
     WriteLimit,
     /// More log lines or log bytes than the limit.
     LogLimit,
+    /// The engine panicked (a Boa bug reached by the contract); caught, the context rebuilt.
+    EngineFault,
 }
 
 impl Failure {
@@ -45,6 +47,7 @@ impl Failure {
             Failure::ReservedKey(k) => format!("contract.reserved-key: {k}"),
             Failure::WriteLimit => "contract.write-limit".into(),
             Failure::LogLimit => "contract.log-limit".into(),
+            Failure::EngineFault => "contract.engine-fault".into(),
         }
     }
 }

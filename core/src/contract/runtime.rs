@@ -165,7 +165,14 @@ impl ContractRuntime {
         let call = engine.call.clone();
         let (end, steps, poisoned) = {
             let _guard = StateGuard::new(&call, state);
-            engine.run(&factory, method, args_json, tx, limits.max_steps)
+            // Boa can panic on code a contract controls (seen: "must be declarative
+            // environment" with recursive getters); the same code panics the same way on every
+            // node, so it is a failed call, not a crashed validator. Where panics abort (the
+            // wasm release profile) this does not help.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                engine.run(&factory, method, args_json, tx, limits.max_steps)
+            }));
+            run.unwrap_or((RunEnd::Failed(Failure::EngineFault), 0, true))
         };
         let done = std::mem::take(&mut *call.borrow_mut());
         if poisoned {
