@@ -16,10 +16,13 @@
 //! - values written and returned are JSON (see prelude.js `toJson` for what is refused);
 //! - writes are buffered and returned only when the call succeeds.
 //!
-//! Not covered yet (see BENCHMARKS.md, "Contract engine choice"): functions run by native code
-//! (getters and `valueOf`/`toString` reached through coercions) are outside the operation count,
-//! bounded only by the loop and depth limits; Boa has no heap limit, so string concatenation can
-//! still grow memory geometrically within the budget.
+//! - every function entry is charged (`instrument`), so functions that native code calls back
+//!   (getters, `valueOf`) count too, and each call's loops are bounded together.
+//!
+//! Not covered yet (see BENCHMARKS.md, "Contract engine choice"): Boa has no heap limit, so
+//! string concatenation can still grow memory geometrically within the budget; Boa 0.21 panics
+//! on some recursive getter/coercion code, caught here as `contract.engine-fault` (natively; a
+//! wasm build with `panic = "abort"` would abort).
 
 pub mod block;
 mod cache;
