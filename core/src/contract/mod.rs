@@ -14,8 +14,7 @@
 //!   (`contract.stack`); strings, arrays, values, writes and results are bounded
 //!   (`contract.memory`, `contract.write-limit`);
 //! - values written and returned are JSON (see prelude.js `toJson` for what is refused);
-//! - writes are buffered and returned only when the call succeeds.
-//!
+//! - writes are buffered and returned only when the call succeeds;
 //! - every function entry is charged (`instrument`), so functions that native code calls back
 //!   (getters, `valueOf`) count too, and each call's loops are bounded together.
 //!
