@@ -4,6 +4,8 @@
 
 pub mod canonical;
 pub mod chain;
+#[cfg(feature = "contracts")]
+pub mod contract;
 pub mod crypto;
 pub mod decode;
 pub mod genesis;
