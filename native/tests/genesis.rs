@@ -8,14 +8,14 @@ mod common;
 
 use common::raft::{await_leader, identities};
 use common::raw_peer::{hello_full, RawPeer};
-use common::{init_node, run_cli, stderr, stdout, wait_until, NodeProcess, BIN};
+use common::{init_node, run_cli, stderr, stdout, wait_until, NodeProcess};
 use miniledger_core::genesis::Genesis;
 use miniledger_core::protocol::{Envelope, GenesisRequest, Message};
 use miniledger_core::Keypair;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 fn genesis_hash_of(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("genesis.json")).expect("genesis.json");
@@ -24,24 +24,7 @@ fn genesis_hash_of(dir: &Path) -> String {
 
 /// Runs the binary with `args` until it exits by itself (killed after 30 s).
 fn run_until_exit(args: &[&str]) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("MINILEDGER_DATA_DIR")
-        .env_remove("MINILEDGER_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("did not exit: {:?}", child.wait_with_output());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    common::run_until_exit(args, Duration::from_secs(30))
 }
 
 fn peer_listed(node: &NodeProcess, node_id: &str) -> bool {

@@ -566,17 +566,23 @@ pub fn check_store_consistent(dir: &Path) -> u64 {
 /// Runs `miniledger start` on `data_dir` with `args` (ports that cannot be bound: the node
 /// must stop before it listens) and waits for it to exit by itself (killed after 20 s).
 pub fn start_until_exit(data_dir: &Path, args: &[&str]) -> Output {
+    let data_dir = data_dir.to_str().expect("UTF-8 path");
+    let mut argv = vec![
+        "start",
+        "--data-dir",
+        data_dir,
+        "--listen-address",
+        "127.0.0.1",
+    ];
+    argv.extend(["--p2p-port", "1", "--api-port", "2"]);
+    argv.extend_from_slice(args);
+    run_until_exit(&argv, Duration::from_secs(20))
+}
+
+/// Runs the binary with `args` (no data dir or config from the environment) and waits for it
+/// to exit by itself, killing it and failing after `limit`.
+pub fn run_until_exit(args: &[&str], limit: Duration) -> Output {
     let mut child = Command::new(BIN)
-        .args(["start", "--data-dir"])
-        .arg(data_dir)
-        .args([
-            "--listen-address",
-            "127.0.0.1",
-            "--p2p-port",
-            "1",
-            "--api-port",
-            "2",
-        ])
         .args(args)
         .env_remove("MINILEDGER_DATA_DIR")
         .env_remove("MINILEDGER_CONFIG")
@@ -585,11 +591,11 @@ pub fn start_until_exit(data_dir: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + limit;
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("the node did not exit: {:?}", child.wait_with_output());
+            panic!("{args:?} did not exit: {:?}", child.wait_with_output());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
