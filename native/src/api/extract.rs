@@ -17,15 +17,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonText {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(req.headers()) {
+        let json = is_json(req.headers());
+        // The body is read (within the body limit) even when it is refused: answering before
+        // it has arrived made the server close a keep-alive connection the client was about to
+        // reuse, and the client's next request failed with an unexpected EOF.
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+        if !json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "expected a JSON body (Content-Type: application/json)",
             ));
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
         String::from_utf8(bytes.to_vec())
             .map(JsonText)
             .map_err(|_| ApiError::bad_request("invalid JSON body: not UTF-8"))
