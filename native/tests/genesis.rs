@@ -22,9 +22,10 @@ fn genesis_hash_of(dir: &Path) -> String {
     Genesis::parse(&text).unwrap().hash()
 }
 
-/// Runs the binary with `args` until it exits by itself (killed after 30 s).
-fn run_until_exit(args: &[&str]) -> Output {
-    common::run_until_exit(args, Duration::from_secs(30))
+/// `miniledger join` with `args` (the peer first) on `data_dir`, on ports that cannot be bound,
+/// until it exits by itself (killed after 30 s: the genesis fetch gives up after 10 s).
+fn join_until_exit(args: &[&str], data_dir: &Path) -> Output {
+    common::node_until_exit(&["join"], data_dir, args, Duration::from_secs(30))
 }
 
 fn peer_listed(node: &NodeProcess, node_id: &str) -> bool {
@@ -86,20 +87,7 @@ fn a_wrong_genesis_hash_is_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let wrong = "ab".repeat(32);
-    let out = run_until_exit(&[
-        "join",
-        &a.p2p,
-        "--genesis-hash",
-        &wrong,
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--listen-address",
-        "127.0.0.1",
-        "--p2p-port",
-        "1",
-        "--api-port",
-        "2",
-    ]);
+    let out = join_until_exit(&[&a.p2p, "--genesis-hash", &wrong], &data);
     let err = stderr(&out);
     assert!(!out.status.success(), "{err}");
     let right = genesis_hash_of(&a.data_dir);
@@ -334,18 +322,7 @@ fn join_refuses_a_bad_answer_and_stores_nothing() {
         let address = lying_peer(answer);
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let out = run_until_exit(&[
-            "join",
-            &address,
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen-address",
-            "127.0.0.1",
-            "--p2p-port",
-            "1",
-            "--api-port",
-            "2",
-        ]);
+        let out = join_until_exit(&[&address], &data);
         let err = stderr(&out);
         assert!(!out.status.success(), "{err}");
         assert!(

@@ -566,17 +566,23 @@ pub fn check_store_consistent(dir: &Path) -> u64 {
 /// Runs `miniledger start` on `data_dir` with `args` (ports that cannot be bound: the node
 /// must stop before it listens) and waits for it to exit by itself (killed after 20 s).
 pub fn start_until_exit(data_dir: &Path, args: &[&str]) -> Output {
+    node_until_exit(&["start"], data_dir, args, Duration::from_secs(20))
+}
+
+/// Runs a node `command` (`start`, `join ws://…`) on `data_dir` with `args`, on ports that
+/// cannot be bound, and waits for it to exit by itself (killed after `limit`).
+pub fn node_until_exit(
+    command: &[&str],
+    data_dir: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> Output {
     let data_dir = data_dir.to_str().expect("UTF-8 path");
-    let mut argv = vec![
-        "start",
-        "--data-dir",
-        data_dir,
-        "--listen-address",
-        "127.0.0.1",
-    ];
+    let mut argv = command.to_vec();
+    argv.extend(["--data-dir", data_dir, "--listen-address", "127.0.0.1"]);
     argv.extend(["--p2p-port", "1", "--api-port", "2"]);
     argv.extend_from_slice(args);
-    run_until_exit(&argv, Duration::from_secs(20))
+    run_until_exit(&argv, limit)
 }
 
 /// Runs the binary with `args` (no data dir or config from the environment) and waits for it
