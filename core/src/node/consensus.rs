@@ -398,7 +398,7 @@ impl<S: NodeStorage> FullNode<S> {
         let items: Vec<CommitItem> = (blocks.iter().zip(&verdict.accepted))
             .map(|(block, executed)| CommitItem::new(block, executed))
             .collect();
-        if let Err(e) = self.store.commit(&items, &verdict.tree, &terms) {
+        if let Err(e) = self.store.commit(&items, verdict.tree, &terms) {
             return Err(Fatal::new("cannot store committed blocks", e));
         }
         for block in &blocks {

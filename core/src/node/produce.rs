@@ -58,7 +58,7 @@ impl<S: NodeStorage> FullNode<S> {
         let item = CommitItem::new(&block, &executed);
         let height = block.height;
         self.store
-            .commit(&[item], &tree, &[])
+            .commit(&[item], tree, &[])
             .map_err(|error| ApplyError::StoreRun {
                 from: height,
                 to: height,
@@ -79,7 +79,7 @@ impl<S: NodeStorage> FullNode<S> {
         }
         let item = CommitItem::new(block, &verdict.accepted[0]);
         self.store
-            .commit(&[item], &verdict.tree, &[])
+            .commit(&[item], verdict.tree, &[])
             .map_err(|error| ApplyError::Store {
                 height: block.height,
                 error,

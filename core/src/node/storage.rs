@@ -96,7 +96,7 @@ pub trait NodeStorage: ChainReads {
     fn commit(
         &mut self,
         items: &[CommitItem<'_>],
-        tree: &TreeChanges,
+        tree: TreeChanges,
         terms: &[Option<u64>],
     ) -> Result<(), StorageError>;
 

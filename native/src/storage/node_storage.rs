@@ -35,10 +35,10 @@ impl NodeStorage for Store {
     fn commit(
         &mut self,
         items: &[CommitItem<'_>],
-        tree: &TreeChanges,
+        tree: TreeChanges,
         terms: &[Option<u64>],
     ) -> Result<(), StorageError> {
-        Ok(self.commit_run(items, Some(tree), terms)?)
+        Ok(self.commit_run(items, Some(&tree), terms)?)
     }
 
     fn commit_synced(
