@@ -105,6 +105,9 @@ impl<S: NodeStorage> FullNode<S> {
     }
 
     pub(super) fn spread(&mut self, tx: Transaction) {
+        if self.mutation == super::Mutation::NoSpread {
+            return;
+        }
         if matches!(self.mode, Mode::Raft(_)) {
             self.raft_forward(tx);
         } else {
@@ -167,8 +170,10 @@ impl<S: NodeStorage> FullNode<S> {
         };
         self.mempool_changes += 1;
         for block in blocks {
-            self.mempool
-                .remove_committed(&block.transactions, &self.store);
+            if self.mutation != super::Mutation::KeepCommittedInMempool {
+                self.mempool
+                    .remove_committed(&block.transactions, &self.store);
+            }
             self.out.log(
                 Level::Debug,
                 Target::Chain,

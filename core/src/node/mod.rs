@@ -142,6 +142,21 @@ impl Mode {
     }
 }
 
+/// Bugs put in by hand, for the cluster simulator's mutation checks only (each must be caught
+/// by its invariants; see `core/tests/cluster_sim.rs`). Never set outside those tests.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mutation {
+    #[default]
+    None,
+    /// Committed transactions stay in the mempool.
+    KeepCommittedInMempool,
+    /// Admitted transactions are not broadcast or forwarded.
+    NoSpread,
+    /// A Raft follower never forwards pending transactions again.
+    NoReforward,
+}
+
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -177,6 +192,7 @@ pub struct FullNode<S: NodeStorage> {
     synced_blocks: u64,
     disk: DiskFault,
     out: Output,
+    mutation: Mutation,
 }
 
 impl<S: NodeStorage> FullNode<S> {
@@ -221,9 +237,16 @@ impl<S: NodeStorage> FullNode<S> {
             synced_blocks: 0,
             disk: DiskFault::default(),
             out: Output::default(),
+            mutation: Mutation::None,
         };
         node.restore_own_nonces().map_err(StartError::OwnNonces)?;
         Ok(node)
+    }
+
+    /// Test-only: see [`Mutation`].
+    #[doc(hidden)]
+    pub fn set_mutation(&mut self, mutation: Mutation) {
+        self.mutation = mutation;
     }
 
     pub fn key(&self) -> &Keypair {
