@@ -72,6 +72,7 @@ impl<S: NodeStorage> FullNode<S> {
                         ),
                     );
                     self.chase(&peer.node_id, peer.chain_height);
+                    self.handoff_on_connected(&peer);
                     self.raft_update_learners();
                     if self.raft_is_leader(&peer.node_id) {
                         self.raft_forward_all();

@@ -28,6 +28,7 @@ mod consensus;
 mod disk;
 mod events;
 mod fatal;
+mod handoff;
 mod inputs;
 mod output;
 mod own_nonces;
@@ -192,6 +193,8 @@ pub struct FullNode<S: NodeStorage> {
     synced_blocks: u64,
     disk: DiskFault,
     out: Output,
+    /// Solo follower: pending transactions on their way to the producer.
+    handoff: handoff::Handoff,
     mutation: Mutation,
 }
 
@@ -237,6 +240,7 @@ impl<S: NodeStorage> FullNode<S> {
             synced_blocks: 0,
             disk: DiskFault::default(),
             out: Output::default(),
+            handoff: handoff::Handoff::default(),
             mutation: Mutation::None,
         };
         node.restore_own_nonces().map_err(StartError::OwnNonces)?;
@@ -316,7 +320,13 @@ impl<S: NodeStorage> FullNode<S> {
             .map_or(self.peers.next_deadline(), |d| {
                 d.min(self.peers.next_deadline())
             });
-        deadline.min(self.raft_deadline().unwrap_or(u64::MAX))
+        let handoff = match self.handoff.is_pending() {
+            true => self.now.monotonic + 5,
+            false => u64::MAX,
+        };
+        deadline
+            .min(self.raft_deadline().unwrap_or(u64::MAX))
+            .min(handoff)
     }
 
     /// Timers: peer health, handshakes, redials; sync timeouts (Raft's run in `drive`).
@@ -336,7 +346,8 @@ impl<S: NodeStorage> FullNode<S> {
         // The envelopes' timestamps follow the wall clock, steps included.
         self.peers.set_wall_clock(now.wall, now.monotonic);
         self.drain_peer_events();
-        let progressed = self.drive_sync() | self.produce() | self.raft_drive()?;
+        let progressed =
+            self.drive_sync() | self.produce() | self.raft_drive()? | self.handoff_chunk();
         if !progressed {
             self.drain_peer_events();
         }

@@ -192,13 +192,17 @@ impl Sim {
                 let mut peer = PeerConfig::new(key.public_hex(), "sim", 9000);
                 peer.listen_address = Some(format!("10.0.0.{i}"));
                 peer.max_peers = 16;
-                // Random initial topology: each node knows one to three others.
-                let known = rng.range(1, 4) as usize;
-                let seeds: Vec<String> = (0..known)
+                // Random initial topology: each node knows one to three others, one of them
+                // started before it (so the graph is connected; discovery must do the rest).
+                let known = rng.range(0, 3) as usize;
+                let mut seeds: Vec<String> = (0..known)
                     .map(|_| rng.range(0, n as u64) as usize)
                     .filter(|&j| j != i)
                     .map(address)
                     .collect();
+                if i > 0 {
+                    seeds.push(address(rng.range(0, i as u64) as usize));
+                }
                 let raft_config = raft.then(|| {
                     let mut c = RaftConfig::new(key.public_hex(), validator_keys.clone());
                     c.retained_entries = 16;
