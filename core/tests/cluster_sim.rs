@@ -1,7 +1,7 @@
 //! The whole-cluster simulator (`cluster_support`): many seeds, each a random cluster under
 //! random faults, every invariant checked after every step and convergence after healing.
 //!
-//! `FIRST` (default 1) and `SEEDS` (default 150) choose the seeds; a failing seed prints its
+//! `FIRST` (default 1) and `SEEDS` (default 200) choose the seeds; a failing seed prints its
 //! trace and the one command that replays it. `scripts/cluster-sim.sh` runs this with the
 //! same variables and ends with `N seeds, K violations`.
 
@@ -28,7 +28,7 @@ fn run(seed: u64, mutation: Mutation) -> Sim {
 
 #[test]
 fn every_seed_keeps_every_invariant() {
-    let (first, count) = (env("FIRST", 1), env("SEEDS", 150));
+    let (first, count) = (env("FIRST", 1), env("SEEDS", 200));
     let mut failed = Vec::new();
     let started = std::time::Instant::now();
     for seed in first..first + count {

@@ -79,12 +79,16 @@ struct Full {
     skew_ms: i64,
     mono_offset: u64,
     last_tick: u64,
+    /// Simulated time the node's next timer is due (cached after each pump).
+    due: u64,
     crashes: u32,
 }
 
 struct Light {
     node: LightNode,
     last_tick: u64,
+    /// Its clock's reading when its next timer is due.
+    due: u64,
 }
 
 struct Delivery {
@@ -125,6 +129,8 @@ pub struct Sim {
     clients: u64,
     /// Per node: the length of its chain already checked against `canonical`.
     checked: Vec<usize>,
+    /// Nodes given input since they were last run.
+    touched: BTreeSet<End>,
     mutation: Mutation,
     pub violations: Vec<String>,
     pub log: Vec<String>,
@@ -231,6 +237,7 @@ impl Sim {
                     skew_ms,
                     mono_offset: rng.range(0, 1 << 30),
                     last_tick: 0,
+                    due: 0,
                     crashes: 0,
                 }
             })
@@ -246,7 +253,11 @@ impl Sim {
                 seed[9] = 2;
                 let mut node = LightNode::new(seed, opts.seed ^ j as u64, config);
                 node.add_address(&address(j % n), 0);
-                Light { node, last_tick: 0 }
+                Light {
+                    node,
+                    last_tick: 0,
+                    due: 0,
+                }
             })
             .collect();
         let mut sim = Sim {
@@ -267,6 +278,7 @@ impl Sim {
             acked: Vec::new(),
             clients: 0,
             checked: vec![0; n],
+            touched: BTreeSet::new(),
             mutation: opts.mutation,
             violations: Vec::new(),
             log: Vec::new(),
@@ -325,6 +337,8 @@ impl Sim {
         }
         f.node = Some(node);
         f.joined = true;
+        f.due = 0;
+        self.touched.insert(End::Full(i));
         f.last_tick = self.now;
         self.note(format!("start n{i}"));
     }
@@ -386,6 +400,7 @@ impl Sim {
 
     fn closed(&mut self, end: End, conn: ConnId) {
         let now = self.now;
+        self.touched.insert(end);
         match end {
             End::Full(i) => {
                 let n = self.now_of(i);
@@ -401,6 +416,7 @@ impl Sim {
     }
 
     fn dial(&mut self, from: End, address: &str) {
+        self.touched.insert(from);
         let target = index_of(address).filter(|&i| i < self.full.len());
         let ok = target
             .is_some_and(|i| self.full[i].node.is_some() && self.connected(from, End::Full(i)));
@@ -420,6 +436,7 @@ impl Sim {
             return;
         }
         let i = target.expect("checked");
+        self.touched.insert(End::Full(i));
         let conn = self.next_conn;
         self.next_conn += 1;
         self.links.insert(
@@ -507,6 +524,7 @@ impl Sim {
             let Delivery {
                 conn, to, frame, ..
             } = delivery;
+            self.touched.insert(to);
             match to {
                 End::Full(i) => {
                     let n = self.now_of(i);
@@ -524,16 +542,20 @@ impl Sim {
 
     /// Runs node `i` until it has nothing left to do; pumps its outputs.
     fn pump_full(&mut self, i: usize) {
+        let n = self.now_of(i);
+        let f = &mut self.full[i];
+        let Some(node) = f.node.as_mut() else {
+            return;
+        };
+        if self.now >= f.last_tick + 1_000 || self.now >= f.due {
+            node.tick(n);
+            f.last_tick = self.now;
+        }
         for _ in 0..10_000 {
             let n = self.now_of(i);
-            let f = &mut self.full[i];
-            let Some(node) = f.node.as_mut() else {
+            let Some(node) = self.full[i].node.as_mut() else {
                 return;
             };
-            if self.now >= f.last_tick + 1_000 || n.monotonic >= node.next_deadline() {
-                node.tick(n);
-                f.last_tick = self.now;
-            }
             let progressed = match node.drive(n) {
                 Ok(p) => p,
                 Err(fatal) => {
@@ -542,10 +564,10 @@ impl Sim {
                     return;
                 }
             };
-            let rules = node.rules().clone();
             let mut busy = progressed;
             while let Some(job) = node.poll_verify() {
-                node.on_verified(job.run(&rules));
+                let done = job.run(node.rules());
+                node.on_verified(done);
                 busy = true;
             }
             let mut transmits = Vec::new();
@@ -569,6 +591,10 @@ impl Sim {
                 }
             }
             if !busy {
+                if let Some(node) = &self.full[i].node {
+                    let due = node.next_deadline().saturating_sub(n.monotonic);
+                    self.full[i].due = self.now + due;
+                }
                 return;
             }
         }
@@ -579,7 +605,7 @@ impl Sim {
         for _ in 0..10_000 {
             let t = self.light_now();
             let light = &mut self.light[j];
-            if self.now >= light.last_tick + 1_000 || t >= light.node.next_deadline() {
+            if self.now >= light.last_tick + 1_000 || t >= light.due {
                 light.node.tick(t);
                 light.last_tick = self.now;
             }
@@ -598,6 +624,7 @@ impl Sim {
                 }
             }
             if !busy {
+                self.light[j].due = self.light[j].node.next_deadline();
                 return;
             }
         }
@@ -700,6 +727,7 @@ impl Sim {
             let i = up[self.rng.range(0, up.len() as u64) as usize];
             let n = self.now_of(i);
             let node = self.full[i].node.as_mut().expect("up");
+            self.touched.insert(End::Full(i));
             if node.submit(tx.clone(), n).is_ok() && !at.contains(&i) {
                 at.push(i);
             }
@@ -768,27 +796,39 @@ impl Sim {
         if let Some((&(at, _), _)) = self.in_flight.first_key_value() {
             next = next.min(at);
         }
-        for i in 0..self.full.len() {
-            if let Some(node) = &self.full[i].node {
-                let n = self.now_of(i);
-                let due = node.next_deadline().saturating_sub(n.monotonic);
-                next = next.min(self.now + due).min(self.full[i].last_tick + 1_000);
+        for f in &self.full {
+            if f.node.is_some() {
+                next = next.min(f.due).min(f.last_tick + 1_000);
             }
         }
         for l in &self.light {
-            let due = l.node.next_deadline().saturating_sub(self.light_now());
+            let due = l.due.saturating_sub(self.light_now());
             next = next.min(self.now + due).min(l.last_tick + 1_000);
         }
-        self.now = next.max(self.now + 1);
+        // 5 ms steps: what falls due in between is handled together.
+        self.now = next.max(self.now + 1).next_multiple_of(5);
     }
 
     fn step(&mut self, max_seen: &mut [u64]) {
         self.deliver_due();
         for i in 0..self.full.len() {
-            self.pump_full(i);
+            let f = &self.full[i];
+            if f.node.is_some() && (self.now >= f.due || self.now >= f.last_tick + 1_000) {
+                self.touched.insert(End::Full(i));
+            }
         }
         for j in 0..self.light.len() {
-            self.pump_light(j);
+            let l = &self.light[j];
+            if self.light_now() >= l.due || self.now >= l.last_tick + 1_000 {
+                self.touched.insert(End::Light(j));
+            }
+        }
+        // Only nodes with something to do; pumping one may give another something (a dial).
+        while let Some(end) = self.touched.pop_first() {
+            match end {
+                End::Full(i) => self.pump_full(i),
+                End::Light(j) => self.pump_light(j),
+            }
         }
         self.check_safety();
         self.max_seen_check(max_seen);
