@@ -46,11 +46,9 @@ fn every_seed_keeps_every_invariant() {
             eprintln!("seed {seed}: {:?}", sim.stats);
         }
     }
-    println!(
-        "{count} seeds, {} violations ({:.1} s)",
-        failed.len(),
-        started.elapsed().as_secs_f64()
-    );
+    let secs = started.elapsed().as_secs_f64();
+    println!("seeds {first}..={}: {secs:.1} s", first + count - 1);
+    println!("{count} seeds, {} violations", failed.len());
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
 }
 

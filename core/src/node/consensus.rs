@@ -298,7 +298,7 @@ impl<S: NodeStorage> FullNode<S> {
             return;
         };
         let now = self.now.monotonic;
-        if c.forward.is_empty() && self.mutation != super::Mutation::NoReforward {
+        if c.forward.is_empty() {
             c.forward.extend(c.reforward.due(now, &self.mempool));
         }
         for _ in 0..FORWARD_CHUNK {

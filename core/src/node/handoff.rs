@@ -30,7 +30,12 @@ impl<S: NodeStorage> FullNode<S> {
     /// A peer connected: if it is the producer, everything pending goes to it.
     pub(super) fn handoff_on_connected(&mut self, peer: &PeerSummary) {
         let producer = !peer.light && self.config.rules.validators.contains(&peer.public_key);
-        if matches!(self.mode, Mode::SoloFollower) && producer && !self.mempool.is_empty() {
+        let mutated = self.mutation == super::Mutation::NoHandoff;
+        if matches!(self.mode, Mode::SoloFollower)
+            && producer
+            && !self.mempool.is_empty()
+            && !mutated
+        {
             self.handoff = Handoff {
                 to: peer.node_id.clone(),
                 queue: self.mempool.transactions().cloned().collect(),

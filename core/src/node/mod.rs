@@ -154,8 +154,8 @@ pub enum Mutation {
     KeepCommittedInMempool,
     /// Admitted transactions are not broadcast or forwarded.
     NoSpread,
-    /// A Raft follower never forwards pending transactions again.
-    NoReforward,
+    /// A solo follower never hands its pending transactions to the producer (`handoff`).
+    NoHandoff,
 }
 
 /// Why the node could not start.

@@ -44,7 +44,7 @@ impl Mutation {
     pub const ALL: [Mutation; 4] = [
         Mutation::Node(NodeMutation::KeepCommittedInMempool),
         Mutation::Node(NodeMutation::NoSpread),
-        Mutation::Node(NodeMutation::NoReforward),
+        Mutation::Node(NodeMutation::NoHandoff),
         Mutation::LoseLastBlockOnCrash,
     ];
 }
@@ -684,19 +684,17 @@ impl Sim {
     }
 
     fn max_seen_check(&mut self, max_seen: &mut [u64]) {
-        for i in 0..self.full.len() {
+        for (i, seen) in max_seen.iter_mut().enumerate() {
             let height = match (&self.full[i].node, &self.full[i].stopped) {
                 (Some(node), _) => node.store().height(),
                 (None, Some(store)) => store.height(),
                 _ => continue,
             };
-            if height < max_seen[i] {
-                self.violation(format!(
-                    "n{i} lost committed blocks: at {height} after {}",
-                    max_seen[i]
-                ));
+            if height < *seen {
+                let what = format!("n{i} lost committed blocks: at {height} after {seen}");
+                self.violation(what);
             }
-            max_seen[i] = max_seen[i].max(height);
+            *seen = (*seen).max(height);
         }
     }
 
