@@ -205,7 +205,5 @@ impl<S: NodeStorage> FullNode<S> {
             pending
         });
         self.peers.set_chain_height(last.height);
-        let height = last.height;
-        self.out.events.push_back(FullEvent::Committed { height });
     }
 }

@@ -56,8 +56,6 @@ pub enum FullEvent {
     Waited { id: WaiterId, outcome: WaitOutcome },
     /// A synced run was applied: the chain's height and the best height known.
     SyncProgress { height: u64, target: u64 },
-    /// Blocks were committed; the chain now ends at `height` (for tests and simulators).
-    Committed { height: u64 },
 }
 
 impl fmt::Display for FullEvent {

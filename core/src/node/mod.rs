@@ -43,7 +43,7 @@ mod verifying;
 
 pub use apply::{blame_block, blame_transaction, ApplyError};
 pub use commands::{Status, SubmitError};
-pub use consensus::PIPELINE;
+pub use consensus::{Consensus, PIPELINE};
 pub use events::{FullEvent, Level, Target, WaitOutcome, WaiterId};
 pub use fatal::Fatal;
 pub use own_nonces::FILLER_KEY;
@@ -56,7 +56,6 @@ use crate::net::{PeerConfig, PeerManager, Transmit};
 use crate::pipeline::Rules;
 use crate::raft::RaftConfig;
 use crate::sync::{BlockSync, SyncConfig};
-use consensus::Consensus;
 use disk::DiskFault;
 use output::Output;
 use std::collections::{BTreeMap, HashMap};

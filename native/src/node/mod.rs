@@ -406,7 +406,6 @@ impl Node {
                 }
             }
             FullEvent::SyncProgress { height, target } => self.progress.update(height, target),
-            FullEvent::Committed { .. } => {}
         }
     }
 
