@@ -49,6 +49,18 @@ impl Mutation {
     ];
 }
 
+/// See [`Sim::layout`].
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub nodes: usize,
+    /// Raft validators (the first nodes; the rest observers). 0: solo, node 0 produces.
+    pub validators: usize,
+    /// The nodes each node knows at start.
+    pub seeds: Vec<Vec<usize>>,
+    /// The nodes started at once (the others wait for `start_node`).
+    pub started: Vec<usize>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Opts {
     pub seed: u64,
@@ -146,6 +158,56 @@ pub struct Stats {
     pub resets: u32,
 }
 
+fn peer_config(i: usize, key: &Keypair) -> PeerConfig {
+    let mut peer = PeerConfig::new(key.public_hex(), "sim", 9000);
+    peer.listen_address = Some(format!("10.0.0.{i}"));
+    peer.max_peers = 16;
+    peer
+}
+
+/// Full node `i` (not started). `raft`: the validators' keys (None: solo, node 0 produces).
+#[allow(clippy::too_many_arguments)]
+fn full_node(
+    i: usize,
+    key: Keypair,
+    peer: PeerConfig,
+    seeds: Vec<String>,
+    rules: &Rules,
+    raft: Option<&[String]>,
+    skew_ms: i64,
+    mono_offset: u64,
+) -> Full {
+    let raft_config = raft.map(|validators| {
+        let mut c = RaftConfig::new(key.public_hex(), validators.to_vec());
+        c.retained_entries = 16;
+        c
+    });
+    let config = FullConfig {
+        peer,
+        seeds,
+        produce: raft.is_none() && i == 0,
+        rules: rules.clone(),
+        max_frame_bytes: 16 << 20,
+        authenticated_consensus: true,
+        mempool_capacity: 10_000,
+        raft: raft_config,
+        verify_workers: 2,
+        sync: FullConfig::default_sync(),
+    };
+    Full {
+        key,
+        config,
+        node: None,
+        stopped: Some(MemStore::new()),
+        joined: false,
+        skew_ms,
+        mono_offset,
+        last_tick: 0,
+        due: 0,
+        crashes: 0,
+    }
+}
+
 fn address(i: usize) -> String {
     format!("ws://10.0.0.{i}:9000")
 }
@@ -195,9 +257,7 @@ impl Sim {
             .into_iter()
             .enumerate()
             .map(|(i, key)| {
-                let mut peer = PeerConfig::new(key.public_hex(), "sim", 9000);
-                peer.listen_address = Some(format!("10.0.0.{i}"));
-                peer.max_peers = 16;
+                let peer = peer_config(i, &key);
                 // Random initial topology: each node knows one to three others, one of them
                 // started before it (so the graph is connected; discovery must do the rest).
                 let known = rng.range(0, 3) as usize;
@@ -209,37 +269,10 @@ impl Sim {
                 if i > 0 {
                     seeds.push(address(rng.range(0, i as u64) as usize));
                 }
-                let raft_config = raft.then(|| {
-                    let mut c = RaftConfig::new(key.public_hex(), validator_keys.clone());
-                    c.retained_entries = 16;
-                    c
-                });
-                let config = FullConfig {
-                    peer,
-                    seeds,
-                    produce: !raft && i == 0,
-                    rules: rules.clone(),
-                    max_frame_bytes: 16 << 20,
-                    authenticated_consensus: true,
-                    mempool_capacity: 10_000,
-                    raft: raft_config,
-                    verify_workers: 2,
-                    sync: FullConfig::default_sync(),
-                };
                 let skew_ms = rng.range(0, 4_001) as i64 - 2_000;
-                Full {
-                    key,
-                    config,
-                    node: None,
-                    stopped: Some(MemStore::new()),
-                    // Late joiners: up to a third of the nodes start later.
-                    joined: false,
-                    skew_ms,
-                    mono_offset: rng.range(0, 1 << 30),
-                    last_tick: 0,
-                    due: 0,
-                    crashes: 0,
-                }
+                let mono_offset = rng.range(0, 1 << 30);
+                let raft = raft.then_some(&validator_keys[..]);
+                full_node(i, key, peer, seeds, &rules, raft, skew_ms, mono_offset)
             })
             .collect();
         let lights = rng.range(0, 3) as usize;
@@ -260,8 +293,65 @@ impl Sim {
                 }
             })
             .collect();
-        let mut sim = Sim {
-            seed: opts.seed,
+        let mut sim = Sim::assemble(opts.seed, rng, full, light, rules, raft, opts.mutation);
+        let late = sim.rng.range(0, (n / 3 + 1) as u64) as usize;
+        for i in 0..n - late {
+            sim.start(i);
+        }
+        sim.note(format!(
+            "{n} full nodes ({}), {lights} light, {late} late",
+            if raft {
+                format!("raft, {validators} validators")
+            } else {
+                "solo".into()
+            }
+        ));
+        sim
+    }
+
+    /// A cluster laid out by hand, for scenario tests: no skew, no faults but the test's.
+    pub fn layout(layout: Layout) -> Sim {
+        let seed = 7;
+        let keys: Vec<Keypair> = (0..layout.nodes)
+            .map(|i| Keypair::from_seed([i as u8 + 1; 32]))
+            .collect();
+        let validator_keys: Vec<String> = (keys.iter().take(layout.validators.max(1)))
+            .map(|k| k.public_hex().to_string())
+            .collect();
+        let rules = Rules {
+            validators: ValidatorSet::new(validator_keys.clone()),
+            limits: Limits::default(),
+            state_root: StateRootRule::Tree,
+        };
+        let raft = layout.validators > 0;
+        let full = (keys.into_iter().enumerate())
+            .map(|(i, key)| {
+                let peer = peer_config(i, &key);
+                let seeds = layout.seeds[i].iter().map(|&j| address(j)).collect();
+                let raft = raft.then_some(&validator_keys[..]);
+                full_node(i, key, peer, seeds, &rules, raft, 0, 0)
+            })
+            .collect();
+        let rng = SplitMix::new(seed);
+        let mut sim = Sim::assemble(seed, rng, full, Vec::new(), rules, raft, Mutation::None);
+        for &i in &layout.started {
+            sim.start(i);
+        }
+        sim
+    }
+
+    fn assemble(
+        seed: u64,
+        rng: SplitMix,
+        full: Vec<Full>,
+        light: Vec<Light>,
+        rules: Rules,
+        raft: bool,
+        mutation: Mutation,
+    ) -> Sim {
+        let n = full.len();
+        Sim {
+            seed,
             rng,
             now: 0,
             full,
@@ -279,24 +369,91 @@ impl Sim {
             clients: 0,
             checked: vec![0; n],
             touched: BTreeSet::new(),
-            mutation: opts.mutation,
+            mutation,
             violations: Vec::new(),
             log: Vec::new(),
             stats: Stats::default(),
-        };
-        let late = sim.rng.range(0, (n / 3 + 1) as u64) as usize;
-        for i in 0..n - late {
-            sim.start(i);
         }
-        sim.note(format!(
-            "{n} full nodes ({}), {lights} light, {late} late",
-            if raft {
-                format!("raft, {validators} validators")
-            } else {
-                "solo".into()
+    }
+
+    /// Starts (or restarts) node `i`.
+    pub fn start_node(&mut self, i: usize) {
+        self.start(i);
+    }
+
+    /// Crashes node `i` (its store is kept).
+    pub fn crash_node(&mut self, i: usize) {
+        self.crash(i);
+    }
+
+    /// A new client's transaction submitted to node `i`: its hash, or why it was refused.
+    pub fn submit_to(&mut self, i: usize) -> Result<String, String> {
+        self.clients += 1;
+        let mut seed = [0xc0u8; 32];
+        seed[..8].copy_from_slice(&self.clients.to_le_bytes());
+        let key = Keypair::from_seed(seed);
+        let value =
+            serde_json::value::RawValue::from_string(self.clients.to_string()).expect("a number");
+        let body = PayloadBody::StateSet {
+            key: format!("k{}", self.clients),
+            value,
+        };
+        let tx = Transaction::new_signed(&key, 0, WALL_BASE + self.now, body);
+        let n = self.now_of(i);
+        let node = self.full[i].node.as_mut().ok_or("node down")?;
+        node.submit(tx.clone(), n).map_err(|e| e.to_string())?;
+        self.touched.insert(End::Full(i));
+        let hash = tx.hash.clone();
+        self.acked.push(Acked {
+            tx,
+            at: vec![i],
+            lost_with: BTreeSet::new(),
+        });
+        Ok(hash)
+    }
+
+    /// Runs `ms` of simulated time with no faults, checking the invariants at every step.
+    pub fn run_for(&mut self, ms: u64) {
+        let mut max_seen = vec![0u64; self.full.len()];
+        let end = self.now + ms;
+        while self.now < end {
+            self.step(&mut max_seen);
+            self.advance(end);
+        }
+    }
+
+    /// Runs until the cluster has converged (see [`Sim::converged`]), at most `ms`; the
+    /// simulated time it took.
+    pub fn settle(&mut self, ms: u64) -> Result<u64, String> {
+        let mut max_seen = vec![0u64; self.full.len()];
+        let (start, end) = (self.now, self.now + ms);
+        loop {
+            self.step(&mut max_seen);
+            if !self.violations.is_empty() {
+                return Err(self.violations.join("; "));
             }
-        ));
-        sim
+            if self.converged().is_ok() {
+                return Ok(self.now - start);
+            }
+            if self.now >= end {
+                return self.converged().map(|()| self.now - start);
+            }
+            self.advance(end);
+        }
+    }
+
+    /// Node `i`'s chain height.
+    pub fn height(&self, i: usize) -> u64 {
+        match (&self.full[i].node, &self.full[i].stopped) {
+            (Some(node), _) => node.store().height(),
+            (None, Some(store)) => store.height(),
+            _ => 0,
+        }
+    }
+
+    /// Whether the transaction is in the chain every node's is a prefix of.
+    pub fn committed(&self, hash: &str) -> bool {
+        self.canonical_txs.contains(hash)
     }
 
     fn note(&mut self, line: String) {
