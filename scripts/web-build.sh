@@ -22,7 +22,7 @@ fi
 
 rm -rf www/pkg
 mkdir -p www/pkg/wasm
-cp web/npm/index.js web/npm/worker.js web/npm/index.d.ts www/pkg/
+cp web/npm/index.js web/npm/host.js web/npm/worker.js web/npm/index.d.ts www/pkg/
 cp "$OUT"/miniledger_web.js "$OUT"/miniledger_web_bg.wasm www/pkg/wasm/
 
 raw=$(stat -c %s "$OUT/miniledger_web_bg.wasm")
