@@ -2,7 +2,7 @@
 // blocks and transactions, the trust root, a form to submit a transaction signed in the tab.
 import { bars } from '../lib/chart.js';
 import { chain } from '../lib/chain.js';
-import { h, route, shortId, table, time, badge } from '../lib/dom.js';
+import { badge, h, route, shortId, table } from '../lib/dom.js';
 
 const CHART_BLOCKS = 60;
 const LIST = 10;
@@ -87,7 +87,7 @@ function submitForm() {
     form, log);
 }
 
-export function render(ctx) {
+export function render(_args, _query, ctx) {
   const live = h('div', { class: 'cards' });
   const txsCard = h('section', { class: 'card', 'aria-labelledby': 'txs-h' }, h('h2', { id: 'txs-h' }, 'Recent transactions'), h('p', { class: 'muted' }, '…'));
   let txBusy = false;
