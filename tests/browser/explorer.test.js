@@ -221,6 +221,35 @@ test('nothing written by strangers runs in any view, and the page has a strict C
   await page.close();
 });
 
+test('keyboard: "/" focuses search, Enter searches and opens a result, focus lands on the view's heading, every input labelled; a phone layout without sideways scrolling', async () => {
+  const page = await openPage();
+  await view(page, '#/');
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'q');
+  await page.keyboard.type(String(fixtures.txBlock));
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((h) => window.__miniledger.rendered?.hash === h, `#/search/${fixtures.txBlock}`);
+  // The result link, then Enter: the block view, with focus on its heading.
+  await page.focus('#search-results a');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((h) => window.__miniledger.rendered?.hash === h, `#/block/${fixtures.txBlock}`);
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
+  // Every input has a label.
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, textarea')].filter((el) => !el.labels?.length).map((el) => el.id));
+  assert.deepEqual(unlabelled, []);
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const r of ['#/', `#/block/${fixtures.txBlock}`, `#/tx/${fixtures.plain}`, '#/state/greeting', '#/network']) {
+    await view(page, r);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${r}: the page scrolls sideways by ${overflow}px on a phone`);
+  }
+  await view(page, '#/');
+  await shot(page, 'phone-overview');
+  await view(page, `#/tx/${fixtures.plain}`);
+  await shot(page, 'phone-tx');
+  await page.close();
+});
+
 test('the DOM stays bounded while hundreds of blocks arrive', async () => {
   const page = await openPage();
   const count = () => page.evaluate(() => document.getElementsByTagName('*').length);

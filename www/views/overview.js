@@ -2,7 +2,7 @@
 // blocks and transactions, the trust root, a form to submit a transaction signed in the tab.
 import { bars } from '../lib/chart.js';
 import { chain } from '../lib/chain.js';
-import { badge, h, route, shortId, table } from '../lib/dom.js';
+import { badge, h, id, route, shortId, table } from '../lib/dom.js';
 
 const CHART_BLOCKS = 60;
 const LIST = 10;
@@ -129,7 +129,7 @@ export function render(_args, _query, ctx) {
   const trust = h('section', { class: 'card', 'aria-labelledby': 'trust-h' },
     h('h2', { id: 'trust-h' }, 'Trusted validators'),
     h('p', { class: 'muted', id: 'trust-source' }, ctx.trust.source),
-    h('ul', { id: 'validators', class: 'hashes' }, ctx.trust.validators.map((k) => h('li', {}, k))));
+    h('ul', { id: 'validators', class: 'hashes' }, ctx.trust.validators.map((k) => h('li', {}, id(k)))));
   const el = h('div', {}, h('h1', { tabindex: '-1' }, 'Overview'), live, h('div', { class: 'cards' }, txsCard, submitForm(), trust),
     badge('ok', 'heights, blocks and transactions here are from blocks this tab verified'));
   return { el, refresh, title: 'Overview' };
