@@ -16,7 +16,12 @@ fn entry(value: &str, version: u64) -> StateEntry {
 fn tree_with(n: usize) -> MemoryTree {
     let mut tree = MemoryTree::default();
     let delta: StateDelta = (0..n)
-        .map(|i| (format!("key-{i}"), Some(entry(&i.to_string(), 1 + i as u64 % 3))))
+        .map(|i| {
+            (
+                format!("key-{i}"),
+                Some(entry(&i.to_string(), 1 + i as u64 % 3)),
+            )
+        })
         .collect();
     tree.apply(&delta).unwrap();
     tree
@@ -42,8 +47,18 @@ fn agrees_with_jmt_on_present_and_absent_keys() {
             let hex = encode_proof(&proof);
             let right = entry(&i.to_string(), 1 + i as u64 % 3);
             assert!(both(&root, &key, Some(&right), &hex), "{key} proven");
-            assert!(!both(&root, &key, Some(&entry("\"other\"", right.version)), &hex));
-            assert!(!both(&root, &key, Some(&entry(&right.value, right.version + 1)), &hex));
+            assert!(!both(
+                &root,
+                &key,
+                Some(&entry("\"other\"", right.version)),
+                &hex
+            ));
+            assert!(!both(
+                &root,
+                &key,
+                Some(&entry(&right.value, right.version + 1)),
+                &hex
+            ));
             assert!(!both(&root, &key, None, &hex), "present key claimed absent");
             assert!(!both(&root, "key-elsewhere", Some(&right), &hex));
         }
@@ -71,7 +86,12 @@ fn agrees_with_jmt_on_every_corrupted_byte() {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x01;
-            both(&root, key, claimed.as_ref(), &miniledger_core::hex::encode(&bad));
+            both(
+                &root,
+                key,
+                claimed.as_ref(),
+                &miniledger_core::hex::encode(&bad),
+            );
         }
         // Truncated and extended proofs.
         both(&root, key, claimed.as_ref(), &hex[..hex.len() - 2]);

@@ -144,15 +144,20 @@ pub fn verify_hex(
     }
     let start = leaf.as_ref().map_or(PLACEHOLDER, leaf_hash);
     let n = siblings.len();
-    let computed = siblings.iter().enumerate().fold(start, |hash, (i, sibling)| {
-        if bit(&key_hash, n - 1 - i) {
-            sha(&[INTERNAL, sibling, &hash])
-        } else {
-            sha(&[INTERNAL, &hash, sibling])
-        }
-    });
+    let computed = siblings
+        .iter()
+        .enumerate()
+        .fold(start, |hash, (i, sibling)| {
+            if bit(&key_hash, n - 1 - i) {
+                sha(&[INTERNAL, sibling, &hash])
+            } else {
+                sha(&[INTERNAL, &hash, sibling])
+            }
+        });
     if computed != root.0 {
-        return Err(ProofError::Mismatch("the root is not the block's stateRoot"));
+        return Err(ProofError::Mismatch(
+            "the root is not the block's stateRoot",
+        ));
     }
     Ok(())
 }

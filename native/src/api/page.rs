@@ -8,7 +8,8 @@
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::response::Response;
 
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
      worker-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; img-src 'self' data:; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
