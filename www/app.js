@@ -8,15 +8,11 @@
 import { LightNode } from './pkg/index.js';
 import { chain, record } from './lib/chain.js';
 import { h } from './lib/dom.js';
-import * as blocks from './views/blocks.js';
-import * as contracts from './views/contracts.js';
-import * as governance from './views/governance.js';
-import * as network from './views/network.js';
-import * as overview from './views/overview.js';
-import * as search from './views/search.js';
-import * as sql from './views/sql.js';
-import * as state from './views/state.js';
-import * as tx from './views/tx.js';
+
+// Start the worker and compile the wasm before anything else (the views load meanwhile): the
+// first verified block waits for it.
+LightNode.preload();
+const viewModules = import('./views/all.js');
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 50;
@@ -69,19 +65,23 @@ async function findTrustRoot(params) {
 }
 
 // ---- routes ----
-const routes = {
-  '': overview.render,
-  blocks: blocks.list,
-  block: blocks.detail,
-  tx: tx.render,
-  state: (args, query, ctx) => (args.length ? state.detail(args, query, ctx) : state.list(args, query, ctx)),
-  search: search.render,
-  sql: sql.render,
-  contracts: contracts.list,
-  contract: contracts.detail,
-  governance: governance.render,
-  network: network.render,
-};
+let routes = null;
+async function loadRoutes() {
+  const { blocks, contracts, governance, network, overview, search, sql, state, tx } = await viewModules;
+  routes = {
+    '': overview.render,
+    blocks: blocks.list,
+    block: blocks.detail,
+    tx: tx.render,
+    state: (args, query, ctx) => (args.length ? state.detail(args, query, ctx) : state.list(args, query, ctx)),
+    search: search.render,
+    sql: sql.render,
+    contracts: contracts.list,
+    contract: contracts.detail,
+    governance: governance.render,
+    network: network.render,
+  };
+}
 /** Routes whose one argument may itself hold '/' (keys, queries, names). */
 const WHOLE = new Set(['state', 'search', 'sql', 'contract']);
 
@@ -222,7 +222,6 @@ async function main() {
   watchLongTasks();
   wireSearch();
   const params = new URLSearchParams(location.search);
-  LightNode.preload(); // compile the wasm in the worker while the API answers
   const [urls, trust] = await Promise.all([findPeers(params), findTrustRoot(params)]);
   metrics.apiMs = performance.now();
   ctx.trust = trust;
@@ -234,6 +233,7 @@ async function main() {
   metrics.startedMs = performance.now();
   $('me').textContent = `${node.nodeId} (session key ${node.publicKey.slice(0, 16)}…)`;
   wire(node);
+  await loadRoutes();
   window.addEventListener('hashchange', show);
   await show();
   schedule();

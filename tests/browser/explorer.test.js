@@ -221,7 +221,7 @@ test('nothing written by strangers runs in any view, and the page has a strict C
   await page.close();
 });
 
-test('keyboard: "/" focuses search, Enter searches and opens a result, focus lands on the view's heading, every input labelled; a phone layout without sideways scrolling', async () => {
+test('keyboard: "/" focuses search, Enter searches and opens a result, focus lands on the view heading, every input labelled; a phone layout without sideways scrolling', async () => {
   const page = await openPage();
   await view(page, '#/');
   await page.keyboard.press('/');
