@@ -49,8 +49,8 @@ export function provenCard(key, proven, writer) {
     verdict,
     fields([
       ['Key', id(key)],
-      entry && ['Value', json(entry.value)],
-      entry && ['Version', String(entry.version)],
+      entry && [proof.ok ? 'Value' : 'Value claimed (not proven)', json(entry.value)],
+      entry && [proof.ok ? 'Version' : 'Version claimed', String(entry.version)],
       entry && ['Last written in', [route(['block', proven.answer.blockHeight], String(proven.answer.blockHeight)), ' ', time(proven.answer.updatedAt)]],
       entry && ['Written by', writer
         ? [route(['search', writer.sender], id(writer.sender)), ' ', badge('ok', 'sender of a transaction in that verified block'), ' ', route(['tx', writer.tx.hash], 'transaction')]
