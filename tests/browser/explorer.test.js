@@ -101,6 +101,14 @@ test('every deep link shows verified content; proofs are checked and tampered on
 
   text = await view(page, '#/blocks');
   assert.equal(await page.locator('#block-list tbody tr.verified').count(), Math.min(25, h.height));
+  // A block's details open under its row, and close again.
+  await page.click(`button[aria-controls="details-${h.txBlock}"]`);
+  await page.waitForSelector(`#details-${h.txBlock}`);
+  assert.match(await page.textContent(`#details-${h.txBlock}`), new RegExp(`${h.txBlockHash}[\\s\\S]*trusted validator`));
+  assert.equal(await page.getAttribute(`button[aria-controls="details-${h.txBlock}"]`, 'aria-expanded'), 'true');
+  await shot(page, 'blocks-details');
+  await page.click(`button[aria-controls="details-${h.txBlock}"]`);
+  await page.waitForSelector(`#details-${h.txBlock}`, { state: 'detached' });
   await shot(page, 'blocks');
 
   text = await view(page, `#/block/${h.txBlock}`);

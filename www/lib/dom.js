@@ -64,12 +64,17 @@ export function fields(pairs) {
   return h('dl', { class: 'grid' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
 
-/** A table with a header row; `rows` are arrays of cells (text or nodes) or {cells, props}. */
+/** A table with a header row; `rows` are arrays of cells (text or nodes), {cells, props}, or {full, props} (one cell across). */
 export function table(headers, rows, props = {}) {
   return h('div', { class: 'table-wrap' },
     h('table', props,
       h('thead', {}, h('tr', {}, headers.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, rows.map((r) => (Array.isArray(r) ? h('tr', {}, r.map((c) => h('td', {}, c))) : h('tr', r.props, r.cells.map((c) => h('td', {}, c))))))));
+      h('tbody', {}, rows.map((r) => {
+        if (Array.isArray(r)) return h('tr', {}, r.map((c) => h('td', {}, c)));
+        // A row spanning the table (details opened under the row above it).
+        if (r.full) return h('tr', r.props, h('td', { colspan: String(headers.length) }, r.full));
+        return h('tr', r.props, r.cells.map((c) => h('td', {}, c)));
+      }))));
 }
 
 /** JSON, pretty-printed, as text. */

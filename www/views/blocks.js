@@ -1,8 +1,7 @@
 // #/blocks (paginated, newest first, from the tab's verified tip) and #/block/N | #/block/HASH.
-import { chain, heightOfHash, verifiedBlock } from '../lib/chain.js';
+import { chain, heightOfHash, isTrusted, verifiedBlock } from '../lib/chain.js';
 import { badge, fields, h, id, json, route, shortId, table, time } from '../lib/dom.js';
 import { blockBadge } from '../lib/status.js';
-import { isTrusted } from '../lib/chain.js';
 
 const PAGE = 25;
 const TX_PAGE = 50;
@@ -36,25 +35,58 @@ async function row(height) {
   }
 }
 
+/** The details of one block, opened under its row in the list. */
+async function details(height) {
+  const found = await verifiedBlock(height);
+  const b = found.block;
+  return h('div', { class: 'row-details', id: `details-${height}` },
+    blockBadge(found),
+    fields([
+      ['Hash', id(b.hash)],
+      ['Previous', id(b.previousHash)],
+      ['Proposer', [id(b.proposer), ' ', isTrusted(b.proposer) ? badge('ok', 'trusted validator') : badge('bad', 'not a trusted validator')]],
+      ['Merkle root', id(b.merkleRoot)],
+      ['State root', id(b.stateRoot)],
+      ['Transactions', String(b.transactions.length)],
+    ]),
+    route(['block', height], `open block ${height} →`));
+}
+
 export async function list(_args, query) {
   const top = chain.node.height;
   const pages = Math.max(1, Math.ceil(top / PAGE));
   const page = Math.min(pages, Math.max(1, Number(query.get('page')) || 1));
   const body = h('div');
+  /** The height whose details are open under its row (one at a time). */
+  let open = null;
   const draw = async () => {
     const tip = chain.node.height;
     const heights = [];
     for (let hgt = tip - (page - 1) * PAGE; hgt >= 1 && heights.length < PAGE; hgt--) heights.push(hgt);
-    const rows = await Promise.all(heights.map(row));
+    const rows = (await Promise.all(heights.map(async (hgt) => {
+      const r = await row(hgt);
+      const toggle = h('button', { type: 'button', class: 'toggle', 'aria-expanded': String(open === hgt), 'aria-controls': `details-${hgt}`, 'aria-label': `details of block ${hgt}` }, open === hgt ? '▾' : '▸');
+      toggle.addEventListener('click', () => {
+        open = open === hgt ? null : hgt;
+        draw().then(() => body.querySelector(`[aria-controls="details-${hgt}"]`)?.focus());
+      });
+      r.cells.unshift(toggle);
+      return open === hgt ? [r, { props: { class: 'details' }, full: await details(hgt).catch((e) => h('p', { class: 'bad' }, e.message)) }] : [r];
+    }))).flat();
     body.replaceChildren(
       pager('blocks', page, Math.max(1, Math.ceil(tip / PAGE))),
-      table(['height', 'hash', 'txs', 'proposer', 'time', 'check'], rows, { id: 'block-list' }),
+      table(['', 'height', 'hash', 'txs', 'proposer', 'time', 'check'], rows, { id: 'block-list' }),
       h('p', { class: 'muted' }, '✓ synced: verified by this tab as it synced; ✓ checked: older than what the tab keeps, fetched from the serving node and verified here (signatures, hashes, trusted proposer).'));
   };
   await draw();
   let busy = false;
   // Page 1 follows the tip; older pages stay put.
-  const refresh = page === 1 ? () => { if (!busy) { busy = true; draw().finally(() => { busy = false; }); } } : null;
+  // (Not while focus is inside the list: a keyboard user's place would be lost.)
+  const refresh = page === 1 ? () => {
+    if (busy || body.contains(document.activeElement)) return;
+    busy = true;
+    draw().finally(() => { busy = false; });
+  } : null;
   return { title: 'Blocks', refresh, el: h('div', {}, h('h1', { tabindex: '-1' }, 'Blocks'), body) };
 }
 

@@ -92,6 +92,8 @@ export function render(_args, _query, ctx) {
   const txsCard = h('section', { class: 'card', 'aria-labelledby': 'txs-h' }, h('h2', { id: 'txs-h' }, 'Recent transactions'), h('p', { class: 'muted' }, '…'));
   let txBusy = false;
   const refresh = () => {
+    // Not while focus is inside the live part: a keyboard user's place would be lost.
+    if (live.contains(document.activeElement)) return;
     const node = chain.node;
     const { txPerSec, blocksPerSec } = rates();
     const window = chain.recent.slice(-CHART_BLOCKS);
