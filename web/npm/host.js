@@ -44,6 +44,17 @@ export function serve(post, { wasm } = {}) {
       const text = node.block(height);
       return text === undefined ? null : JSON.parse(text);
     },
+    recentTransactions: (limit) => {
+      // Parsed here, in the worker: the page gets `limit` transactions, not whole blocks.
+      const out = [];
+      for (let h = node.height(), scanned = 0; h >= 1 && out.length < limit && scanned < 64; h--, scanned++) {
+        const text = node.block(h);
+        if (text === undefined) break;
+        const { transactions } = JSON.parse(text);
+        for (let i = transactions.length - 1; i >= 0 && out.length < limit; i--) out.push({ ...transactions[i], blockHeight: h });
+      }
+      return out;
+    },
     checkBlock: (block) => JSON.parse(node.checkBlock(JSON.stringify(block))),
     checkStateProof: ({ root, key, entry, proof }) =>
       JSON.parse(node.checkStateProof(root, key, JSON.stringify(entry ?? null), proof)),

@@ -134,6 +134,8 @@ export declare class LightNode extends EventTarget {
   readonly publicKey: string;
   readonly nodeId: string;
   getBlock(height: number): Promise<Block | null>;
+  /** The newest `limit` (default 10) transactions of the recent window, newest first, each with its block height. */
+  recentTransactions(limit?: number): Promise<Array<Transaction & { blockHeight: number }>>;
   /** Verifies a block fetched elsewhere (every rule but linkage; `chain` says how it relates to this node's chain). */
   checkBlock(block: Block): Promise<BlockCheck>;
   /** Checks a state proof of `entry` (null: absent) for `key` under `root` (a verified block's stateRoot). */

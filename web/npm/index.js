@@ -121,6 +121,12 @@ export class LightNode extends EventTarget {
   getBlock(height) { return this.#call('block', height); }
 
   /**
+   * The newest `limit` transactions (newest first) of the verified blocks still in the recent
+   * window (looking back at most 64 blocks), each with its `blockHeight`.
+   */
+  recentTransactions(limit = 10) { return this.#call('recentTransactions', limit); }
+
+  /**
    * Verifies a block obtained elsewhere (e.g. a full node's REST API) against the trusted
    * validator set: every rule but linkage, which `chain` reports instead ("same": the block this
    * node verified at that height; "different"; "unknown": older than its recent window;

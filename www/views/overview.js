@@ -35,18 +35,8 @@ function blockRows(events) {
 }
 
 async function recentTxs() {
-  const out = [];
-  for (let i = chain.recent.length - 1; i >= 0 && out.length < LIST && chain.recent.length - i <= 20; i--) {
-    const ev = chain.recent[i];
-    if (ev.txCount === 0) continue;
-    const block = await chain.node.getBlock(ev.height);
-    if (!block) break;
-    for (const tx of [...block.transactions].reverse()) {
-      out.push([route(['tx', tx.hash], shortId(tx.hash, 12)), tx.type, shortId(tx.sender, 8), String(tx.nonce), route(['block', block.height], String(block.height))]);
-      if (out.length >= LIST) break;
-    }
-  }
-  return out;
+  const txs = await chain.node.recentTransactions(LIST);
+  return txs.map((tx) => [route(['tx', tx.hash], shortId(tx.hash, 12)), tx.type, shortId(tx.sender, 8), String(tx.nonce), route(['block', tx.blockHeight], String(tx.blockHeight))]);
 }
 
 function submitForm() {
