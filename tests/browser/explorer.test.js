@@ -8,10 +8,11 @@
 //   3. the DOM stays bounded while hundreds of blocks arrive.
 // Screenshots of each view go to tests/artifacts/explorer-*.png.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ARTIFACTS, launch, pageState } from './lib/browser.js';
-import { Node, waitFor } from './lib/nodes.js';
+import { Node, ROOT, waitFor } from './lib/nodes.js';
 
 const PWN = 'window.__pwned=1';
 const HOSTILE_KEY = `<img src=x onerror="${PWN};alert(1)">`;
@@ -213,6 +214,13 @@ test('nothing written by strangers runs in any view, and the page has a strict C
   assert.match(csp, /script-src 'self' 'wasm-unsafe-eval';/);
   assert.doesNotMatch(csp, /unsafe-inline/);
   assert.match(csp, /default-src 'none'/);
+  // No markup sink in the page's code at all (comments aside).
+  for (const dir of ['www', 'www/lib', 'www/views']) {
+    for (const file of readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.js'))) {
+      const code = readFileSync(join(ROOT, dir, file), 'utf8').replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
+      assert.doesNotMatch(code, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/, `${dir}/${file}`);
+    }
+  }
   const page = await openPage();
   const routes = ['#/', '#/blocks', '#/state', `#/state/${encodeURIComponent(HOSTILE_KEY)}`, '#/state/obj',
     `#/search/${encodeURIComponent(HOSTILE_KEY)}`, `#/search/${encodeURIComponent('<')}`, `#/sql/${encodeURIComponent('SELECT * FROM world_state')}`,
