@@ -8,7 +8,7 @@
 /** Block events kept for the overview, the blocks list and hash lookups: bounded. */
 const RING = 2000;
 /** Blocks fetched over REST and verified, kept for revisits: bounded. */
-const CACHE = 64;
+const CACHE = 32;
 
 export const chain = {
   node: null,
