@@ -94,7 +94,7 @@ export function render(_args, _query, ctx) {
         h('h2', { id: 'chain-h' }, 'Chain'),
         h('dl', { class: 'grid' },
           h('dt', {}, 'Verified height'), h('dd', { id: 'height' }, String(node.height)),
-          h('dt', {}, 'Network height'), h('dd', { id: 'target' }, String(node.target)),
+          h('dt', {}, 'Network height'), h('dd', { id: 'target' }, `${node.target} (as peers claim)`),
           h('dt', {}, 'Tip'), h('dd', {}, node.tip.height ? route(['block', node.tip.hash], shortId(node.tip.hash, 16)) : '—'),
           h('dt', {}, 'Throughput'), h('dd', { id: 'rate' }, `${txPerSec.toFixed(1)} tx/s, ${blocksPerSec.toFixed(2)} blocks/s (last ${window.length} blocks, by block time)`),
           h('dt', {}, 'Verified since load'), h('dd', {}, `${node.stats.blocksVerified} blocks, ${node.stats.txsVerified} transactions`),
