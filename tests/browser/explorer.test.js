@@ -193,6 +193,7 @@ test('every deep link shows verified content; proofs are checked and tampered on
   assert.ok(text.includes(HOSTILE_TITLE), 'the proposal title, as text');
   assert.match(text, new RegExp(h.validator));
   assert.match(text, /Not on chain yet: validator-set changes/);
+  assert.match(await page.textContent('#gov-genesis'), /1 validator\(s\), ✓ the same set this tab trusts/);
   await shot(page, 'governance');
 
   text = await view(page, '#/network');

@@ -7,11 +7,15 @@ import { unverified } from '../lib/status.js';
 import { verifiedTxsWhere } from './contracts.js';
 
 export async function render(_args, _query, ctx) {
-  const [proposals, votes, stored] = await Promise.all([
+  const [proposals, votes, stored, genesis] = await Promise.all([
     verifiedTxsWhere('governance:propose'),
     verifiedTxsWhere('governance:vote'),
     api(`/state?${new URLSearchParams({ prefix: '_gov:proposal:', limit: '100' })}`).catch(() => ({ entries: [] })),
+    api('/genesis').catch(() => null),
   ]);
+  const trusted = new Set(chain.node.validators);
+  const genesisSet = genesis?.genesis?.validators ?? [];
+  const same = genesisSet.length === trusted.size && genesisSet.every((k) => trusted.has(k));
   const row = (f, cells) => (f.error ? [id(f.hash), h('span', { class: 'bad' }, f.error), '', '', ''] : cells(f));
   return {
     title: 'Governance',
@@ -20,6 +24,11 @@ export async function render(_args, _query, ctx) {
         badge('ok', 'the set this tab verifies every block against'),
         h('p', { class: 'muted' }, ctx.trust.source),
         h('ul', { class: 'hashes', id: 'gov-validators' }, chain.node.validators.map((k) => h('li', {}, id(k)))),
+        h('h3', {}, 'History'),
+        genesis
+          ? h('p', { id: 'gov-genesis' }, `Genesis (network "${genesis.genesis.chainName}", hash `, id(genesis.hash), `): ${genesisSet.length} validator(s), `,
+            same ? badge('ok', 'the same set this tab trusts') : badge('bad', 'NOT the set this tab trusts'), ' ', unverified('the genesis document is the serving node\'s answer'))
+          : h('p', { class: 'muted' }, 'The serving node has no genesis document (compat mode).'),
         h('p', {}, 'Not on chain yet: validator-set changes. The set is fixed by the network\'s genesis; proposals are recorded as transactions but this node does not execute them, so no outcome changes the set, and there is no validator-set history to show beyond the genesis set.')),
       h('section', { class: 'card' }, h('h2', {}, 'Proposals (latest 20)'),
         badge('ok', 'each from a block verified in this tab'),
