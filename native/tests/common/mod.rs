@@ -5,6 +5,7 @@
 
 pub mod checker;
 pub mod fake_peer;
+pub mod history;
 pub mod loaded;
 pub mod netns;
 pub mod raft;
@@ -261,7 +262,7 @@ impl NodeProcess {
             .build()
     }
 
-    fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+    pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
         response(self.agent.get(&format!("{}{path}", self.api)).call())
     }
 
@@ -461,6 +462,21 @@ pub fn post_to(to: &Operator, path: &str, body: &Value) -> Result<(u16, Value), 
             .set("Authorization", &format!("Bearer {}", to.token))
             .send_json(body),
     )
+}
+
+/// Builds the LD_PRELOAD shim that offsets a process's wall clock (`wall_offset.c`) into `dir`.
+pub fn build_wall_clock_shim(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/wall_offset.c");
+    let shim = dir.join("wall_offset.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("cc (needed to build the wall-clock shim)");
+    assert!(status.success(), "building {}", source.display());
+    shim
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,0 +1,254 @@
+//! Client histories for the nemesis (Jepsen's model): every operation's invocation and
+//! completion, recorded in real-time order, then checked per key as a register.
+//!
+//! Writes and linearizable reads must be linearizable; that is checked with stateright's
+//! `LinearizabilityTester` (a Wing–Gong style search over the history). A write whose outcome is
+//! unknown (a timeout, a dropped connection) may or may not have happened: it stays in flight
+//! forever, and its client continues as a new process, as in Jepsen. A definite failure (the
+//! node refused the write before admitting it) never happened and is left out.
+//!
+//! Plain reads are documented as possibly stale; they are not held to linearizability but
+//! measured: a plain read is stale when it returned a value older (in the chain's commit order)
+//! than a write acknowledged before the read began; its staleness is how long before the read
+//! that newer write was acknowledged.
+
+use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Write(String),
+    /// A plain read (possibly stale by design).
+    Read,
+    /// `?consistency=linearizable`.
+    LinearizableRead,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; for reads, the value seen (`None`: the key did not exist).
+    Ok(Option<String>),
+    /// Definitely not done.
+    Fail,
+    /// May or may not have happened.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Invoke(Op),
+    Complete(Outcome),
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    process: u64,
+    key: String,
+    at: Instant,
+    kind: Kind,
+}
+
+/// The history, appended under one lock so its order is the real-time order.
+#[derive(Default)]
+pub struct History {
+    events: Mutex<Vec<Event>>,
+}
+
+impl History {
+    pub fn invoke(&self, process: u64, key: &str, op: Op) {
+        self.push(process, key, Kind::Invoke(op));
+    }
+
+    pub fn complete(&self, process: u64, key: &str, outcome: Outcome) {
+        self.push(process, key, Kind::Complete(outcome));
+    }
+
+    fn push(&self, process: u64, key: &str, kind: Kind) {
+        let mut events = self.events.lock().unwrap();
+        events.push(Event {
+            process,
+            key: key.to_string(),
+            at: Instant::now(),
+            kind,
+        });
+    }
+
+    pub fn len_ops(&self) -> usize {
+        let events = self.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::Invoke(_)))
+            .count()
+    }
+}
+
+/// One operation with its invocation and completion.
+#[derive(Debug, Clone)]
+struct Operation {
+    process: u64,
+    op: Op,
+    invoked: Instant,
+    /// Index of the invocation and of the completion in the key's event list.
+    invoke_at: usize,
+    complete_at: Option<usize>,
+    outcome: Outcome,
+    completed: Option<Instant>,
+}
+
+/// What the checker found.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub ops: usize,
+    pub unknown: usize,
+    pub failed: usize,
+    /// Keys whose writes and linearizable reads admit no linearization.
+    pub non_linearizable: Vec<String>,
+    pub linearizable_reads: usize,
+    pub plain_reads: usize,
+    pub stale_reads: usize,
+    pub max_staleness: Duration,
+}
+
+impl Analysis {
+    pub fn anomalies(&self) -> usize {
+        self.non_linearizable.len()
+    }
+}
+
+/// Checks the history. `commit_order[key]` lists the values written to `key` in chain order.
+pub fn analyse(history: &History, commit_order: &HashMap<String, Vec<String>>) -> Analysis {
+    let events = history.events.lock().unwrap().clone();
+    let mut by_key: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    for e in events {
+        by_key.entry(e.key.clone()).or_default().push(e);
+    }
+    let mut analysis = Analysis::default();
+    for (key, events) in by_key {
+        let ops = operations(&events);
+        analysis.ops += ops.len();
+        analysis.unknown += ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::Unknown)
+            .count();
+        analysis.failed += ops.iter().filter(|o| o.outcome == Outcome::Fail).count();
+        if !linearizable(&events, &ops) {
+            analysis.non_linearizable.push(key.clone());
+        }
+        let order = commit_order.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        staleness(&ops, order, &mut analysis);
+    }
+    analysis
+}
+
+/// Pairs each invocation with its process's next completion.
+fn operations(events: &[Event]) -> Vec<Operation> {
+    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut ops: Vec<Operation> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match &e.kind {
+            Kind::Invoke(op) => {
+                open.insert(e.process, ops.len());
+                ops.push(Operation {
+                    process: e.process,
+                    op: op.clone(),
+                    invoked: e.at,
+                    invoke_at: i,
+                    complete_at: None,
+                    outcome: Outcome::Unknown,
+                    completed: None,
+                });
+            }
+            Kind::Complete(outcome) => {
+                let k = open.remove(&e.process).expect("completion without invocation");
+                ops[k].complete_at = Some(i);
+                ops[k].outcome = outcome.clone();
+                ops[k].completed = Some(e.at);
+            }
+        }
+    }
+    ops
+}
+
+type Tester = LinearizabilityTester<u64, Register<Option<String>>>;
+
+/// Writes (not failed) and linearizable reads (ok) as a register history.
+fn linearizable(events: &[Event], ops: &[Operation]) -> bool {
+    // Which events take part: a failed write never happened, a failed or unknown read saw
+    // nothing, plain reads are judged elsewhere.
+    let mut take_invoke: HashMap<usize, &Operation> = HashMap::new();
+    let mut take_complete: HashMap<usize, &Operation> = HashMap::new();
+    for o in ops {
+        let counted = match (&o.op, &o.outcome) {
+            (Op::Write(_), Outcome::Fail) => false,
+            (Op::Write(_), _) => true,
+            (Op::LinearizableRead, Outcome::Ok(_)) => true,
+            _ => false,
+        };
+        if counted {
+            take_invoke.insert(o.invoke_at, o);
+            if let (Some(at), Outcome::Ok(_)) = (o.complete_at, &o.outcome) {
+                take_complete.insert(at, o);
+            }
+        }
+    }
+    let mut tester = Tester::new(Register(None));
+    for i in 0..events.len() {
+        let result = if let Some(o) = take_invoke.get(&i) {
+            let op = match &o.op {
+                Op::Write(v) => RegisterOp::Write(Some(v.clone())),
+                _ => RegisterOp::Read,
+            };
+            tester.on_invoke(o.process, op).map(|_| ())
+        } else if let Some(o) = take_complete.get(&i) {
+            let ret = match (&o.op, &o.outcome) {
+                (Op::Write(_), _) => RegisterRet::WriteOk,
+                (_, Outcome::Ok(v)) => RegisterRet::ReadOk(v.clone()),
+                _ => unreachable!("only ok completions are taken"),
+            };
+            tester.on_return(o.process, ret).map(|_| ())
+        } else {
+            Ok(())
+        };
+        result.expect("well-formed history");
+    }
+    tester.is_consistent()
+}
+
+/// Counts plain reads that missed a write acknowledged before they began.
+fn staleness(ops: &[Operation], order: &[String], analysis: &mut Analysis) {
+    let position = |v: &Option<String>| match v {
+        None => Some(0),
+        Some(v) => order.iter().position(|w| w == v).map(|p| p + 1),
+    };
+    let acked: Vec<(usize, Instant)> = ops
+        .iter()
+        .filter_map(|o| match (&o.op, &o.outcome, o.completed) {
+            (Op::Write(v), Outcome::Ok(_), Some(at)) => Some((position(&Some(v.clone()))?, at)),
+            _ => None,
+        })
+        .collect();
+    for o in ops {
+        match (&o.op, &o.outcome) {
+            (Op::LinearizableRead, Outcome::Ok(_)) => analysis.linearizable_reads += 1,
+            (Op::Read, Outcome::Ok(seen)) => {
+                analysis.plain_reads += 1;
+                let Some(seen_at) = position(seen) else {
+                    continue; // a value the chain does not hold: the linearizable check's job
+                };
+                let newer = acked
+                    .iter()
+                    .filter(|(p, at)| *p > seen_at && *at < o.invoked)
+                    .map(|(_, at)| *at)
+                    .min();
+                if let Some(first) = newer {
+                    analysis.stale_reads += 1;
+                    analysis.max_staleness = analysis.max_staleness.max(o.invoked - first);
+                }
+            }
+            _ => {}
+        }
+    }
+}
