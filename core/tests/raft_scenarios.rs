@@ -807,12 +807,18 @@ fn a_fresh_leader_commits_an_entry_of_its_term_before_serving_reads() {
     elect(&mut c, next);
     let read = c.read(next).expect("up");
     c.run_for(500);
-    assert!(!c.checker.served.contains(&(next, read)), "no entry of its term yet");
+    assert!(
+        !c.checker.served.contains(&(next, read)),
+        "no entry of its term yet"
+    );
     assert!(
         c.nodes[next].raft().status().role == Role::Leader,
         "still leads"
     );
     c.propose(next, false).expect("proposes");
     c.run_for(500);
-    assert!(c.checker.served.contains(&(next, read)), "served once it committed");
+    assert!(
+        c.checker.served.contains(&(next, read)),
+        "served once it committed"
+    );
 }

@@ -21,7 +21,6 @@ use common::raft::{agreed_leader, await_leader, consensus, identities};
 use common::{wait_until, NodeProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HOUR_MS: i64 = 3_600_000;

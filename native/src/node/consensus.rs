@@ -448,7 +448,9 @@ impl Node {
                 return false;
             }
             let max = self.settings.rules.limits.max_txs_per_block;
-            let txs = self.mempool.ready(max, pending.nonces());
+            let latest =
+                (self.clock.wall_ms()).saturating_add(self.settings.rules.limits.max_future_ms);
+            let txs = self.mempool.ready(max, pending.nonces(), latest);
             if txs.is_empty() && !c.needs_block {
                 c.idle = Some(idle_key);
                 return false;

@@ -320,6 +320,7 @@ impl Node {
             self.take_ready();
             let now = self.clock.monotonic_ms();
             if now >= tick_at {
+                self.evict_early();
                 self.peers.tick(now);
                 for event in self.sync.tick(now) {
                     tracing::warn!(target: "sync", "{event:?}");
@@ -523,8 +524,9 @@ impl Node {
 
     fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
         let own = (tx.sender == self.key.public_hex()).then(|| (tx.nonce, tx.hash.clone()));
+        let wall = self.clock.wall_ms();
         self.mempool
-            .admit(tx, &self.settings.rules.limits, &self.store)?;
+            .admit(tx, &self.settings.rules.limits, &self.store, wall)?;
         self.mempool_changes += 1;
         if let Some((nonce, hash)) = own {
             self.own_pending.insert(nonce, hash);
@@ -709,7 +711,33 @@ impl Node {
                 }
             }
         }
-        // What left the mempool without being committed never will be (a nonce taken).
+        self.answer_dropped_waiters();
+        self.peers.set_chain_height(last.height);
+    }
+
+    /// The latest transaction timestamp a block built now may hold (validators allow a
+    /// transaction `max_future_ms` after its block, which is stamped now or later).
+    fn latest_tx_timestamp(&self) -> u64 {
+        let max_future = self.settings.rules.limits.max_future_ms;
+        self.clock.wall_ms().saturating_add(max_future)
+    }
+
+    /// Drops transactions no block could hold yet (see `Mempool::evict_early`): they were
+    /// admitted before this node's wall clock stepped back. Their waiters learn they were
+    /// dropped, and the node's own nonces after them are handed out again.
+    fn evict_early(&mut self) {
+        let dropped = self.mempool.evict_early(self.latest_tx_timestamp());
+        if dropped.is_empty() {
+            return;
+        }
+        tracing::warn!(target: "mempool", count = dropped.len(), "dropped transactions stamped too far ahead of this node's clock (it stepped back?)");
+        self.mempool_changes += 1;
+        self.answer_dropped_waiters();
+    }
+
+    /// Answers the waiters of transactions that left the mempool uncommitted: they never will
+    /// be (a nonce taken, or evicted).
+    fn answer_dropped_waiters(&mut self) {
         let mempool = &self.mempool;
         self.waiters.retain(|hash, replies| {
             let pending = mempool.contains(hash);
@@ -720,7 +748,6 @@ impl Node {
             }
             pending
         });
-        self.peers.set_chain_height(last.height);
     }
 
     /// Solo consensus: seal whatever is ready into a block at once (up to 500 transactions).
@@ -731,9 +758,11 @@ impl Node {
         if !self.disk.may_retry(self.clock.monotonic_ms()) {
             return false;
         }
+        let limits = &self.settings.rules.limits;
+        let latest = self.latest_tx_timestamp();
         let txs = self
             .mempool
-            .ready(self.settings.rules.limits.max_txs_per_block, &self.store);
+            .ready(limits.max_txs_per_block, &self.store, latest);
         if txs.is_empty() {
             return false;
         }

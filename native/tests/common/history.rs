@@ -1,8 +1,8 @@
 //! Client histories for the nemesis (Jepsen's model): every operation's invocation and
 //! completion, recorded in real-time order, then checked per key as a register.
 //!
-//! Writes and linearizable reads must be linearizable; that is checked with stateright's
-//! `LinearizabilityTester` (a Wing–Gong style search over the history). A write whose outcome is
+//! Writes and linearizable reads must be linearizable, checked by `linearizable::check` (the
+//! Wing–Gong search with memoisation, as Knossos and Porcupine do it). A write whose outcome is
 //! unknown (a timeout, a dropped connection) may or may not have happened: it stays in flight
 //! forever, and its client continues as a new process, as in Jepsen. A definite failure (the
 //! node refused the write before admitting it) never happened and is left out.
@@ -12,8 +12,7 @@
 //! than a write acknowledged before the read began; its staleness is how long before the read
 //! that newer write was acknowledged.
 
-use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use super::linearizable::{self, RegisterOp};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -129,12 +128,9 @@ pub fn analyse(history: &History, commit_order: &HashMap<String, Vec<String>>) -
     for (key, events) in by_key {
         let ops = operations(&events);
         analysis.ops += ops.len();
-        analysis.unknown += ops
-            .iter()
-            .filter(|o| o.outcome == Outcome::Unknown)
-            .count();
+        analysis.unknown += ops.iter().filter(|o| o.outcome == Outcome::Unknown).count();
         analysis.failed += ops.iter().filter(|o| o.outcome == Outcome::Fail).count();
-        if !linearizable(&events, &ops) {
+        if !linearizable(&ops) {
             analysis.non_linearizable.push(key.clone());
         }
         let order = commit_order.get(&key).map(Vec::as_slice).unwrap_or(&[]);
@@ -162,7 +158,9 @@ fn operations(events: &[Event]) -> Vec<Operation> {
                 });
             }
             Kind::Complete(outcome) => {
-                let k = open.remove(&e.process).expect("completion without invocation");
+                let k = open
+                    .remove(&e.process)
+                    .expect("completion without invocation");
                 ops[k].complete_at = Some(i);
                 ops[k].outcome = outcome.clone();
                 ops[k].completed = Some(e.at);
@@ -172,49 +170,31 @@ fn operations(events: &[Event]) -> Vec<Operation> {
     ops
 }
 
-type Tester = LinearizabilityTester<u64, Register<Option<String>>>;
-
 /// Writes (not failed) and linearizable reads (ok) as a register history.
-fn linearizable(events: &[Event], ops: &[Operation]) -> bool {
-    // Which events take part: a failed write never happened, a failed or unknown read saw
-    // nothing, plain reads are judged elsewhere.
-    let mut take_invoke: HashMap<usize, &Operation> = HashMap::new();
-    let mut take_complete: HashMap<usize, &Operation> = HashMap::new();
-    for o in ops {
-        let counted = match (&o.op, &o.outcome) {
-            (Op::Write(_), Outcome::Fail) => false,
-            (Op::Write(_), _) => true,
-            (Op::LinearizableRead, Outcome::Ok(_)) => true,
-            _ => false,
-        };
-        if counted {
-            take_invoke.insert(o.invoke_at, o);
-            if let (Some(at), Outcome::Ok(_)) = (o.complete_at, &o.outcome) {
-                take_complete.insert(at, o);
-            }
-        }
-    }
-    let mut tester = Tester::new(Register(None));
-    for i in 0..events.len() {
-        let result = if let Some(o) = take_invoke.get(&i) {
-            let op = match &o.op {
-                Op::Write(v) => RegisterOp::Write(Some(v.clone())),
-                _ => RegisterOp::Read,
+fn linearizable(ops: &[Operation]) -> bool {
+    let register_ops: Vec<linearizable::Operation> = ops
+        .iter()
+        .filter_map(|o| {
+            let op = match (&o.op, &o.outcome) {
+                // A failed write never happened; a plain read is judged by `staleness`.
+                (Op::Write(_), Outcome::Fail) | (Op::Read, _) => return None,
+                (Op::Write(v), _) => RegisterOp::Write(v.clone()),
+                (Op::LinearizableRead, Outcome::Ok(seen)) => RegisterOp::Read(seen.clone()),
+                // A read that failed or timed out saw nothing.
+                (Op::LinearizableRead, _) => return None,
             };
-            tester.on_invoke(o.process, op).map(|_| ())
-        } else if let Some(o) = take_complete.get(&i) {
-            let ret = match (&o.op, &o.outcome) {
-                (Op::Write(_), _) => RegisterRet::WriteOk,
-                (_, Outcome::Ok(v)) => RegisterRet::ReadOk(v.clone()),
-                _ => unreachable!("only ok completions are taken"),
+            let ret = match o.outcome {
+                Outcome::Ok(_) => o.complete_at,
+                _ => None,
             };
-            tester.on_return(o.process, ret).map(|_| ())
-        } else {
-            Ok(())
-        };
-        result.expect("well-formed history");
-    }
-    tester.is_consistent()
+            Some(linearizable::Operation {
+                op,
+                call: o.invoke_at,
+                ret,
+            })
+        })
+        .collect();
+    linearizable::check(&register_ops)
 }
 
 /// Counts plain reads that missed a write acknowledged before they began.

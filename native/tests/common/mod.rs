@@ -6,6 +6,7 @@
 pub mod checker;
 pub mod fake_peer;
 pub mod history;
+pub mod linearizable;
 pub mod loaded;
 pub mod netns;
 pub mod raft;

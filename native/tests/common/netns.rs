@@ -68,7 +68,9 @@ impl Net {
                 .output()
                 .is_ok_and(|o| o.status.success());
             if !ok {
-                return Some(format!("needs `{tool}` (apt-get install iproute2 iptables)"));
+                return Some(format!(
+                    "needs `{tool}` (apt-get install iproute2 iptables)"
+                ));
             }
         }
         None
@@ -91,13 +93,23 @@ impl Net {
                 .collect(),
         };
         net.teardown(); // leftovers of a killed run with the same pid
+        remove_abandoned();
         run("ip", &["link", "add", &bridge, "type", "bridge"]);
-        run("ip", &["addr", "add", &format!("10.77.{id}.254/24"), "dev", &bridge]);
+        run(
+            "ip",
+            &["addr", "add", &format!("10.77.{id}.254/24"), "dev", &bridge],
+        );
         run("ip", &["link", "set", &bridge, "up"]);
         for (i, host) in net.hosts.iter().enumerate() {
             let outside = format!("{tag}v{i}");
             run("ip", &["netns", "add", &host.ns]);
-            run("ip", &["link", "add", &outside, "type", "veth", "peer", "name", "eth0", "netns", &host.ns]);
+            run(
+                "ip",
+                &[
+                    "link", "add", &outside, "type", "veth", "peer", "name", "eth0", "netns",
+                    &host.ns,
+                ],
+            );
             run("ip", &["link", "set", &outside, "master", &bridge]);
             run("ip", &["link", "set", &outside, "up"]);
             let inside = |args: &[&str]| {
@@ -159,6 +171,29 @@ impl Net {
             run_quietly("ip", &["netns", "del", &host.ns]);
         }
         run_quietly("ip", &["link", "del", &self.bridge]);
+    }
+}
+
+/// Deletes the namespaces of earlier runs that were killed before their `Drop` (no process
+/// left inside; a running test's namespaces hold its nodes).
+fn remove_abandoned() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(ns) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !ns.starts_with("mln") {
+            continue;
+        }
+        let pids = Command::new("ip").args(["netns", "pids", ns]).output();
+        if pids.is_ok_and(|p| p.stdout.is_empty()) {
+            run_quietly("ip", &["netns", "del", ns]);
+            let (tag, host) = ns.rsplit_once('n').unwrap_or((ns, ""));
+            run_quietly("ip", &["link", "del", &format!("{tag}v{host}")]);
+            run_quietly("ip", &["link", "del", &format!("{tag}br")]);
+        }
     }
 }
 
