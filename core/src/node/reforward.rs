@@ -4,8 +4,8 @@
 //! wait in our mempool until the next leader change. Duplicates are harmless (the leader drops
 //! a transaction it already holds; nonces stop a second commit).
 
-use miniledger_core::mempool::Mempool;
-use miniledger_core::Transaction;
+use crate::mempool::Mempool;
+use crate::Transaction;
 use std::collections::HashSet;
 
 /// How often still-pending transactions are forwarded again (the node loop wakes at least
@@ -44,8 +44,8 @@ impl Reforward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miniledger_core::validation::Limits;
-    use miniledger_core::{Keypair, PayloadBody};
+    use crate::validation::Limits;
+    use crate::{Keypair, PayloadBody};
     use std::collections::HashMap;
 
     fn tx(key: &Keypair, nonce: u64) -> Transaction {
