@@ -16,7 +16,7 @@ mod common;
 
 use common::checker;
 use common::history::{self, History, Op, Outcome};
-use common::linearizable::{check, Operation, RegisterOp};
+use common::linearizable::{check, Operation, RegisterOp, Verdict};
 use common::netns::Net;
 use common::{init_node, NodeProcess, Operator};
 use miniledger_core::rng::SplitMix;
@@ -32,7 +32,7 @@ use tempfile::TempDir;
 const NODES: usize = 3;
 const CLIENTS: u64 = 6;
 /// Keys per round: few enough that each key sees concurrency, enough to spread the load.
-const KEYS_PER_ROUND: usize = 3;
+const KEYS_PER_ROUND: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -469,6 +469,9 @@ fn nemesis() {
         analysis.unknown,
         analysis.failed
     );
+    if !analysis.undecided.is_empty() {
+        eprintln!("nemesis: too large to check: keys {:?}", analysis.undecided);
+    }
     if !analysis.non_linearizable.is_empty() {
         eprintln!(
             "nemesis: not linearizable: keys {:?}",
@@ -486,6 +489,10 @@ fn nemesis() {
         "no linearizable read succeeded"
     );
     assert_eq!(analysis.anomalies(), 0, "linearizability anomalies");
+    assert!(
+        analysis.undecided.is_empty(),
+        "histories too large to check"
+    );
     report.assert_clean();
 }
 
@@ -545,32 +552,50 @@ fn r(v: Option<&str>) -> RegisterOp {
 #[test]
 fn the_register_cases() {
     // A read after an acknowledged write must see it.
-    assert!(!check(&[op(w("a"), 0, Some(1)), op(r(None), 2, Some(3))]));
-    assert!(check(&[
-        op(w("a"), 0, Some(1)),
-        op(r(Some("a")), 2, Some(3))
-    ]));
+    assert_eq!(
+        check(&[op(w("a"), 0, Some(1)), op(r(None), 2, Some(3))]),
+        Verdict::NotLinearizable
+    );
+    assert_eq!(
+        check(&[op(w("a"), 0, Some(1)), op(r(Some("a")), 2, Some(3))]),
+        Verdict::Linearizable
+    );
     // Concurrent: either value.
-    assert!(check(&[op(w("a"), 0, Some(3)), op(r(None), 1, Some(2))]));
-    assert!(check(&[
-        op(w("a"), 0, Some(3)),
-        op(r(Some("a")), 1, Some(2))
-    ]));
+    assert_eq!(
+        check(&[op(w("a"), 0, Some(3)), op(r(None), 1, Some(2))]),
+        Verdict::Linearizable
+    );
+    assert_eq!(
+        check(&[op(w("a"), 0, Some(3)), op(r(Some("a")), 1, Some(2))]),
+        Verdict::Linearizable
+    );
     // Once a read saw the new value, a later read cannot see the old one.
-    assert!(!check(&[
-        op(w("a"), 0, Some(5)),
-        op(r(Some("a")), 1, Some(2)),
-        op(r(None), 3, Some(4)),
-    ]));
+    assert_eq!(
+        check(&[
+            op(w("a"), 0, Some(5)),
+            op(r(Some("a")), 1, Some(2)),
+            op(r(None), 3, Some(4)),
+        ]),
+        Verdict::NotLinearizable
+    );
     // An unknown write may take effect late, or seem never to.
-    assert!(check(&[op(w("a"), 0, None), op(r(None), 1, Some(2))]));
-    assert!(check(&[
-        op(w("a"), 0, None),
-        op(r(None), 1, Some(2)),
-        op(r(Some("a")), 3, Some(4)),
-    ]));
+    assert_eq!(
+        check(&[op(w("a"), 0, None), op(r(None), 1, Some(2))]),
+        Verdict::Linearizable
+    );
+    assert_eq!(
+        check(&[
+            op(w("a"), 0, None),
+            op(r(None), 1, Some(2)),
+            op(r(Some("a")), 3, Some(4)),
+        ]),
+        Verdict::Linearizable
+    );
     // A value nobody wrote.
-    assert!(!check(&[op(r(Some("z")), 0, Some(1))]));
+    assert_eq!(
+        check(&[op(r(Some("z")), 0, Some(1))]),
+        Verdict::NotLinearizable
+    );
 }
 
 #[test]
@@ -587,6 +612,6 @@ fn a_long_non_linearizable_history_is_refuted_quickly() {
     }
     ops.push(op(r(Some("v3-0")), 5_000, Some(5_001)));
     let started = std::time::Instant::now();
-    assert!(!check(&ops));
+    assert_eq!(check(&ops), Verdict::NotLinearizable);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -194,6 +194,7 @@ impl<S: NodeStorage> FullNode<S> {
             }
         }
         self.answer_dropped_waiters();
+        self.release_reads();
         self.peers.set_chain_height(last.height);
     }
 

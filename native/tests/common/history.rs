@@ -12,8 +12,8 @@
 //! than a write acknowledged before the read began; its staleness is how long before the read
 //! that newer write was acknowledged.
 
-use super::linearizable::{self, RegisterOp};
-use std::collections::{BTreeMap, HashMap};
+use super::linearizable::{self, RegisterOp, Verdict};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,8 @@ pub struct Analysis {
     pub failed: usize,
     /// Keys whose writes and linearizable reads admit no linearization.
     pub non_linearizable: Vec<String>,
+    /// Keys too large for the checker's budget (no claim either way).
+    pub undecided: Vec<String>,
     pub linearizable_reads: usize,
     pub plain_reads: usize,
     pub stale_reads: usize,
@@ -130,8 +132,10 @@ pub fn analyse(history: &History, commit_order: &HashMap<String, Vec<String>>) -
         analysis.ops += ops.len();
         analysis.unknown += ops.iter().filter(|o| o.outcome == Outcome::Unknown).count();
         analysis.failed += ops.iter().filter(|o| o.outcome == Outcome::Fail).count();
-        if !linearizable(&ops) {
-            analysis.non_linearizable.push(key.clone());
+        match linearizable(&ops) {
+            Verdict::Linearizable => {}
+            Verdict::NotLinearizable => analysis.non_linearizable.push(key.clone()),
+            Verdict::Undecided => analysis.undecided.push(key.clone()),
         }
         let order = commit_order.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         staleness(&ops, order, &mut analysis);
@@ -171,13 +175,24 @@ fn operations(events: &[Event]) -> Vec<Operation> {
 }
 
 /// Writes (not failed) and linearizable reads (ok) as a register history.
-fn linearizable(ops: &[Operation]) -> bool {
+fn linearizable(ops: &[Operation]) -> Verdict {
+    // A write of unknown outcome that no read observed can always take effect last (it may
+    // happen any time after its call): leaving it out changes nothing, and keeps the search
+    // from trying every subset of such writes (many, in a partition).
+    let observed: HashSet<&str> = ops
+        .iter()
+        .filter_map(|o| match (&o.op, &o.outcome) {
+            (Op::LinearizableRead, Outcome::Ok(Some(v))) => Some(v.as_str()),
+            _ => None,
+        })
+        .collect();
     let register_ops: Vec<linearizable::Operation> = ops
         .iter()
         .filter_map(|o| {
             let op = match (&o.op, &o.outcome) {
                 // A failed write never happened; a plain read is judged by `staleness`.
                 (Op::Write(_), Outcome::Fail) | (Op::Read, _) => return None,
+                (Op::Write(v), Outcome::Unknown) if !observed.contains(v.as_str()) => return None,
                 (Op::Write(v), _) => RegisterOp::Write(v.clone()),
                 (Op::LinearizableRead, Outcome::Ok(seen)) => RegisterOp::Read(seen.clone()),
                 // A read that failed or timed out saw nothing.

@@ -36,9 +36,20 @@ struct Entry {
     is_call: bool,
 }
 
-/// True if some order of the operations, each placed between its call and return, is a legal
+/// Configurations explored before the checker gives up on a history (then `Undecided`).
+const BUDGET: usize = 2_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable,
+    /// The search exceeded its budget: no claim either way.
+    Undecided,
+}
+
+/// Whether some order of the operations, each placed between its call and return, is a legal
 /// sequence of register operations starting from an unwritten register.
-pub fn check(ops: &[Operation]) -> bool {
+pub fn check(ops: &[Operation]) -> Verdict {
     let end = usize::MAX;
     let mut timeline: Vec<(usize, bool, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, o) in ops.iter().enumerate() {
@@ -102,7 +113,7 @@ pub fn check(ops: &[Operation]) -> bool {
         if cursor >= n {
             // Every remaining entry was tried from this configuration: backtrack.
             let Some((op, before)) = stack.pop() else {
-                return false;
+                return Verdict::NotLinearizable;
             };
             state = before;
             linearized[op / 64] &= !(1 << (op % 64));
@@ -124,6 +135,9 @@ pub fn check(ops: &[Operation]) -> bool {
         };
         if let Some(after) = after {
             linearized[op / 64] |= 1 << (op % 64);
+            if seen.len() > BUDGET {
+                return Verdict::Undecided;
+            }
             if seen.insert((linearized.clone(), after.clone())) {
                 stack.push((op, std::mem::replace(&mut state, after)));
                 unlink(call_of[op], &mut next, &mut prev, &mut head);
@@ -135,5 +149,5 @@ pub fn check(ops: &[Operation]) -> bool {
         }
         cursor = next[cursor];
     }
-    true
+    Verdict::Linearizable
 }
