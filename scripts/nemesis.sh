@@ -11,10 +11,13 @@ if ! command -v iptables >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get
 fi
 export NEMESIS_ROUNDS="${ROUNDS:-8}" NEMESIS_SEED="${SEED:-1}" NEMESIS_FAULTS="${FAULTS:-}"
 export NEMESIS_WINDOW_MS="${WINDOW_MS:-4000}"
-out=$(cargo test -q -p miniledger-native --test nemesis -- --exact nemesis --nocapture 2>&1)
+log=target/nemesis.log
+cargo test -q -p miniledger-native --test nemesis -- --exact nemesis --nocapture >"$log" 2>&1
 status=$?
+out=$(cat "$log")
 summary='^[0-9]+ ops, [0-9]+ anomalies, [0-9]+ lost$'
 grep -E '^(nemesis|SKIP)|panicked|assert' <<<"$out"
 line=$(grep -E "$summary" <<<"$out" | tail -1)
+[[ $status != 0 ]] && echo "full output (node logs, the first failing key's history): $log"
 echo "${line:-? ops, ? anomalies, ? lost (the nemesis did not finish: see above)}"
 exit $status

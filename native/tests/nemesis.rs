@@ -303,7 +303,9 @@ fn client(load: &Load, nodes: &[Operator], id: u64, seed: u64) {
     let mut process = id;
     let mut written = 0u64;
     while !load.stop.load(Ordering::Relaxed) {
-        let node = &nodes[rng.range(0, nodes.len() as u64) as usize];
+        let node_index = rng.range(0, nodes.len() as u64) as usize;
+        let node = &nodes[node_index];
+        let mut status = String::new();
         let round = *load.round.lock().unwrap();
         let key = format!("r{round}-k{}", rng.range(0, KEYS_PER_ROUND as u64));
         let choice = rng.range(0, 4);
@@ -323,6 +325,11 @@ fn client(load: &Load, nodes: &[Operator], id: u64, seed: u64) {
                     .post(&format!("{}/tx?wait=commit", node.api))
                     .set("Authorization", &format!("Bearer {}", node.token))
                     .send_json(body);
+                status = match &result {
+                    Ok(r) => r.status().to_string(),
+                    Err(ureq::Error::Status(code, _)) => code.to_string(),
+                    Err(e) => e.kind().to_string(),
+                };
                 match result {
                     Ok(r) if r.status() == 200 => {
                         let v: Value = r.into_json().unwrap_or(Value::Null);
@@ -359,7 +366,12 @@ fn client(load: &Load, nodes: &[Operator], id: u64, seed: u64) {
             }
         };
         let unknown = outcome == Outcome::Unknown;
-        load.history.complete(process, &key, outcome);
+        load.history.complete_noted(
+            process,
+            &key,
+            outcome,
+            format!("node {node_index} {status}"),
+        );
         if unknown {
             process += CLIENTS; // Jepsen: a process whose operation hangs is replaced
         }
@@ -477,6 +489,8 @@ fn nemesis() {
             "nemesis: not linearizable: keys {:?}",
             analysis.non_linearizable
         );
+        let first = &analysis.non_linearizable[0];
+        eprintln!("nemesis: history of {first}:\n{}", load.history.dump(first));
     }
     println!(
         "{} ops, {} anomalies, {} lost",

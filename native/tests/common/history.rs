@@ -48,6 +48,8 @@ struct Event {
     key: String,
     at: Instant,
     kind: Kind,
+    /// For the dump of a failing key: which node, what status.
+    detail: String,
 }
 
 /// The history, appended under one lock so its order is the real-time order.
@@ -58,21 +60,43 @@ pub struct History {
 
 impl History {
     pub fn invoke(&self, process: u64, key: &str, op: Op) {
-        self.push(process, key, Kind::Invoke(op));
+        self.push(process, key, Kind::Invoke(op), String::new());
     }
 
     pub fn complete(&self, process: u64, key: &str, outcome: Outcome) {
-        self.push(process, key, Kind::Complete(outcome));
+        self.push(process, key, Kind::Complete(outcome), String::new());
     }
 
-    fn push(&self, process: u64, key: &str, kind: Kind) {
+    /// As [`History::complete`], with a note for dumps (the node, the HTTP status).
+    pub fn complete_noted(&self, process: u64, key: &str, outcome: Outcome, detail: String) {
+        self.push(process, key, Kind::Complete(outcome), detail);
+    }
+
+    fn push(&self, process: u64, key: &str, kind: Kind, detail: String) {
         let mut events = self.events.lock().unwrap();
         events.push(Event {
             process,
             key: key.to_string(),
             at: Instant::now(),
             kind,
+            detail,
         });
+    }
+
+    /// The events of one key, one per line, in order (times in ms from the history's start).
+    pub fn dump(&self, key: &str) -> String {
+        let events = self.events.lock().unwrap();
+        let Some(start) = events.first().map(|e| e.at) else {
+            return String::new();
+        };
+        events
+            .iter()
+            .filter(|e| e.key == key)
+            .map(|e| {
+                let ms = (e.at - start).as_millis();
+                format!("{ms:>7} p{:<4} {:?} {}\n", e.process, e.kind, e.detail)
+            })
+            .collect()
     }
 
     pub fn len_ops(&self) -> usize {
