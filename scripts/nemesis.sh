@@ -6,9 +6,7 @@
 # and `iptables` (installed here when missing). WINDOW_MS sets each fault window (default 4000).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v iptables >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-  apt-get install -y -qq iptables iproute2 >/dev/null
-fi
+scripts/setup.sh
 export NEMESIS_ROUNDS="${ROUNDS:-8}" NEMESIS_SEED="${SEED:-1}" NEMESIS_FAULTS="${FAULTS:-}"
 export NEMESIS_WINDOW_MS="${WINDOW_MS:-4000}"
 log=target/nemesis.log
