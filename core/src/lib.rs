@@ -16,6 +16,7 @@ pub mod mempool;
 pub mod merkle;
 pub mod model;
 pub mod net;
+pub mod node;
 pub mod pipeline;
 pub mod protocol;
 pub mod raft;

@@ -7,6 +7,7 @@
 //! Unknown paths fall through to the static page in `www/`, and then to a JSON 404.
 
 mod blocks;
+mod consistency;
 mod db;
 mod errors;
 mod extract;

@@ -4,7 +4,7 @@
 //! written that the pipeline did not accept.
 
 use crate::storage::{CommitItem, Store, StoreError};
-use miniledger_core::pipeline::{self, BlockError, Executed, Pending, Verdict};
+use miniledger_core::pipeline::{self, BlockError, Pending, Verdict};
 use miniledger_core::validation::{verify_blocks, ValidationError};
 use miniledger_core::Block;
 use thiserror::Error;
@@ -143,15 +143,4 @@ pub fn commit_items<'a, B: std::borrow::Borrow<Block>>(
         .zip(&verdict.accepted)
         .map(|(block, executed)| CommitItem::new(block.borrow(), executed))
         .collect()
-}
-
-impl<'a> CommitItem<'a> {
-    /// A block with the effects the pipeline computed for it.
-    pub fn new(block: &'a Block, executed: &'a Executed) -> Self {
-        CommitItem {
-            block,
-            delta: &executed.delta,
-            next_nonces: &executed.next_nonces,
-        }
-    }
 }

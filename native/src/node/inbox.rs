@@ -4,9 +4,9 @@
 //! the socket), API commands here ([`COMMAND_QUEUE`], the API waiting for a slot), checked
 //! parts of runs by the verifier pool (at most `VERIFY_AHEAD` in flight).
 
-use super::verify::PartDone;
 use super::Command;
 use crate::transport::TransportEvent;
+use miniledger_core::node::PartDone;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};

@@ -1,45 +1,39 @@
-//! The full node: one loop, on its own OS thread, owns the store, core's PeerManager, BlockSync
-//! and Mempool, and reacts to socket events, timers and API commands (all through its inbox).
-//! Protocol decisions are core's; this loop only connects them to sockets, the clocks and
-//! SQLite.
+//! The full node's driver: core's sans-IO [`FullNode`] (every protocol decision: sync,
+//! mempool, production, Raft, catch-up) connected to sockets (`transport`), SQLite (the
+//! store, through core's `NodeStorage`), the API (commands through the inbox), a fixed
+//! verifier pool and the two clocks. One loop, on its own OS thread, owns the node and reacts
+//! to everything through its inbox.
 
 mod apply;
-mod blame;
-mod catch_up;
 mod clock;
-mod consensus;
-mod disk;
-mod fatal;
 mod inbox;
-mod own_nonces;
 mod produce;
 mod progress;
-mod reforward;
-mod refusal_pacing;
-mod respond;
-mod sync_terms;
-mod syncing;
 mod verify;
 
 pub use apply::{apply_block, apply_blocks, apply_verified, ApplyError, Rules, RunOutcome};
 pub use clock::Clock;
-pub use consensus::PIPELINE;
-pub use fatal::Fatal;
 pub use inbox::{Closed, Commands};
+pub use miniledger_core::node::{Fatal, Status, SubmitError, WaitOutcome, PIPELINE};
 pub use produce::{seal, seal_run};
 
-use crate::storage::{Reads, Store};
+use crate::storage::Store;
 use crate::transport::{ConnHandle, Transport, TransportEvent};
 use inbox::Input;
-use miniledger_core::mempool::{AdmitError, Mempool};
 use miniledger_core::net::{
-    Action, Admission, ConnId, Misbehaviour, Offence, PeerConfig, PeerManager, PeerSummary,
-    RateConfig,
+    Admission, ConnId, Misbehaviour, PeerConfig, PeerSummary, RateConfig, Transmit,
 };
-use miniledger_core::protocol::{BlockAnnounce, Message, TxMessage};
-use miniledger_core::raft::{RaftConfig, RaftStatus};
-use miniledger_core::sync::{BlockSync, SyncConfig, SyncError};
-use verify::VerifyPipeline;
+use miniledger_core::node::{
+    FullConfig, FullEvent, FullNode, Level, Now, ReadBarrierError, Seeds, Target, WaiterId,
+    VERIFY_AHEAD,
+};
+use miniledger_core::raft::RaftConfig;
+use miniledger_core::{PayloadBody, Transaction};
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
 
 /// Inputs taken in at once between two pieces of work (timers and production never wait
 /// behind a longer stream of them).
@@ -48,18 +42,6 @@ const MAX_READY: usize = 4_096;
 /// Frame bytes taken in at once between two pieces of work (big sync responses are applied as
 /// they come rather than all decoded first).
 const MAX_READY_FRAME_BYTES: usize = 1 << 20;
-
-/// Blocks per sync request and per synced run.
-const SYNC_BATCH: u64 = 25;
-
-/// Synced runs the node holds at once: one being committed, one being verified.
-const VERIFY_AHEAD: usize = 2;
-use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// What the node needs to run (resolved from the CLI and config file by `main`).
 #[derive(Debug, Clone)]
@@ -90,59 +72,15 @@ pub struct Settings {
     pub network: Option<miniledger_core::genesis::Network>,
 }
 
-/// A snapshot for the API and CLI.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub node_id: String,
-    pub public_key: String,
-    pub org_id: String,
-    pub height: u64,
-    pub tip_hash: String,
-    pub peers: usize,
-    pub mempool: usize,
-    pub syncing: bool,
-    pub sync_target: u64,
-    /// Blocks applied through BlockSync since the node started (under Raft: a follower that
-    /// fell behind the leader's retained window).
-    pub synced_blocks: u64,
-    /// Why the node cannot write blocks right now (disk full, read-only…), if it cannot:
-    /// new transactions are then refused (see `node::disk`).
-    pub disk_fault: Option<String>,
-    /// Raft's view (None under solo); the API lays it out.
-    #[serde(skip)]
-    pub raft: Option<RaftStatus>,
-}
-
 /// Connected peers, every misbehaviour record, and when each connection last sent a frame.
 pub type PeersReport = (Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64>);
-
-/// How a transaction waited on with [`Command::WaitCommit`] ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WaitOutcome {
-    /// In the block at this height.
-    Committed(u64),
-    /// Left the mempool without being committed (its nonce was taken by another transaction).
-    Dropped,
-}
-
-/// Why a transaction from the API was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error(transparent)]
-    Admit(#[from] AdmitError),
-    /// The node cannot write blocks (see [`Status::disk_fault`]).
-    #[error("the node cannot store blocks ({0}); new transactions are refused until it can")]
-    Disk(String),
-}
 
 /// Requests from the API.
 pub enum Command {
     /// A transaction signed elsewhere: validate, hold and broadcast it.
     Submit(Transaction, oneshot::Sender<Result<(), SubmitError>>),
-    /// A payload to sign with the node's own key. The nonce is chosen here, in the loop, so
-    /// concurrent requests never pick the same one: the chain's next nonce, or one past the
-    /// highest own transaction still pending, whichever is higher.
+    /// A payload to sign with the node's own key (the nonce is chosen in the loop, so
+    /// concurrent requests never pick the same one).
     SubmitOwn {
         body: PayloadBody,
         reply: oneshot::Sender<Result<Transaction, SubmitError>>,
@@ -154,17 +92,15 @@ pub enum Command {
     Status(oneshot::Sender<Status>),
     /// Connected peers, and the misbehaviour records of every peer that has one.
     Peers(oneshot::Sender<PeersReport>),
+    /// Answers once this node's state reflects every write committed before now (a
+    /// linearizable read), with the height it reflects, or why it cannot.
+    ReadBarrier(oneshot::Sender<Result<u64, ReadBarrierError>>),
 }
 
 pub struct Node {
-    key: Keypair,
+    node: FullNode<Store>,
     /// Monotonic for timers, wall for protocol timestamps (see `clock`).
     clock: Clock,
-    settings: Settings,
-    store: Store,
-    peers: PeerManager,
-    sync: BlockSync,
-    mempool: Mempool,
     transport: Transport,
     conns: HashMap<ConnId, ConnHandle>,
     /// When each connection's last frame arrived (`lastSeen` in `/peers`).
@@ -172,28 +108,18 @@ pub struct Node {
     /// Everything the loop reacts to (see `inbox`), and the API's way in.
     inbox: Receiver<Input>,
     commands: Commands,
-    /// Nonce → hash of the transactions signed by this node's key that were admitted to the
-    /// mempool and not yet committed (see `Command::SubmitOwn`).
-    own_pending: BTreeMap<u64, String>,
     progress: progress::SyncProgress,
-    verify: VerifyPipeline,
-    raft: Option<consensus::Consensus>,
-    /// Bumped whenever the mempool's content changes (admission, commit): the Raft leader
-    /// retries building a block only after a change.
-    mempool_changes: u64,
-    /// `POST /tx?wait=commit` requests, by transaction hash.
-    waiters: HashMap<String, Vec<oneshot::Sender<WaitOutcome>>>,
-    /// See [`Status::synced_blocks`].
-    synced_blocks: u64,
-    disk: disk::DiskFault,
-    /// Own nonces below this are durably reserved (see `own_nonces`).
-    own_reserved: u64,
+    verifiers: verify::Pool,
+    /// `POST /tx?wait=commit` requests the node answers later, by the id it was given.
+    waiters: HashMap<WaiterId, oneshot::Sender<WaitOutcome>>,
+    read_waiters: HashMap<WaiterId, oneshot::Sender<Result<u64, ReadBarrierError>>>,
+    next_waiter: WaiterId,
 }
 
 impl Node {
     /// Binds the P2P port; returns the node and the bound address.
     pub async fn start(
-        key: Keypair,
+        key: miniledger_core::Keypair,
         store: Store,
         settings: Settings,
         clock: Clock,
@@ -203,84 +129,68 @@ impl Node {
         let sink = Arc::new(move |event| sink.send(Input::Transport(event)).is_ok());
         let transport = Transport::new(sink, settings.max_frame_bytes, settings.tls.clone());
         let bound = transport.listen(&settings.p2p_bind).await?;
-        let mut config = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
-        config.listen_address = settings.listen_address.clone();
-        config.tls = settings.tls.acceptor.is_some();
-        config.max_peers = settings.max_peers;
-        config.max_inbound_per_ip = settings.max_inbound_per_ip;
-        config.rate = RateConfig {
+        let mut peer = PeerConfig::new(key.public_hex(), &settings.org_id, bound.port());
+        peer.listen_address = settings.listen_address.clone();
+        peer.tls = settings.tls.acceptor.is_some();
+        peer.max_peers = settings.max_peers;
+        peer.max_inbound_per_ip = settings.max_inbound_per_ip;
+        peer.rate = RateConfig {
             per_sec: settings.max_messages_per_second,
             burst: settings.max_messages_per_second.saturating_mul(2),
         };
-        config.admission = settings.admission.clone();
-        config.network = settings.network.clone();
-        config.keep_dialing = settings.rules.validators.keys().iter().cloned().collect();
-        let mut seed = [0u8; 40];
+        peer.admission = settings.admission.clone();
+        peer.network = settings.network.clone();
+        let mut seed = [0u8; 48];
         getrandom::getrandom(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let (jitter, challenges) = seed.split_at(8);
-        let jitter = u64::from_le_bytes(jitter.try_into().expect("8 bytes"));
-        let mut peers = PeerManager::new(config, jitter);
-        peers.enable_auth(key.clone(), challenges.try_into().expect("32 bytes"));
-        peers.set_chain_height(store.height());
-        let now = clock.monotonic_ms();
-        peers.set_wall_clock(clock.wall_ms(), now);
-        for address in &settings.peers {
-            peers.add_address(address, now);
-        }
-        // Two runs with the node (one committing, the next being verified) and one more batch
-        // on the way: the request window (in flight × batch) spans all three, so the verifiers
-        // rarely wait for blocks while the loop commits. A fourth batch measured slower and
-        // ~20 MB heavier (BENCHMARKS.md, sync).
-        let sync_config = SyncConfig {
-            max_outstanding_runs: VERIFY_AHEAD,
-            max_in_flight: 3,
-            max_in_flight_per_peer: 3,
-            batch_size: SYNC_BATCH,
-            max_run_blocks: SYNC_BATCH as usize,
-            ..SyncConfig::default()
-        };
-        let sync = BlockSync::new(sync_config, store.height());
-        let mempool = Mempool::new(settings.mempool_capacity);
-        let raft = match &settings.raft {
-            Some(config) => Some(
-                consensus::Consensus::open(config.clone(), &store)
-                    .map_err(std::io::Error::other)?,
-            ),
-            None => None,
+        let seeds = Seeds {
+            jitter: u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")),
+            challenges: seed[8..40].try_into().expect("32 bytes"),
+            raft: u64::from_le_bytes(seed[40..].try_into().expect("8 bytes")),
         };
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let verify = VerifyPipeline::new(VERIFY_AHEAD, workers, settings.rules.clone(), {
-            let inbox = inbox_tx.clone();
-            // The receiver is gone only when the node is shutting down.
-            Arc::new(move |done| {
-                let _ = inbox.send(Input::Verified(done));
-            })
-        });
+        let config = FullConfig {
+            peer,
+            seeds: settings.peers.clone(),
+            produce: settings.produce,
+            rules: settings.rules.clone(),
+            max_frame_bytes: settings.max_frame_bytes,
+            authenticated_consensus: settings.authenticated_consensus,
+            mempool_capacity: settings.mempool_capacity,
+            raft: settings.raft.clone(),
+            verify_workers: workers,
+            sync: FullConfig::default_sync(),
+        };
+        let now = now(&clock);
+        let node = FullNode::new(config, key, store, seeds, now).map_err(std::io::Error::other)?;
+        // Every part of every run in flight fits, and as many again of runs voided while still
+        // queued: `submit` waits (for a worker to take a part) only after repeated voids.
+        let verifiers = verify::Pool::start(
+            workers,
+            2 * VERIFY_AHEAD * workers,
+            settings.rules.clone(),
+            {
+                let inbox = inbox_tx.clone();
+                // The receiver is gone only when the node is shutting down.
+                Arc::new(move |done| {
+                    let _ = inbox.send(Input::Verified(done));
+                })
+            },
+        );
         let mut node = Node {
-            key,
+            node,
             clock,
-            settings,
-            store,
-            peers,
-            sync,
-            mempool,
             transport,
             conns: HashMap::new(),
             last_seen: HashMap::new(),
             inbox,
             commands: inbox::commands(inbox_tx),
-            own_pending: BTreeMap::new(),
             progress: progress::SyncProgress::default(),
-            verify,
-            raft,
-            mempool_changes: 0,
+            verifiers,
             waiters: HashMap::new(),
-            synced_blocks: 0,
-            disk: disk::DiskFault::default(),
-            own_reserved: 0,
+            read_waiters: HashMap::new(),
+            next_waiter: 0,
         };
-        node.restore_own_nonces()
-            .map_err(|e| std::io::Error::other(format!("restoring own nonces: {e}")))?;
+        node.flush();
         Ok((node, bound))
     }
 
@@ -289,23 +199,18 @@ impl Node {
         self.commands.clone()
     }
 
+    fn now(&self) -> Now {
+        now(&self.clock)
+    }
+
     /// Runs the loop on the calling thread (the node's own: it blocks on its inbox, SQLite and
     /// CPU work) until a condition it cannot run on. Sockets and the API run elsewhere, on the
     /// tokio runtime, and reach it through the inbox.
     pub fn run(mut self) -> Result<(), Fatal> {
         loop {
-            // The envelopes' timestamps follow the wall clock, steps included.
-            let now = self.clock.monotonic_ms();
-            self.peers.set_wall_clock(self.clock.wall_ms(), now);
             self.drive()?;
             let now = self.clock.monotonic_ms();
-            let deadline = self
-                .sync
-                .next_deadline()
-                .map_or(self.peers.next_deadline(), |d| {
-                    d.min(self.peers.next_deadline())
-                })
-                .min(self.raft_deadline().unwrap_or(u64::MAX));
+            let deadline = self.node.next_deadline();
             // Timers run at least once a second, and never wait behind a stream of inputs.
             let tick_at = now + deadline.saturating_sub(now).clamp(1, 1_000);
             match self
@@ -318,13 +223,27 @@ impl Node {
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             self.take_ready();
-            let now = self.clock.monotonic_ms();
-            if now >= tick_at {
-                self.peers.tick(now);
-                for event in self.sync.tick(now) {
-                    tracing::warn!(target: "sync", "{event:?}");
-                }
+            if self.clock.monotonic_ms() >= tick_at {
+                let now = self.now();
+                self.node.tick(now);
+                self.flush();
             }
+        }
+    }
+
+    /// Does all work that is ready, taking in what arrived between two pieces of it: before
+    /// the node seals a block, the transactions submitted while the last one was being
+    /// committed (they all go into the next block instead of one block each); between two
+    /// synced runs, the frames and verification results that arrived meanwhile (so the next
+    /// runs reach the verifiers while the loop commits).
+    fn drive(&mut self) -> Result<(), Fatal> {
+        loop {
+            let progressed = self.node.drive(self.now());
+            self.flush();
+            if !progressed? {
+                return Ok(());
+            }
+            self.take_ready();
         }
     }
 
@@ -332,17 +251,14 @@ impl Node {
         match input {
             Input::Transport(event) => self.on_transport(event),
             Input::Command(command, _slot) => self.on_command(command),
-            Input::Verified(done) => self.verify.on_result(done),
+            Input::Verified(done) => self.node.on_verified(done),
         }
+        self.flush();
     }
 
     /// Handles up to [`MAX_READY`] inputs that have already arrived, and at most
     /// [`MAX_READY_FRAME_BYTES`] of frames (so timers still run and big sync responses are
-    /// applied as they come rather than decoded all at once). Before `drive` seals a block:
-    /// under load, the transactions submitted while the last block was being committed all go
-    /// into the next one instead of one block each. Between two pieces of `drive`'s work: the
-    /// sync frames and verification results that arrived meanwhile, so the next synced runs
-    /// reach the verifiers while this loop commits.
+    /// applied as they come rather than decoded all at once).
     fn take_ready(&mut self) {
         let mut frame_bytes = 0;
         for _ in 0..MAX_READY {
@@ -359,21 +275,8 @@ impl Node {
         }
     }
 
-    /// Does all work that is ready: peer actions, sync requests and blocks, production.
-    fn drive(&mut self) -> Result<(), Fatal> {
-        loop {
-            self.drain_peer_actions();
-            let progressed = self.drive_sync() | self.produce() | self.raft_drive()?;
-            if !progressed {
-                self.drain_peer_actions();
-                return Ok(());
-            }
-            self.take_ready();
-        }
-    }
-
     fn on_transport(&mut self, event: TransportEvent) {
-        let now = self.clock.monotonic_ms();
+        let now = self.now();
         match event {
             TransportEvent::Opened {
                 conn,
@@ -381,11 +284,11 @@ impl Node {
                 handle,
             } => {
                 self.conns.insert(conn, handle);
-                self.peers.on_open(conn, direction, now);
+                self.node.on_open(conn, direction, now);
             }
             TransportEvent::Frame { conn, text, .. } => {
-                self.last_seen.insert(conn, now);
-                self.peers.on_frame(conn, &text, now);
+                self.last_seen.insert(conn, now.monotonic);
+                self.node.on_frame(conn, &text, now);
             }
             TransportEvent::Decoded {
                 conn,
@@ -393,12 +296,11 @@ impl Node {
                 envelope,
                 ..
             } => {
-                self.last_seen.insert(conn, now);
-                self.peers.on_decoded_frame(conn, len, *envelope, now);
+                self.last_seen.insert(conn, now.monotonic);
+                self.node.on_decoded_frame(conn, len, *envelope, now);
             }
             TransportEvent::Refused { conn, reason, .. } => {
-                tracing::warn!(target: "p2p", conn, "refused frame: binaryFrame: {reason}");
-                self.peers.report_conn(conn, Offence::BinaryFrame, now);
+                self.node.on_refused_frame(conn, &reason, now);
             }
             TransportEvent::Closed { conn, reason } => {
                 // Errors (an oversized frame, a protocol violation) say something about the peer.
@@ -409,52 +311,53 @@ impl Node {
                 }
                 self.conns.remove(&conn);
                 self.last_seen.remove(&conn);
-                self.peers.on_closed(conn, now);
+                self.node.on_closed(conn, now);
             }
             TransportEvent::DialFailed { address, error } => {
                 tracing::debug!(target: "p2p", "dial {address} failed: {error}");
-                self.peers.on_dial_failed(&address, now);
+                self.node.on_dial_failed(&address, now);
             }
         }
     }
 
     fn on_command(&mut self, command: Command) {
+        let now = self.now();
         match command {
             Command::Submit(tx, reply) => {
-                let _ = reply.send(self.submit(tx));
-            }
-            Command::SubmitOwn { reply, .. } if self.disk.fault().is_some() => {
-                let _ = reply.send(Err(self.disk.refusal()));
+                let _ = reply.send(self.node.submit(tx, now));
             }
             Command::SubmitOwn { body, reply } => {
-                let nonce = self.next_own_nonce();
-                if let Err(e) = self.reserve_own_nonce(nonce) {
-                    let _ = reply.send(Err(e));
-                    return;
-                }
-                let tx = Transaction::new_signed(&self.key, nonce, self.clock.wall_ms(), body);
-                let _ = reply.send(self.submit(tx.clone()).map(|()| tx));
+                let _ = reply.send(self.node.submit_own(body, now));
             }
             Command::Pending(hash, reply) => {
-                let _ = reply.send(self.mempool.contains(&hash));
+                let _ = reply.send(self.node.is_pending(&hash));
             }
-            Command::WaitCommit(hash, reply) => self.wait_commit(hash, reply),
+            Command::WaitCommit(hash, reply) => {
+                let id = self.next_waiter;
+                self.next_waiter += 1;
+                match self.node.wait_commit(hash, id) {
+                    Some(outcome) => {
+                        let _ = reply.send(outcome);
+                    }
+                    None => {
+                        self.waiters.insert(id, reply);
+                    }
+                }
+            }
+            Command::ReadBarrier(reply) => {
+                let id = self.next_waiter;
+                self.next_waiter += 1;
+                match self.node.read_barrier(id, now) {
+                    Some(answer) => {
+                        let _ = reply.send(answer);
+                    }
+                    None => {
+                        self.read_waiters.insert(id, reply);
+                    }
+                }
+            }
             Command::Status(reply) => {
-                let tip = self.store.tip();
-                let _ = reply.send(Status {
-                    node_id: self.key.node_id().to_string(),
-                    public_key: self.key.public_hex().to_string(),
-                    org_id: self.settings.org_id.clone(),
-                    height: tip.height,
-                    tip_hash: tip.hash,
-                    peers: self.peers.peers().count(),
-                    mempool: self.mempool.len(),
-                    syncing: self.sync.is_syncing(),
-                    sync_target: self.sync.target_height(),
-                    synced_blocks: self.synced_blocks,
-                    disk_fault: self.disk.fault().map(str::to_string),
-                    raft: self.raft_status(),
-                });
+                let _ = reply.send(self.node.status());
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peers_report());
@@ -466,13 +369,14 @@ impl Node {
     fn peers_report(&self) -> PeersReport {
         let now = self.clock.monotonic_ms();
         let wall = |t: u64| self.clock.to_wall(t);
-        let peers = (self.peers.peers().cloned())
+        let peers = self.node.peers();
+        let summaries = (peers.peers().cloned())
             .map(|p| PeerSummary {
                 connected_at: wall(p.connected_at),
                 ..p
             })
             .collect();
-        let records = (self.peers.misbehaviour(now).into_iter())
+        let records = (peers.misbehaviour(now).into_iter())
             .map(|m| Misbehaviour {
                 banned_until: m.banned_until.map(wall),
                 ..m
@@ -481,136 +385,50 @@ impl Node {
         let last_seen = (self.last_seen.iter())
             .map(|(&conn, &t)| (conn, wall(t)))
             .collect();
-        (peers, records, last_seen)
+        (summaries, records, last_seen)
     }
 
-    /// Admits a transaction from the API and broadcasts it (solo), or forwards it to the leader
-    /// (Raft: only the leader needs it, and every other node then verifies it once, in a block).
-    fn submit(&mut self, tx: Transaction) -> Result<(), SubmitError> {
-        if self.disk.fault().is_some() {
-            return Err(self.disk.refusal());
+    /// Carries out what the node asked for: socket work, checks for the verifier pool, and
+    /// its events (log lines, answers to waiting requests, sync progress).
+    fn flush(&mut self) {
+        while let Some(event) = self.node.poll_event() {
+            self.on_event(event);
         }
-        self.admit(tx.clone())?;
-        self.spread(tx);
-        Ok(())
-    }
-
-    fn spread(&mut self, tx: Transaction) {
-        if self.raft.is_some() {
-            self.raft_forward(tx);
-        } else {
-            self.peers.broadcast(
-                &Message::TxBroadcast(TxMessage { transaction: tx }),
-                self.clock.monotonic_ms(),
-            );
+        while let Some(job) = self.node.poll_verify() {
+            self.verifiers.submit(job);
         }
-    }
-
-    /// Registers a `?wait=commit` request (answering at once if it is already decided).
-    fn wait_commit(&mut self, hash: String, reply: oneshot::Sender<WaitOutcome>) {
-        match self.store.transaction(&hash) {
-            Ok(Some((_, height))) => {
-                let _ = reply.send(WaitOutcome::Committed(height));
-            }
-            _ if self.mempool.contains(&hash) => {
-                self.waiters.entry(hash).or_default().push(reply);
-            }
-            _ => {
-                let _ = reply.send(WaitOutcome::Dropped);
-            }
-        }
-    }
-
-    fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
-        let own = (tx.sender == self.key.public_hex()).then(|| (tx.nonce, tx.hash.clone()));
-        self.mempool
-            .admit(tx, &self.settings.rules.limits, &self.store)?;
-        self.mempool_changes += 1;
-        if let Some((nonce, hash)) = own {
-            self.own_pending.insert(nonce, hash);
-        }
-        Ok(())
-    }
-
-    /// The nonce for the next transaction signed by this node: one past the highest own
-    /// transaction still pending, or the chain's next nonce if that is higher.
-    fn next_own_nonce(&mut self) -> u64 {
-        // A failed read yields 0: the signed transaction is then refused as a replay (or, with
-        // own transactions pending, follows them), never stored with a wrong nonce.
-        let chain = self.store.nonce(self.key.public_hex()).unwrap_or_else(|e| {
-            tracing::error!(target: "mempool", "cannot read the node's own nonce: {e}");
-            0
-        });
-        // Forget own transactions that were committed, or left the mempool otherwise.
-        while self
-            .own_pending
-            .first_key_value()
-            .is_some_and(|(&nonce, _)| nonce < chain)
-        {
-            self.own_pending.pop_first();
-        }
-        while self
-            .own_pending
-            .last_key_value()
-            .is_some_and(|(_, hash)| !self.mempool.contains(hash))
-        {
-            self.own_pending.pop_last();
-        }
-        self.own_pending
-            .last_key_value()
-            .map_or(chain, |(&nonce, _)| chain.max(nonce + 1))
-    }
-
-    /// Transmits and events in the order the manager produced them (`poll`, not the split
-    /// queues): handlers here write to sockets directly (`answer_range`), so a frame must not
-    /// overtake what the manager queued before it (a HANDSHAKE_ACK), nor follow its Close.
-    fn drain_peer_actions(&mut self) {
-        while let Some(action) = self.peers.poll() {
-            match action {
-                Action::Send { conn, frame } => self.send_frame(conn, frame),
-                Action::Close { conn, reason } => {
+        while let Some(transmit) = self.node.poll_transmit() {
+            match transmit {
+                Transmit::Send { conn, frame } => self.send_frame(conn, frame),
+                Transmit::Close { conn, reason } => {
                     tracing::info!(target: "p2p", conn, "closing: {reason}");
                     if let Some(handle) = self.conns.get(&conn) {
                         handle.close(reason);
                     }
                 }
-                Action::Dial { address } => self.transport.dial(address),
-                Action::PeerConnected(peer) => {
-                    tracing::info!(target: "p2p", node_id = %peer.node_id, height = peer.chain_height, "peer:connected");
-                    self.chase(&peer.node_id, peer.chain_height);
-                    self.raft_update_learners();
-                    if self.raft_is_leader(&peer.node_id) {
-                        self.raft_forward_all();
-                    }
-                }
-                Action::PeerDisconnected { node_id, reason } => {
-                    tracing::info!(target: "p2p", %node_id, "peer:disconnected ({reason})");
-                    self.sync.remove_peer(&node_id);
-                    self.raft_update_learners();
-                }
-                Action::Rejected { conn, reason } => {
-                    tracing::warn!(target: "p2p", conn, "rejected frame: {reason}")
-                }
-                Action::Malformed {
-                    conn,
-                    from,
-                    kind,
-                    reason,
-                } => {
-                    tracing::warn!(target: "p2p", conn, %from, "rejected frame: {reason}");
-                    if self
-                        .sync
-                        .on_malformed(&from, kind, &reason, self.clock.monotonic_ms())
-                    {
-                        self.verify.drop_above(self.sync.delivered_height());
-                    }
-                }
-                Action::Message {
-                    conn,
-                    from,
-                    message,
-                } => self.on_message(conn, from, message),
+                Transmit::Dial { address } => self.transport.dial(address),
             }
+        }
+    }
+
+    fn on_event(&mut self, event: FullEvent) {
+        match event {
+            FullEvent::Log {
+                level,
+                target,
+                message,
+            } => log(level, target, &message),
+            FullEvent::Waited { id, outcome } => {
+                if let Some(reply) = self.waiters.remove(&id) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            FullEvent::ReadReady { id, result } => {
+                if let Some(reply) = self.read_waiters.remove(&id) {
+                    let _ = reply.send(result);
+                }
+            }
+            FullEvent::SyncProgress { height, target } => self.progress.update(height, target),
         }
     }
 
@@ -623,134 +441,32 @@ impl Node {
             }
         }
     }
+}
 
-    fn on_message(&mut self, conn: ConnId, from: String, message: Message) {
-        let now = self.clock.monotonic_ms();
-        match message {
-            Message::Ping(h) | Message::Pong(h) => self.chase(&from, h.chain_height),
-            Message::SyncRequest(range) => self.answer_range(conn, range, false),
-            Message::BlockRequest(range) => self.answer_range(conn, range, true),
-            Message::SyncResponse(r) => {
-                if let Some(terms) = &r.terms {
-                    self.raft_record_sync_terms(&from, &r.blocks, terms);
-                }
-                if let Err(e) = self.sync.on_response(&from, r.blocks, r.has_more, now) {
-                    tracing::warn!(target: "sync", %from, "bad sync response: {e}");
-                    if matches!(e, SyncError::Unsolicited { .. }) {
-                        self.peers.report(&from, Offence::UnsolicitedResponse, now);
-                    }
-                }
-            }
-            Message::BlockResponse(r) => {
-                if let Err(e) = self.sync.on_response(&from, r.blocks, false, now) {
-                    tracing::debug!(target: "sync", %from, "block response: {e}");
-                }
-            }
-            // Under Raft blocks arrive as log entries (or through BlockSync).
-            Message::BlockAnnounce(_) if self.raft.is_some() => {}
-            Message::BlockAnnounce(announce) => self.on_announce(&from, announce.block),
-            Message::TxBroadcast(m) | Message::TxForward(m) => {
-                let tx = m.transaction;
-                let hash = tx.hash.clone();
-                match self.admit(tx.clone()) {
-                    Ok(()) => self.spread(tx),
-                    Err(AdmitError::Duplicate) => {}
-                    Err(e) => {
-                        tracing::info!(target: "mempool", %from, "transaction {hash} refused: {e}");
-                        if let Some(offence) = blame::transaction(&e) {
-                            self.peers.report(&from, offence, now);
-                        }
-                    }
-                }
-            }
-            Message::RequestVote(_)
-            | Message::RequestVoteReply(_)
-            | Message::AppendEntries(_)
-            | Message::AppendEntriesReply(_) => self.raft_step(&from, &message),
-            other => tracing::debug!(target: "p2p", %from, "ignoring {}", other.type_name()),
-        }
+fn now(clock: &Clock) -> Now {
+    Now {
+        monotonic: clock.monotonic_ms(),
+        wall: clock.wall_ms(),
     }
+}
 
-    /// Applies one block; logs and returns false if it is refused.
-    fn apply(&mut self, block: &Block, from: Option<&str>) -> bool {
-        let wall = self.clock.wall_ms();
-        match apply_block(&mut self.store, block, &self.settings.rules, wall) {
-            Ok(()) => {
-                self.disk.on_written();
-                self.on_committed(std::slice::from_ref(block));
-                true
-            }
-            Err(e) if self.disk.on_failed(&e, self.clock.monotonic_ms()) => false,
-            Err(e) => {
-                tracing::warn!(target: "chain", from = from.unwrap_or("local"), "{e}");
-                if let (Some(peer), Some(offence)) = (from, blame::block(&e)) {
-                    self.peers.report(peer, offence, self.clock.monotonic_ms());
-                }
-                false
-            }
-        }
-    }
-
-    /// Bookkeeping after `blocks` (consecutive, now the top of the chain) were committed.
-    fn on_committed(&mut self, blocks: &[Block]) {
-        let Some(last) = blocks.last() else {
-            return;
-        };
-        self.mempool_changes += 1;
-        for block in blocks {
-            self.mempool
-                .remove_committed(&block.transactions, &self.store);
-            tracing::debug!(target: "chain", height = block.height, txs = block.transactions.len(), "applied block");
-            if !self.waiters.is_empty() {
-                for tx in &block.transactions {
-                    for reply in self.waiters.remove(&tx.hash).into_iter().flatten() {
-                        let _ = reply.send(WaitOutcome::Committed(block.height));
-                    }
-                }
-            }
-        }
-        // What left the mempool without being committed never will be (a nonce taken).
-        let mempool = &self.mempool;
-        self.waiters.retain(|hash, replies| {
-            let pending = mempool.contains(hash);
-            if !pending {
-                for reply in replies.drain(..) {
-                    let _ = reply.send(WaitOutcome::Dropped);
-                }
-            }
-            pending
-        });
-        self.peers.set_chain_height(last.height);
-    }
-
-    /// Solo consensus: seal whatever is ready into a block at once (up to 500 transactions).
-    fn produce(&mut self) -> bool {
-        if !self.settings.produce || self.sync.is_syncing() || self.mempool.is_empty() {
-            return false;
-        }
-        if !self.disk.may_retry(self.clock.monotonic_ms()) {
-            return false;
-        }
-        let txs = self
-            .mempool
-            .ready(self.settings.rules.limits.max_txs_per_block, &self.store);
-        if txs.is_empty() {
-            return false;
-        }
-        let (rules, wall) = (&self.settings.rules, self.clock.wall_ms());
-        let block = match seal(&mut self.store, rules, &self.key, wall, txs) {
-            Ok(block) => block,
-            Err(e) if self.disk.on_failed(&e, self.clock.monotonic_ms()) => return false,
-            Err(e) => {
-                tracing::error!(target: "chain", "cannot produce a block: {e}");
-                return false;
+/// A line of the core node's log, under the tracing target it names.
+fn log(level: Level, target: Target, message: &str) {
+    macro_rules! at {
+        ($target:literal) => {
+            match level {
+                Level::Error => tracing::error!(target: $target, "{message}"),
+                Level::Warn => tracing::warn!(target: $target, "{message}"),
+                Level::Info => tracing::info!(target: $target, "{message}"),
+                Level::Debug => tracing::debug!(target: $target, "{message}"),
             }
         };
-        self.disk.on_written();
-        self.on_committed(std::slice::from_ref(&block));
-        let now = self.clock.monotonic_ms();
-        self.peers
-            .broadcast(&Message::BlockAnnounce(BlockAnnounce { block }), now);
-        true
+    }
+    match target {
+        Target::P2p => at!("p2p"),
+        Target::Sync => at!("sync"),
+        Target::Raft => at!("raft"),
+        Target::Chain => at!("chain"),
+        Target::Mempool => at!("mempool"),
     }
 }

@@ -8,10 +8,9 @@ use super::error::{Context, StoreError};
 use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, RunReads, Store};
 use miniledger_core::pipeline::Executed;
 use miniledger_core::state::commitment::TreeChanges;
-use miniledger_core::state::{reproducible_by_miniledger, StateDelta};
+use miniledger_core::state::reproducible_by_miniledger;
 use miniledger_core::{Block, BlockHeader};
 use rusqlite::{Connection, TransactionBehavior};
-use std::collections::HashMap;
 
 impl Store {
     /// Stores `block` as the new tip with the `delta` its execution produced and each sender's
@@ -132,7 +131,8 @@ impl Store {
         Ok((count, answer))
     }
 
-    fn commit_run(
+    /// [`Store::commit_blocks`] with each block's Raft term where known (`terms` empty: none).
+    pub(super) fn commit_run(
         &mut self,
         items: &[CommitItem<'_>],
         tree: Option<&TreeChanges>,
@@ -286,14 +286,8 @@ fn write_streamed(
     }
 }
 
-/// One block for [`Store::commit_blocks`]: the block, the state delta its execution produced,
-/// and each sender's next nonce after it.
-#[derive(Clone, Copy)]
-pub struct CommitItem<'a> {
-    pub block: &'a Block,
-    pub delta: &'a StateDelta,
-    pub next_nonces: &'a HashMap<String, u64>,
-}
+/// One block for [`Store::commit_blocks`] (core's, shared with the node's storage trait).
+pub use miniledger_core::node::CommitItem;
 
 /// Refuses a block that does not directly follow `parent`.
 fn check_extends(parent: &BlockHeader, block: &Block) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@ mod checkpoint;
 mod commit;
 mod error;
 mod identity;
+mod node_storage;
 mod query;
 mod raft;
 mod reader;

@@ -22,22 +22,7 @@ const SELECT_TERMS: &str =
     "SELECT term FROM block_terms WHERE height BETWEEN ?1 AND ?2 ORDER BY height ASC";
 const UPSERT_TERM: &str = "INSERT OR REPLACE INTO block_terms (height, term) VALUES (?1, ?2)";
 
-/// One `Ready`'s writes, in the order the driver contract asks for.
-pub struct RaftWrite<'a> {
-    pub hard_state: Option<&'a HardState>,
-    pub truncate_from: Option<u64>,
-    pub entries: &'a [LogEntry],
-    pub learned_term: Option<(u64, u64)>,
-}
-
-impl RaftWrite<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none()
-            && self.truncate_from.is_none()
-            && self.entries.is_empty()
-            && self.learned_term.is_none()
-    }
-}
+pub use miniledger_core::node::RaftWrite;
 
 impl Store {
     /// What a restarted Raft node needs: its hard state, the chain tip with its term (genesis

@@ -9,7 +9,7 @@
 //! BlockSync brings us up to meet it. Our own leaders (authenticated) do not retry
 //! immediately and are answered in full.
 
-use miniledger_core::protocol::Message;
+use crate::protocol::Message;
 use std::collections::HashMap;
 
 /// At most one refusal per interval to each 0.2 leader.
@@ -48,13 +48,14 @@ impl RefusalPacing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miniledger_core::protocol::AppendEntriesReply;
+    use crate::protocol::AppendEntriesReply;
 
     fn reply(success: bool) -> Message {
         Message::AppendEntriesReply(AppendEntriesReply {
             term: 1,
             success,
             match_index: 0,
+            ..AppendEntriesReply::default()
         })
     }
 

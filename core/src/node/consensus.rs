@@ -1,6 +1,6 @@
-//! The Raft driver: connects core's sans-IO [`Raft`] to the node loop, following the driver
-//! contract in `miniledger_core::raft`: persist (SQLite, one durable transaction per `Ready`),
-//! then send, then apply committed entries through the ordinary commit path.
+//! Raft in the node: connects core's [`Raft`] to the rest of it, following the driver
+//! contract in `crate::raft`: persist (one durable store write per `Ready`), then send, then
+//! apply committed entries through the ordinary commit path.
 //!
 //! Blocks are verified once, by core's block pipeline: a follower checks each entry
 //! (`pipeline::check_entry`) when Raft asks, and keeps the resulting effects by block hash, so
@@ -8,26 +8,27 @@
 //! committed entries) re-execute it. The leader keeps the effects of the blocks it builds the
 //! same way.
 
-use super::apply::{commit_items, Rules};
-use super::fatal::Fatal;
+use super::events::{Level, Target};
 use super::reforward::Reforward;
 use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
-use super::{Node, Settings};
-use crate::storage::{RaftWrite, Store};
-use miniledger_core::net::{Offence, PeerManager};
-use miniledger_core::pipeline::{self, build, Known, Pending};
-use miniledger_core::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
-use miniledger_core::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
-use miniledger_core::{Block, Transaction};
+use super::{CommitItem, Fatal, FullConfig, FullNode, Mode, NodeStorage, RaftWrite, StartError};
+use crate::model::{Block, Transaction};
+use crate::net::{Offence, PeerManager};
+use crate::pipeline::{self, build, Known, Pending, Rules};
+use crate::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
+use crate::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
 use std::collections::VecDeque;
 
 /// Uncommitted blocks a leader builds ahead of the commit (pipelining): enough to keep
 /// replication busy, few enough that blocks fill up under load instead of carrying one
 /// transaction each.
 pub const PIPELINE: usize = 4;
-/// Transactions re-forwarded to a new leader per loop turn (the send queue holds 1,024 frames).
+/// Transactions re-forwarded to a new leader per pass (the native send queue holds 1,024
+/// frames).
 const FORWARD_CHUNK: usize = 256;
+/// How soon `drive` should run again while transactions wait to be forwarded.
+const FORWARD_AGAIN_MS: u64 = 5;
 
 pub struct Consensus {
     raft: Raft,
@@ -49,14 +50,23 @@ pub struct Consensus {
 }
 
 impl Consensus {
+    /// Starts a linearizable read (see `node/reads.rs`).
+    pub(super) fn read_index(&mut self, id: u64) {
+        self.raft.read_index(id);
+    }
+}
+
+impl Consensus {
     /// Restores Raft from the store (hard state, tip and its term, persisted entries).
-    pub fn open(mut config: RaftConfig, store: &Store) -> Result<Consensus, String> {
+    pub(super) fn open<S: NodeStorage>(
+        mut config: RaftConfig,
+        store: &S,
+        seed: u64,
+    ) -> Result<Consensus, StartError> {
         config.max_uncommitted = PIPELINE;
-        let restored = store.raft_restored().map_err(|e| e.to_string())?;
-        let mut seed = [0u8; 8];
-        getrandom::getrandom(&mut seed).map_err(|e| e.to_string())?;
-        let raft = Raft::new(config, restored, u64::from_le_bytes(seed))
-            .map_err(|e| format!("raft configuration: {e}"))?;
+        let restored = store.raft_restored().map_err(StartError::RaftState)?;
+        let raft =
+            Raft::new(config, restored, seed).map_err(|e| StartError::RaftConfig(e.to_string()))?;
         Ok(Consensus {
             raft,
             prepared: Known::new(),
@@ -73,13 +83,13 @@ impl Consensus {
         self.raft.status()
     }
 
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
     /// The leader, if it is another node.
     fn remote_leader(&self) -> Option<&str> {
         self.raft.leader().filter(|l| *l != self.raft.node_id())
-    }
-
-    pub fn has_forwarding(&self) -> bool {
-        !self.forward.is_empty()
     }
 
     /// See [`Raft::chases_peers`].
@@ -93,17 +103,17 @@ impl Consensus {
 }
 
 /// Follower-side block verification for [`Raft::step`].
-struct Checker<'a> {
-    store: &'a Store,
+struct Checker<'a, S> {
+    store: &'a S,
     rules: &'a Rules,
     prepared: &'a mut Known,
     /// For `block.timestamp-future`.
     wall_ms: u64,
 }
 
-impl EntryCheck for Checker<'_> {
+impl<S: NodeStorage> EntryCheck for Checker<'_, S> {
     fn verify(&mut self, before: &[LogEntry], entry: &LogEntry) -> Result<(), String> {
-        let tip = self.store.height();
+        let tip = self.store.tip().height;
         let before: Vec<&Block> = before
             .iter()
             .map(|e| &e.block)
@@ -122,16 +132,21 @@ impl EntryCheck for Checker<'_> {
     }
 }
 
-impl Node {
+impl<S: NodeStorage> FullNode<S> {
     pub(super) fn raft_status(&self) -> Option<RaftStatus> {
-        self.raft.as_ref().map(Consensus::status)
+        match &self.mode {
+            Mode::Raft(c) => Some(c.status()),
+            _ => None,
+        }
     }
 
-    /// Ms until Raft's next timer (None outside Raft or when none runs).
+    /// When Raft's next timer is due (None outside Raft or when none runs).
     pub(super) fn raft_deadline(&self) -> Option<u64> {
-        let c = self.raft.as_ref()?;
-        if c.has_forwarding() {
-            return Some(self.clock.monotonic_ms() + 5);
+        let Mode::Raft(c) = &self.mode else {
+            return None;
+        };
+        if !c.forward.is_empty() {
+            return Some(self.now.monotonic + FORWARD_AGAIN_MS);
         }
         c.raft.next_tick_at()
     }
@@ -140,33 +155,39 @@ impl Node {
     /// unauthenticated connection, a non-validator, a leaderId that is not the sender, ...;
     /// `Raft::screen`) is ignored and scored.
     pub(super) fn raft_step(&mut self, from: &str, message: &Message) {
-        let Some(c) = self.raft.as_mut() else {
-            tracing::debug!(target: "p2p", %from, "ignoring {} (solo consensus)", message.type_name());
+        let Mode::Raft(c) = &mut self.mode else {
+            let line = format!(
+                "from {from}: ignoring {} (solo consensus)",
+                message.type_name()
+            );
+            self.out.log(Level::Debug, Target::P2p, line);
             return;
         };
-        let now = self.clock.monotonic_ms();
-        let authenticated = consensus_connection(&self.peers, &self.settings, from);
+        let now = self.now.monotonic;
+        let authenticated = consensus_connection(&self.peers, &self.config, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
-            if honest_02(&self.peers, &self.settings, from) {
-                tracing::info!(target: "raft", %from, "ignored {}: {why} (not scored: MiniLedger 0.2 peers send this)", message.type_name());
+            let kind = message.type_name();
+            if honest_02(&self.peers, &self.config, from) {
+                self.out.log(Level::Info, Target::Raft, format!("from {from}: ignored {kind}: {why} (not scored: MiniLedger 0.2 peers send this)"));
                 return;
             }
-            tracing::warn!(target: "raft", %from, "ignored {}: bogusConsensus: {why}", message.type_name());
+            let line = format!("from {from}: ignored {kind}: bogusConsensus: {why}");
+            self.out.log(Level::Warn, Target::Raft, line);
             self.peers.report(from, Offence::BogusConsensus, now);
             return;
         }
         let mut checker = Checker {
             store: &self.store,
-            rules: &self.settings.rules,
+            rules: &self.config.rules,
             prepared: &mut c.prepared,
-            wall_ms: self.clock.wall_ms(),
+            wall_ms: self.now.wall,
         };
         c.raft.step(from, message, now, &mut checker);
     }
 
     /// The connected full peers, as learner candidates (Raft drops the validators).
     pub(super) fn raft_update_learners(&mut self) {
-        if let Some(c) = self.raft.as_mut() {
+        if let Mode::Raft(c) = &mut self.mode {
             let ids: Vec<String> = self
                 .peers
                 .peers()
@@ -185,31 +206,31 @@ impl Node {
     pub(super) fn raft_record_sync_terms(&mut self, from: &str, blocks: &[Block], terms: &[u64]) {
         let peer = self.peers.peer(from);
         let trusted = peer.is_some_and(|p| p.authenticated && !p.light);
-        let Some(c) = self.raft.as_mut() else {
+        let Mode::Raft(c) = &mut self.mode else {
             return;
         };
         if !trusted || !c.raft.is_validator(from) {
-            tracing::debug!(target: "sync", %from, "ignoring block terms from a peer that is not an authenticated validator");
+            self.out.log(Level::Debug, Target::Sync, format!("from {from}: ignoring block terms from a peer that is not an authenticated validator"));
             return;
         }
-        c.sync_terms.applied(self.store.height());
+        let applied = self.store.tip().height;
+        c.sync_terms.applied(applied);
         let window_end = self.sync.window_end();
-        c.sync_terms
-            .record(blocks, terms, self.store.height(), window_end);
+        c.sync_terms.record(blocks, terms, applied, window_end);
     }
 
     /// The known terms of a synced run about to be applied (stored with its blocks).
     pub(super) fn raft_sync_terms(&self, run: &[Block]) -> Vec<Option<u64>> {
-        self.raft
-            .as_ref()
-            .map(|c| c.sync_terms.terms_of(run))
-            .unwrap_or_default()
+        match &self.mode {
+            Mode::Raft(c) => c.sync_terms.terms_of(run),
+            _ => Vec::new(),
+        }
     }
 
     /// BlockSync applied blocks: tell Raft where the chain now ends, and the tip's term if a
     /// validator served it (stored with the block), so this node can vote and campaign at once.
     pub(super) fn raft_synced(&mut self) {
-        let Some(c) = self.raft.as_mut() else {
+        let Mode::Raft(c) = &mut self.mode else {
             return;
         };
         let tip = self.store.tip();
@@ -217,32 +238,35 @@ impl Node {
         let term = match self.store.block_terms(tip.height, tip.height) {
             Ok(terms) => terms.and_then(|t| t.first().copied()),
             Err(e) => {
-                tracing::warn!(target: "raft", "cannot read the synced tip's term: {e}");
+                let line = format!("cannot read the synced tip's term: {e}");
+                self.out.log(Level::Warn, Target::Raft, line);
                 None
             }
         };
         if term.is_none() && c.raft.last_entry().term.is_some() {
-            tracing::info!(target: "raft", height = tip.height, "synced tip's term unknown (no authenticated validator served it): not voting or campaigning until a leader appends");
+            self.out.log(Level::Info, Target::Raft, format!("height {}: synced tip's term unknown (no authenticated validator served it): not voting or campaigning until a leader appends", tip.height));
         }
         c.raft.on_synced(tip, term);
     }
 
     /// A transaction this node admitted: a follower passes it to the leader.
     pub(super) fn raft_forward(&mut self, tx: Transaction) {
-        let Some(leader) = self.raft.as_ref().and_then(|c| c.remote_leader()) else {
+        let Mode::Raft(c) = &self.mode else {
+            return;
+        };
+        let Some(leader) = c.remote_leader() else {
             return;
         };
         let leader = leader.to_string();
         let message = Message::TxForward(TxMessage { transaction: tx });
-        self.peers
-            .send_to(&leader, &message, self.clock.monotonic_ms());
+        self.peers.send_to(&leader, &message, self.now.monotonic);
     }
 
     /// Every mempool transaction goes (again) to the leader: after a leader change, or when the
     /// leader's connection comes back. Nonces make a second copy harmless.
     pub(super) fn raft_forward_all(&mut self) {
         let mempool = &self.mempool;
-        if let Some(c) = self.raft.as_mut() {
+        if let Mode::Raft(c) = &mut self.mode {
             c.forward = match c.remote_leader() {
                 Some(_) => mempool.transactions().cloned().collect(),
                 None => VecDeque::new(),
@@ -251,17 +275,15 @@ impl Node {
     }
 
     pub(super) fn raft_is_leader(&self, node_id: &str) -> bool {
-        self.raft
-            .as_ref()
-            .is_some_and(|c| c.raft.leader() == Some(node_id))
+        matches!(&self.mode, Mode::Raft(c) if c.raft.leader() == Some(node_id))
     }
 
     /// Timers, Ready handling, leader production, forwarding. True if anything happened.
     pub(super) fn raft_drive(&mut self) -> Result<bool, Fatal> {
-        let Some(c) = self.raft.as_mut() else {
+        let Mode::Raft(c) = &mut self.mode else {
             return Ok(false);
         };
-        let now = self.clock.monotonic_ms();
+        let now = self.now.monotonic;
         if c.raft.next_tick_at().is_some_and(|at| at <= now) {
             c.raft.tick(now);
         }
@@ -275,14 +297,14 @@ impl Node {
     }
 
     fn raft_forward_chunk(&mut self) {
-        let Some(c) = self.raft.as_mut() else {
+        let Mode::Raft(c) = &mut self.mode else {
             return;
         };
         let Some(leader) = c.remote_leader().map(str::to_string) else {
             c.forward.clear();
             return;
         };
-        let now = self.clock.monotonic_ms();
+        let now = self.now.monotonic;
         if c.forward.is_empty() {
             c.forward.extend(c.reforward.due(now, &self.mempool));
         }
@@ -304,7 +326,7 @@ impl Node {
     fn raft_ready(&mut self) -> Result<bool, Fatal> {
         let mut handled = false;
         loop {
-            let Some(c) = self.raft.as_mut() else {
+            let Mode::Raft(c) = &mut self.mode else {
                 return Ok(handled);
             };
             if !c.raft.has_ready() {
@@ -323,18 +345,20 @@ impl Node {
                 return Err(Fatal::new("cannot persist Raft state", e));
             }
             // 2. Send.
-            let now = self.clock.monotonic_ms();
-            let c = self.raft.as_mut().expect("raft mode");
+            let now = self.now.monotonic;
             for (to, message) in &rd.messages {
                 let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
                 if c.refusals.allow(to, message, paced, now) {
                     self.peers.send_to(to, message, now);
                 }
             }
-            c.refusals.retain(|id| self.peers.peer(id).is_some());
+            let peers = &self.peers;
+            c.refusals.retain(|id| peers.peer(id).is_some());
             // 3. Apply.
             self.raft_apply(rd.committed)?;
-            let c = self.raft.as_mut().expect("raft mode");
+            let Mode::Raft(c) = &mut self.mode else {
+                unreachable!("raft mode");
+            };
             c.raft.advance();
             // 4. The rest.
             if rd.needs_block {
@@ -342,11 +366,16 @@ impl Node {
                 c.idle = None;
             }
             if let Some(target) = rd.sync_needed {
-                tracing::info!(target: "raft", peer = %target.peer, height = target.height, "catching up through BlockSync");
+                let line = format!(
+                    "peer {} height {}: catching up through BlockSync",
+                    target.peer, target.height
+                );
+                self.out.log(Level::Info, Target::Raft, line);
                 self.sync.set_peer_height(&target.peer, target.height);
             }
+            self.on_read_states(rd.reads);
             for event in rd.events {
-                tracing::info!(target: "raft", "{event}");
+                self.out.log(Level::Info, Target::Raft, event.to_string());
                 if let Event::LeaderChanged { .. } = event {
                     self.raft_forward_all();
                 }
@@ -361,22 +390,23 @@ impl Node {
         if run.is_empty() {
             return Ok(());
         }
-        let c = self.raft.as_mut().expect("raft mode");
+        let Mode::Raft(c) = &mut self.mode else {
+            unreachable!("raft mode");
+        };
         let blocks: Vec<&Block> = run.iter().map(|e| &e.block).collect();
-        let terms: Vec<u64> = run.iter().map(|e| e.term).collect();
+        let terms: Vec<Option<u64>> = run.iter().map(|e| Some(e.term)).collect();
         let verdict = {
             let _snapshot = self.store.read_snapshot();
             let known = Some(&mut c.prepared);
-            pipeline::check_verified(&self.store, &self.settings.rules, &blocks, None, known)
+            pipeline::check_verified(&self.store, &self.config.rules, &blocks, None, known)
         };
         if let Some(refused) = verdict.refused {
             return Err(Fatal::new("a committed block does not apply", refused));
         }
-        let items = commit_items(&blocks, &verdict);
-        if let Err(e) = self
-            .store
-            .commit_entries(&items, Some(&verdict.tree), &terms)
-        {
+        let items: Vec<CommitItem> = (blocks.iter().zip(&verdict.accepted))
+            .map(|(block, executed)| CommitItem::new(block, executed))
+            .collect();
+        if let Err(e) = self.store.commit(&items, verdict.tree, &terms) {
             return Err(Fatal::new("cannot store committed blocks", e));
         }
         for block in &blocks {
@@ -392,8 +422,8 @@ impl Node {
                 .collect();
             c.prepared.retain(|hash, _| live.contains(hash.as_str()));
         }
-        self.sync.on_applied(self.store.height());
-        let now = self.clock.monotonic_ms();
+        self.sync.on_applied(self.store.tip().height);
+        let now = self.now.monotonic;
         // Light nodes do not speak Raft: they follow announcements.
         let light: Vec<String> = self
             .peers
@@ -417,7 +447,7 @@ impl Node {
     /// Leader: the next block from the mempool on the last entry (committed or not), with its
     /// stateRoot over the store plus the uncommitted entries. True if one was proposed.
     fn raft_produce(&mut self) -> bool {
-        let Some(c) = self.raft.as_mut() else {
+        let Mode::Raft(c) = &mut self.mode else {
             return false;
         };
         if c.raft.role() != Role::Leader || (self.mempool.is_empty() && !c.needs_block) {
@@ -442,30 +472,34 @@ impl Node {
                 .map(|e| &e.block)
                 .collect();
             let _snapshot = self.store.read_snapshot();
-            let mut pending = Pending::new(&self.store, &self.settings.rules);
+            let mut pending = Pending::new(&self.store, &self.config.rules);
             if let (_, Some(e)) = pending.layer(&blocks, None, Some(&mut c.prepared)) {
-                tracing::error!(target: "raft", "cannot build on the uncommitted entries: {e}");
+                let line = format!("cannot build on the uncommitted entries: {e}");
+                self.out.log(Level::Error, Target::Raft, line);
                 return false;
             }
-            let max = self.settings.rules.limits.max_txs_per_block;
-            let txs = self.mempool.ready(max, pending.nonces());
+            let max = self.config.rules.limits.max_txs_per_block;
+            let latest = (self.now.wall).saturating_add(self.config.rules.limits.max_future_ms);
+            let txs = self.mempool.ready(max, pending.nonces(), latest);
             if txs.is_empty() && !c.needs_block {
                 c.idle = Some(idle_key);
                 return false;
             }
-            build(&pending, &last.header, self.clock.wall_ms(), txs, &self.key)
+            build(&pending, &last.header, self.now.wall, txs, &self.key)
         };
         let (block, prepared) = match built {
             Ok(built) => built,
             Err(e) => {
-                tracing::error!(target: "raft", "cannot build a block: {e}");
+                let line = format!("cannot build a block: {e}");
+                self.out.log(Level::Error, Target::Raft, line);
                 return false;
             }
         };
         let (hash, height, txs) = (block.hash.clone(), block.height, block.transactions.len());
-        match c.raft.propose(block, self.clock.monotonic_ms()) {
+        match c.raft.propose(block, self.now.monotonic) {
             Ok(_) => {
-                tracing::debug!(target: "raft", height, txs, "proposed");
+                let line = format!("proposed height={height} txs={txs}");
+                self.out.log(Level::Debug, Target::Raft, line);
                 c.prepared.insert(hash, prepared);
                 c.needs_block = false;
                 c.idle = None;
@@ -473,18 +507,20 @@ impl Node {
             }
             Err(ProposeError::Backlog(_)) => false,
             Err(e) => {
-                tracing::warn!(target: "raft", "proposal refused: {e}");
+                let line = format!("proposal refused: {e}");
+                self.out.log(Level::Warn, Target::Raft, line);
                 false
             }
         }
     }
 }
 
-/// Whether `from`'s connection may carry consensus: an authenticated full peer, or any full peer in compat mode (0.2 validators cannot authenticate).
-pub(super) fn consensus_connection(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
+/// Whether `from`'s connection may carry consensus: an authenticated full peer, or any full
+/// peer in compat mode (0.2 validators cannot authenticate).
+pub(super) fn consensus_connection(peers: &PeerManager, config: &FullConfig, from: &str) -> bool {
     let peer = peers.peer(from);
     peer.is_some_and(|p| p.authenticated && !p.light)
-        || (!settings.authenticated_consensus && peer.is_some_and(|p| !p.light))
+        || (!config.authenticated_consensus && peer.is_some_and(|p| !p.light))
 }
 
 /// Whether a screened-out consensus message may be MiniLedger 0.2 behaving as 0.2 does, and so
@@ -493,10 +529,10 @@ pub(super) fn consensus_connection(peers: &PeerManager, settings: &Settings, fro
 /// unauthenticated peer in compat mode (a 0.2 validator's Raft log, kept in memory, restarts
 /// at index 1 after a restart while block heights go on). It is still ignored. A peer claiming
 /// a validator's key without proving it is scored outside compat mode: no honest node does.
-fn honest_02(peers: &PeerManager, settings: &Settings, from: &str) -> bool {
+fn honest_02(peers: &PeerManager, config: &FullConfig, from: &str) -> bool {
     let Some(peer) = peers.peer(from) else {
         return false;
     };
-    let claims_validator = settings.rules.validators.contains(&peer.public_key);
-    !peer.authenticated && !peer.light && (!claims_validator || !settings.authenticated_consensus)
+    let claims_validator = config.rules.validators.contains(&peer.public_key);
+    !peer.authenticated && !peer.light && (!claims_validator || !config.authenticated_consensus)
 }

@@ -15,7 +15,7 @@
 //! Bounded: only heights inside BlockSync's request window are recorded, and everything at or
 //! below the applied tip is dropped, so the map never holds more than the window.
 
-use miniledger_core::Block;
+use crate::Block;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
@@ -67,7 +67,7 @@ impl SyncTerms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use miniledger_core::Keypair;
+    use crate::Keypair;
 
     fn chain(n: u64) -> Vec<Block> {
         let key = Keypair::from_seed([7; 32]);

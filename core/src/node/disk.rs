@@ -1,16 +1,19 @@
 //! What the node does when the disk refuses a block write (full, read-only, failing): the
-//! write was rolled back whole (one SQLite transaction per block or run), so the store is as it
-//! was. The node says so once in its log, refuses new transactions from the API with the reason
-//! (507), keeps what it already accepted in the mempool, and retries the write once a second
+//! write was rolled back whole (one store transaction per block or run), so the store is as
+//! it was. The node says so once in its log, refuses new transactions from the API with the
+//! reason, keeps what it already accepted in the mempool, and retries the write once a second
 //! (sync re-fetches); the first write that succeeds ends the fault. Raft, which must not vote
-//! or acknowledge what it could not persist, stops instead (`fatal`).
+//! or acknowledge what it could not persist, stops instead ([`super::Fatal`]).
 
-use super::{ApplyError, SubmitError};
+use super::apply::ApplyError;
+use super::events::{Level, Target};
+use super::output::Output;
+use super::SubmitError;
 
 /// How often production retries a write the disk refused.
 const RETRY_MS: u64 = 1_000;
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct DiskFault {
     reason: Option<String>,
     retry_at: u64,
@@ -33,14 +36,18 @@ impl DiskFault {
 
     /// A block write failed at `now` (monotonic): true (and logged once) if the disk is at
     /// fault.
-    pub fn on_failed(&mut self, error: &ApplyError, now: u64) -> bool {
+    pub fn on_failed(&mut self, error: &ApplyError, now: u64, out: &mut Output) -> bool {
         if !error.is_disk_fault() {
             return false;
         }
         if self.reason.is_none() {
-            tracing::error!(target: "chain", "disk fault: {error}; nothing of it was stored; refusing new transactions and retrying every {RETRY_MS} ms until the write succeeds (free space or fix the data directory)");
+            out.log(Level::Error, Target::Chain, format!("disk fault: {error}; nothing of it was stored; refusing new transactions and retrying every {RETRY_MS} ms until the write succeeds (free space or fix the data directory)"));
         } else {
-            tracing::debug!(target: "chain", "disk fault persists: {error}");
+            out.log(
+                Level::Debug,
+                Target::Chain,
+                format!("disk fault persists: {error}"),
+            );
         }
         self.reason = Some(error.to_string());
         self.retry_at = now + RETRY_MS;
@@ -48,9 +55,13 @@ impl DiskFault {
     }
 
     /// A block write succeeded: any fault is over.
-    pub fn on_written(&mut self) {
+    pub fn on_written(&mut self, out: &mut Output) {
         if let Some(reason) = self.reason.take() {
-            tracing::info!(target: "chain", "disk fault over (was: {reason}); accepting transactions again");
+            out.log(
+                Level::Info,
+                Target::Chain,
+                format!("disk fault over (was: {reason}); accepting transactions again"),
+            );
         }
     }
 }

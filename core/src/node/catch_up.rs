@@ -17,20 +17,21 @@
 //! are taken from authenticated validators only (`sync_terms.rs`).
 
 use super::consensus::consensus_connection;
-use super::Node;
+use super::events::{Level, Target};
+use super::{FullNode, Mode, NodeStorage};
 
-impl Node {
+impl<S: NodeStorage> FullNode<S> {
     /// Whether BlockSync should learn `node_id`'s height now (from HANDSHAKE, PING, PONG).
     pub(super) fn chases(&self, node_id: &str) -> bool {
         let Some(peer) = self.peers.peer(node_id).filter(|p| !p.light) else {
             return false;
         };
-        let Some(c) = self.raft.as_ref() else {
+        let Mode::Raft(c) = &self.mode else {
             return true;
         };
-        c.chases_peers(self.clock.monotonic_ms())
+        c.chases_peers(self.now.monotonic)
             && c.is_validator(&peer.node_id)
-            && consensus_connection(&self.peers, &self.settings, &peer.node_id)
+            && consensus_connection(&self.peers, &self.config, &peer.node_id)
     }
 
     /// Tells BlockSync `node_id`'s height if it chases that peer.
@@ -38,8 +39,8 @@ impl Node {
         if !self.chases(node_id) {
             return;
         }
-        if self.raft.is_some() && height > self.sync.target_height() {
-            tracing::info!(target: "raft", peer = %node_id, height, "catching up through BlockSync (no leader reaches this node)");
+        if matches!(self.mode, Mode::Raft(_)) && height > self.sync.target_height() {
+            self.log(Level::Info, Target::Raft, format!("peer {node_id} height {height}: catching up through BlockSync (no leader reaches this node)"));
         }
         self.sync.set_peer_height(node_id, height);
     }

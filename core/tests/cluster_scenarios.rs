@@ -1,0 +1,70 @@
+//! Node behaviour in-process: hand-laid clusters of core's `FullNode` on the simulated
+//! network (`cluster_support`), for the topologies that once needed real processes to show
+//! (`native/tests/raft_topology.rs` keeps the process versions). Every invariant of the
+//! simulator is checked at every step here too.
+
+mod cluster_support;
+
+use cluster_support::{Layout, Sim};
+
+#[test]
+fn two_lone_validators_and_one_dialing_both_become_a_mesh_with_one_chain() {
+    let mut sim = Sim::layout(Layout {
+        nodes: 3,
+        validators: 3,
+        seeds: vec![vec![], vec![], vec![0, 1]],
+        started: vec![0, 1, 2],
+    });
+    sim.settle(60_000).expect("a mesh and a leader");
+    let tx = sim.submit_to(0).expect("admitted");
+    sim.settle(30_000).expect("committed everywhere");
+    assert!(sim.committed(&tx));
+    assert!((0..3).all(|i| sim.height(i) >= 1));
+}
+
+#[test]
+fn a_validator_that_first_reaches_only_an_observer_catches_up_past_the_retained_log() {
+    // Validators 0 and 1 know each other, the observer 3 knows 0; validator 2 starts late
+    // and knows only the observer.
+    let mut sim = Sim::layout(Layout {
+        nodes: 4,
+        validators: 3,
+        seeds: vec![vec![1], vec![0], vec![3], vec![0]],
+        started: vec![0, 1, 3],
+    });
+    sim.settle(60_000).expect_err("validator 2 is down");
+    // More blocks than the leader keeps in memory (16): validator 2 needs BlockSync.
+    let mut txs = Vec::new();
+    for _ in 0..24 {
+        txs.push(sim.submit_to(0).expect("admitted"));
+        sim.run_for(400);
+    }
+    let height = sim.height(0);
+    assert!(height >= 17, "{height} blocks");
+    sim.start_node(2);
+    sim.settle(90_000)
+        .expect("validator 2 meshed and caught up");
+    assert!(sim.height(2) >= height);
+    assert!(txs.iter().all(|tx| sim.committed(tx)));
+}
+
+#[test]
+fn solo_transactions_admitted_while_the_producer_is_down_commit_once_it_is_back() {
+    let mut sim = Sim::layout(Layout {
+        nodes: 3,
+        validators: 0,
+        seeds: vec![vec![], vec![0], vec![0, 1]],
+        started: vec![0, 1, 2],
+    });
+    sim.settle(30_000).expect("a mesh");
+    sim.crash_node(0);
+    let tx = sim.submit_to(2).expect("a follower admits it");
+    sim.run_for(2_000);
+    assert!(!sim.committed(&tx), "no producer, no block");
+    sim.start_node(0);
+    // Before the handoff (core/src/node/handoff.rs) the transaction stayed in the followers'
+    // mempools for good.
+    sim.settle(30_000)
+        .expect("handed to the producer and committed");
+    assert!(sim.committed(&tx));
+}
