@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the browser light node needs to build and test, skipping what is present
 # (idempotent): the wasm32 target, the wasm-bindgen CLI matching Cargo.lock, Chromium,
-# chromedriver and openssl (apt), and the npm dependencies of tests/browser and web/npm.
+# chromedriver and openssl (apt), and the npm dependencies of tests/browser, web/npm and the
+# examples (web/examples/node: typescript for the type check; web/examples/vite: vite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,7 +22,7 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || !
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver openssl
 fi
 
-for dir in web/npm tests/browser; do
+for dir in web/npm tests/browser web/examples/node web/examples/vite; do
   if [[ -f "$dir/package-lock.json" ]]; then
     # Skip when node_modules is newer than the lock file (npm ci wipes and reinstalls).
     if [[ ! -d "$dir/node_modules" || "$dir/package-lock.json" -nt "$dir/node_modules" ]]; then

@@ -19,5 +19,5 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 scripts/web-build.sh
 cargo build -p miniledger-native --bin miniledger
-(cd tests/browser && node --test --test-concurrency=1 e2e.test.js dashboard02.test.js)
+(cd tests/browser && node --test --test-concurrency=1 e2e.test.js explorer.test.js node_package.test.js dashboard02.test.js)
 echo "web tests passed"

@@ -1,15 +1,21 @@
-// The page: a light node (miniledger-web, served from ./pkg/) that trusts the validator set the
-// serving node reports, dials the mesh's P2P WebSockets, and shows what it verifies. Rendering
-// is batched per animation frame and the lists are bounded, so the main thread stays idle while
-// the worker syncs. Query parameters: ?peer=ws://host:port (repeatable or comma-separated) adds
-// P2P addresses (with ?only, nothing else is dialled: the mesh is found through them alone);
-// ?validators=k1,k2 overrides the trust root.
+// The page: a block explorer that is itself a light node (miniledger-web, served from ./pkg/).
+// It trusts the validator set the serving node reports (or ?validators=), dials the mesh's P2P
+// WebSockets, verifies every block in a Web Worker, and shows the chain through views reached
+// by deep links (#/block/5, #/state/KEY, …; lib/router below). What the tab verified is marked
+// so; what only the serving node says is marked as such (lib/status.js). Query parameters:
+// ?peer=ws://host:port (repeatable or comma-separated) adds P2P addresses (with ?only, nothing
+// else is dialled); ?validators=k1,k2 overrides the trust root.
 import { LightNode } from './pkg/index.js';
+import { chain, record } from './lib/chain.js';
+import { h } from './lib/dom.js';
+
+// Start the worker and compile the wasm before anything else (the views load meanwhile): the
+// first verified block waits for it.
+LightNode.preload();
+const viewModules = import('./views/all.js');
 
 const $ = (id) => document.getElementById(id);
-const short = (hex, n = 12) => (hex ? `${hex.slice(0, n)}…` : '—');
-const MAX_ROWS = 100;
-const MAX_LOG = 200;
+const MAX_LOG = 50;
 
 /** Test and benchmark hooks (read by tests/browser). */
 const metrics = (window.__miniledger = {
@@ -25,6 +31,8 @@ const metrics = (window.__miniledger = {
   longTasks: [],
   node: null,
   errors: [],
+  /** The route rendered last and when it finished (tests wait on it). */
+  rendered: null,
 });
 
 async function getJson(path) {
@@ -38,9 +46,8 @@ async function findPeers(params) {
   const urls = params.getAll('peer').flatMap((p) => p.split(',')).map((p) => p.trim()).filter(Boolean);
   if (params.has('only')) return [...new Set(urls)];
   const [status, peers] = await Promise.all([getJson('/status'), getJson('/peers').catch(() => ({ peers: [] }))]);
-  // The serving node's own P2P port (GET /status `p2pPort`), on the host the page came from; a
-  // node serving its API over https serves P2P over TLS too (one certificate for both ports),
-  // and a page loaded over https may only open wss:// sockets anyway.
+  // The serving node's own P2P port on the page's host; over https the mesh is wss:// (one
+  // certificate for both ports, and an https page may only open wss:// sockets anyway).
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   if (status.p2pAddress) urls.push(status.p2pAddress);
   else if (status.p2pPort) urls.push(`${scheme}://${location.hostname}:${status.p2pPort}`);
@@ -54,137 +61,135 @@ async function findTrustRoot(params) {
   const given = params.get('validators');
   if (given) return { validators: given.split(',').filter(Boolean), source: 'from the page address (?validators=)' };
   const consensus = await getJson('/consensus');
-  return { validators: consensus.validators, source: `reported by ${location.host} (GET /consensus, ${consensus.algorithm})` };
+  return { validators: consensus.validators, source: `reported by ${location.host} when the page loaded (GET /consensus, ${consensus.algorithm})` };
 }
 
-// ---- rendering (batched per frame) ----
-const pending = { blocks: [], log: [], dirty: false };
-const rate = { samples: [] }; // [time ms, blocks, txs]
+// ---- routes ----
+let routes = null;
+async function loadRoutes() {
+  const { blocks, contracts, governance, network, overview, search, sql, state, tx } = await viewModules;
+  routes = {
+    '': overview.render,
+    blocks: blocks.list,
+    block: blocks.detail,
+    tx: tx.render,
+    state: (args, query, ctx) => (args.length ? state.detail(args, query, ctx) : state.list(args, query, ctx)),
+    search: search.render,
+    sql: sql.render,
+    contracts: contracts.list,
+    contract: contracts.detail,
+    governance: governance.render,
+    network: network.render,
+  };
+}
+/** Routes whose one argument may itself hold '/' (keys, queries, names). */
+const WHOLE = new Set(['state', 'search', 'sql', 'contract']);
 
+function parse(hash) {
+  const text = hash.replace(/^#\/?/, '');
+  const q = text.indexOf('?');
+  const path = q < 0 ? text : text.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : text.slice(q + 1));
+  const [name = '', ...rest] = path.split('/');
+  let args = rest.filter((p, i) => p !== '' || i < rest.length - 1);
+  args = WHOLE.has(name) && args.length ? [args.join('/')] : args;
+  try {
+    return { name, args: args.map(decodeURIComponent), query };
+  } catch {
+    return { name, args, query };
+  }
+}
+
+const ctx = { metrics, trust: null };
+let current = { refresh: null };
+let generation = 0;
+
+async function show() {
+  const mine = ++generation;
+  const { name, args, query } = parse(location.hash);
+  const view = $('view');
+  for (const a of document.querySelectorAll('#nav a')) {
+    const target = a.getAttribute('href').slice(2);
+    if (target === name || (name === 'block' && target === 'blocks') || (name === 'contract' && target === 'contracts')) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const handler = routes[name];
+  current = { refresh: null };
+  view.setAttribute('aria-busy', 'true');
+  let result;
+  try {
+    if (!handler) throw new Error(`no view named "${name}"`);
+    result = await handler(args, query, ctx);
+  } catch (e) {
+    result = { title: 'Error', el: h('div', {}, h('h1', { tabindex: '-1' }, 'Not shown'), h('p', { class: 'bad', role: 'alert', id: 'view-error' }, e.message ?? String(e))) };
+  }
+  if (mine !== generation) return; // a newer navigation won
+  current = result;
+  view.replaceChildren(result.el);
+  view.removeAttribute('aria-busy');
+  document.title = `${result.title} — MiniLedger explorer`;
+  // Keyboard and screen-reader users land on the new view's heading.
+  if (metrics.rendered !== null) view.querySelector('h1')?.focus({ preventScroll: false });
+  metrics.rendered = { hash: location.hash, at: performance.now() };
+}
+
+// ---- the header: state pill and sync bar, redrawn at most once per frame ----
+let dirty = false;
 function schedule() {
-  if (!pending.dirty) {
-    pending.dirty = true;
-    requestAnimationFrame(render);
-  }
+  if (dirty) return;
+  dirty = true;
+  requestAnimationFrame(() => {
+    dirty = false;
+    const node = metrics.node;
+    if (!node) return;
+    const { height, target, peers } = node;
+    $('bar').style.width = `${target ? Math.min(100, (100 * height) / target) : 100}%`;
+    $('bar-label').textContent = `${height} / ${target}`;
+    const pill = $('state');
+    const live = peers.length > 0;
+    pill.textContent = !live ? 'offline — reconnecting' : height < target ? `syncing ${height}/${target}` : `live, verified to ${height}`;
+    pill.className = `pill ${!live ? 'offline' : height < target ? 'syncing' : 'live'}`;
+  });
 }
 
-function render() {
-  pending.dirty = false;
-  const node = metrics.node;
-  if (node) renderState(node);
-  const rows = pending.blocks.splice(0).slice(-MAX_ROWS);
-  const tbody = $('blocks');
-  const fragment = document.createDocumentFragment();
-  for (const block of rows.reverse()) fragment.append(blockRow(block));
-  tbody.prepend(fragment);
-  while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(-1);
-  const log = $('log');
-  for (const line of pending.log.splice(0).slice(-MAX_LOG)) {
-    const li = document.createElement('li');
-    li.textContent = `${new Date().toLocaleTimeString()}  ${line}`;
-    log.prepend(li);
-  }
-  while (log.children.length > MAX_LOG) log.lastChild.remove();
-}
-
-function renderState(node) {
-  const { height, target, tip, stats, peers } = node;
-  $('height').textContent = height;
-  $('target').textContent = target;
-  $('tip').textContent = tip.hash;
-  $('blocks-verified').textContent = stats.blocksVerified;
-  $('txs-verified').textContent = stats.txsVerified;
-  $('blocks-rejected').textContent = stats.blocksRejected;
-  $('bar').style.width = `${target ? Math.min(100, (100 * height) / target) : 100}%`;
-  const state = $('state');
-  const live = peers.length > 0;
-  state.textContent = !live ? 'offline — reconnecting' : height < target ? `syncing ${height}/${target}` : 'live, verified';
-  state.className = `pill ${!live ? 'offline' : height < target ? 'syncing' : 'live'}`;
-  const now = performance.now();
-  rate.samples.push([now, stats.blocksVerified, stats.txsVerified]);
-  while (rate.samples.length > 2 && now - rate.samples[0][0] > 5000) rate.samples.shift();
-  const [t0, b0, x0] = rate.samples[0];
-  const secs = (now - t0) / 1000;
-  if (secs > 0.5) {
-    $('rate').textContent = `${((stats.blocksVerified - b0) / secs).toFixed(1)} blocks/s, ${Math.round((stats.txsVerified - x0) / secs)} tx/s`;
-  }
-  const body = $('peers');
-  body.replaceChildren(
-    ...peers.map((p) => {
-      const tr = document.createElement('tr');
-      tr.innerHTML = '<td class="mono"></td><td class="mono"></td><td></td><td></td>';
-      tr.cells[0].textContent = p.nodeId;
-      tr.cells[1].textContent = p.address ?? '';
-      tr.cells[2].textContent = p.height;
-      tr.cells[3].textContent = p.abandoned ? 'skipped (misbehaved or slow)' : '';
-      tr.cells[3].className = p.abandoned ? 'bad' : '';
-      return tr;
-    }),
-  );
-}
-
-function blockRow(block) {
-  const tr = document.createElement('tr');
-  tr.dataset.height = block.height;
-  tr.className = block.verified ? 'verified' : 'rejected';
-  tr.innerHTML = '<td></td><td class="mono"></td><td></td><td class="mono"></td><td></td><td></td>';
-  tr.cells[0].textContent = block.height;
-  tr.cells[1].textContent = short(block.hash, 16);
-  tr.cells[2].textContent = block.txCount;
-  tr.cells[3].textContent = short(block.peer, 8);
-  tr.cells[4].textContent = block.verified ? '✓ verified' : `✗ rejected: ${block.reason}`;
-  tr.cells[4].className = block.verified ? 'ok' : 'bad';
-  tr.cells[5].textContent = block.verifyMs.toFixed(1);
-  tr.onclick = () => showBlock(block);
-  return tr;
-}
-
-async function showBlock(event) {
-  const card = $('detail-card');
-  card.hidden = false;
-  $('detail-height').textContent = `${event.height} ${event.verified ? '(verified)' : '(rejected)'}`;
-  if (!event.verified) {
-    $('detail').textContent = JSON.stringify(event, null, 2);
-    return;
-  }
-  const block = await metrics.node.getBlock(event.height);
-  $('detail').textContent = block
-    ? JSON.stringify(block, null, 2)
-    : `${JSON.stringify(event, null, 2)}\n\n(transactions no longer held: the light node keeps only recent blocks)`;
-  card.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
-}
-
+const events = [];
 function log(line) {
-  pending.log.push(line);
-  schedule();
+  // Not toLocaleTimeString: its first call loads locale data for ~70 ms on the main thread.
+  events.push(`${new Date().toISOString().slice(11, 23)}  ${line}`);
+  if (events.length > MAX_LOG) events.shift();
+  const list = $('log');
+  list.prepend(h('li', {}, events[events.length - 1]));
+  while (list.children.length > MAX_LOG) list.lastChild.remove();
 }
 
 function wire(node) {
   node
     .on('block', (block) => {
+      record(block);
       if (block.verified) {
         metrics.blocksVerified++;
         metrics.txsVerified += block.txCount;
         metrics.firstVerifiedMs ??= performance.now();
-        if (metrics.blocksVerified === 1) $('first-block').textContent = `${Math.round(metrics.firstVerifiedMs)} ms after page load`;
       } else {
         metrics.blocksRejected++;
         metrics.rejected.push(block);
+        if (metrics.rejected.length > 50) metrics.rejected.shift();
         log(`block ${block.height} from ${block.peer} REJECTED: ${block.reason}`);
       }
-      pending.blocks.push(block);
       schedule();
     })
     .on('peer', (p) => {
       metrics.firstPeerMs ??= performance.now();
       log(p.event === 'connected' ? `connected to ${p.nodeId} at ${p.address} (height ${p.height})` : `disconnected from ${p.nodeId}: ${p.reason}`);
+      schedule();
     })
     .on('sync', schedule)
-    .on('tx', (tx) => {
-      if (tx.status === 'committed') log(`transaction ${short(tx.hash)} committed in block ${tx.height}`);
+    .on('tx', (t) => {
+      if (t.status === 'committed') log(`transaction ${t.hash.slice(0, 12)}… committed in block ${t.height}`);
     })
     .on('error', (e) => {
       metrics.errors.push(e.message);
+      if (metrics.errors.length > 50) metrics.errors.shift();
       log(e.message);
     });
 }
@@ -199,51 +204,45 @@ function watchLongTasks() {
   }
 }
 
-function wireSubmit(node) {
-  $('submit').onsubmit = async (e) => {
+function wireSearch() {
+  $('search').addEventListener('submit', (e) => {
     e.preventDefault();
-    const key = $('tx-key').value;
-    let value;
-    try {
-      value = JSON.parse($('tx-value').value);
-    } catch {
-      value = $('tx-value').value; // plain text is a string value
+    const q = $('q').value.trim();
+    if (q) location.hash = `#/search/${encodeURIComponent(q)}`;
+  });
+  document.addEventListener('keydown', (e) => {
+    const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement?.tagName ?? '');
+    if (e.key === '/' && !typing) {
+      e.preventDefault();
+      $('q').focus();
     }
-    const li = document.createElement('li');
-    $('submitted').prepend(li);
-    try {
-      const sent = await node.submit({ key, value });
-      li.textContent = `${short(sent.hash)} (nonce ${sent.nonce}): sent, waiting for a verified block…`;
-      const { height } = await sent.committed;
-      li.textContent = `${short(sent.hash)} (nonce ${sent.nonce}): committed in verified block ${height}`;
-      li.className = 'ok';
-    } catch (err) {
-      li.textContent = `not sent: ${err.message}`;
-      li.className = 'bad';
-    }
-  };
+  });
 }
 
 async function main() {
   watchLongTasks();
+  wireSearch();
   const params = new URLSearchParams(location.search);
-  LightNode.preload(); // compile the wasm in the worker while the API answers
   const [urls, trust] = await Promise.all([findPeers(params), findTrustRoot(params)]);
   metrics.apiMs = performance.now();
-  $('validators').replaceChildren(
-    ...trust.validators.map((k) => Object.assign(document.createElement('li'), { textContent: k })),
-  );
-  $('trust-source').textContent = trust.source;
+  ctx.trust = trust;
   $('seeds').textContent = urls.join(', ') || 'no P2P address known: add ?peer=ws://host:port';
   if (urls.length === 0) throw new Error('no P2P address known: open this page with ?peer=ws://host:p2p-port');
   const node = await LightNode.connect(urls, { validators: trust.validators });
   metrics.node = node;
+  chain.node = node;
   metrics.startedMs = performance.now();
-  $('me').textContent = `${node.nodeId} (ephemeral key ${short(node.publicKey, 16)})`;
+  $('me').textContent = `${node.nodeId} (session key ${node.publicKey.slice(0, 16)}…)`;
   wire(node);
-  wireSubmit(node);
+  await loadRoutes();
+  window.addEventListener('hashchange', show);
+  await show();
   schedule();
-  setInterval(schedule, 1000); // rates and peer heights move without events too
+  // Live views (overview, blocks page 1, network) redraw at most once a second while visible.
+  setInterval(() => {
+    schedule();
+    if (current.refresh && document.visibilityState === 'visible') current.refresh();
+  }, 1000);
 }
 
 main().catch((e) => {

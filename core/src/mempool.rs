@@ -3,6 +3,13 @@
 //!
 //! Admission runs every single-transaction rule (signature included), so a block producer never
 //! has to re-verify; it only has to respect nonce order, which `ready` does.
+//!
+//! Time: validators refuse a block holding a transaction stamped more than `max_future_ms`
+//! after the block. A node whose wall clock jumped ahead signs such transactions; if a leader
+//! put one in a block, every follower would refuse the block and distrust the leader, election
+//! after election. So admission refuses them against the local clock, `ready` never hands one
+//! out, and `evict_early` drops those a clock step back made early (with the sender's later
+//! nonces, which could not be included before them).
 
 use crate::model::Transaction;
 use crate::validation::{validate_transaction, Limits, NonceView, Rule, ValidationError};
@@ -53,18 +60,30 @@ impl Mempool {
         self.by_sender.values().flat_map(|queue| queue.values())
     }
 
-    /// Validates and holds `tx`. Nonces already used on chain are refused as replays; future
-    /// nonces are held until the gap fills.
+    /// Validates and holds `tx` at local wall time `now_ms`. Nonces already used on chain are
+    /// refused as replays; future nonces are held until the gap fills; a timestamp more than
+    /// `limits.max_future_ms` ahead of `now_ms` is refused (no block could hold it yet).
     pub fn admit(
         &mut self,
         tx: Transaction,
         limits: &Limits,
         chain: &impl NonceView,
+        now_ms: u64,
     ) -> Result<(), AdmitError> {
         if self.hashes.contains_key(&tx.hash) {
             return Err(AdmitError::Duplicate);
         }
         validate_transaction(&tx, limits).map_err(AdmitError::Invalid)?;
+        if tx.timestamp > now_ms.saturating_add(limits.max_future_ms) {
+            let detail = format!(
+                "timestamp {} is more than {} ms ahead of local time {now_ms}",
+                tx.timestamp, limits.max_future_ms
+            );
+            return Err(AdmitError::Invalid(ValidationError::new(
+                Rule::TxTimestamp,
+                detail,
+            )));
+        }
         let next = chain.next_nonce(&tx.sender);
         if tx.nonce < next {
             let detail = format!("nonce {} was already used (next is {next})", tx.nonce);
@@ -100,9 +119,10 @@ impl Mempool {
     }
 
     /// Up to `max` transactions that can go into the next block: for each sender, the run of
-    /// consecutive nonces starting at the chain's next nonce. Senders are interleaved round-robin
-    /// so one busy sender cannot starve the others.
-    pub fn ready(&self, max: usize, chain: &impl NonceView) -> Vec<Transaction> {
+    /// consecutive nonces starting at the chain's next nonce, ending before any transaction
+    /// stamped after `latest` (the block's timestamp plus the skew validators allow). Senders
+    /// are interleaved round-robin so one busy sender cannot starve the others.
+    pub fn ready(&self, max: usize, chain: &impl NonceView, latest: u64) -> Vec<Transaction> {
         let runs: Vec<Vec<&Transaction>> = self
             .by_sender
             .iter()
@@ -110,8 +130,8 @@ impl Mempool {
                 let mut expected = chain.next_nonce(sender);
                 queue
                     .range(expected..)
-                    .take_while(|(nonce, _)| {
-                        let ok = **nonce == expected;
+                    .take_while(|(nonce, tx)| {
+                        let ok = **nonce == expected && tx.timestamp <= latest;
                         expected += 1;
                         ok
                     })
@@ -137,6 +157,23 @@ impl Mempool {
             round += 1;
         }
         out
+    }
+
+    /// Drops every transaction stamped after `latest` (admitted before the local clock stepped
+    /// back), with its sender's later nonces. Returns what was dropped.
+    pub fn evict_early(&mut self, latest: u64) -> Vec<Transaction> {
+        let mut dropped = Vec::new();
+        self.by_sender.retain(|_, queue| {
+            if let Some(first) = queue.values().find(|tx| tx.timestamp > latest) {
+                let nonce = first.nonce;
+                dropped.extend(queue.split_off(&nonce).into_values());
+            }
+            !queue.is_empty()
+        });
+        for tx in &dropped {
+            self.hashes.remove(&tx.hash);
+        }
+        dropped
     }
 
     /// Drops what a committed block contains, and anything its nonces made stale.

@@ -286,6 +286,7 @@ fn messages_from_non_validators_are_ignored() {
         entries: Vec::new(),
         leader_commit: 0,
         first_index: None,
+        ..AppendEntries::default()
     });
     for i in 0..3 {
         c.deliver_from_outsider(&stray_id, i, &vote);
@@ -672,6 +673,7 @@ fn bogus_consensus_messages_are_screened_and_honest_ones_pass() {
         term: 1,
         success: true,
         match_index: 1,
+        ..Default::default()
     });
     let leader_raft = c.nodes[leader].raft();
     assert_eq!(leader_raft.screen(&learner_id, false, &reply), Ok(()));
@@ -753,4 +755,70 @@ fn a_learner_votes_for_a_validator_only_when_learners_vote() {
         );
         assert_eq!(raft.role(), Role::Learner);
     }
+}
+
+#[test]
+fn a_deposed_leader_that_does_not_know_it_serves_no_linearizable_read() {
+    let mut c = cluster(3, 0);
+    let old = c.await_leader(2_000).expect("leader");
+    let h = c.commit_one(2_000).expect("commit");
+
+    // Cut the old leader off before any of its timers fires: it still believes it leads.
+    let mut groups = vec![0u8; 3];
+    groups[old] = 1;
+    c.groups = Some(groups);
+    let new = (old + 1) % 3;
+    elect(&mut c, new);
+    c.propose(new, false).expect("the new leader proposes");
+    c.deliver_all();
+    assert!(c.max_committed() > h, "the majority committed a block");
+    assert_eq!(c.nodes[old].role(), Some(Role::Leader), "not yet told");
+
+    // Its commit index is stale: answering from it would miss a committed write. The checker
+    // (raft_support::check_read) fails the test if it does.
+    let refused = c.checker.reads_refused;
+    let read = c.read(old).expect("up");
+    c.deliver_all();
+    assert!(
+        !c.checker.served.contains(&(old, read)),
+        "no quorum confirmed it"
+    );
+
+    // Healed: it hears the new term, steps down and refuses the read; a read through any node
+    // now covers the new block.
+    c.groups = None;
+    c.run_for(1_000);
+    assert_eq!(c.checker.reads_refused, refused + 1, "refused, not served");
+    let follower = c.read(old).expect("up");
+    let leader = c.read(new).expect("up");
+    c.run_for(1_000);
+    assert!(c.checker.served.contains(&(old, follower)));
+    assert!(c.checker.served.contains(&(new, leader)));
+}
+
+#[test]
+fn a_fresh_leader_commits_an_entry_of_its_term_before_serving_reads() {
+    let mut c = cluster(3, 0);
+    c.eager_blocks = false; // the leader proposes only when the test says so
+    let leader = c.await_leader(2_000).expect("leader");
+    c.commit_one(2_000).expect("commit");
+    let next = (leader + 1) % 3;
+    c.crash(leader);
+    elect(&mut c, next);
+    let read = c.read(next).expect("up");
+    c.run_for(500);
+    assert!(
+        !c.checker.served.contains(&(next, read)),
+        "no entry of its term yet"
+    );
+    assert!(
+        c.nodes[next].raft().status().role == Role::Leader,
+        "still leads"
+    );
+    c.propose(next, false).expect("proposes");
+    c.run_for(500);
+    assert!(
+        c.checker.served.contains(&(next, read)),
+        "served once it committed"
+    );
 }

@@ -24,6 +24,8 @@ struct Stats {
     syncs: usize,
     truncations: usize,
     ready_crashes: usize,
+    reads_served: usize,
+    reads_refused: usize,
 }
 
 fn run_seed(seed: u64) -> Stats {
@@ -67,6 +69,7 @@ fn run_seed(seed: u64) -> Stats {
         if crashes { rng.range(0, 6) } else { 0 },    // crash the leader
         if crashes { rng.range(0, 4) } else { 0 },    // leader proposes, then crashes soon after
         rng.range(3, 15),                             // restart a node
+        rng.range(5, 30),                             // a linearizable read on any node
     ];
     let fault_end = c.now + rng.range(3_000, 6_000);
     while c.now < fault_end {
@@ -105,11 +108,14 @@ fn run_seed(seed: u64) -> Stats {
                     c.crash(leader);
                 }
             }
-            _ => {
+            7 => {
                 let i = rng.range(0, total as u64) as usize;
                 if !c.nodes[i].is_up() {
                     c.start(i);
                 }
+            }
+            _ => {
+                c.read(rng.range(0, total as u64) as usize);
             }
         }
     }
@@ -140,6 +146,20 @@ fn run_seed(seed: u64) -> Stats {
         )),
         None => c.violation("liveness: a new block did not commit on every node in 20 s".into()),
     }
+    // Every node, learners too, answers a linearizable read once the cluster is whole.
+    let finals: Vec<(usize, u64)> = (0..total)
+        .filter_map(|i| c.read(i).map(|id| (i, id)))
+        .collect();
+    c.run_for(3_000);
+    let unserved: Vec<_> = finals
+        .iter()
+        .filter(|read| !c.checker.served.contains(read))
+        .collect();
+    if !unserved.is_empty() {
+        c.violation(format!(
+            "liveness: (node, read) {unserved:?} not served within 3 s after healing"
+        ));
+    }
     c.check_state();
     Stats {
         committed: c.max_committed(),
@@ -148,6 +168,8 @@ fn run_seed(seed: u64) -> Stats {
         syncs: c.checker.syncs,
         truncations: c.checker.truncations,
         ready_crashes: c.checker.ready_crashes,
+        reads_served: c.checker.reads_served,
+        reads_refused: c.checker.reads_refused,
     }
 }
 
@@ -203,6 +225,8 @@ fn simulated_clusters_stay_safe_and_live() {
                         t.syncs += stats.syncs;
                         t.truncations += stats.truncations;
                         t.ready_crashes += stats.ready_crashes;
+                        t.reads_served += stats.reads_served;
+                        t.reads_refused += stats.reads_refused;
                     }
                     Err(panic) => {
                         let text = panic
@@ -220,7 +244,7 @@ fn simulated_clusters_stay_safe_and_live() {
     let elapsed = started.elapsed().as_secs_f64();
     let t = *totals.lock().unwrap();
     println!(
-        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused, {} BlockSyncs, {} log truncations, {} crashes mid-Ready",
+        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused, {} BlockSyncs, {} log truncations, {} crashes mid-Ready, {} linearizable reads served ({} refused)",
         seeds.len(),
         seeds.len() as f64 / elapsed,
         t.committed,
@@ -228,7 +252,9 @@ fn simulated_clusters_stay_safe_and_live() {
         t.rejected,
         t.syncs,
         t.truncations,
-        t.ready_crashes
+        t.ready_crashes,
+        t.reads_served,
+        t.reads_refused
     );
     let mut failures = failures.into_inner().unwrap();
     failures.sort();

@@ -333,7 +333,11 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     // The page, and CORS for reads from other origins.
     let page = agent.get(&format!("{}/", node.api)).call().unwrap();
     assert!(page.content_type().starts_with("text/html"));
-    assert!(page.into_string().unwrap().contains("MiniLedger node"));
+    // The page holds a signing key and shows strangers' data: a strict CSP (native/src/api/page.rs).
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(page.into_string().unwrap().contains("MiniLedger explorer"));
     let cors = agent
         .get(&format!("{}/status", node.api))
         .set("Origin", "http://dashboard.example")

@@ -105,6 +105,7 @@ fn consensus_from_an_unauthenticated_validator_is_ignored_and_scored() {
             entries: Vec::new(),
             leader_commit: 0,
             first_index: None,
+            ..AppendEntries::default()
         })
     };
 

@@ -21,7 +21,6 @@ use common::raft::{agreed_leader, await_leader, consensus, identities};
 use common::{wait_until, NodeProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -29,21 +28,6 @@ const HOUR_MS: i64 = 3_600_000;
 /// After each step the cluster idles this long before the load: longer than the longest
 /// election timeout, so followers that stopped hearing from the leader would elect another.
 const IDLE: Duration = Duration::from_secs(4);
-
-/// Builds the shim into `dir`.
-fn build_shim(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/wall_offset.c");
-    let shim = dir.join("wall_offset.so");
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&shim)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("cc (needed to build the wall-clock shim)");
-    assert!(status.success(), "building {}", source.display());
-    shim
-}
 
 /// The node's wall clock minus ours, in ms, as `/peers` shows it: the `lastSeen` of its
 /// peers' latest frame (peers send several a second).
@@ -90,7 +74,7 @@ fn same_leader_and_term(
 #[test]
 fn a_wall_clock_step_moves_no_timer() {
     let shim_dir = tempfile::tempdir().unwrap();
-    let shim = build_shim(shim_dir.path());
+    let shim = common::build_wall_clock_shim(shim_dir.path());
     let (dirs, keys) = identities(3);
     let offsets: Vec<PathBuf> = (0..3)
         .map(|i| shim_dir.path().join(format!("offset{i}")))

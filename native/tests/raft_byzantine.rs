@@ -106,6 +106,7 @@ fn a_leader_proposing_an_invalid_block_is_not_followed() {
         }],
         leader_commit: height,
         first_index: None,
+        ..AppendEntries::default()
     };
     *claim.lock().unwrap() = Some(envelope(&fake_key, Message::AppendEntries(ae)));
 
@@ -181,6 +182,7 @@ fn a_pending_transaction_is_forwarded_again_to_a_leader_that_dropped_it() {
             entries: Vec::new(),
             leader_commit: 0,
             first_index: None,
+            ..AppendEntries::default()
         }),
     );
     let fake = FakePeer::start_ticking(

@@ -87,6 +87,17 @@ export interface Block {
   transactions: Transaction[];
 }
 
+export interface BlockCheck {
+  ok: boolean;
+  /** The broken rule when not ok (e.g. "block.signature", "decode"). */
+  rule?: string | null;
+  reason?: string | null;
+  /** "same": the block this node verified at that height; "different"; "unknown": older than its recent window; "ahead": past its tip. */
+  chain?: 'same' | 'different' | 'unknown' | 'ahead';
+}
+
+export interface ProofCheck { ok: boolean; rule?: string; reason?: string }
+
 export type TxInput =
   | { key: string; value: unknown }
   | { kind: string; [field: string]: unknown };
@@ -123,6 +134,12 @@ export declare class LightNode extends EventTarget {
   readonly publicKey: string;
   readonly nodeId: string;
   getBlock(height: number): Promise<Block | null>;
+  /** The newest `limit` (default 10) transactions of the recent window, newest first, each with its block height. */
+  recentTransactions(limit?: number): Promise<Array<Transaction & { blockHeight: number }>>;
+  /** Verifies a block fetched elsewhere (every rule but linkage; `chain` says how it relates to this node's chain). */
+  checkBlock(block: Block): Promise<BlockCheck>;
+  /** Checks a state proof of `entry` (null: absent) for `key` under `root` (a verified block's stateRoot). */
+  checkStateProof(root: string, key: string, entry: { value: unknown; version: number } | null, proof: string): Promise<ProofCheck>;
   submit(tx: TxInput): Promise<Submitted>;
   addPeer(url: string): Promise<void>;
   close(): Promise<void>;

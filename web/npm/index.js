@@ -17,6 +17,17 @@ function toPayload(tx) {
 /** A worker started by `LightNode.preload`, taken by the next `connect`. */
 let spare = null;
 
+/** Makes the worker for a new node when no `workerUrl` is given (node.js replaces it). */
+let makeWorker = () =>
+  // The literal `new Worker(new URL(...), {type: 'module'})` form is what bundlers (Vite,
+  // webpack 5) recognise to bundle the worker and, through it, the wasm.
+  new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+
+/** For node.js: runs the host somewhere other than a Web Worker. Not part of the public API. */
+export function useWorkerFactory(factory) {
+  makeWorker = factory;
+}
+
 export class LightNode extends EventTarget {
   #worker;
   #calls = new Map();
@@ -65,11 +76,7 @@ export class LightNode extends EventTarget {
   }
 
   static #spawn({ workerUrl, wasmUrl } = {}) {
-    // The literal `new Worker(new URL(...), {type: 'module'})` form is what bundlers (Vite,
-    // webpack 5) recognise to bundle the worker and, through it, the wasm.
-    const worker = workerUrl
-      ? new Worker(workerUrl, { type: 'module' })
-      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const worker = workerUrl ? new Worker(workerUrl, { type: 'module' }) : makeWorker();
     const node = new LightNode(worker);
     node.#ready = node.#call('init', { wasmUrl: wasmUrl && String(wasmUrl) });
     node.#ready.catch(() => {}); // reported by connect
@@ -112,6 +119,27 @@ export class LightNode extends EventTarget {
 
   /** A verified block from the node's bounded recent window (full JSON), or null. */
   getBlock(height) { return this.#call('block', height); }
+
+  /**
+   * The newest `limit` transactions (newest first) of the verified blocks still in the recent
+   * window (looking back at most 64 blocks), each with its `blockHeight`.
+   */
+  recentTransactions(limit = 10) { return this.#call('recentTransactions', limit); }
+
+  /**
+   * Verifies a block obtained elsewhere (e.g. a full node's REST API) against the trusted
+   * validator set: every rule but linkage, which `chain` reports instead ("same": the block this
+   * node verified at that height; "different"; "unknown": older than its recent window;
+   * "ahead"). Resolves to {ok, rule, reason, chain}.
+   */
+  checkBlock(block) { return this.#call('checkBlock', block); }
+
+  /**
+   * Checks a state proof (`proof.proof` of `GET /state/:key?proof=true`) of `entry`
+   * ({value, version}, or null for an absent key) for `key` under a verified block's
+   * `stateRoot`. Resolves to {ok, rule, reason}.
+   */
+  checkStateProof(root, key, entry, proof) { return this.#call('checkStateProof', { root, key, entry, proof }); }
 
   /**
    * Signs `tx` ({key, value} for state:set, value null for state:delete, or any payload with a

@@ -2,6 +2,7 @@
 //! out are JSON; events arrive at `onEvent` as a JSON array text, batched per event-loop turn.
 
 use crate::driver::{self, now_ms, Shared};
+use crate::explorer;
 use crate::json;
 use miniledger_core::hex::is_lower_hex;
 use miniledger_core::light::{LightConfig, LightNode};
@@ -98,6 +99,23 @@ impl WasmLightNode {
         })
         .map_err(|e| JsError::new(&e.to_string()))?;
         Ok(serde_json::to_string(&tx).expect("transactions serialize"))
+    }
+
+    /// Verifies a block fetched outside sync (e.g. over REST) against the trusted validator set
+    /// and says whether it is the block this tab verified at its height: JSON `{ok, rule,
+    /// reason, chain: "same" | "different" | "unknown" | "ahead"}`.
+    #[wasm_bindgen(js_name = checkBlock)]
+    pub fn check_block(&self, block: &str) -> String {
+        let inner = self.shared.borrow();
+        explorer::check_block(&inner.node, block, now_ms()).to_string()
+    }
+
+    /// Checks a state proof (hex, as `GET /state/:key?proof=true` serves it) of `entry`
+    /// (`{"value", "version"}` JSON, or `null` for absence) for `key` under `root`: JSON
+    /// `{ok, rule, reason}`.
+    #[wasm_bindgen(js_name = checkStateProof)]
+    pub fn check_state_proof(&self, root: &str, key: &str, entry: &str, proof: &str) -> String {
+        explorer::check_state_proof(root, key, entry, proof).to_string()
     }
 
     /// Another full node to keep connected to.

@@ -13,6 +13,8 @@ mod api;
 #[cfg(target_arch = "wasm32")]
 mod driver;
 #[cfg(target_arch = "wasm32")]
+mod explorer;
+#[cfg(target_arch = "wasm32")]
 mod json;
 
 #[cfg(target_arch = "wasm32")]

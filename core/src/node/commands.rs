@@ -118,8 +118,9 @@ impl<S: NodeStorage> FullNode<S> {
 
     pub(super) fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
         let own = (tx.sender == self.key.public_hex()).then(|| (tx.nonce, tx.hash.clone()));
+        let wall = self.now.wall;
         self.mempool
-            .admit(tx, &self.config.rules.limits, &self.store)?;
+            .admit(tx, &self.config.rules.limits, &self.store, wall)?;
         self.mempool_changes += 1;
         if let Some((nonce, hash)) = own {
             self.own_pending.insert(nonce, hash);
@@ -192,7 +193,38 @@ impl<S: NodeStorage> FullNode<S> {
                 }
             }
         }
-        // What left the mempool without being committed never will be (a nonce taken).
+        self.answer_dropped_waiters();
+        self.release_reads();
+        self.peers.set_chain_height(last.height);
+    }
+
+    /// The latest transaction timestamp a block built now may hold (validators allow a
+    /// transaction `max_future_ms` after its block, which is stamped now or later).
+    pub(super) fn latest_tx_timestamp(&self) -> u64 {
+        let max_future = self.config.rules.limits.max_future_ms;
+        self.now.wall.saturating_add(max_future)
+    }
+
+    /// Drops transactions no block could hold yet (see `Mempool::evict_early`): they were
+    /// admitted before this node's wall clock stepped back. Their waiters learn they were
+    /// dropped, and the node's own nonces from the first of them are handed out again.
+    pub(super) fn evict_early(&mut self) {
+        let dropped = self.mempool.evict_early(self.latest_tx_timestamp());
+        if dropped.is_empty() {
+            return;
+        }
+        let line = format!(
+            "dropped {} transactions stamped too far ahead of this node's clock (it stepped back?)",
+            dropped.len()
+        );
+        self.out.log(Level::Warn, Target::Mempool, line);
+        self.mempool_changes += 1;
+        self.answer_dropped_waiters();
+    }
+
+    /// Answers the waiters of transactions that left the mempool uncommitted: they never will
+    /// be (a nonce taken, or evicted).
+    fn answer_dropped_waiters(&mut self) {
         let (mempool, events) = (&self.mempool, &mut self.out.events);
         self.waiters.retain(|hash, ids| {
             let pending = mempool.contains(hash);
@@ -204,6 +236,5 @@ impl<S: NodeStorage> FullNode<S> {
             }
             pending
         });
-        self.peers.set_chain_height(last.height);
     }
 }

@@ -50,6 +50,13 @@ pub struct Consensus {
 }
 
 impl Consensus {
+    /// Starts a linearizable read (see `node/reads.rs`).
+    pub(super) fn read_index(&mut self, id: u64) {
+        self.raft.read_index(id);
+    }
+}
+
+impl Consensus {
     /// Restores Raft from the store (hard state, tip and its term, persisted entries).
     pub(super) fn open<S: NodeStorage>(
         mut config: RaftConfig,
@@ -366,6 +373,7 @@ impl<S: NodeStorage> FullNode<S> {
                 self.out.log(Level::Info, Target::Raft, line);
                 self.sync.set_peer_height(&target.peer, target.height);
             }
+            self.on_read_states(rd.reads);
             for event in rd.events {
                 self.out.log(Level::Info, Target::Raft, event.to_string());
                 if let Event::LeaderChanged { .. } = event {
@@ -471,7 +479,8 @@ impl<S: NodeStorage> FullNode<S> {
                 return false;
             }
             let max = self.config.rules.limits.max_txs_per_block;
-            let txs = self.mempool.ready(max, pending.nonces());
+            let latest = (self.now.wall).saturating_add(self.config.rules.limits.max_future_ms);
+            let txs = self.mempool.ready(max, pending.nonces(), latest);
             if txs.is_empty() && !c.needs_block {
                 c.idle = Some(idle_key);
                 return false;

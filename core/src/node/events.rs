@@ -54,6 +54,12 @@ pub enum FullEvent {
     },
     /// A `wait_commit` request is decided.
     Waited { id: WaiterId, outcome: WaitOutcome },
+    /// A `read_barrier` request is decided: the height the node's state now reflects (read
+    /// it), or why it cannot answer.
+    ReadReady {
+        id: WaiterId,
+        result: Result<u64, super::ReadBarrierError>,
+    },
     /// A synced run was applied: the chain's height and the best height known.
     SyncProgress { height: u64, target: u64 },
 }

@@ -33,6 +33,7 @@ mod inputs;
 mod output;
 mod own_nonces;
 mod produce;
+mod reads;
 mod reforward;
 mod refusal_pacing;
 mod respond;
@@ -47,6 +48,7 @@ pub use consensus::{Consensus, PIPELINE};
 pub use events::{FullEvent, Level, Target, WaitOutcome, WaiterId};
 pub use fatal::Fatal;
 pub use own_nonces::FILLER_KEY;
+pub use reads::ReadBarrierError;
 pub use storage::{CommitItem, NodeStorage, RaftWrite, StorageError, SyncedRun};
 pub use verifying::{PartDone, VerifyJob};
 
@@ -188,6 +190,8 @@ pub struct FullNode<S: NodeStorage> {
     mempool_changes: u64,
     /// `wait_commit` requests, by transaction hash.
     waiters: HashMap<String, Vec<WaiterId>>,
+    /// Linearizable reads waiting for this node to apply their read index.
+    reads: reads::ReadBarriers,
     /// Blocks applied through BlockSync since the node started.
     synced_blocks: u64,
     disk: DiskFault,
@@ -236,6 +240,7 @@ impl<S: NodeStorage> FullNode<S> {
             own_reserved: 0,
             mempool_changes: 0,
             waiters: HashMap::new(),
+            reads: reads::ReadBarriers::default(),
             synced_blocks: 0,
             disk: DiskFault::default(),
             out: Output::default(),
@@ -331,6 +336,7 @@ impl<S: NodeStorage> FullNode<S> {
     /// Timers: peer health, handshakes, redials; sync timeouts (Raft's run in `drive`).
     pub fn tick(&mut self, now: Now) {
         self.set_now(now);
+        self.evict_early();
         self.peers.tick(now.monotonic);
         for event in self.sync.tick(now.monotonic) {
             self.out

@@ -21,7 +21,8 @@ impl<S: NodeStorage> FullNode<S> {
             return false;
         }
         let max = self.config.rules.limits.max_txs_per_block;
-        let txs = self.mempool.ready(max, &self.store);
+        let latest = self.latest_tx_timestamp();
+        let txs = self.mempool.ready(max, &self.store, latest);
         if txs.is_empty() {
             return false;
         }

@@ -62,7 +62,7 @@ mod tests {
         let mut mempool = Mempool::new(10);
         let first = tx(&key, 0);
         mempool
-            .admit(first.clone(), &Limits::default(), &chain)
+            .admit(first.clone(), &Limits::default(), &chain, 0)
             .unwrap();
         let mut r = Reforward::default();
         assert!(r.due(10_000, &mempool).is_empty(), "just admitted");
@@ -73,7 +73,7 @@ mod tests {
         // A newer one waits a full period of its own.
         let second = tx(&key, 1);
         mempool
-            .admit(second.clone(), &Limits::default(), &chain)
+            .admit(second.clone(), &Limits::default(), &chain, 0)
             .unwrap();
         assert_eq!(r.due(10_000 + REFORWARD_MS, &mempool), vec![first.clone()]);
         assert_eq!(
@@ -95,7 +95,7 @@ mod tests {
         let mut mempool = Mempool::new(REFORWARD_MAX + 10);
         for nonce in 0..(REFORWARD_MAX + 10) as u64 {
             mempool
-                .admit(tx(&key, nonce), &Limits::default(), &chain)
+                .admit(tx(&key, nonce), &Limits::default(), &chain, 0)
                 .unwrap();
         }
         let mut r = Reforward::default();

@@ -55,6 +55,7 @@ mod tests {
             term: 1,
             success,
             match_index: 0,
+            ..AppendEntriesReply::default()
         })
     }
 

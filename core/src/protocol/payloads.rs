@@ -158,7 +158,7 @@ pub struct LogEntry {
     pub block: Block,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppendEntries {
     pub term: u64,
@@ -171,14 +171,35 @@ pub struct AppendEntries {
     /// below `firstIndex - 1` must catch up through BlockSync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_index: Option<u64>,
+    /// Ours (linearizable reads, `raft/read.rs`): the leader's latest read round; a reply that
+    /// echoes it proves the follower still followed this leader after the round began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_round: Option<u64>,
+    /// Ours: read indexes granted to this follower's read requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_grants: Option<Vec<ReadGrant>>,
 }
 
+/// A leader's answer to a follower's read request: every write committed before the request
+/// reached the leader is at or below `index`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadGrant {
+    pub id: u64,
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppendEntriesReply {
     pub term: u64,
     pub success: bool,
     pub match_index: u64,
+    /// Ours: the `readRound` of the AppendEntries this answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_round: Option<u64>,
+    /// Ours: this follower's reads waiting for a read index from the leader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_requests: Option<Vec<u64>>,
 }
 
 fn is_false(b: &bool) -> bool {

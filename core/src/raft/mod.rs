@@ -78,6 +78,7 @@ mod election;
 mod log;
 mod node;
 mod progress;
+mod read;
 mod ready;
 mod replication;
 mod screen;
@@ -86,5 +87,6 @@ pub mod wire;
 
 pub use config::{ConfigError, RaftConfig, Validator};
 pub use node::{EntryCheck, LastEntry, ProposeError, Raft};
+pub use read::{ReadRefused, ReadState};
 pub use ready::{Event, HardState, Ready, Restored, SyncTarget};
 pub use status::{PeerProgress, RaftStatus, Role};

@@ -4,6 +4,7 @@
 use super::config::{ConfigError, RaftConfig, Validator};
 use super::log::RaftLog;
 use super::progress::Progress;
+use super::read::Reads;
 use super::ready::{Event, HardState, Ready, Restored, SyncTarget};
 use super::status::{RaftStatus, Role};
 use super::wire::{encoded_len, frame_len, in_range, is_consensus};
@@ -91,6 +92,7 @@ pub struct Raft {
     pub(crate) learned_term: Option<(u64, u64)>,
     pub(crate) sync_needed: Option<SyncTarget>,
     pub(crate) needs_block: bool,
+    pub(crate) reads: Reads,
 }
 
 impl Raft {
@@ -107,9 +109,17 @@ impl Raft {
             entries: Vec::new(),
             leader_commit: u64::MAX,
             first_index: Some(u64::MAX),
+            read_round: Some(u64::MAX),
+            read_grants: None,
         };
-        let append_overhead = frame_len(&id, &Message::AppendEntries(widest));
-        if config.max_message_bytes < append_overhead + 2 {
+        let append_overhead = frame_len(&id, &Message::AppendEntries(widest.clone()));
+        // Read grants ride only on heartbeats (no entries), outside the entries' budget.
+        let widest_heartbeat = AppendEntries {
+            read_grants: Some(super::read::widest_grants()),
+            ..widest
+        };
+        let heartbeat = frame_len(&id, &Message::AppendEntries(widest_heartbeat));
+        if config.max_message_bytes < (append_overhead + 2).max(heartbeat) {
             return Err(ConfigError::MessageCap(config.max_message_bytes));
         }
         let log = RaftLog::restore(
@@ -159,6 +169,7 @@ impl Raft {
             learned_term: None,
             sync_needed: None,
             needs_block: false,
+            reads: Reads::default(),
             config,
         })
     }
@@ -304,6 +315,7 @@ impl Raft {
             || self.learned_term.is_some()
             || self.sync_needed.is_some()
             || self.needs_block
+            || !self.reads.done.is_empty()
     }
 
     /// Takes the pending output. Handle it as [`Ready`] documents, then call `advance`.
@@ -322,6 +334,7 @@ impl Raft {
             sync_needed: self.sync_needed.take(),
             needs_block: std::mem::take(&mut self.needs_block),
             events: std::mem::take(&mut self.events),
+            reads: std::mem::take(&mut self.reads.done),
         }
     }
 
@@ -408,7 +421,10 @@ impl Raft {
         self.validators.len() / 2 + 1
     }
 
-    pub(crate) fn send(&mut self, to: &str, message: Message) {
+    pub(crate) fn send(&mut self, to: &str, mut message: Message) {
+        if let (Message::AppendEntries(ae), Role::Leader) = (&mut message, self.role) {
+            self.reads.stamp(to, ae);
+        }
         self.messages.push((to.to_string(), message));
     }
 
@@ -430,5 +446,6 @@ impl Raft {
                 term: self.term,
             });
         }
+        self.reads.enter(self.term, self.leader.as_deref());
     }
 }

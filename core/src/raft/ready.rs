@@ -1,5 +1,6 @@
 //! What goes in (restored state) and what comes out (a [`Ready`]) of the state machine.
 
+use super::read::ReadState;
 use super::status::Role;
 use crate::model::BlockHeader;
 use crate::protocol::{LogEntry, Message};
@@ -132,6 +133,9 @@ pub struct Ready {
     /// one.
     pub needs_block: bool,
     pub events: Vec<Event>,
+    /// Answers to [`Raft::read_index`](super::Raft::read_index): serve each read once the
+    /// node has applied its index.
+    pub reads: Vec<ReadState>,
 }
 
 impl Ready {
@@ -145,5 +149,6 @@ impl Ready {
             && self.sync_needed.is_none()
             && !self.needs_block
             && self.events.is_empty()
+            && self.reads.is_empty()
     }
 }

@@ -29,6 +29,7 @@ impl Raft {
             entries: Vec::new(),
             leader_commit: self.log.commit(),
             first_index,
+            ..AppendEntries::default()
         }
     }
 
@@ -97,6 +98,15 @@ impl Raft {
                 self.progress.get_mut(to).expect("peer").become_probe(next);
                 self.send_append(to);
             }
+        }
+    }
+
+    /// An AppendEntries to `to` now, whatever its state (for a read round).
+    pub(crate) fn heartbeat_now(&mut self, to: &str) {
+        match self.progress.get(to).map(|pr| pr.state) {
+            Some(State::Sync) => self.send_sync_heartbeat(to),
+            Some(_) => self.send_heartbeat(to),
+            None => {}
         }
     }
 
@@ -191,6 +201,11 @@ impl Raft {
             return;
         };
         pr.recent_active = true;
+        let voter = pr.voter;
+        self.leader_read_reply(from, m, voter);
+        let Some(pr) = self.progress.get_mut(from) else {
+            return;
+        };
         if m.success {
             // Never beyond our log (Leader Completeness says it cannot be; do not trust it).
             let moved = pr.acknowledge(m.match_index.min(last));
@@ -228,17 +243,14 @@ impl Raft {
         if m.leader_id != from || self.role == Role::Leader && m.term == self.term {
             return; // malformed, or a second leader in our term (impossible with honest peers)
         }
-        let reply = |term, success, match_index| {
-            Message::AppendEntriesReply(AppendEntriesReply {
-                term,
-                success,
-                match_index,
-            })
+        let stale = |term| AppendEntriesReply {
+            term,
+            ..AppendEntriesReply::default()
         };
         if m.term < self.term {
             // Tell the stale leader our term, so it steps down. No hint: this reply may reach
             // it when it leads again in our term, and must not move its progress then.
-            return self.send(from, reply(self.term, false, 0));
+            return self.send(from, Message::AppendEntriesReply(stale(self.term)));
         }
         if m.term > self.term
             || self.leader.as_deref() != Some(from)
@@ -250,8 +262,9 @@ impl Raft {
             self.last_leader_contact = Some(now);
             self.reset_election_deadline(now);
         }
-        match self.accept_entries(from, m, check) {
-            Some(Ok(index)) => self.send(from, reply(self.term, true, index)),
+        self.follower_read_grants(m);
+        let (success, match_index) = match self.accept_entries(from, m, check) {
+            Some(Ok(index)) => (true, index),
             Some(Err(hint)) => {
                 if m.first_index.is_some_and(|first| hint + 1 < first) {
                     self.sync_needed = Some(SyncTarget {
@@ -259,10 +272,18 @@ impl Raft {
                         height: m.leader_commit,
                     });
                 }
-                self.send(from, reply(self.term, false, hint))
+                (false, hint)
             }
-            None => {}
-        }
+            None => return,
+        };
+        let mut reply = AppendEntriesReply {
+            term: self.term,
+            success,
+            match_index,
+            ..AppendEntriesReply::default()
+        };
+        self.reads.answer(m, &mut reply);
+        self.send(from, Message::AppendEntriesReply(reply));
     }
 
     fn follower_role(&self) -> Role {

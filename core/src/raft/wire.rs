@@ -58,9 +58,12 @@ pub fn in_range(message: &Message) -> bool {
                 && ok(m.prev_log_term)
                 && ok(m.leader_commit)
                 && m.first_index.iter().all(|&n| ok(n))
+                && m.read_round.iter().all(|&n| ok(n))
                 && m.entries.iter().all(|e| ok(e.term) && ok(e.index))
         }
-        Message::AppendEntriesReply(m) => ok(m.term) && ok(m.match_index),
+        Message::AppendEntriesReply(m) => {
+            ok(m.term) && ok(m.match_index) && m.read_round.iter().all(|&n| ok(n))
+        }
         _ => true,
     }
 }
@@ -96,6 +99,7 @@ mod tests {
             entries: Vec::new(),
             leader_commit: 0,
             first_index: None,
+            ..AppendEntries::default()
         };
         raft.step(peer, &Message::AppendEntries(append), 0, &mut accept);
         assert_eq!((raft.term(), raft.leader()), (0, None), "both ignored");

@@ -10,6 +10,7 @@ use crate::model::{Block, PayloadBody};
 use std::collections::BTreeMap;
 
 pub mod commitment;
+pub mod proof_check;
 
 /// A stored value: canonical JSON text and the count of writes since the key was created.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -152,6 +152,13 @@ pub struct Checker {
     pub syncs: usize,
     pub truncations: usize,
     pub ready_crashes: usize,
+    /// Linearizable reads in flight: (node, read id) → the height committed anywhere when the
+    /// read was asked. Its read index must be at least that.
+    pub reads: BTreeMap<(usize, u64), u64>,
+    pub reads_served: usize,
+    pub reads_refused: usize,
+    /// (node, read id) of every read served.
+    pub served: BTreeSet<(usize, u64)>,
 }
 
 pub struct Cluster {
@@ -311,6 +318,37 @@ impl Cluster {
 
     pub fn crash(&mut self, i: usize) {
         self.nodes[i].raft = None;
+        self.checker.reads.retain(|&(node, _), _| node != i);
+    }
+
+    /// Node `i` asks for a linearizable read (ReadIndex); its id, if the node is up.
+    pub fn read(&mut self, i: usize) -> Option<u64> {
+        let must_reach = self.max_committed();
+        let raft = self.nodes[i].raft.as_mut()?;
+        self.seq += 1;
+        let id = self.seq;
+        self.checker.reads.insert((i, id), must_reach);
+        raft.read_index(id);
+        self.process(i);
+        Some(id)
+    }
+
+    /// A read's answer: its index must cover every block committed before it was asked.
+    fn check_read(&mut self, i: usize, read: &miniledger_core::raft::ReadState) {
+        let Some(must_reach) = self.checker.reads.remove(&(i, read.id)) else {
+            self.violation(format!("node {i}: answer to unknown read {}", read.id));
+        };
+        match read.result {
+            Ok(index) if index < must_reach => self.violation(format!(
+                "node {i}: read {} got index {index}, but {must_reach} was committed before it was asked",
+                read.id
+            )),
+            Ok(_) => {
+                self.checker.reads_served += 1;
+                self.checker.served.insert((i, read.id));
+            }
+            Err(_) => self.checker.reads_refused += 1,
+        }
     }
 
     pub fn leaders(&self) -> Vec<usize> {
@@ -431,6 +469,9 @@ impl Cluster {
         }
         if crash_at == 4 {
             return true;
+        }
+        for read in &rd.reads {
+            self.check_read(i, read);
         }
         let role_leader = rd.events.iter().any(|e| {
             matches!(

@@ -168,6 +168,7 @@ pub fn raft_step(data: &[u8]) {
                     entries,
                     leader_commit: index(&mut input),
                     first_index: input.bool().then(|| index(&mut input)),
+                    ..AppendEntries::default()
                 };
                 raft.step(&from, &Message::AppendEntries(m), now, &mut check);
             }
@@ -176,6 +177,7 @@ pub fn raft_step(data: &[u8]) {
                     term: term(&mut input, current),
                     success: input.bool(),
                     match_index: index(&mut input),
+                    ..AppendEntriesReply::default()
                 };
                 raft.step(&from, &Message::AppendEntriesReply(m), now, &mut check);
             }

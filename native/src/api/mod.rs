@@ -7,11 +7,13 @@
 //! Unknown paths fall through to the static page in `www/`, and then to a JSON 404.
 
 mod blocks;
+mod consistency;
 mod db;
 mod errors;
 mod extract;
 mod node;
 mod operator;
+mod page;
 mod paging;
 mod search;
 mod state;
@@ -154,6 +156,10 @@ pub fn router(ctx: Ctx, www: &Path) -> Router {
     let statics = ServeDir::new(www)
         .call_fallback_on_method_not_allowed(true)
         .not_found_service(errors::not_found.into_service());
+    // The page's security headers (page.rs) on every static file, the worker script included.
+    let statics = Router::new()
+        .fallback_service(statics)
+        .layer(axum::middleware::map_response(page::headers));
     // Dashboards on other origins may read; writes need a same-origin page or a non-browser
     // client (POST bodies must be JSON, which forces a preflight this layer does not grant).
     let cors = CorsLayer::new()

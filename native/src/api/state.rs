@@ -2,6 +2,7 @@
 
 mod provenance;
 
+use super::consistency::Consistency;
 use super::errors::ApiError;
 use super::extract::{limit, JsonText, Path, Query};
 use super::Ctx;
@@ -132,9 +133,12 @@ pub async fn with_prefix(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EntryQuery {
     #[serde(default)]
     proof: bool,
+    #[serde(default)]
+    consistency: Consistency,
 }
 
 /// `GET /state/:key`, and with `?proof=true` the entry (or its absence) with a proof under the
@@ -144,6 +148,7 @@ pub async fn entry(
     Path(key): Path<String>,
     Query(q): Query<EntryQuery>,
 ) -> Result<Response, ApiError> {
+    q.consistency.barrier(&ctx).await?;
     if !q.proof {
         return Ok(read_entry(ctx, key).await?.into_response());
     }
@@ -195,6 +200,9 @@ struct QueryRequest {
     sql: String,
     #[serde(default)]
     params: Vec<serde_json::Value>,
+    /// Ours: `"linearizable"` answers only once the node reflects every earlier write.
+    #[serde(default)]
+    consistency: Consistency,
 }
 
 #[derive(Serialize)]
@@ -226,7 +234,12 @@ impl From<QueryResult> for QueryView {
 }
 
 pub async fn query(State(ctx): State<Ctx>, body: JsonText) -> Result<Json<QueryView>, ApiError> {
-    let QueryRequest { sql, params } = body.decode()?;
+    let QueryRequest {
+        sql,
+        params,
+        consistency,
+    } = body.decode()?;
+    consistency.barrier(&ctx).await?;
     let result = ctx
         .queries
         .run(move |q| q.run(&sql, &params, QUERY_MAX_ROWS, QUERY_TIMEOUT))

@@ -24,7 +24,8 @@ use miniledger_core::net::{
     Admission, ConnId, Misbehaviour, PeerConfig, PeerSummary, RateConfig, Transmit,
 };
 use miniledger_core::node::{
-    FullConfig, FullEvent, FullNode, Level, Now, Seeds, Target, WaiterId, VERIFY_AHEAD,
+    FullConfig, FullEvent, FullNode, Level, Now, ReadBarrierError, Seeds, Target, WaiterId,
+    VERIFY_AHEAD,
 };
 use miniledger_core::raft::RaftConfig;
 use miniledger_core::{PayloadBody, Transaction};
@@ -91,6 +92,9 @@ pub enum Command {
     Status(oneshot::Sender<Status>),
     /// Connected peers, and the misbehaviour records of every peer that has one.
     Peers(oneshot::Sender<PeersReport>),
+    /// Answers once this node's state reflects every write committed before now (a
+    /// linearizable read), with the height it reflects, or why it cannot.
+    ReadBarrier(oneshot::Sender<Result<u64, ReadBarrierError>>),
 }
 
 pub struct Node {
@@ -108,6 +112,7 @@ pub struct Node {
     verifiers: verify::Pool,
     /// `POST /tx?wait=commit` requests the node answers later, by the id it was given.
     waiters: HashMap<WaiterId, oneshot::Sender<WaitOutcome>>,
+    read_waiters: HashMap<WaiterId, oneshot::Sender<Result<u64, ReadBarrierError>>>,
     next_waiter: WaiterId,
 }
 
@@ -182,6 +187,7 @@ impl Node {
             progress: progress::SyncProgress::default(),
             verifiers,
             waiters: HashMap::new(),
+            read_waiters: HashMap::new(),
             next_waiter: 0,
         };
         node.flush();
@@ -338,6 +344,18 @@ impl Node {
                     }
                 }
             }
+            Command::ReadBarrier(reply) => {
+                let id = self.next_waiter;
+                self.next_waiter += 1;
+                match self.node.read_barrier(id, now) {
+                    Some(answer) => {
+                        let _ = reply.send(answer);
+                    }
+                    None => {
+                        self.read_waiters.insert(id, reply);
+                    }
+                }
+            }
             Command::Status(reply) => {
                 let _ = reply.send(self.node.status());
             }
@@ -403,6 +421,11 @@ impl Node {
             FullEvent::Waited { id, outcome } => {
                 if let Some(reply) = self.waiters.remove(&id) {
                     let _ = reply.send(outcome);
+                }
+            }
+            FullEvent::ReadReady { id, result } => {
+                if let Some(reply) = self.read_waiters.remove(&id) {
+                    let _ = reply.send(result);
                 }
             }
             FullEvent::SyncProgress { height, target } => self.progress.update(height, target),

@@ -5,7 +5,10 @@
 
 pub mod checker;
 pub mod fake_peer;
+pub mod history;
+pub mod linearizable;
 pub mod loaded;
+pub mod netns;
 pub mod raft;
 pub mod raw_peer;
 pub mod ref02;
@@ -138,13 +141,26 @@ impl NodeProcess {
     ) -> NodeProcess {
         // A port picked free can be taken by someone else before the node binds it: retry.
         for _ in 0..3 {
-            match Self::try_start(name, data_dir, join, extra, tls, env) {
+            match Self::try_start(name, data_dir, join, extra, tls, env, None) {
                 Ok(node) => return node,
                 Err(log) if log.contains("Address already in use") => continue,
                 Err(log) => panic!("node {name} did not start:\n{log}"),
             }
         }
         panic!("node {name}: no free ports after 3 tries");
+    }
+
+    /// As [`NodeProcess::start_in_env`], inside `host`'s network namespace, listening on its
+    /// address with the default ports (the namespace is the node's own).
+    pub fn start_on(
+        name: &str,
+        host: &netns::Host,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> NodeProcess {
+        Self::try_start(name, Some(data_dir), None, extra, None, env, Some(host))
+            .unwrap_or_else(|log| panic!("node {name} did not start:\n{log}"))
     }
 
     fn try_start(
@@ -154,11 +170,23 @@ impl NodeProcess {
         extra: &[&str],
         tls: Option<&TestCert>,
         env: &[(&str, &std::ffi::OsStr)],
+        host: Option<&netns::Host>,
     ) -> Result<NodeProcess, String> {
         let dir = tempfile::tempdir().unwrap();
-        let (p2p_port, api_port) = free_ports();
+        let ((p2p_port, api_port), address) = match host {
+            Some(host) => ((9000, 3000), host.ip.as_str()),
+            None => (free_ports(), "127.0.0.1"),
+        };
         let log = dir.path().join("node.log");
-        let mut cmd = Command::new(BIN);
+        // `ip netns exec` execs the node, so the child's pid is the node's (for signals).
+        let mut cmd = match host {
+            Some(host) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", &host.ns, BIN]);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
         match join {
             Some(peer) => cmd.args(["join", peer]),
             None => cmd.arg("start"),
@@ -166,7 +194,7 @@ impl NodeProcess {
         let data_dir = data_dir.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         cmd.arg("--data-dir")
             .arg(&data_dir)
-            .args(["--listen-address", "127.0.0.1"])
+            .args(["--listen-address", address])
             .args(["--p2p-port", &p2p_port.to_string()])
             .args(["--api-port", &api_port.to_string()])
             .args(extra)
@@ -186,8 +214,8 @@ impl NodeProcess {
         let mut node = NodeProcess {
             child,
             name: name.to_string(),
-            api: format!("http{s}://127.0.0.1:{api_port}"),
-            p2p: format!("ws{s}://127.0.0.1:{p2p_port}"),
+            api: format!("http{s}://{address}:{api_port}"),
+            p2p: format!("ws{s}://{address}:{p2p_port}"),
             tls: tls.cloned(),
             token: String::new(),
             data_dir: data_dir.clone(),
@@ -235,7 +263,7 @@ impl NodeProcess {
             .build()
     }
 
-    fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
+    pub fn try_get(&self, path: &str) -> Result<(u16, Value), String> {
         response(self.agent.get(&format!("{}{path}", self.api)).call())
     }
 
@@ -435,6 +463,21 @@ pub fn post_to(to: &Operator, path: &str, body: &Value) -> Result<(u16, Value), 
             .set("Authorization", &format!("Bearer {}", to.token))
             .send_json(body),
     )
+}
+
+/// Builds the LD_PRELOAD shim that offsets a process's wall clock (`wall_offset.c`) into `dir`.
+pub fn build_wall_clock_shim(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/wall_offset.c");
+    let shim = dir.join("wall_offset.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("cc (needed to build the wall-clock shim)");
+    assert!(status.success(), "building {}", source.display());
+    shim
 }
 
 /// Milliseconds since the Unix epoch.
