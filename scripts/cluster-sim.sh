@@ -8,7 +8,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export FIRST="${FIRST:-1}" SEEDS="${SEEDS:-200}"
 profile=()
-[[ "${PROFILE:-debug}" == release ]] && profile=(--release)
+# Release: optimised, and without the contract engine (the simulator does not use it; Boa is
+# most of an optimised build's time).
+[[ "${PROFILE:-debug}" == release ]] &&
+  profile=(--release --no-default-features --features precomputed-tables)
 filter=every_seed_keeps_every_invariant
 [[ "${MUTATIONS:-0}" == 1 ]] && filter=every_
 out=$(cargo test -q -p miniledger-core "${profile[@]}" --test cluster_sim -- "$filter" --nocapture 2>&1)

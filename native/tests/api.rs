@@ -335,7 +335,10 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     assert!(page.content_type().starts_with("text/html"));
     // The page holds a signing key and shows strangers' data: a strict CSP (native/src/api/page.rs).
     let csp = page.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert!(page.into_string().unwrap().contains("MiniLedger explorer"));
     let cors = agent

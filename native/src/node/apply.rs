@@ -1,7 +1,9 @@
 //! Applying received blocks: core's block pipeline (`miniledger_core::pipeline`) decides what
 //! of a block or run to commit (its longest valid prefix, with the effects), then the store
 //! writes exactly that in one SQLite transaction. Storage checks no block rule; nothing is
-//! written that the pipeline did not accept.
+//! written that the pipeline did not accept. The running node does this inside core's
+//! `FullNode` (through `NodeStorage`, `storage/node_storage.rs`); these functions are the same
+//! path for tools and tests that hold a `Store` (`tests/apply.rs`, `tests/tampered_peer.rs`).
 
 use crate::storage::{CommitItem, Store, StoreError};
 use miniledger_core::pipeline::{self, BlockError, Pending, Verdict};

@@ -1,8 +1,8 @@
 //! Block production: seal transactions into the next blocks through core's block pipeline
 //! (`pipeline::build`: each `stateRoot` from the state its transactions leave, our tree root
-//! or MiniLedger's rule in compat mode; each block signed once) and commit them. Solo mode
-//! seals one block at a time; fixtures and benchmarks seal long runs in one SQLite
-//! transaction through the same path.
+//! or MiniLedger's rule in compat mode; each block signed once) and commit them. Fixtures and
+//! benchmarks seal long runs in one SQLite transaction here; the running node's solo
+//! production is core's (`miniledger_core::node`, the same `build`).
 
 use super::apply::{commit_items, ApplyError, Rules};
 use crate::storage::Store;
