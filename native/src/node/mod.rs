@@ -333,28 +333,14 @@ impl Node {
                 let _ = reply.send(self.node.is_pending(&hash));
             }
             Command::WaitCommit(hash, reply) => {
-                let id = self.next_waiter;
-                self.next_waiter += 1;
-                match self.node.wait_commit(hash, id) {
-                    Some(outcome) => {
-                        let _ = reply.send(outcome);
-                    }
-                    None => {
-                        self.waiters.insert(id, reply);
-                    }
-                }
+                let id = self.next_waiter_id();
+                let answer = self.node.wait_commit(hash, id);
+                answer_or_park(&mut self.waiters, id, reply, answer);
             }
             Command::ReadBarrier(reply) => {
-                let id = self.next_waiter;
-                self.next_waiter += 1;
-                match self.node.read_barrier(id, now) {
-                    Some(answer) => {
-                        let _ = reply.send(answer);
-                    }
-                    None => {
-                        self.read_waiters.insert(id, reply);
-                    }
-                }
+                let id = self.next_waiter_id();
+                let answer = self.node.read_barrier(id, now);
+                answer_or_park(&mut self.read_waiters, id, reply, answer);
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.node.status());
@@ -363,6 +349,11 @@ impl Node {
                 let _ = reply.send(self.peers_report());
             }
         }
+    }
+
+    fn next_waiter_id(&mut self) -> WaiterId {
+        self.next_waiter += 1;
+        self.next_waiter
     }
 
     /// `/peers`: the peer tables with their times (kept monotonic) as wall-clock times.
@@ -439,6 +430,23 @@ impl Node {
                 tracing::warn!(target: "p2p", conn, "send queue full or closed: dropping the peer");
                 handle.close("send queue full".into());
             }
+        }
+    }
+}
+
+/// Sends the answer the node had at once, or keeps `reply` until the node's event for `id`.
+fn answer_or_park<T>(
+    parked: &mut HashMap<WaiterId, oneshot::Sender<T>>,
+    id: WaiterId,
+    reply: oneshot::Sender<T>,
+    answer: Option<T>,
+) {
+    match answer {
+        Some(answer) => {
+            let _ = reply.send(answer);
+        }
+        None => {
+            parked.insert(id, reply);
         }
     }
 }
