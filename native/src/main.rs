@@ -280,12 +280,14 @@ async fn run_node(
         produce: solo && validators.contains(key.public_hex()),
         rules: Rules {
             validators,
-            // A MiniLedger 0.2 network repeats nonces: replays are refused by hash there.
+            // A MiniLedger 0.2 network repeats nonces: replays are refused by hash there; and
+            // its `state:set` may write any key, contract keys included.
             limits: Limits {
                 replay: match config.compat {
                     Some(Compat::MiniLedger02) => ReplayRule::TxHash,
                     None => ReplayRule::Nonces,
                 },
+                reserved_keys: config.compat.is_none(),
                 ..network
                     .as_ref()
                     .map_or_else(Limits::default, |n| n.genesis.limits(Limits::default()))
