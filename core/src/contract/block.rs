@@ -8,12 +8,15 @@ use crate::canonical;
 use crate::model::{Block, PayloadBody};
 use crate::state::{receipt_key, StateDelta, StateEntry, StateView};
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 
 thread_local! {
     /// One runtime per thread: Boa's context is neither `Send` nor cheap to build (the prelude
     /// hardens every builtin), and the module cache is invisible to results (every call starts
     /// from the same frozen realm), so which thread's runtime runs a block changes nothing.
-    static RUNTIME: RefCell<Option<ContractRuntime>> = const { RefCell::new(None) };
+    /// Never dropped: at thread exit Boa's own thread-local collector may already be gone, and
+    /// dropping a context after it corrupts the heap (seen: "corrupted double-linked list").
+    static RUNTIME: RefCell<Option<ManuallyDrop<ContractRuntime>>> = const { RefCell::new(None) };
 }
 
 /// [`execute_block`] on this thread's runtime (built with the protocol's [`super::Limits`] on
@@ -21,7 +24,8 @@ thread_local! {
 pub fn execute(block: &Block, view: &impl StateView) -> StateDelta {
     RUNTIME.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let runtime = slot.get_or_insert_with(|| ContractRuntime::new(super::Limits::default()));
+        let runtime = slot
+            .get_or_insert_with(|| ManuallyDrop::new(ContractRuntime::new(Default::default())));
         execute_block(block, view, runtime).0
     })
 }
