@@ -7,6 +7,7 @@
 //! Unknown paths fall through to the static page in `www/`, and then to a JSON 404.
 
 mod blocks;
+mod contracts;
 mod db;
 mod errors;
 mod extract;
@@ -180,6 +181,8 @@ pub fn router(ctx: Ctx, www: &Path) -> Router {
         )
         .route("/state/{key}", get(state::entry))
         .route("/search", get(search::search))
+        .route("/contracts", get(contracts::list))
+        .route("/contracts/{name}", get(contracts::by_name))
         .method_not_allowed_fallback(errors::method_not_allowed)
         .fallback_service(statics)
         .layer(cors)
