@@ -360,7 +360,10 @@ fn contract_calls_are_executed_and_their_receipts_committed_by_the_state_root() 
     let state = chain.state();
     let me = alice().public_hex().to_string();
     assert_eq!(state.get(&format!("balance:{me}")).unwrap().value, "100");
-    assert!(state.get("balance:bob").is_none(), "the failed transfer wrote nothing");
+    assert!(
+        state.get("balance:bob").is_none(),
+        "the failed transfer wrote nothing"
+    );
     let receipt = |h: &str| state.get(&format!("_receipt:{h}")).unwrap().value;
     assert!(receipt(&hashes[0]).contains(r#""status":"success""#));
     assert!(receipt(&hashes[1]).contains(r#""status":"success""#));

@@ -24,8 +24,8 @@ thread_local! {
 pub fn execute(block: &Block, view: &impl StateView) -> StateDelta {
     RUNTIME.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let runtime = slot
-            .get_or_insert_with(|| ManuallyDrop::new(ContractRuntime::new(Default::default())));
+        let runtime =
+            slot.get_or_insert_with(|| ManuallyDrop::new(ContractRuntime::new(Default::default())));
         execute_block(block, view, runtime).0
     })
 }
