@@ -249,6 +249,7 @@ pub enum TxCommand {
 pub enum ContractCommand {
     /// deploy a contract's source (0.2's form: `return { method(ctx, ...args) { … } }`) and
     /// wait for its receipt; a new version may be deployed only by the first deployer
+    #[command(disable_version_flag = true)]
     Deploy {
         /// File holding the contract's JavaScript source
         file: PathBuf,
@@ -256,7 +257,7 @@ pub enum ContractCommand {
         #[arg(long)]
         name: String,
         /// Version label stored with it
-        #[arg(long, default_value = "1.0.0")]
+        #[arg(long = "version", id = "contract_version", default_value = "1.0.0")]
         version: String,
         #[command(flatten)]
         api: ApiArgs,
