@@ -42,6 +42,16 @@ fn committed(node: &NodeProcess, body: &Value) -> Value {
     answer
 }
 
+/// POST /tx, then polls `GET /tx/:hash` until committed (the first contract call builds each
+/// node's engine: in a debug build on a loaded machine that can outlast the client's 10 s).
+fn polled(node: &NodeProcess, body: &Value) -> Value {
+    let (code, answer) = node.post("/tx", body);
+    assert_eq!(code, 202, "{}: {body} -> {answer}", node.name);
+    let tx = node.wait_committed(answer["hash"].as_str().unwrap());
+    assert!(tx["receipt"].is_object(), "no receipt: {tx}");
+    tx
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -141,7 +151,10 @@ fn three_validators_execute_contracts_agree_on_results_and_refuse_hostile_ones()
     // The chain goes on: a plain write after all that commits on every node.
     let (code, last) = a.post("/tx?wait=commit", &json!({"key": "after", "value": 2}));
     assert_eq!(code, 200, "{last}");
-    assert!(last.get("receipt").is_none(), "no receipt for a state:set: {last}");
+    assert!(
+        last.get("receipt").is_none(),
+        "no receipt for a state:set: {last}"
+    );
     let height = last["blockHeight"].as_u64().unwrap();
 
     // Every node holds the same blocks and state root, and serves the same receipts.
