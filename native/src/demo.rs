@@ -230,7 +230,7 @@ fn feed(targets: &[Target], every: Duration, stop: &AtomicBool) {
                 "kind": "contract:invoke", "contract": "token", "method": "transfer",
                 "args": [targets[(i + 1) % targets.len()].key, 1 + round % 5],
             })),
-            _ if round % 3 == 0 => contract_tx(serde_json::json!({
+            _ if round.is_multiple_of(3) => contract_tx(serde_json::json!({
                 "kind": "contract:invoke", "contract": "supply-chain", "method": "createProduct",
                 "args": [format!("crate-{round}"), "demo crate", "Rotterdam"],
             })),

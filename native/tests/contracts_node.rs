@@ -68,7 +68,15 @@ fn three_validators_execute_contracts_agree_on_results_and_refuse_hostile_ones()
     let nodes = [&a, &b, &c];
     await_leader(&nodes);
 
-    // Deploy through the CLI on B (signed by B with its operator token) ...
+    // A first deploy through REST on C, polled ...
+    let deployed = polled(
+        &c,
+        &contract_tx(
+            json!({"kind": "contract:deploy", "name": "hostile", "version": "1", "code": HOSTILE}),
+        ),
+    );
+    assert_eq!(deployed["receipt"]["status"], "success", "{deployed}");
+    // ... then through the CLI on B (signed by B with its operator token).
     let out = b.cli(&[
         "contract",
         "deploy",
@@ -85,14 +93,6 @@ fn three_validators_execute_contracts_agree_on_results_and_refuse_hostile_ones()
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(r#""status": "success""#), "{stdout}");
-    // ... and through REST on C.
-    let deployed = committed(
-        &c,
-        &contract_tx(
-            json!({"kind": "contract:deploy", "name": "hostile", "version": "1", "code": HOSTILE}),
-        ),
-    );
-    assert_eq!(deployed["receipt"]["status"], "success", "{deployed}");
 
     // B mints through the CLI (arguments as JSON), then transfers through REST on A: the call
     // is signed by A, which holds nothing, so it fails; B's transfer succeeds.

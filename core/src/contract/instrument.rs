@@ -69,7 +69,7 @@ impl<'ast> Visitor<'ast> for Extent {
     }
 }
 
-fn extent<'ast, N: Spanned + VisitWith>(node: &'ast N) -> Span {
+fn extent<N: Spanned + VisitWith>(node: &N) -> Span {
     let mut extent = Extent(span_of(node.span()));
     let _ = node.visit_with(&mut extent);
     extent.0
