@@ -52,7 +52,8 @@ pub enum Command {
     /// peers of a running node
     #[command(subcommand)]
     Peers(PeersCommand),
-    /// start a three-validator demo cluster on loopback and print the page address
+    /// start a three-validator demo cluster on loopback (with the example contracts deployed and
+    /// used) and print the page address
     Demo(DemoArgs),
     /// print a new network's genesis document (JSON) for `start --genesis FILE`
     Genesis(GenesisArgs),
