@@ -378,17 +378,50 @@ fn functions_run_by_native_code_are_charged_per_call() {
         "let d = 0; const o = { get x() { if (d > 40) return 1; d++; const r = this.x + this.x; d--; return r } }; return o.x",
         "let d = 0; const o = { valueOf() { if (d > 40) return 1; d++; const r = (o + 0) + (o + 0); d--; return r } }; return o + 0",
         "let d = 0; const o = { toString() { if (d > 40) return 'x'; d++; const r = `${o}` + `${o}`; d--; return r.length } }; return `${o}`",
-        // Endless recursion through coercions: stopped by the depth check, then the same bug.
+        // Endless recursion through coercions.
         "const o = { toString() { return `${o}` } }; return `${o}`",
         "const o = { valueOf() { return o + 1 } }; return o + 1",
     ] {
-        // Boa 0.21 panics on these (a bug: an error thrown inside JavaScript that native code
-        // called, here at the budget's end, unwinds to a broken environment stack); caught, it
-        // is a failed call like any other, the same on every node.
+        // Getter recursion runs out of gas. Boa does not re-enter the coercion of an object
+        // already being coerced (it yields 0 or "" instead, as V8 and SpiderMonkey do), so the
+        // coercion cases end quickly with a value. Either way no engine fault (Boa 0.21 used to
+        // panic on all of these: see `Engine::compile`), the same on every run.
         let r = hostile(body);
-        let why = reason(&r);
-        assert!(why == "contract.out-of-gas" || why == "contract.engine-fault", "{body}: {why}");
+        match &r.outcome {
+            Outcome::Success { .. } => assert!(!body.contains("get x"), "{body}"),
+            Outcome::Failed(f) => {
+                assert!(matches!(f, Failure::OutOfGas | Failure::Stack), "{body}: {f}")
+            }
+        }
     }
+    // Getters and coercions that write the method's variables (Boa 0.21's `Function`
+    // constructor compiled these with broken scopes: a panic on the first write).
+    for (body, result) in [
+        ("let d = 0; const o = { get x() { d++; let r = 1; d--; return r } }; return o.x", "1"),
+        ("let d = 0; const o = { get x() { if (d > 3) return 1; d++; const r = this.x + this.x; d--; return r } }; return o.x", "16"),
+        ("let n = 0; const o = { toString() { n++; return 'o' } }; return `${o}${o}` + n", "\"oo2\""),
+    ] {
+        assert_eq!(hostile(body).outcome, Outcome::Success { result: Some(result.into()) }, "{body}");
+    }
+    // The contract's own errors out of getters and coercions, caught: execution goes on.
+    for (body, result) in [
+        ("const o = { get x() { throw new Error('a') } }; let r = 0; try { o.x } catch (e) { r = 1 } const z = r + 1; return z", "2"),
+        ("const o = { toString() { throw new Error('t') } }; try { `${o}` } catch (e) {} const q = 5; return q", "5"),
+        ("const o = { valueOf() { throw 1 } }; let n = 0; for (let i = 0; i < 3; i++) { try { o + 1 } catch (e) { n += e } } return n", "3"),
+    ] {
+        assert_eq!(hostile(body).outcome, Outcome::Success { result: Some(result.into()) }, "{body}");
+    }
+    // Code cannot close the function it is compiled into, and a trailing comment is harmless.
+    let mut l = Ledger::new();
+    let r = l.deploy(
+        "eve",
+        "w",
+        "1",
+        "return { m() {} }\n}); globalThis.x = 1; (function () {",
+    );
+    assert!(reason(&r).starts_with("contract.compile: "), "{r:?}");
+    ok(&l.deploy("eve", "c", "1", "return { m() { return 7 } } // trailing"));
+    assert_eq!(ok(&l.invoke("eve", "c", "m", "[]")).as_deref(), Some("7"));
     // Code may not name the charge itself (to shadow it).
     let mut l = Ledger::new();
     let r = l.deploy(

@@ -82,7 +82,6 @@ pub struct Engine {
     context: Context,
     mailbox: JsObject,
     run: Script,
-    function_ctor: JsObject,
     pub call: Rc<RefCell<CallState>>,
 }
 
@@ -119,12 +118,6 @@ impl Engine {
         rl.set_stack_size_limit(limits.max_stack_slots);
         rl.set_loop_iteration_limit(limits.max_loop_iterations);
         let call: Rc<RefCell<CallState>> = Rc::default();
-        let function_ctor = context
-            .global_object()
-            .get(js_string!("Function"), &mut context)
-            .ok()
-            .and_then(|v| v.as_object())
-            .expect("the Function intrinsic exists");
         let host = Self::host_object(&mut context, &call, limits);
         let c = call.clone();
         let max_calls = limits.max_calls;
@@ -196,7 +189,6 @@ impl Engine {
             context,
             mailbox,
             run,
-            function_ctor,
             call,
         }
     }
@@ -323,16 +315,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Compiles contract source to its factory (0.2's `new Function`, in strict mode).
+    /// Compiles contract source to its factory: 0.2's `new Function(code)`, in strict mode, made
+    /// by evaluating the function expression `(function () {\n<code>\n})`. Not through the
+    /// `Function` constructor: Boa 0.21 compiles its bodies with broken scopes (a getter
+    /// inside a method that writes a variable of the method panics: "must be declarative
+    /// environment"). The expression cannot be escaped: `instrument` has already parsed the
+    /// code as one function body, which cannot close the wrapper early, and the wrapper's
+    /// closing brace is on its own line, after any line comment.
     pub fn compile(&mut self, code: &str) -> Result<JsObject, Failure> {
         let body = super::instrument::instrument(&format!("\"use strict\";\n{code}"))?;
-        let body = JsString::from(body.as_str());
-        let made =
-            self.function_ctor
-                .call(&JsValue::undefined(), &[body.into()], &mut self.context);
+        let wrapped = format!("(function () {{\n{body}\n}})");
+        let made = self.context.eval(Source::from_bytes(wrapped.as_bytes()));
         match made {
             Ok(f) => f
                 .as_object()
+                .filter(JsObject::is_callable)
                 .ok_or_else(|| Failure::Compile("not a function".into())),
             Err(e) => {
                 let message = match e.try_native(&mut self.context) {

@@ -22,8 +22,9 @@
 //! The block pipeline runs contracts through [`block::execute`], one runtime per thread, and
 //! commits each receipt at `_receipt:TXHASH` in world state (so in the state root).
 //!
-//! Not covered (README, "Smart contracts", known gaps): Boa 0.21 panics on some code where an
-//! error unwinds out of JavaScript that native code called back; caught here as
+//! Boa 0.21 panicked ("must be declarative environment") on getters and coercions writing a
+//! method's variables when the code was compiled through the `Function` constructor; it is now
+//! compiled as a function expression (`Engine::compile`). A panic is still caught as
 //! `contract.engine-fault` (natively; a wasm build with `panic = "abort"` would abort, and the
 //! browser build does not execute contracts).
 
