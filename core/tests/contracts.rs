@@ -719,3 +719,33 @@ fn a_block_with_contracts_matches_state_execution_and_keeps_receipts() {
     assert_eq!(again, delta);
     assert_eq!(receipts_again, receipts);
 }
+
+#[test]
+fn string_builtins_still_work_within_the_limits() {
+    for (body, result) in [
+        ("return 'abc'.toUpperCase() + 'X'.toLowerCase()", "\"ABCx\""),
+        (
+            "return 'a-b-a'.replaceAll('a', 'z') + 'q'.replace('q', 'r')",
+            "\"z-b-zr\"",
+        ),
+        ("return 'a'.concat('b', 1, null)", "\"ab1null\""),
+        (
+            "return [1, 'b', null, undefined, [2, 3]].join(';')",
+            "\"1;b;;;2,3\"",
+        ),
+        ("return String([1, [2, 3]]) + `${[4]}`", "\"1,2,34\""),
+        (
+            "return typeof escape + ' ' + typeof String.raw + ' ' + encodeURIComponent('a b')",
+            "\"undefined undefined a%20b\"",
+        ),
+    ] {
+        let r = hostile(body);
+        assert_eq!(
+            r.outcome,
+            Outcome::Success {
+                result: Some(result.into())
+            },
+            "{body}"
+        );
+    }
+}

@@ -58,6 +58,7 @@
   };
   for (const [owner, name] of [[SP, "toUpperCase"], [SP, "toLowerCase"], [SP, "toLocaleUpperCase"], [SP, "toLocaleLowerCase"],
     [SP, "normalize"], [g, "encodeURI"], [g, "encodeURIComponent"], [g, "escape"]]) {
+    if (typeof owner[name] !== "function") continue;
     const native = owner === SP ? uncurry(owner[name]) : owner[name];
     const wrapped = owner === SP
       ? function (...a) { const r = native(this, ...a); bounded(r.length); return r; }
