@@ -314,3 +314,86 @@ fn miniledger_roots_are_taken_unchecked_after_a_block_0_2_cannot_reproduce_on_ev
     let error = fresh.apply(&wrong, NOW).unwrap_err();
     assert_eq!(error.rule, Rule::BlockStateRoot);
 }
+
+#[cfg(feature = "contracts")]
+fn contract_tx(sender: &Keypair, nonce: u64, body: PayloadBody) -> Transaction {
+    Transaction::new_signed(sender, nonce, 1_000 + nonce, body)
+}
+
+#[cfg(feature = "contracts")]
+fn invoke(contract: &str, method: &str, args: &str) -> PayloadBody {
+    PayloadBody::ContractInvoke {
+        contract: contract.into(),
+        method: method.into(),
+        args: serde_json::value::RawValue::from_string(args.into()).unwrap(),
+    }
+}
+
+/// Contract calls run in the pipeline on every road: the producer's root covers their writes
+/// and receipts (a failed call: its receipt only), a validator recomputes it, and a block
+/// whose root leaves the execution out is refused.
+#[cfg(feature = "contracts")]
+#[test]
+fn contract_calls_are_executed_and_their_receipts_committed_by_the_state_root() {
+    let rules = rules(StateRootRule::Tree);
+    let genesis = MemoryChain::new(true);
+    let token = include_str!("../../examples/contracts/token.js");
+    let txs = vec![
+        contract_tx(
+            &alice(),
+            0,
+            PayloadBody::ContractDeploy {
+                name: "token".into(),
+                version: "1".into(),
+                code: token.into(),
+            },
+        ),
+        contract_tx(&alice(), 1, invoke("token", "mint", "[100]")),
+        contract_tx(&alice(), 2, invoke("token", "transfer", r#"["bob", 500]"#)),
+    ];
+    let hashes: Vec<String> = txs.iter().map(|t| t.hash.clone()).collect();
+    let run = produce(&genesis, &rules, vec![txs]);
+    let verdict = via_sync(&genesis, &rules, &run);
+    assert!(verdict.refused.is_none(), "{:?}", verdict.refused);
+    let chain = committed(&genesis, &run, verdict);
+    assert_eq!(chain.tree_root(), run[0].state_root);
+    let state = chain.state();
+    let me = alice().public_hex().to_string();
+    assert_eq!(state.get(&format!("balance:{me}")).unwrap().value, "100");
+    assert!(
+        state.get("balance:bob").is_none(),
+        "the failed transfer wrote nothing"
+    );
+    let receipt = |h: &str| state.get(&format!("_receipt:{h}")).unwrap().value;
+    assert!(receipt(&hashes[0]).contains(r#""status":"success""#));
+    assert!(receipt(&hashes[1]).contains(r#""status":"success""#));
+    assert!(
+        receipt(&hashes[2]).contains(r#""error":"contract.exception: insufficient balance""#),
+        "{}",
+        receipt(&hashes[2])
+    );
+
+    // The same block with another root (as a node skipping the contracts would compute one)
+    // is refused.
+    let plain = produce(&genesis, &rules, vec![vec![set(&alice(), 0, "k", "1")]]);
+    let mut forged = run[0].clone();
+    forged.state_root.clone_from(&plain[0].state_root);
+    let verdict = via_sync(&genesis, &rules, &[resign(forged)]);
+    assert_eq!(verdict.refused.unwrap().rule(), Some(Rule::BlockStateRoot));
+}
+
+#[test]
+fn state_writes_to_execution_keys_are_refused_on_our_networks_only() {
+    use miniledger_core::validation::validate_transaction;
+    for key in ["_receipt:ab", "_contract:token", "_contract_code:token"] {
+        let tx = set(&alice(), 0, key, "1");
+        let err = validate_transaction(&tx, &Limits::default()).unwrap_err();
+        assert_eq!(err.rule, Rule::TxReservedKey, "{key}");
+        let compat = Limits {
+            reserved_keys: false,
+            ..Limits::default()
+        };
+        assert!(validate_transaction(&tx, &compat).is_ok(), "{key}");
+    }
+    assert!(validate_transaction(&set(&alice(), 0, "_contracts", "1"), &Limits::default()).is_ok());
+}

@@ -4,6 +4,11 @@
 //! order) over keep-alive connections, and waits until the last transaction of every sender
 //! is committed. Prints one `key value` line per figure.
 //!
+//! `--payload transfer` sends token contract calls instead (the contract deployed as `token`,
+//! `examples/contracts/token.js`): each sender mints once, then transfers 1 per transaction;
+//! the last call of every sender must have a successful receipt (`failed_receipts` counts
+//! those that do not).
+//!
 //! ```sh
 //! cargo run --release -p miniledger-native --example load -- --api http://127.0.0.1:3000
 //! ```
@@ -30,6 +35,31 @@ struct Args {
     /// percentiles (from each transaction's scheduled time to its commit answer).
     #[arg(long)]
     rate: Option<f64>,
+    /// What each transaction does.
+    #[arg(long, value_enum, default_value_t = Load::Set)]
+    payload: Load,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Load {
+    /// `state:set` of a small value.
+    Set,
+    /// `token.transfer(to, 1)` (after one `token.mint`).
+    Transfer,
+}
+
+fn body(load: Load, sender: u64, n: u64) -> PayloadBody {
+    let invoke = |method: &str, args: String| PayloadBody::ContractInvoke {
+        contract: "token".into(),
+        method: method.into(),
+        args: serde_json::value::RawValue::from_string(args).expect("valid JSON"),
+    };
+    match load {
+        Load::Set => PayloadBody::state_set(format!("load:{sender}:{}", n % 10), &n.to_string())
+            .expect("valid JSON"),
+        Load::Transfer if n == 0 => invoke("mint", "[1000000000]".into()),
+        Load::Transfer => invoke("transfer", format!(r#"["sink:{}", 1]"#, sender % 10)),
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -44,10 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let key = Keypair::from_seed(seed);
             (0..per_sender)
                 .map(|n| {
-                    let body =
-                        PayloadBody::state_set(format!("load:{s}:{}", n % 10), &n.to_string())
-                            .expect("valid JSON");
-                    let tx = Transaction::new_signed(&key, n, now, body);
+                    let tx = Transaction::new_signed(&key, n, now, body(args.payload, s, n));
                     (
                         tx.hash.clone(),
                         serde_json::to_string(&tx).expect("encodes"),
@@ -88,6 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();
+    let mut failed_receipts = 0;
     for stream in &streams {
         let (hash, _) = stream.last().expect("non-empty");
         loop {
@@ -95,6 +123,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Ok(r) = answer {
                 let v: serde_json::Value = r.into_json()?;
                 if v.get("blockHeight").is_some() {
+                    if args.payload == Load::Transfer && v["receipt"]["status"] != "success" {
+                        failed_receipts += 1;
+                    }
                     break;
                 }
             }
@@ -102,6 +133,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let committed = started.elapsed();
+    if args.payload == Load::Transfer {
+        println!("failed_receipts {failed_receipts}");
+    }
     println!("txs {total}");
     println!("clients {}", args.clients);
     println!("submit_secs {:.3}", submitted.as_secs_f64());

@@ -43,13 +43,17 @@ pub enum Command {
     Tx(TxCommand),
     /// run a read-only SQL query against a running node's world state
     Query(QueryArgs),
+    /// deploy and invoke smart contracts on a running node (signed by the node: operator token)
+    #[command(subcommand)]
+    Contract(ContractCommand),
     /// node identity keys
     #[command(subcommand)]
     Keys(KeysCommand),
     /// peers of a running node
     #[command(subcommand)]
     Peers(PeersCommand),
-    /// start a three-validator demo cluster on loopback and print the page address
+    /// start a three-validator demo cluster on loopback (with the example contracts deployed and
+    /// used) and print the page address
     Demo(DemoArgs),
     /// print a new network's genesis document (JSON) for `start --genesis FILE`
     Genesis(GenesisArgs),
@@ -237,6 +241,45 @@ pub enum TxCommand {
     Submit {
         /// The transaction as a JSON object
         json: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// deploy a contract's source (0.2's form: `return { method(ctx, ...args) { … } }`) and
+    /// wait for its receipt; a new version may be deployed only by the first deployer
+    #[command(disable_version_flag = true)]
+    Deploy {
+        /// File holding the contract's JavaScript source
+        file: PathBuf,
+        /// The contract's name ([A-Za-z0-9_.-], at most 128 characters)
+        #[arg(long)]
+        name: String,
+        /// Version label stored with it
+        #[arg(long = "version", id = "contract_version", default_value = "1.0.0")]
+        version: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// call a contract's method and wait for its receipt (exit status 1 if the call failed)
+    Invoke {
+        /// The contract's name
+        name: String,
+        /// The method
+        method: String,
+        /// Arguments, each JSON (`100`, `true`, `{"a":1}`) or else taken as a string (`bob`)
+        args: Vec<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// list the deployed contracts
+    List(ApiArgs),
+    /// show a deployed contract: version, deployer, source
+    Show {
+        /// The contract's name
+        name: String,
         #[command(flatten)]
         api: ApiArgs,
     },

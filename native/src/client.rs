@@ -3,7 +3,8 @@
 
 use crate::cli::{ApiArgs, OperatorArgs};
 use crate::identity::OperatorToken;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Duration;
 
 /// A node's REST API at a base URL such as `http://127.0.0.1:3000` or `https://…`.
@@ -124,6 +125,97 @@ pub fn submit(api: &ApiArgs, json: &str) -> Result<(), String> {
         client.post_as_operator("/tx", &body)?
     };
     println!("{answer}");
+    Ok(())
+}
+
+/// `miniledger contract deploy FILE --name N [--version V]`
+pub fn contract_deploy(
+    api: &ApiArgs,
+    file: &Path,
+    name: &str,
+    version: &str,
+) -> Result<(), String> {
+    let code = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read the contract {}: {e}", file.display()))?;
+    let payload =
+        json!({"kind": "contract:deploy", "name": name, "version": version, "code": code});
+    contract_call(api, payload)
+}
+
+/// `miniledger contract invoke NAME METHOD [ARGS…]`
+pub fn contract_invoke(
+    api: &ApiArgs,
+    name: &str,
+    method: &str,
+    args: &[String],
+) -> Result<(), String> {
+    let args: Vec<Value> = args.iter().map(|a| contract_arg(a)).collect();
+    let payload =
+        json!({"kind": "contract:invoke", "contract": name, "method": method, "args": args});
+    contract_call(api, payload)
+}
+
+/// An argument as the user typed it: JSON if it parses as JSON, else the string itself (so
+/// `bob` needs no quotes, and `"42"` is the string 42).
+fn contract_arg(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// Submits a contract payload for the node to sign, waits for the commit and prints the
+/// answer with its receipt; a failed receipt is an error (exit status 1) naming the reason.
+fn contract_call(api: &ApiArgs, payload: Value) -> Result<(), String> {
+    let kind = payload["kind"].clone();
+    let body = json!({"type": kind, "payload": payload});
+    let answer = Client::new(api)?.post_as_operator("/tx?wait=commit", &body)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).expect("JSON prints")
+    );
+    match answer.pointer("/receipt/status").and_then(Value::as_str) {
+        Some("success") => Ok(()),
+        Some(_) => Err(format!(
+            "the call failed: {}",
+            answer
+                .pointer("/receipt/error")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given")
+        )),
+        None => Err("the node answered without a receipt".into()),
+    }
+}
+
+/// `miniledger contract list`
+pub fn contract_list(api: &ApiArgs) -> Result<(), String> {
+    let answer = Client::new(api)?.get("/contracts")?;
+    let rows: Vec<Vec<String>> = answer["contracts"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    ["name", "version", "deployedBy", "deployedAt"]
+                        .map(|k| cell(&c[k]))
+                        .to_vec()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let columns = ["name", "version", "deployedBy", "deployedAt"].map(String::from);
+    print!("{}", table(&columns, &rows));
+    Ok(())
+}
+
+/// `miniledger contract show NAME`
+pub fn contract_show(api: &ApiArgs, name: &str) -> Result<(), String> {
+    let c = Client::new(api)?.get(&format!("/contracts/{name}"))?;
+    println!("name         {}", cell(&c["name"]));
+    println!("version      {}", cell(&c["version"]));
+    println!("deployed by  {}", cell(&c["deployedBy"]));
+    println!(
+        "deployed at  {} (block {})",
+        cell(&c["deployedAt"]),
+        cell(&c["blockHeight"])
+    );
+    println!("\n{}", c["code"].as_str().unwrap_or(""));
     Ok(())
 }
 

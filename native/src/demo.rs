@@ -1,5 +1,7 @@
 //! `miniledger demo`: a three-validator Raft cluster on loopback, fed sample transactions, so a
-//! newcomer can open the page and watch blocks arrive and verify. The nodes are ordinary
+//! newcomer can open the page and watch blocks arrive and verify. It deploys the two example
+//! contracts (`examples/contracts/token.js` as `token`, `supply_chain.js` as `supply-chain`)
+//! and keeps calling them beside plain `state:set`s, so contracts are seen at work. The nodes are ordinary
 //! `miniledger start` processes of this same binary; the demo only picks their keys, ports and
 //! data directories, feeds them, and stops them on Ctrl-C.
 
@@ -13,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const NODES: u16 = 3;
+const TOKEN: &str = include_str!("../../examples/contracts/token.js");
+const SUPPLY_CHAIN: &str = include_str!("../../examples/contracts/supply_chain.js");
 
 pub fn run(args: &DemoArgs) -> Result<(), String> {
     let root = args.dir.clone().unwrap_or_else(|| {
@@ -80,8 +84,17 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()?;
     let feeder = (args.tx_interval_ms > 0).then(|| {
         let (stop, every) = (stop.clone(), args.tx_interval_ms);
-        let targets: Vec<(String, OperatorToken)> = apis.iter().cloned().zip(tokens).collect();
-        std::thread::spawn(move || feed(&targets, Duration::from_millis(every), &stop))
+        let targets: Vec<Target> = apis
+            .iter()
+            .cloned()
+            .zip(tokens)
+            .zip(keys)
+            .map(|((api, token), key)| Target { api, token, key })
+            .collect();
+        std::thread::spawn(move || {
+            deploy_examples(&targets[0], &stop);
+            feed(&targets, Duration::from_millis(every), &stop)
+        })
     });
     wait_for_signal()?;
     stop.store(true, Ordering::Relaxed);
@@ -137,26 +150,97 @@ fn wait_ready(api: &str, nodes: &mut Nodes, dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Posts a sample `state:set` to each node in turn until `stop`.
-fn feed(targets: &[(String, OperatorToken)], every: Duration, stop: &AtomicBool) {
+/// A node the feeder writes through, as its operator.
+struct Target {
+    api: String,
+    token: OperatorToken,
+    /// The node's public key (the sender of what it signs).
+    key: String,
+}
+
+impl Target {
+    fn post(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        agent
+            .post(&format!("{}{path}", self.api))
+            .set("Authorization", &format!("Bearer {}", self.token.expose()))
+            .send_json(body)
+            .ok()?
+            .into_json()
+            .ok()
+    }
+}
+
+fn contract_tx(payload: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"type": payload["kind"].clone(), "payload": payload})
+}
+
+/// Deploys the two example contracts through `target`, each once committed (retried while the
+/// cluster elects its leader), and says so.
+fn deploy_examples(target: &Target, stop: &AtomicBool) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(35))
+        .build();
+    for (name, code) in [("token", TOKEN), ("supply-chain", SUPPLY_CHAIN)] {
+        let body = contract_tx(serde_json::json!({
+            "kind": "contract:deploy", "name": name, "version": "1.0.0", "code": code,
+        }));
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(answer) = target.post(&agent, "/tx?wait=commit", body.clone()) {
+                let status = &answer["receipt"]["status"];
+                println!(
+                    "contract {name} deployed in block {} ({status}); try: miniledger contract show {name} --api {}",
+                    answer["blockHeight"], target.api
+                );
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Posts sample transactions to each node in turn until `stop`: a `state:set`, a token mint,
+/// a token transfer to the next node, a supply-chain step (a new crate, then its moves).
+fn feed(targets: &[Target], every: Duration, stop: &AtomicBool) {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(5))
         .build();
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let (api, token) = &targets[(n % targets.len() as u64) as usize];
+        let i = (n % targets.len() as u64) as usize;
+        // Crates are made and moved by one node (their owner); the rest goes round.
+        let target = if n % 4 == 3 { &targets[0] } else { &targets[i] };
         let at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let body = serde_json::json!({
-            "key": format!("demo:sensor-{}", n % 12),
-            "value": {"reading": (n * 37) % 100, "seq": n, "at": at},
-        });
+        let round = n / 4;
+        let body = match n % 4 {
+            0 => serde_json::json!({
+                "key": format!("demo:sensor-{}", n % 12),
+                "value": {"reading": (n * 37) % 100, "seq": n, "at": at},
+            }),
+            1 => contract_tx(serde_json::json!({
+                "kind": "contract:invoke", "contract": "token", "method": "mint", "args": [10],
+            })),
+            2 => contract_tx(serde_json::json!({
+                "kind": "contract:invoke", "contract": "token", "method": "transfer",
+                "args": [targets[(i + 1) % targets.len()].key, 1 + round % 5],
+            })),
+            _ if round.is_multiple_of(3) => contract_tx(serde_json::json!({
+                "kind": "contract:invoke", "contract": "supply-chain", "method": "createProduct",
+                "args": [format!("crate-{round}"), "demo crate", "Rotterdam"],
+            })),
+            _ => contract_tx(serde_json::json!({
+                "kind": "contract:invoke", "contract": "supply-chain", "method": "updateLocation",
+                "args": [format!("crate-{}", round - round % 3), format!("hub {}", round % 3), ""],
+            })),
+        };
         // A node still electing a leader may refuse for a moment; the next one is tried.
-        let _ = agent
-            .post(&format!("{api}/tx"))
-            .set("Authorization", &format!("Bearer {}", token.expose()))
-            .send_json(body);
+        let _ = target.post(&agent, "/tx", body);
         n += 1;
         std::thread::sleep(every);
     }

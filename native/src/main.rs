@@ -6,7 +6,9 @@ use miniledger_core::raft::RaftConfig;
 use miniledger_core::validation::{Limits, ReplayRule, ValidatorSet};
 use miniledger_core::StateRootRule;
 use miniledger_native::api::{self, ApiContext, NodeInfo};
-use miniledger_native::cli::{self, Command, KeysCommand, PeersCommand, StartArgs, TxCommand};
+use miniledger_native::cli::{
+    self, Command, ContractCommand, KeysCommand, PeersCommand, StartArgs, TxCommand,
+};
 use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
 use miniledger_native::genesis::{self, Given};
@@ -42,6 +44,22 @@ fn main() -> ExitCode {
         Command::Status(args) => client::status(&args),
         Command::Tx(TxCommand::Submit { json, api }) => client::submit(&api, &json),
         Command::Query(args) => client::query(&args.api, &args.sql, args.json),
+        Command::Contract(command) => match command {
+            ContractCommand::Deploy {
+                file,
+                name,
+                version,
+                api,
+            } => client::contract_deploy(&api, &file, &name, &version),
+            ContractCommand::Invoke {
+                name,
+                method,
+                args,
+                api,
+            } => client::contract_invoke(&api, &name, &method, &args),
+            ContractCommand::List(api) => client::contract_list(&api),
+            ContractCommand::Show { name, api } => client::contract_show(&api, &name),
+        },
         Command::Peers(PeersCommand::List(args)) => client::peers(&args),
         Command::Demo(args) => miniledger_native::demo::run(&args),
         Command::Genesis(args) => print_genesis(&args),
@@ -280,12 +298,14 @@ async fn run_node(
         produce: solo && validators.contains(key.public_hex()),
         rules: Rules {
             validators,
-            // A MiniLedger 0.2 network repeats nonces: replays are refused by hash there.
+            // A MiniLedger 0.2 network repeats nonces: replays are refused by hash there; and
+            // its `state:set` may write any key, contract keys included.
             limits: Limits {
                 replay: match config.compat {
                     Some(Compat::MiniLedger02) => ReplayRule::TxHash,
                     None => ReplayRule::Nonces,
                 },
+                reserved_keys: config.compat.is_none(),
                 ..network
                     .as_ref()
                     .map_or_else(Limits::default, |n| n.genesis.limits(Limits::default()))

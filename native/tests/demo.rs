@@ -79,6 +79,21 @@ fn the_demo_cluster_runs_and_stops() {
         .into_json()
         .unwrap();
     assert_eq!(consensus["validators"].as_array().unwrap().len(), 3);
+    // The example contracts are deployed and called: balances and crates appear.
+    let get = |path: &str| -> Option<serde_json::Value> {
+        ureq::get(&format!("{}{path}", apis[0]))
+            .call()
+            .ok()?
+            .into_json()
+            .ok()
+    };
+    wait_until("the demo's contracts are deployed and used", || {
+        let listed = get("/contracts").is_some_and(|c| c["count"] == 2);
+        let used = |prefix: &str| {
+            get(&format!("/state?prefix={prefix}")).is_some_and(|s| s["total"].as_u64() > Some(0))
+        };
+        listed && used("balance:") && used("product:")
+    });
 
     let status = Command::new("kill")
         .args(["-TERM", &demo.id().to_string()])

@@ -160,6 +160,52 @@ fn a_02_node_beside_our_raft_validators_syncs_follows_and_disturbs_nothing() {
     }
 }
 
+/// Our contract blocks are 0.2 blocks: a 0.2 node syncs a chain holding a deploy and calls
+/// (receipts live in our state, not in the block), follows new ones, and its own runtime
+/// reaches the balances ours committed.
+#[test]
+fn a_02_node_syncs_and_follows_our_blocks_with_contract_calls() {
+    let cli = reference_or_skip!();
+    let (dirs, keys) = raft::identities(3);
+    let nodes = raft::start_three(&dirs, &keys);
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    let leader = &nodes[await_leader(&refs)];
+    let token = include_str!("../../examples/contracts/token.js");
+    // Polled rather than `?wait=commit`: a debug build's first call builds the engine on every
+    // node, which on a loaded machine can outlast the client's 10 s timeout.
+    let call = |payload: Value| {
+        let body = json!({"type": payload["kind"].clone(), "payload": payload});
+        let (code, answer) = leader.post("/tx", &body);
+        assert_eq!(code, 202, "{answer}");
+        let tx = leader.wait_committed(answer["hash"].as_str().unwrap());
+        assert_eq!(tx["receipt"]["status"], "success", "{tx}");
+    };
+    call(json!({"kind": "contract:deploy", "name": "token", "version": "1", "code": token}));
+    call(json!({"kind": "contract:invoke", "contract": "token", "method": "mint", "args": [100]}));
+
+    let addresses: Vec<&str> = nodes.iter().map(|n| n.p2p.as_str()).collect();
+    let ref_node = RefNode::start(&cli, "ref", &addresses);
+    wait_until("0.2 syncs our chain", || ref_node.tip() == leader.tip());
+    call(
+        json!({"kind": "contract:invoke", "contract": "token", "method": "transfer", "args": ["bob", 40]}),
+    );
+    wait_until("0.2 follows our new block", || {
+        ref_node.tip() == leader.tip()
+    });
+    let me = leader.get_ok("/identity")["publicKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (key, value) in [
+        (format!("balance:{me}"), 60),
+        ("balance:bob".to_string(), 40),
+    ] {
+        assert_eq!(leader.get_ok(&format!("/state/{key}"))["value"], value);
+        assert_eq!(ref_node.wait_state(&key)["value"], value, "0.2's {key}");
+    }
+    assert_eq!(ref_node.get_ok("/contracts")["count"], 1);
+}
+
 /// Field path → the JSON types seen there (`[]` for array elements; values of arbitrary JSON,
 /// like a state entry's, may differ from element to element).
 type Shape = BTreeMap<String, BTreeSet<&'static str>>;

@@ -82,7 +82,6 @@ pub struct Engine {
     context: Context,
     mailbox: JsObject,
     run: Script,
-    function_ctor: JsObject,
     pub call: Rc<RefCell<CallState>>,
 }
 
@@ -109,28 +108,36 @@ fn string_arg(args: &[JsValue], i: usize) -> JsResult<String> {
 impl Engine {
     pub fn new(limits: &Limits) -> Engine {
         let mut context = Context::default();
+        // Call depth is enforced by the gas charge at function entry (below), with an ordinary
+        // error: Boa's own limits throw an uncatchable error which, unwinding through native
+        // frames (a getter called by a property read), can panic Boa 0.21 ("must be
+        // declarative environment"). Boa's limits stay as a backstop far above ours: the
+        // prelude's uninstrumented helpers add at most one frame per contract frame.
         let rl = context.runtime_limits_mut();
-        rl.set_recursion_limit(limits.max_depth);
+        rl.set_recursion_limit(limits.max_depth * 4);
         rl.set_stack_size_limit(limits.max_stack_slots);
         rl.set_loop_iteration_limit(limits.max_loop_iterations);
         let call: Rc<RefCell<CallState>> = Rc::default();
-        let function_ctor = context
-            .global_object()
-            .get(js_string!("Function"), &mut context)
-            .ok()
-            .and_then(|v| v.as_object())
-            .expect("the Function intrinsic exists");
         let host = Self::host_object(&mut context, &call, limits);
         let c = call.clone();
         let max_calls = limits.max_calls;
-        // SAFETY: captures only `Rc<RefCell<CallState>>` and a number.
+        let max_depth = limits.max_depth;
+        // SAFETY: captures only `Rc<RefCell<CallState>>` and numbers.
         let gas = unsafe {
-            NativeFunction::from_closure(move |_, _, _| {
+            NativeFunction::from_closure(move |_, _, context| {
                 let calls = {
                     let mut s = c.borrow_mut();
                     s.calls += 1;
                     s.calls
                 };
+                // Frames on the engine's stack, the driver's and the prelude's included: the
+                // same count at the same call on every node.
+                if context.stack_trace().count() > max_depth {
+                    c.borrow_mut().failure.get_or_insert(Failure::Stack);
+                    return Err(JsNativeError::range()
+                        .with_message("too much recursion")
+                        .into());
+                }
                 if calls > max_calls {
                     // Recorded (it decides the outcome) and thrown as an ordinary error: an
                     // uncatchable one unwinding through native frames trips a Boa panic ("must be
@@ -144,6 +151,25 @@ impl Engine {
         };
         context
             .register_global_builtin_callable(JsString::from(super::instrument::GAS_FN), 0, gas)
+            .expect("the global object takes new properties");
+        let c = call.clone();
+        let max_string = limits.max_string;
+        // SAFETY: captures only `Rc<RefCell<CallState>>` and a number.
+        let strings = unsafe {
+            NativeFunction::from_closure(move |_, args, _| {
+                let value = args.first().cloned().unwrap_or_default();
+                if value.as_string().is_some_and(|s| s.len() > max_string) {
+                    // As for gas: recorded (it decides the outcome), thrown as an ordinary error.
+                    c.borrow_mut().failure.get_or_insert(Failure::Memory);
+                    return Err(JsNativeError::range()
+                        .with_message("string too long")
+                        .into());
+                }
+                Ok(value)
+            })
+        };
+        context
+            .register_global_builtin_callable(JsString::from(super::instrument::STR_FN), 1, strings)
             .expect("the global object takes new properties");
         let mailbox = JsObject::with_null_proto();
         let prelude = context.eval(Source::from_bytes(PRELUDE)).and_then(|f| {
@@ -163,7 +189,6 @@ impl Engine {
             context,
             mailbox,
             run,
-            function_ctor,
             call,
         }
     }
@@ -290,16 +315,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Compiles contract source to its factory (0.2's `new Function`, in strict mode).
+    /// Compiles contract source to its factory: 0.2's `new Function(code)`, in strict mode, made
+    /// by evaluating the function expression `(function () {\n<code>\n})`. Not through the
+    /// `Function` constructor: Boa 0.21 compiles its bodies with broken scopes (a getter
+    /// inside a method that writes a variable of the method panics: "must be declarative
+    /// environment"). The expression cannot be escaped: `instrument` has already parsed the
+    /// code as one function body, which cannot close the wrapper early, and the wrapper's
+    /// closing brace is on its own line, after any line comment.
     pub fn compile(&mut self, code: &str) -> Result<JsObject, Failure> {
         let body = super::instrument::instrument(&format!("\"use strict\";\n{code}"))?;
-        let body = JsString::from(body.as_str());
-        let made =
-            self.function_ctor
-                .call(&JsValue::undefined(), &[body.into()], &mut self.context);
+        let wrapped = format!("(function () {{\n{body}\n}})");
+        let made = self.context.eval(Source::from_bytes(wrapped.as_bytes()));
         match made {
             Ok(f) => f
                 .as_object()
+                .filter(JsObject::is_callable)
                 .ok_or_else(|| Failure::Compile("not a function".into())),
             Err(e) => {
                 let message = match e.try_native(&mut self.context) {

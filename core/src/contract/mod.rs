@@ -10,18 +10,23 @@
 //!   from the global scope is frozen, and each call builds its module afresh, so nothing
 //!   survives a call and contracts cannot touch each other's prototypes;
 //! - metering counts Boa instruction cost units in steps of [`GAS_STEP`], up to
-//!   [`Limits::max_steps`] (`contract.out-of-gas`); call depth and the value stack are bounded
-//!   (`contract.stack`); strings, arrays, values, writes and results are bounded
-//!   (`contract.memory`, `contract.write-limit`);
+//!   [`Limits::max_steps`] (`contract.out-of-gas`); call depth is checked at every function
+//!   entry and the value stack is bounded (`contract.stack`); strings (every `+`, `+=` and
+//!   template literal, and the builtins that build strings), arrays, values, writes and results
+//!   are bounded (`contract.memory`, `contract.write-limit`);
 //! - values written and returned are JSON (see prelude.js `toJson` for what is refused);
 //! - writes are buffered and returned only when the call succeeds;
 //! - every function entry is charged (`instrument`), so functions that native code calls back
 //!   (getters, `valueOf`) count too, and each call's loops are bounded together.
 //!
-//! Not covered yet (see BENCHMARKS.md, "Contract engine choice"): Boa has no heap limit, so
-//! string concatenation can still grow memory geometrically within the budget; Boa 0.21 panics
-//! on some recursive getter/coercion code, caught here as `contract.engine-fault` (natively; a
-//! wasm build with `panic = "abort"` would abort).
+//! The block pipeline runs contracts through [`block::execute`], one runtime per thread, and
+//! commits each receipt at `_receipt:TXHASH` in world state (so in the state root).
+//!
+//! Boa 0.21 panicked ("must be declarative environment") on getters and coercions writing a
+//! method's variables when the code was compiled through the `Function` constructor; it is now
+//! compiled as a function expression (`Engine::compile`). A panic is still caught as
+//! `contract.engine-fault` (natively; a wasm build with `panic = "abort"` would abort, and the
+//! browser build does not execute contracts).
 
 pub mod block;
 mod cache;

@@ -46,10 +46,67 @@
   SP.repeat = function (n) { const s = "" + this; bounded(s.length * n); return repeat(s, n); };
   SP.padStart = function (n, f) { bounded(+n); return padStart("" + this, n, f); };
   SP.padEnd = function (n, f) { bounded(+n); return padEnd("" + this, n, f); };
+  // Every string a contract holds is within maxString (the `+` and template results are checked
+  // by the host, see instrument.rs): what joins many strings is checked before it runs, what
+  // grows one by a bounded factor (case mapping, normalisation, URI escaping) after.
+  const concat = uncurry(SP.concat);
+  SP.concat = function (...parts) {
+    let n = ("" + this).length;
+    const strings = [];
+    for (let i = 0; i < parts.length; i++) { const p = "" + parts[i]; n += p.length; bounded(n); strings.push(p); }
+    return concat("" + this, ...strings);
+  };
+  for (const [owner, name] of [[SP, "toUpperCase"], [SP, "toLowerCase"], [SP, "toLocaleUpperCase"], [SP, "toLocaleLowerCase"],
+    [SP, "normalize"], [g, "encodeURI"], [g, "encodeURIComponent"], [g, "escape"]]) {
+    if (typeof owner[name] !== "function") continue;
+    const native = owner === SP ? uncurry(owner[name]) : owner[name];
+    const wrapped = owner === SP
+      ? function (...a) { const r = native(this, ...a); bounded(r.length); return r; }
+      : function (s) { const r = native(s); bounded(r.length); return r; };
+    defineProperty(owner, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
+  }
+  delete String.raw;
+  // String patterns only (RegExp matching is refused below); the substitution patterns $$, $&,
+  // $` and $' would copy the subject into every match, so they are refused.
+  const indexOf = uncurry(SP.indexOf);
+  function occurrences(s, p, all) {
+    if (!all) return indexOf(s, p) === -1 ? 0 : 1;
+    if (p.length === 0) return s.length + 1;
+    let n = 0;
+    for (let i = indexOf(s, p, 0); i !== -1; i = indexOf(s, p, i + p.length)) n++;
+    return n;
+  }
+  function replacing(native, all) {
+    return function (p, r) {
+      if (typeof r === "function") throw new TypeError("function replacers are not available to contracts");
+      if (typeof p !== "string") throw new TypeError("only string patterns are available to contracts");
+      const s = "" + this; r = "" + r;
+      if (indexOf(r, "$$") !== -1 || indexOf(r, "$&") !== -1 || indexOf(r, "$`") !== -1 || indexOf(r, "$'") !== -1) {
+        throw new TypeError("replacement patterns ($$, $&, $`, $') are not available to contracts");
+      }
+      bounded(s.length + occurrences(s, p, all) * r.length);
+      return native(s, p, r);
+    };
+  }
   const AP = Array.prototype;
   const arrayFrom = Array.from;
   Array.from = function (items, mapFn) { if (mapFn !== undefined) throw new TypeError("Array.from: mapFn is not available to contracts"); return arrayFrom(items); };
-  for (const name of ["indexOf", "lastIndexOf", "includes", "join", "toString", "toLocaleString", "reverse", "slice",
+  const nativeJoin = uncurry(AP.join);
+  defineProperty(AP, "join", { value: function (sep) {
+    const n = len(this);
+    const s = sep === undefined ? "," : "" + sep;
+    const parts = new Array(n);
+    let total = n > 0 ? (n - 1) * s.length : 0;
+    bounded(total);
+    for (let i = 0; i < n; i++) {
+      const v = this[i];
+      parts[i] = v === undefined || v === null ? "" : "" + v;
+      total += parts[i].length;
+      bounded(total);
+    }
+    return nativeJoin(parts, s);
+  }, writable: true, enumerable: false, configurable: true });
+  for (const name of ["indexOf", "lastIndexOf", "includes", "toString", "toLocaleString", "reverse", "slice",
     "splice", "concat", "flat", "fill", "copyWithin", "at", "with", "toReversed", "toSpliced"]) {
     const f = AP[name];
     if (typeof f !== "function") continue;
@@ -97,9 +154,8 @@
   }
   for (const name of ["findLast", "findLastIndex", "reduceRight", "flatMap", "toSorted"]) delete AP[name];
   delete Map.prototype.forEach; delete Set.prototype.forEach;
-  const replace = uncurry(SP.replace), replaceAll = uncurry(SP.replaceAll);
-  SP.replace = function (p, r) { if (typeof r === "function") throw new TypeError("function replacers are not available to contracts"); return replace("" + this, p, r); };
-  SP.replaceAll = function (p, r) { if (typeof r === "function") throw new TypeError("function replacers are not available to contracts"); return replaceAll("" + this, p, r); };
+  SP.replace = replacing(uncurry(SP.replace), false);
+  SP.replaceAll = replacing(uncurry(SP.replaceAll), true);
 
   // JSON: what contracts write and return. Strings, finite numbers (-0 as 0), booleans, null,
   // arrays and plain objects of those. Refused (TypeError): undefined at the top, NaN and

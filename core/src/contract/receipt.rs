@@ -89,4 +89,25 @@ impl Receipt {
             Outcome::Success { .. } => None,
         }
     }
+
+    /// The receipt as stored at `_receipt:TXHASH` (canonical JSON): `{status: "success",
+    /// result, gasUsed, logs}` or `{status: "failed", error: <reason>, gasUsed, logs}`
+    /// (`result` is null when the method returned `undefined`).
+    pub fn to_json(&self) -> String {
+        let mut text = String::from("{");
+        match &self.outcome {
+            Outcome::Success { result } => {
+                text.push_str(r#""status":"success","result":"#);
+                text.push_str(result.as_deref().unwrap_or("null"));
+            }
+            Outcome::Failed(f) => {
+                text.push_str(r#""status":"failed","error":"#);
+                text.push_str(&serde_json::to_string(&f.reason()).expect("strings serialize"));
+            }
+        }
+        text.push_str(&format!(r#","gasUsed":{},"logs":"#, self.gas_used));
+        text.push_str(&serde_json::to_string(&self.logs).expect("strings serialize"));
+        text.push('}');
+        crate::canonical::canonicalize(&text).expect("receipt JSON is valid")
+    }
 }

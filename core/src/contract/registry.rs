@@ -7,8 +7,7 @@ use super::receipt::Failure;
 use crate::state::StateView;
 use serde::{Deserialize, Serialize};
 
-pub const META_PREFIX: &str = "_contract:";
-pub const CODE_PREFIX: &str = "_contract_code:";
+pub use crate::state::{CONTRACT_CODE_PREFIX as CODE_PREFIX, CONTRACT_META_PREFIX as META_PREFIX};
 const MAX_NAME: usize = 128;
 
 pub fn meta_key(name: &str) -> String {
@@ -19,9 +18,9 @@ pub fn code_key(name: &str) -> String {
     format!("{CODE_PREFIX}{name}")
 }
 
-/// True for keys contracts may not write: another contract's code or metadata.
+/// True for keys contracts may not write: contract code or metadata, receipts.
 pub fn is_reserved(key: &str) -> bool {
-    key.starts_with(META_PREFIX) || key.starts_with(CODE_PREFIX)
+    crate::state::is_execution_key(key)
 }
 
 /// Names are path- and URL-safe so `GET /contracts/:name` needs no escaping.

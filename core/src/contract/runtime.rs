@@ -165,16 +165,25 @@ impl ContractRuntime {
         let call = engine.call.clone();
         let (end, steps, poisoned) = {
             let _guard = StateGuard::new(&call, state);
-            // Boa can panic on code a contract controls (seen: "must be declarative
-            // environment" with recursive getters); the same code panics the same way on every
-            // node, so it is a failed call, not a crashed validator. Where panics abort (the
-            // wasm release profile) this does not help.
+            // A backstop: Boa panicked on code a contract controls (seen: "must be declarative
+            // environment", from the `Function` constructor's scopes, now avoided); the same
+            // code panics the same way on every node, so it is a failed call, not a crashed
+            // validator. Where panics abort (the wasm release profile) this does not help.
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 engine.run(&factory, method, args_json, tx, limits.max_steps)
             }));
             run.unwrap_or((RunEnd::Failed(Failure::EngineFault), 0, true))
         };
         let done = std::mem::take(&mut *call.borrow_mut());
+        // A Boa panic (none known since `Engine::compile` stopped using the `Function`
+        // constructor) after a host function had stopped the call ends with that limit, as it
+        // would without the panic; one with none recorded is an engine fault.
+        let end = match (end, &done.failure) {
+            (RunEnd::Failed(Failure::EngineFault), Some(recorded)) => {
+                RunEnd::Failed(recorded.clone())
+            }
+            (end, _) => end,
+        };
         if poisoned {
             // The run was abandoned mid-instruction: start over with a fresh context (and so
             // recompile), which no later call can tell apart from the old one.

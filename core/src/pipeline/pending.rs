@@ -9,7 +9,7 @@ use crate::chain::StateRootRule;
 use crate::model::Block;
 use crate::state::commitment::jmt::storage::TreeUpdateBatch;
 use crate::state::commitment::{PendingTree, TreeChanges};
-use crate::state::{execute_block, reproducible_by_miniledger, StateDelta};
+use crate::state::{reproducible_by_miniledger, StateDelta, StateView};
 use crate::validation::{
     check_nonces, check_state_root, check_tx_hash_replays, ReplayRule, ValidationError,
 };
@@ -92,11 +92,11 @@ impl<'a, R: ChainReads> Pending<'a, R> {
             }),
         }
         .map_err(|e| invalid(draft, e))?;
-        let delta = execute_block(draft, &self.overlay);
         let unreadable = |detail: String| BlockError::Unreadable {
             height: draft.height,
             detail,
         };
+        let delta = execute(draft, &self.overlay).map_err(unreadable)?;
         let (tree_root, tree) = match &self.tree {
             Some(pending) => {
                 let (root, batch) = pending
@@ -201,6 +201,24 @@ impl<'a, R: ChainReads> Pending<'a, R> {
     pub fn into_tree_changes(self) -> TreeChanges {
         self.tree.map(PendingTree::into_changes).unwrap_or_default()
     }
+}
+
+/// The block's state effects: `state:*` payloads and, with the `contracts` feature, contract
+/// calls with their receipts (`contract::block`): every node checking or building a block
+/// runs the same code, so the `stateRoot` covers contract results and receipts.
+#[cfg(feature = "contracts")]
+fn execute(block: &Block, view: &impl StateView) -> Result<StateDelta, String> {
+    Ok(crate::contract::block::execute(block, view))
+}
+
+/// Without the engine a block holding contract calls cannot be executed: refused as
+/// unreadable (the build's limit, not the block's fault) rather than given a wrong state.
+#[cfg(not(feature = "contracts"))]
+fn execute(block: &Block, view: &impl StateView) -> Result<StateDelta, String> {
+    if crate::state::has_contract_calls(block) {
+        return Err("this build executes no contracts (core feature `contracts`)".into());
+    }
+    Ok(crate::state::execute_block(block, view))
 }
 
 fn invalid(block: &Block, error: ValidationError) -> BlockError {

@@ -1,8 +1,8 @@
 //! World state: what executing blocks does to the key-value store, as a delta the caller
 //! persists (core does no I/O). `state:set` stores the canonical JSON of the value and bumps the
 //! key's version; `state:delete` removes the key (its version restarts at 1 when set again).
-//! Contract and governance payloads are validated and recorded in blocks but do not yet change
-//! world state: the reference runs contract code as JavaScript, which this node does not execute.
+//! Contract payloads are executed by `contract` (feature `contracts`) on top of this, through
+//! the block pipeline; governance payloads are recorded in blocks but change no state.
 
 use crate::canonical;
 use crate::hash::ZERO_HASH;
@@ -11,6 +11,28 @@ use std::collections::BTreeMap;
 
 pub mod commitment;
 pub mod proof_check;
+
+/// Contract metadata, as MiniLedger 0.2 keeps it (`_contract:NAME`).
+pub const CONTRACT_META_PREFIX: &str = "_contract:";
+/// Contract source, as MiniLedger 0.2 keeps it (`_contract_code:NAME`).
+pub const CONTRACT_CODE_PREFIX: &str = "_contract_code:";
+/// A contract transaction's receipt (`_receipt:TXHASH`): in the state tree, so a block's
+/// `stateRoot` commits to every receipt (see README, "Smart contracts").
+pub const RECEIPT_PREFIX: &str = "_receipt:";
+
+/// Keys only contract execution writes. On our networks `state:set` / `state:delete` may not
+/// name them (`tx.reserved-key`), so a contract's code, its deployer and a receipt are what
+/// execution made them.
+pub fn is_execution_key(key: &str) -> bool {
+    key.starts_with(CONTRACT_META_PREFIX)
+        || key.starts_with(CONTRACT_CODE_PREFIX)
+        || key.starts_with(RECEIPT_PREFIX)
+}
+
+/// The state key of transaction `tx_hash`'s receipt.
+pub fn receipt_key(tx_hash: &str) -> String {
+    format!("{RECEIPT_PREFIX}{tx_hash}")
+}
 
 /// A stored value: canonical JSON text and the count of writes since the key was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +130,16 @@ pub fn miniledger_root<'a>(rows: impl IntoIterator<Item = (&'a str, &'a StateEnt
     } else {
         ZERO_HASH.to_string()
     }
+}
+
+/// True when `block` holds a contract transaction (deploy or invoke).
+pub fn has_contract_calls(block: &Block) -> bool {
+    block.transactions.iter().any(|tx| {
+        matches!(
+            tx.payload.body(),
+            PayloadBody::ContractDeploy { .. } | PayloadBody::ContractInvoke { .. }
+        )
+    })
 }
 
 /// True when MiniLedger 0.2 derives the same world state from `block` as we do: only

@@ -26,6 +26,10 @@ pub struct Limits {
     /// How replays are refused: ours (sender nonces 0, 1, 2, … each once) unless the node
     /// follows a MiniLedger 0.2 network (see [`ReplayRule`]).
     pub replay: ReplayRule,
+    /// `state:set` / `state:delete` may not name the keys contract execution owns (contract
+    /// code and metadata, receipts: `state::is_execution_key`), `tx.reserved-key`. Off when
+    /// the node follows a MiniLedger 0.2 network, which allows them.
+    pub reserved_keys: bool,
 }
 
 impl Default for Limits {
@@ -36,6 +40,7 @@ impl Default for Limits {
             max_txs_per_block: 500,
             max_future_ms: 15_000,
             replay: ReplayRule::Nonces,
+            reserved_keys: true,
         }
     }
 }
@@ -53,6 +58,7 @@ pub enum Rule {
     TxDuplicate,
     TxReplay,
     TxNonceGap,
+    TxReservedKey,
     BlockEncoding,
     BlockHeight,
     BlockPreviousHash,
@@ -80,6 +86,7 @@ impl Rule {
             Rule::TxDuplicate => "tx.duplicate",
             Rule::TxReplay => "tx.replay",
             Rule::TxNonceGap => "tx.nonce-gap",
+            Rule::TxReservedKey => "tx.reserved-key",
             Rule::BlockEncoding => "block.encoding",
             Rule::BlockHeight => "block.height",
             Rule::BlockPreviousHash => "block.previous-hash",

@@ -4,7 +4,7 @@
 use super::{short, Limits, Rule, ValidationError};
 use crate::crypto;
 use crate::hex::is_lower_hex;
-use crate::model::{Transaction, MAX_SAFE_INTEGER};
+use crate::model::{PayloadBody, Transaction, MAX_SAFE_INTEGER};
 
 /// Everything but the signature (blocks batch signatures). Returns the encoded size.
 pub fn check_transaction_content(
@@ -45,6 +45,18 @@ pub fn check_transaction_content(
                 tx.payload.kind()
             ),
         );
+    }
+    if limits.reserved_keys {
+        if let PayloadBody::StateSet { key, .. } | PayloadBody::StateDelete { key } =
+            tx.payload.body()
+        {
+            if crate::state::is_execution_key(key) {
+                return fail(
+                    Rule::TxReservedKey,
+                    format!("{key:?}: keys starting with _contract:, _contract_code: or _receipt: are written by contract execution only"),
+                );
+            }
+        }
     }
     let size = tx.encoded_len();
     if size > limits.max_tx_bytes {

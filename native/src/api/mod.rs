@@ -8,6 +8,7 @@
 
 mod blocks;
 mod consistency;
+mod contracts;
 mod db;
 mod errors;
 mod extract;
@@ -186,6 +187,8 @@ pub fn router(ctx: Ctx, www: &Path) -> Router {
         )
         .route("/state/{key}", get(state::entry))
         .route("/search", get(search::search))
+        .route("/contracts", get(contracts::list))
+        .route("/contracts/{name}", get(contracts::by_name))
         .method_not_allowed_fallback(errors::method_not_allowed)
         .fallback_service(statics)
         .layer(cors)

@@ -40,6 +40,9 @@ pub struct TxView {
     pub block_height: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_hash: Option<String>,
+    /// A contract call's receipt (`GET /tx/:hash` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Box<RawValue>>,
 }
 
 impl TxView {
@@ -49,6 +52,7 @@ impl TxView {
             status: "confirmed",
             block_height,
             block_hash: None,
+            receipt: None,
         }
     }
 }
@@ -113,10 +117,15 @@ pub async fn submit(
     )
     .await;
     match waited {
-        Ok(Ok(WaitOutcome::Committed(height))) => Ok((
-            StatusCode::OK,
-            Json(serde_json::json!({ "hash": hash, "status": "confirmed", "blockHeight": height })),
-        )),
+        Ok(Ok(WaitOutcome::Committed(height))) => {
+            let mut answer =
+                serde_json::json!({ "hash": hash, "status": "confirmed", "blockHeight": height });
+            if let Some(receipt) = super::contracts::receipt(&ctx, &hash).await? {
+                answer["receipt"] = serde_json::from_str(receipt.get())
+                    .map_err(|e| ApiError::internal(format!("receipt of {hash}: {e}")))?;
+            }
+            Ok((StatusCode::OK, Json(answer)))
+        }
         Ok(Ok(WaitOutcome::Dropped)) => Err(ApiError::new(StatusCode::CONFLICT, format!(
             "transaction {hash} left the mempool uncommitted (its nonce was used by another transaction)"
         ))),
@@ -190,7 +199,8 @@ pub async fn by_hash(
             }))
         })
         .await?;
-    if let Some(view) = found {
+    if let Some(mut view) = found {
+        view.receipt = super::contracts::receipt(&ctx, &hash).await?;
         return Ok(Json(view).into_response());
     }
     if ctx
