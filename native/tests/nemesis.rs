@@ -2,8 +2,9 @@
 //!
 //! Three Raft validators, each in its own network namespace (`common::netns`), under a seeded
 //! schedule of fault windows: a majority/minority partition, an isolated leader, a bridge node
-//! (A–B and B–C but not A–C), one-way drops, random loss, SIGSTOP pauses, `kill -9` and restart,
-//! and a wall-clock jump on one node (the LD_PRELOAD shim). Meanwhile clients write
+//! (A–B and B–C but not A–C), one-way drops, random loss, 100–500 ms link delay with jitter
+//! (a relay, `common::delay_proxy`: this kernel has no netem), SIGSTOP pauses, `kill -9` and
+//! restart, and a wall-clock jump on one node (the LD_PRELOAD shim). Meanwhile clients write
 //! (`POST /tx?wait=commit`) and read (plain and `?consistency=linearizable`) keys through every
 //! node; after healing, the history is checked per key (`common::history`) and the chains by
 //! `common::checker`: identical everywhere, every acknowledged write committed exactly once.
@@ -44,9 +45,10 @@ enum Fault {
     Pause,
     Kill,
     Clock,
+    Delay,
 }
 
-const ALL_FAULTS: [Fault; 8] = [
+const ALL_FAULTS: [Fault; 9] = [
     Fault::Majority,
     Fault::IsolateLeader,
     Fault::Bridge,
@@ -55,6 +57,7 @@ const ALL_FAULTS: [Fault; 8] = [
     Fault::Pause,
     Fault::Kill,
     Fault::Clock,
+    Fault::Delay,
 ];
 
 impl Fault {
@@ -68,6 +71,7 @@ impl Fault {
             Fault::Pause => "pause",
             Fault::Kill => "kill",
             Fault::Clock => "clock",
+            Fault::Delay => "delay",
         }
     }
 
@@ -119,7 +123,7 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let net = Net::create(NODES);
+        let net = Net::create(NODES, 9000);
         let dirs: Vec<TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
         let keys: Vec<String> = dirs.iter().map(|d| init_node(d.path())).collect();
         let shim_dir = tempfile::tempdir().unwrap();
@@ -209,6 +213,7 @@ enum Undo {
     Resume(usize),
     Restart(usize),
     Clock(usize),
+    Delay,
 }
 
 fn inject(c: &mut Cluster, fault: Fault, rng: &mut SplitMix) -> (Undo, String) {
@@ -274,6 +279,15 @@ fn inject(c: &mut Cluster, fault: Fault, rng: &mut SplitMix) -> (Undo, String) {
             c.set_clock_offset(i, ms);
             (Undo::Clock(i), format!("{i}'s wall clock jumps {ms} ms"))
         }
+        Fault::Delay => {
+            let base = rng.range(100, 501);
+            let jitter = rng.range(0, base / 2 + 1);
+            c.net.delay.set(base, jitter);
+            (
+                Undo::Delay,
+                format!("every link delayed {base} ms + up to {jitter} ms"),
+            )
+        }
     }
 }
 
@@ -283,6 +297,7 @@ fn undo(c: &mut Cluster, undo: Undo) {
         Undo::Resume(i) => c.signal(i, libc::SIGCONT),
         Undo::Restart(i) => c.launch(i),
         Undo::Clock(i) => c.set_clock_offset(i, 0),
+        Undo::Delay => c.net.delay.clear(),
     }
 }
 
