@@ -525,6 +525,56 @@ fn nemesis() {
     report.assert_clean();
 }
 
+/// The delay relay holds a node's P2P traffic for the delay set, both ways, and passes it at
+/// once when none is set.
+#[test]
+fn the_delay_relay_holds_p2p_traffic() {
+    if let Some(why) = Net::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let net = Net::create(2, 9000);
+    let server_ip = net.hosts[1].ip.clone();
+    let server_ns = net.hosts[1].ns.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        common::delay_proxy::enter(&server_ns);
+        let listener = std::net::TcpListener::bind((server_ip.as_str(), 9000)).unwrap();
+        ready_tx.send(()).unwrap();
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || std::io::copy(&mut conn.try_clone().unwrap(), &mut conn));
+        }
+    });
+    ready_rx.recv().unwrap();
+    let client_ns = net.hosts[0].ns.clone();
+    let target = format!("{}:9000", net.hosts[1].ip);
+    let round_trip = move || {
+        let (client_ns, target) = (client_ns.clone(), target.clone());
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            common::delay_proxy::enter(&client_ns);
+            let mut s = std::net::TcpStream::connect(&target).unwrap();
+            let started = Instant::now();
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+            started.elapsed()
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(round_trip() < Duration::from_millis(100), "no delay set");
+    net.delay.set(200, 0);
+    let held = round_trip();
+    assert!(
+        held >= Duration::from_millis(400),
+        "200 ms each way: {held:?}"
+    );
+    net.delay.clear();
+    assert!(round_trip() < Duration::from_millis(100), "cleared");
+}
+
 /// The checker itself: a linearizable read that misses an acknowledged write is caught, and
 /// the same read is fine while the write is still in flight.
 #[test]

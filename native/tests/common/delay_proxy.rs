@@ -77,16 +77,21 @@ pub fn redirect_rules(p2p_port: u16) -> Vec<Vec<String>> {
     .collect()
 }
 
-/// Starts the relay inside network namespace `ns` (a thread that enters it; the threads it
-/// spawns inherit it). Runs until the process ends.
-pub fn start(ns: &str, delay: Delay) {
+/// Moves the calling thread into network namespace `ns` (threads it spawns inherit it).
+pub fn enter(ns: &str) {
     let path = format!("/var/run/netns/{ns}");
+    let file = std::fs::File::open(&path).expect("namespace file");
+    // SAFETY: setns on this thread only, with a namespace fd we hold open.
+    let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(entered, 0, "setns {path}");
+}
+
+/// Starts the relay inside network namespace `ns`. Runs until the process ends.
+pub fn start(ns: &str, delay: Delay) {
+    let ns = ns.to_string();
     let (ready_tx, ready_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("namespace file");
-        // SAFETY: setns on this thread only, with a namespace fd we hold open.
-        let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(entered, 0, "setns {path}");
+        enter(&ns);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, RELAY_PORT)).expect("relay bind");
         ready_tx.send(()).unwrap();
         let mut seq = 0u64;

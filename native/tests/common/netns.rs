@@ -80,9 +80,13 @@ impl Net {
     }
 
     /// `n` hosts on a fresh bridge, their connections to `p2p_port` relayed (for delay). The
-    /// subnet's third octet comes from the process id so parallel test processes do not collide.
+    /// subnet's third octet comes from the process id (and a count of nets in this process), so
+    /// parallel tests do not collide.
     pub fn create(n: usize, p2p_port: u16) -> Net {
-        let id = std::process::id() % 200 + 20;
+        // Two nets in one test process (tests run in parallel) get different subnets too.
+        static NETS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nth = NETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = (std::process::id() + nth * 101) % 200 + 20;
         let tag = format!("mln{id}");
         let bridge = format!("{tag}br");
         let net = Net {
