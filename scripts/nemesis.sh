@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The nemesis (native/tests/nemesis.rs): three validator processes, each in its own network
 # namespace, under ROUNDS seeded fault windows (SEED; FAULTS a comma list of majority,
-# isolate-leader, bridge, one-way, loss, pause, kill, clock; all by default) while clients write
+# isolate-leader, bridge, one-way, loss, delay, pause, kill, clock; all by default) while clients write
 # and read through every node. Ends with the line `N ops, K anomalies, L lost`. Needs root, `ip`
 # and `iptables` (installed here when missing). WINDOW_MS sets each fault window (default 4000).
 set -uo pipefail

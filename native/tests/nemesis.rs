@@ -2,8 +2,9 @@
 //!
 //! Three Raft validators, each in its own network namespace (`common::netns`), under a seeded
 //! schedule of fault windows: a majority/minority partition, an isolated leader, a bridge node
-//! (A–B and B–C but not A–C), one-way drops, random loss, SIGSTOP pauses, `kill -9` and restart,
-//! and a wall-clock jump on one node (the LD_PRELOAD shim). Meanwhile clients write
+//! (A–B and B–C but not A–C), one-way drops, random loss, 100–500 ms link delay with jitter
+//! (a relay, `common::delay_proxy`: this kernel has no netem), SIGSTOP pauses, `kill -9` and
+//! restart, and a wall-clock jump on one node (the LD_PRELOAD shim). Meanwhile clients write
 //! (`POST /tx?wait=commit`) and read (plain and `?consistency=linearizable`) keys through every
 //! node; after healing, the history is checked per key (`common::history`) and the chains by
 //! `common::checker`: identical everywhere, every acknowledged write committed exactly once.
@@ -44,9 +45,10 @@ enum Fault {
     Pause,
     Kill,
     Clock,
+    Delay,
 }
 
-const ALL_FAULTS: [Fault; 8] = [
+const ALL_FAULTS: [Fault; 9] = [
     Fault::Majority,
     Fault::IsolateLeader,
     Fault::Bridge,
@@ -55,6 +57,7 @@ const ALL_FAULTS: [Fault; 8] = [
     Fault::Pause,
     Fault::Kill,
     Fault::Clock,
+    Fault::Delay,
 ];
 
 impl Fault {
@@ -68,6 +71,7 @@ impl Fault {
             Fault::Pause => "pause",
             Fault::Kill => "kill",
             Fault::Clock => "clock",
+            Fault::Delay => "delay",
         }
     }
 
@@ -119,7 +123,7 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
-        let net = Net::create(NODES);
+        let net = Net::create(NODES, 9000);
         let dirs: Vec<TempDir> = (0..NODES).map(|_| tempfile::tempdir().unwrap()).collect();
         let keys: Vec<String> = dirs.iter().map(|d| init_node(d.path())).collect();
         let shim_dir = tempfile::tempdir().unwrap();
@@ -209,6 +213,7 @@ enum Undo {
     Resume(usize),
     Restart(usize),
     Clock(usize),
+    Delay,
 }
 
 fn inject(c: &mut Cluster, fault: Fault, rng: &mut SplitMix) -> (Undo, String) {
@@ -274,6 +279,15 @@ fn inject(c: &mut Cluster, fault: Fault, rng: &mut SplitMix) -> (Undo, String) {
             c.set_clock_offset(i, ms);
             (Undo::Clock(i), format!("{i}'s wall clock jumps {ms} ms"))
         }
+        Fault::Delay => {
+            let base = rng.range(100, 501);
+            let jitter = rng.range(0, base / 2 + 1);
+            c.net.delay.set(base, jitter);
+            (
+                Undo::Delay,
+                format!("every link delayed {base} ms + up to {jitter} ms"),
+            )
+        }
     }
 }
 
@@ -283,6 +297,7 @@ fn undo(c: &mut Cluster, undo: Undo) {
         Undo::Resume(i) => c.signal(i, libc::SIGCONT),
         Undo::Restart(i) => c.launch(i),
         Undo::Clock(i) => c.set_clock_offset(i, 0),
+        Undo::Delay => c.net.delay.clear(),
     }
 }
 
@@ -508,6 +523,56 @@ fn nemesis() {
         "histories too large to check"
     );
     report.assert_clean();
+}
+
+/// The delay relay holds a node's P2P traffic for the delay set, both ways, and passes it at
+/// once when none is set.
+#[test]
+fn the_delay_relay_holds_p2p_traffic() {
+    if let Some(why) = Net::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let net = Net::create(2, 9000);
+    let server_ip = net.hosts[1].ip.clone();
+    let server_ns = net.hosts[1].ns.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        common::delay_proxy::enter(&server_ns);
+        let listener = std::net::TcpListener::bind((server_ip.as_str(), 9000)).unwrap();
+        ready_tx.send(()).unwrap();
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || std::io::copy(&mut conn.try_clone().unwrap(), &mut conn));
+        }
+    });
+    ready_rx.recv().unwrap();
+    let client_ns = net.hosts[0].ns.clone();
+    let target = format!("{}:9000", net.hosts[1].ip);
+    let round_trip = move || {
+        let (client_ns, target) = (client_ns.clone(), target.clone());
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            common::delay_proxy::enter(&client_ns);
+            let mut s = std::net::TcpStream::connect(&target).unwrap();
+            let started = Instant::now();
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+            started.elapsed()
+        })
+        .join()
+        .unwrap()
+    };
+    assert!(round_trip() < Duration::from_millis(100), "no delay set");
+    net.delay.set(200, 0);
+    let held = round_trip();
+    assert!(
+        held >= Duration::from_millis(400),
+        "200 ms each way: {held:?}"
+    );
+    net.delay.clear();
+    assert!(round_trip() < Duration::from_millis(100), "cleared");
 }
 
 /// The checker itself: a linearizable read that misses an acknowledged write is caught, and

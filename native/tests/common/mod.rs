@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod checker;
+pub mod delay_proxy;
 pub mod fake_peer;
 pub mod history;
 pub mod linearizable;

@@ -8,9 +8,10 @@
 //! created by [`Net::create`] and removed when the `Net` is dropped (also after a panic).
 //!
 //! Needs root, `ip` (iproute2) and `iptables`; [`Net::unavailable`] says why not, so tests can
-//! skip on machines without them. The kernel here has no `sch_netem`, so delay and jitter are not
-//! packet-level faults (see RELIABILITY.md, "Nemesis").
+//! skip on machines without them. The kernel here has no `sch_netem`, so link delay comes from a
+//! relay every P2P connection passes through (`delay_proxy`), set with [`Net::delay`].
 
+use super::delay_proxy::{self, Delay};
 use std::process::Command;
 
 /// Runs `program args`, panicking with its stderr when it fails.
@@ -53,6 +54,8 @@ pub struct Net {
     tag: String,
     bridge: String,
     pub hosts: Vec<Host>,
+    /// The delay on every link between nodes (none until set).
+    pub delay: Delay,
 }
 
 impl Net {
@@ -76,10 +79,14 @@ impl Net {
         None
     }
 
-    /// `n` hosts on a fresh bridge. The subnet's third octet comes from the process id so
-    /// parallel test processes do not collide.
-    pub fn create(n: usize) -> Net {
-        let id = std::process::id() % 200 + 20;
+    /// `n` hosts on a fresh bridge, their connections to `p2p_port` relayed (for delay). The
+    /// subnet's third octet comes from the process id (and a count of nets in this process), so
+    /// parallel tests do not collide.
+    pub fn create(n: usize, p2p_port: u16) -> Net {
+        // Two nets in one test process (tests run in parallel) get different subnets too.
+        static NETS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nth = NETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = (std::process::id() + nth * 101) % 200 + 20;
         let tag = format!("mln{id}");
         let bridge = format!("{tag}br");
         let net = Net {
@@ -91,6 +98,7 @@ impl Net {
                     ip: format!("10.77.{id}.{}", i + 1),
                 })
                 .collect(),
+            delay: Delay::default(),
         };
         net.teardown(); // leftovers of a killed run with the same pid
         remove_abandoned();
@@ -120,6 +128,11 @@ impl Net {
             inside(&["addr", "add", &format!("{}/24", host.ip), "dev", "eth0"]);
             inside(&["link", "set", "eth0", "up"]);
             inside(&["link", "set", "lo", "up"]);
+            for rule in delay_proxy::redirect_rules(p2p_port) {
+                let rule: Vec<&str> = rule.iter().map(String::as_str).collect();
+                host.iptables(&rule);
+            }
+            delay_proxy::start(&host.ns, net.delay.clone());
         }
         net
     }
