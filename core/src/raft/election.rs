@@ -57,7 +57,7 @@ impl Raft {
 
     /// True if a quorum of validators (counting itself) was heard from since the last check.
     fn check_quorum(&mut self) -> bool {
-        let mut active = 1;
+        let mut active = usize::from(!self.learner);
         for pr in self.progress.values_mut() {
             if pr.voter && pr.recent_active {
                 active += 1;
@@ -173,9 +173,16 @@ impl Raft {
     }
 
     /// `Some(true)` once a quorum said yes, `Some(false)` once a quorum said no.
+    /// Only answers of validators of the latest configuration count.
     fn poll(&self) -> Option<bool> {
-        let yes = self.votes.values().filter(|&&v| v).count();
-        let no = self.votes.len() - yes;
+        let counted = || {
+            self.votes
+                .iter()
+                .filter(|(id, _)| self.is_validator(id))
+                .map(|(_, &v)| v)
+        };
+        let yes = counted().filter(|&v| v).count();
+        let no = counted().filter(|&v| !v).count();
         if yes >= self.quorum() {
             Some(true)
         } else if no >= self.quorum() {

@@ -76,6 +76,7 @@
 mod config;
 mod election;
 mod log;
+mod membership;
 mod node;
 mod progress;
 mod read;
@@ -86,6 +87,7 @@ mod status;
 pub mod wire;
 
 pub use config::{ConfigError, RaftConfig, Validator};
+pub use membership::{ConfigChange, ConfigChanges, StaticMembership};
 pub use node::{EntryCheck, LastEntry, ProposeError, Raft};
 pub use read::{ReadRefused, ReadState};
 pub use ready::{Event, HardState, Ready, Restored, SyncTarget};
