@@ -200,9 +200,22 @@ impl Raft {
                     .is_some_and(|t| now < t + self.config.election_timeout_min_ms))
     }
 
+    /// A learner answers only a candidate whose last entry is beyond its own: one that may hold
+    /// the change adding this node (or lack one removing it), whose configuration would count
+    /// its vote. If it held no such change, their logs would be equal or the candidate's behind,
+    /// and the vote could not be granted anyway. Without these votes a leader that just added a
+    /// validator and then lost leadership before replicating the change could never be
+    /// re-elected: the new validator does not know it is one (dissertation §4.1: servers vote
+    /// without consulting their configuration). Other learners stay silent, as before.
     pub(crate) fn handle_vote(&mut self, from: &str, m: &RequestVote, now: u64) {
-        if (self.learner && !self.config.learners_vote) || m.candidate_id != from {
+        if m.candidate_id != from {
             return;
+        }
+        if self.learner && !self.config.learners_vote {
+            let own = (self.log.last_term(), self.log.last_index());
+            if own.0.is_none() || (Some(m.last_log_term), m.last_log_index) <= own {
+                return;
+            }
         }
         let reply = |term, vote_granted| {
             Message::RequestVoteReply(RequestVoteReply {

@@ -219,6 +219,9 @@ pub struct Checker {
     /// Coverage counters: how often the interesting paths ran.
     pub syncs: usize,
     pub truncations: usize,
+    /// Validators added and removed by committed changes.
+    pub added: usize,
+    pub removed: usize,
     pub ready_crashes: usize,
     /// Linearizable reads in flight: (node, read id) → the height committed anywhere when the
     /// read was asked. Its read index must be at least that.
@@ -736,6 +739,11 @@ impl Cluster {
             Some(_) => {}
             None => {
                 self.checker.committed.insert(height, (hash, observer_term));
+                match self.nodes[i].disk.changes.get(&height) {
+                    Some(ConfigChange::AddValidator(_)) => self.checker.added += 1,
+                    Some(ConfigChange::RemoveValidator(_)) => self.checker.removed += 1,
+                    None => {}
+                }
             }
         }
     }
@@ -912,8 +920,18 @@ impl Cluster {
                             )
                         })
                         .collect();
+                    let config: Vec<usize> = s
+                        .validators
+                        .iter()
+                        .filter_map(|k| self.keys.iter().position(|x| x == k))
+                        .collect();
+                    let committed: Vec<usize> = r
+                        .committed_validators()
+                        .iter()
+                        .filter_map(|k| self.keys.iter().position(|x| x == k))
+                        .collect();
                     format!(
-                        "{:?} term {} vote {:?} leader {:?} commit {} last {} (term {:?}) {}",
+                        "{:?} term {} vote {:?} leader {:?} commit {} last {} (term {:?}) validators {config:?} (committed {committed:?}) {}",
                         s.role,
                         s.term,
                         s.voted_for.map(|v| self.index_of(&v)),
