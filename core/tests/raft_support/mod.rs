@@ -948,6 +948,11 @@ impl Cluster {
                 n.id,
                 n.height()
             ));
+            if std::env::var("RAFT_SIM_EVENTS").is_ok() {
+                for e in n.events.iter().rev().take(6).rev() {
+                    out.push_str(&format!("      {e}\n"));
+                }
+            }
         }
         out
     }
