@@ -57,7 +57,7 @@ impl Raft {
 
     /// True if a quorum of validators (counting itself) was heard from since the last check.
     fn check_quorum(&mut self) -> bool {
-        let mut active = usize::from(!self.learner);
+        let mut active = usize::from(self.counts_itself());
         for pr in self.progress.values_mut() {
             if pr.voter && pr.recent_active {
                 active += 1;

@@ -205,6 +205,13 @@ impl Raft {
         self.membership.has_pending()
     }
 
+    /// Whether this node's vote and acknowledgements count: it is in the latest configuration.
+    /// (A node removed by an uncommitted change still campaigns and may lead, as it may be
+    /// needed to commit its removal, but without counting itself: dissertation §4.2.2.)
+    pub(crate) fn counts_itself(&self) -> bool {
+        self.is_validator(&self.id)
+    }
+
     /// Whether `from` may lead this node: a validator of any configuration in its log, so the
     /// followers of a leader that removes itself follow it until the removal commits.
     pub(crate) fn may_lead(&self, from: &str) -> bool {
@@ -244,7 +251,7 @@ impl Raft {
             index,
             committed: true,
         });
-        if self.role == Role::Leader && self.learner && !self.membership.has_pending() {
+        if self.role == Role::Leader && !self.counts_itself() && !self.membership.has_pending() {
             self.set_role(Role::Learner);
             self.set_leader(None);
             self.progress.clear();
@@ -276,7 +283,7 @@ impl Raft {
             index,
             committed,
         });
-        self.learner = !self.is_validator(&self.id.clone());
+        self.learner = !self.membership.knows(&self.id);
         let candidates = std::mem::take(&mut self.learner_candidates);
         self.set_learners(&candidates);
         match self.role {

@@ -82,7 +82,9 @@ pub struct Raft {
     /// The latest configuration in the log (`membership`'s current one).
     pub(crate) validators: Vec<Validator>,
     pub(crate) membership: Membership,
-    /// Not in `validators`: follows, never votes (a leader in this state is removing itself).
+    /// In no configuration of the log (neither the committed one nor an uncommitted one): follows,
+    /// never campaigns. A node only in the committed one (its removal is uncommitted) campaigns
+    /// without counting itself.
     pub(crate) learner: bool,
     pub(crate) rng: SplitMix,
     /// Frame size of an empty AppendEntries with every number at its widest.
@@ -185,7 +187,7 @@ impl Raft {
             }
         }
         let validators = membership.current().1.to_vec();
-        let learner = !validators.iter().any(|v| v.node_id == id);
+        let learner = !membership.knows(&id);
         Ok(Raft {
             id,
             validators,
@@ -254,7 +256,7 @@ impl Raft {
             Message::AppendEntriesReply(m) if validator || self.learners.contains(from) => {
                 self.handle_append_reply(from, m, validator, now_ms)
             }
-            Message::RequestVote(m) if validator => self.handle_vote(from, m, now_ms),
+            Message::RequestVote(m) if self.may_lead(from) => self.handle_vote(from, m, now_ms),
             Message::RequestVoteReply(m) if validator => self.handle_vote_reply(from, m, now_ms),
             _ => {}
         }

@@ -234,7 +234,7 @@ impl Raft {
             .iter()
             .filter(|(_, pr)| pr.voter)
             .map(|(id, _)| self.reads.echoed.get(id).copied().unwrap_or(0))
-            .chain((!self.learner).then_some(u64::MAX)) // ourselves, unless removing ourselves
+            .chain(self.counts_itself().then_some(u64::MAX)) // ourselves, unless removing ourselves
             .collect();
         rounds.sort_unstable_by(|a, b| b.cmp(a));
         let Some(&confirmed) = rounds.get(self.quorum() - 1) else {

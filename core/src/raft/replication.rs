@@ -168,7 +168,7 @@ impl Raft {
             .values()
             .filter(|pr| pr.voter)
             .map(|pr| pr.match_index)
-            .chain((!self.learner).then_some(own))
+            .chain(self.counts_itself().then_some(own))
             .collect();
         matches.sort_unstable_by(|a, b| b.cmp(a));
         let Some(&candidate) = matches.get(self.quorum() - 1) else {
