@@ -251,7 +251,12 @@ impl Raft {
             index,
             committed: true,
         });
-        if self.role == Role::Leader && !self.counts_itself() && !self.membership.has_pending() {
+        self.learner = !self.membership.knows(&self.id);
+        if self.role != Role::Leader {
+            // A follower whose removal committed becomes a learner.
+            return self.follow_config();
+        }
+        if !self.counts_itself() && !self.membership.has_pending() {
             self.set_role(Role::Learner);
             self.set_leader(None);
             self.progress.clear();
@@ -283,11 +288,17 @@ impl Raft {
             index,
             committed,
         });
-        self.learner = !self.membership.knows(&self.id);
-        let candidates = std::mem::take(&mut self.learner_candidates);
-        self.set_learners(&candidates);
+        self.learners = self.learners_now();
         match self.role {
             Role::Leader => self.leader_config_changed(),
+            _ => self.follow_config(),
+        }
+    }
+
+    /// A learner is a node in no configuration of its log; the others may campaign.
+    fn follow_config(&mut self) {
+        self.learner = !self.membership.knows(&self.id);
+        match self.role {
             Role::Learner if !self.learner => {
                 self.set_role(Role::Follower);
                 self.election_deadline = None; // armed at the next tick

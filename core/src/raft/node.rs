@@ -359,6 +359,15 @@ impl Raft {
         Ok(index)
     }
 
+    /// The learner candidates that are not validators now.
+    pub(crate) fn learners_now(&self) -> BTreeSet<String> {
+        self.learner_candidates
+            .iter()
+            .filter(|id| **id != self.id && !self.is_validator(id))
+            .cloned()
+            .collect()
+    }
+
     /// The last entry of the log: build the next block on it.
     pub fn last_entry(&self) -> LastEntry {
         LastEntry {
@@ -375,12 +384,7 @@ impl Raft {
             .into_iter()
             .map(|s| s.as_ref().to_string())
             .collect();
-        let learners: BTreeSet<String> = self
-            .learner_candidates
-            .iter()
-            .filter(|id| **id != self.id && !self.is_validator(id))
-            .cloned()
-            .collect();
+        let learners = self.learners_now();
         if self.role == Role::Leader {
             self.progress
                 .retain(|id, pr| pr.voter || learners.contains(id));
