@@ -346,3 +346,68 @@ impl Raft {
 fn keys(set: &[Validator]) -> Vec<String> {
     set.iter().map(|v| v.public_key.clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> String {
+        format!("{n:02x}").repeat(32)
+    }
+
+    fn set(keys: &[u8]) -> Vec<Validator> {
+        let mut set: Vec<Validator> = keys
+            .iter()
+            .map(|&n| Validator {
+                public_key: key(n),
+                node_id: node_id(&key(n)).to_string(),
+            })
+            .collect();
+        set.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+        set
+    }
+
+    #[test]
+    fn changes_apply_on_append_revert_on_truncate_and_fold_on_commit() {
+        let mut m = Membership::new(0, set(&[1, 2, 3]));
+        m.append(5, &ConfigChange::AddValidator(key(4)));
+        m.append(8, &ConfigChange::RemoveValidator(key(1)));
+        assert_eq!(m.current(), (8, set(&[2, 3, 4]).as_slice()));
+        assert!(m.knows(node_id(&key(1))), "still in the committed set");
+        assert!(m.was_removed(node_id(&key(1))));
+
+        assert!(m.truncate(8));
+        assert_eq!(m.current(), (5, set(&[1, 2, 3, 4]).as_slice()));
+        assert!(!m.truncate(6), "nothing at or above 6 left");
+
+        assert!(!m.commit_to(4));
+        assert!(m.commit_to(5));
+        assert_eq!(m.committed(), set(&[1, 2, 3, 4]).as_slice());
+        assert_eq!(m.committed_index(), 5);
+        assert!(!m.has_pending());
+    }
+
+    #[test]
+    fn a_synced_set_replaces_the_committed_one_and_keeps_later_changes() {
+        let mut m = Membership::new(0, set(&[1, 2, 3]));
+        m.append(9, &ConfigChange::AddValidator(key(5)));
+        m.reset_committed(7, set(&[2, 3]));
+        assert_eq!(m.committed(), set(&[2, 3]).as_slice());
+        assert!(m.was_removed(node_id(&key(1))));
+        assert_eq!(m.current().0, 9, "the change above the sync point stays");
+    }
+
+    #[test]
+    fn the_leader_refuses_no_op_and_malformed_changes() {
+        let s = set(&[1, 2]);
+        assert!(check_change(&s, &ConfigChange::AddValidator(key(3))).is_ok());
+        assert!(check_change(&s, &ConfigChange::AddValidator(key(1))).is_err());
+        assert!(check_change(&s, &ConfigChange::AddValidator("zz".into())).is_err());
+        assert!(check_change(&s, &ConfigChange::RemoveValidator(key(3))).is_err());
+        let twin = format!("{}{}", &key(1)[..16], "ab".repeat(24));
+        assert!(
+            check_change(&s, &ConfigChange::AddValidator(twin)).is_err(),
+            "same nodeId"
+        );
+    }
+}
