@@ -296,8 +296,9 @@ fn simulated_clusters_stay_safe_and_live() {
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     if let Some((seed, text)) = failures.first() {
+        let all: Vec<u64> = failures.iter().map(|(s, _)| *s).take(50).collect();
         panic!(
-            "{} of {} seeds failed; first: seed {seed}:\n{text}\nreplay: RAFT_SIM_SEED={seed} cargo test -p miniledger-core --test raft_sim -- --nocapture",
+            "{} of {} seeds failed ({all:?}); first: seed {seed}:\n{text}\nreplay: RAFT_SIM_SEED={seed} cargo test -p miniledger-core --test raft_sim -- --nocapture",
             failures.len(),
             seeds.len()
         );

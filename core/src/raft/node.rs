@@ -172,8 +172,10 @@ impl Raft {
             config.retained_entries,
         );
         let mut hard = restored.hard_state;
+        let persisted = hard.clone();
         // Entries are persisted after the hard state, so their term cannot exceed it; be safe
-        // with a driver that wrote them in the other order.
+        // with a driver that wrote them in the other order. The chain tip's term can exceed it
+        // too (a block synced from a peer ahead): the raised term is handed out to persist.
         if let Some(t) = log.last_term().filter(|&t| t > hard.term) {
             hard = HardState {
                 term: t,
@@ -197,7 +199,7 @@ impl Raft {
             append_overhead,
             term: hard.term,
             voted_for: hard.voted_for.clone(),
-            persisted: hard,
+            persisted,
             stable: log.last_index(),
             log,
             role: if learner {

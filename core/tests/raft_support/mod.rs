@@ -649,9 +649,13 @@ impl Cluster {
         for entry in &rd.entries {
             assert!(
                 entry.term <= term,
-                "seed {}: node {i} persists an entry of term {} above its persisted term {term}",
+                "seed {}: node {i} persists an entry of term {} above its persisted term {term} (ready {:?}, entries {:?}, events {:?}, status {:?})",
                 self.seed,
-                entry.term
+                entry.term,
+                rd.hard_state,
+                rd.entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
+                rd.events,
+                self.nodes[i].raft.as_ref().map(|r| r.status())
             );
             let id = (entry.index, entry.term);
             let hash = &entry.block.hash;
