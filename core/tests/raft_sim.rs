@@ -175,6 +175,11 @@ fn run_seed(seed: u64) -> Stats {
         )),
         None => c.violation("liveness: a new block did not commit on every node in 20 s".into()),
     }
+    // A leader that removed itself stepped down once that block committed its removal: the
+    // next one must be elected and commit as well.
+    if membership && c.commit_one(20_000).is_none() {
+        c.violation("liveness: no block committed after the last change in 20 s".into());
+    }
     // Every node, learners too, answers a linearizable read once the cluster is whole (and a
     // node that caught up by chasing has heard the leader).
     c.run_for(500);
