@@ -7,7 +7,10 @@
 //! Two seeds in three also change the membership: the leader adds or removes a random node of
 //! the pool (validators and learners) one at a time, under all the faults above; nodes that
 //! hear no leader chase their peers' chains (as the driver does), which is how a node whose
-//! configuration is behind learns of validators added since.
+//! configuration is behind learns of validators added since. The checker also holds each
+//! node's committed validator set (Raft's) to the one its applied chain makes.
+//!
+//! `RAFT_SIM_EVENTS=1` adds each node's last Raft events to a violation's dump.
 //!
 //! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 300; `RAFT_SIM_FIRST` moves the start);
 //! `RAFT_SIM_SEED=s` replays one seed;

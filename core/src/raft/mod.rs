@@ -14,8 +14,9 @@
 //!   from any other node are ignored, so a stray node (or a MiniLedger 0.2 node) cannot push terms up;
 //!   [`Raft::screen`] also tells the driver which messages no honest node sends (including
 //!   any from a connection that did not prove the validator's key), to score the sender.
-//!   A node not in the set is a learner: it follows validators' AppendEntries and acknowledges
-//!   them, never votes or campaigns.
+//!   A node in no configuration of its log is a learner: it follows validators' AppendEntries
+//!   and acknowledges them, never campaigns, and answers a vote request only from a candidate
+//!   whose log is ahead of its own (one that may hold the change adding it).
 //! - Pre-vote, check-quorum and the leader lease (see `election.rs`).
 //! - Every follower verifies each entry through [`EntryCheck`] before acknowledging it; a
 //!   leader whose entry fails is not followed (see `replication.rs`).
