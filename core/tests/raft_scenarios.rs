@@ -1129,3 +1129,26 @@ fn a_truncated_change_is_reverted_and_survives_a_restart_until_then() {
     let events = config_events(&c, 1);
     assert_eq!(events.last(), Some(&(5, false)), "{events:?}");
 }
+
+#[test]
+fn read_index_confirms_with_a_quorum_of_the_latest_configuration() {
+    let mut c = cluster(3, 0);
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    c.propose_change(0, false, 2).expect("remove 2");
+    c.run_for(200);
+    assert_eq!(committed_config(&c, 0), vec![0, 1]);
+    // 2 still follows as a learner and echoes read rounds, but no longer counts: with 1 down
+    // the leader alone is not a quorum of {0, 1}.
+    c.crash(1);
+    let read = c.read(0).expect("up");
+    c.deliver_all();
+    assert!(
+        !c.checker.served.contains(&(0, read)),
+        "a removed node confirmed it"
+    );
+    c.start(1);
+    c.fire_timer(0);
+    c.deliver_all();
+    assert!(c.checker.served.contains(&(0, read)), "{}", c.dump());
+}
