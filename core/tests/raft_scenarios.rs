@@ -822,3 +822,333 @@ fn a_fresh_leader_commits_an_entry_of_its_term_before_serving_reads() {
         "served once it committed"
     );
 }
+
+// Membership change, one server at a time (dissertation §4.1–4.2). Change entries are blocks
+// whose state root marks them (`raft_support::change_root`).
+
+fn committed_config(c: &Cluster, i: usize) -> Vec<usize> {
+    let mut nodes: Vec<usize> = c.nodes[i]
+        .raft()
+        .committed_validators()
+        .iter()
+        .map(|k| c.keys.iter().position(|x| x == k).expect("known key"))
+        .collect();
+    nodes.sort();
+    nodes
+}
+
+fn config_events(c: &Cluster, i: usize) -> Vec<(usize, bool)> {
+    c.nodes[i]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ConfigChanged {
+                validators,
+                committed,
+                ..
+            } => Some((validators.len(), *committed)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_added_validator_is_in_force_once_appended_and_counts_toward_quorum() {
+    let mut c = cluster(3, 1);
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    let h = c
+        .propose_change(0, true, 3)
+        .expect("learner 3 is caught up");
+    assert_eq!(
+        c.config_of(0),
+        vec![0, 1, 2, 3],
+        "in force on the leader at once"
+    );
+    assert_eq!(committed_config(&c, 0), vec![0, 1, 2], "not committed yet");
+    assert_eq!(c.nodes[3].role(), Some(Role::Learner));
+    c.run_for(200); // the commit index reaches everyone with the next heartbeat
+    for i in 0..4 {
+        assert_eq!(c.nodes[i].height(), h, "node {i} applied the change");
+        assert_eq!(committed_config(&c, i), vec![0, 1, 2, 3]);
+    }
+    assert_eq!(c.nodes[3].role(), Some(Role::Follower));
+    assert!(config_events(&c, 3).contains(&(4, false)));
+    assert!(config_events(&c, 3).contains(&(4, true)));
+    let voter = |c: &Cluster, i: usize| {
+        let progress = c.nodes[0].raft().status().progress;
+        progress
+            .iter()
+            .find(|p| p.node_id == c.id(i))
+            .unwrap()
+            .voter
+    };
+    assert!(voter(&c, 3));
+
+    // Four validators: a quorum is three. With 2 down, the leader commits with 1 and 3 only,
+    // so 3 counts; with 3 down as well, nothing commits.
+    c.crash(2);
+    c.commit_one(2_000).expect("leader, 1 and the new 3");
+    c.crash(3);
+    c.propose(0, false).expect("still leads");
+    let commit = c.nodes[0].raft().commit_index();
+    c.deliver_all();
+    assert_eq!(
+        c.nodes[0].raft().commit_index(),
+        commit,
+        "2 of 4 is no quorum"
+    );
+}
+
+#[test]
+fn a_new_validator_first_catches_up_as_a_learner() {
+    let mut c = cluster(3, 1);
+    c.crash(3);
+    elect(&mut c, 0);
+    for _ in 0..5 {
+        c.commit_one(2_000).expect("commit");
+    }
+    let commit = c.nodes[0].raft().commit_index();
+    assert_eq!(
+        c.propose_change(0, true, 3),
+        Err(ProposeError::NotCaughtUp {
+            node_id: c.id(3),
+            match_index: 0,
+            commit
+        }),
+        "not added while it lags"
+    );
+    assert_eq!(c.config_of(0), vec![0, 1, 2]);
+    c.start(3);
+    c.run_for(300);
+    let progress = c.nodes[0].raft().status().progress;
+    let learner = progress.iter().find(|p| p.node_id == c.id(3)).unwrap();
+    assert!(!learner.voter, "followed as a learner");
+    assert_eq!(
+        learner.match_index, commit,
+        "the leader tracked its catch-up"
+    );
+    assert_eq!(c.nodes[3].height(), commit);
+    let h = c.propose_change(0, true, 3).expect("caught up now");
+    c.run_for(300);
+    assert_eq!(c.nodes[3].height(), h);
+    assert_eq!(c.nodes[3].role(), Some(Role::Follower));
+    // It votes and campaigns now: with the old leader gone it can be elected.
+    c.crash(0);
+    elect(&mut c, 3);
+    c.commit_one(2_000).expect("new leader 3 commits");
+}
+
+#[test]
+fn a_removed_follower_becomes_a_learner_and_no_longer_counts() {
+    let mut c = cluster(3, 0);
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    let h = c.propose_change(0, false, 2).expect("remove 2");
+    c.deliver_all();
+    for i in 0..3 {
+        assert_eq!(committed_config(&c, i), vec![0, 1]);
+    }
+    assert_eq!(c.nodes[2].role(), Some(Role::Learner));
+    // Still followed as a learner: it applies the next block.
+    let top = c.commit_one(2_000).expect("commit");
+    assert!(top > h);
+    assert_eq!(c.nodes[2].height(), top);
+    // Its acknowledgements do not count: without 1, nothing commits.
+    c.crash(1);
+    c.propose(0, false).expect("leads");
+    c.deliver_all();
+    assert_eq!(c.nodes[0].raft().commit_index(), top);
+    assert!(c.nodes[2].raft().entry(top + 1).is_some(), "2 got it");
+}
+
+#[test]
+fn a_leader_that_removes_itself_leads_until_the_change_commits_then_steps_down() {
+    let mut c = cluster(3, 0);
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    let h = c.propose_change(0, false, 0).expect("remove the leader");
+    assert_eq!(c.config_of(0), vec![1, 2]);
+    assert_eq!(c.nodes[0].role(), Some(Role::Leader), "still leads");
+    // More blocks may follow in the same term before the change commits.
+    c.propose(0, false)
+        .expect("a leader not in its configuration still proposes");
+    // Nodes 1 and 2 take the entries (the leader is still in their committed configuration),
+    // and the change commits on their acknowledgements alone.
+    c.deliver_all();
+    assert!(c.nodes[0].raft().commit_index() >= h);
+    assert_eq!(committed_config(&c, 0), vec![1, 2]);
+    assert_eq!(
+        c.nodes[0].role(),
+        Some(Role::Learner),
+        "stepped down once committed"
+    );
+    assert!(c.leaders().is_empty());
+    let new = c.await_leader(2_000).expect("1 or 2 is elected");
+    assert_ne!(new, 0);
+    let top = c.commit_one(2_000).expect("commit");
+    assert_eq!(
+        c.nodes[0].height(),
+        top,
+        "the old leader follows as a learner"
+    );
+    assert_eq!(c.nodes[0].role(), Some(Role::Learner));
+}
+
+#[test]
+fn a_removed_server_that_misses_its_removal_cannot_disrupt_the_cluster() {
+    let mut c = cluster(3, 0);
+    c.record = true;
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    // 2 hears nothing from now on (§4.2.3: it misses its removal, then the heartbeats)...
+    for from in [0, 1] {
+        c.cut.insert((from, 2));
+    }
+    let h = c.propose_change(0, false, 2).expect("remove 2");
+    c.run_for(200);
+    assert_eq!(c.nodes[0].raft().commit_index(), h);
+    assert_eq!(c.config_of(2), vec![0, 1, 2], "2 does not know");
+    let term = c.nodes[0].raft().term();
+    // ...times out again and again, and asks the others for votes, which they ignore.
+    c.run_for(3_000);
+    let asked = c.sent.iter().any(|(f, to, m)| {
+        *f == 2 && *to != 2 && matches!(m, Message::RequestVote(r) if r.pre_vote)
+    });
+    assert!(asked, "2 campaigned");
+    assert_eq!(c.leader(), Some(0));
+    assert_eq!(c.nodes[0].raft().term(), term);
+    assert_eq!(c.nodes[1].raft().term(), term);
+    assert_eq!(c.nodes[2].raft().term(), term, "pre-vote: its term stays");
+    // Even a real vote request of a higher term moves nothing, and is not scored as bogus
+    // (2 is honest, only behind).
+    let request = Message::RequestVote(RequestVote {
+        term: term + 5,
+        candidate_id: c.id(2),
+        last_log_index: h + 10,
+        last_log_term: term,
+        pre_vote: false,
+    });
+    assert_eq!(c.nodes[1].raft().screen(&c.id(2), true, &request), Ok(()));
+    let vote = c.nodes[1].raft().status().voted_for;
+    c.cut.clear();
+    c.deliver(2, 1, &request);
+    assert_eq!(c.nodes[1].raft().term(), term);
+    assert_eq!(c.nodes[1].raft().status().voted_for, vote);
+    c.commit_one(2_000).expect("the cluster carries on");
+    assert_eq!(c.leader(), Some(0));
+}
+
+#[test]
+fn one_validator_elects_itself_and_adding_a_second_needs_both_to_commit() {
+    let mut c = cluster(1, 1);
+    let leader = c
+        .await_leader(2_000)
+        .expect("a single validator elects itself");
+    assert_eq!(leader, 0);
+    c.commit_one(2_000).expect("commits alone");
+    c.propose_change(0, true, 1).expect("add 1");
+    c.deliver_all();
+    assert_eq!(committed_config(&c, 0), vec![0, 1]);
+    assert_eq!(c.nodes[1].role(), Some(Role::Follower));
+    let top = c.commit_one(2_000).expect("commits with both");
+    c.crash(1);
+    c.propose(0, false).expect("leads");
+    c.deliver_all();
+    assert_eq!(c.nodes[0].raft().commit_index(), top, "1 of 2 is no quorum");
+    c.start(1);
+    c.commit_one(3_000).expect("both again");
+}
+
+#[test]
+fn changes_are_refused_while_one_is_uncommitted_and_for_the_last_validator() {
+    let mut c = cluster(3, 2);
+    elect(&mut c, 0);
+    assert_eq!(
+        c.propose_change(0, true, 3),
+        Err(ProposeError::NoCommitInTerm),
+        "no change before an entry of this term commits"
+    );
+    c.commit_one(2_000).expect("commit");
+    c.propose_change(0, true, 3).expect("add 3");
+    assert_eq!(
+        c.propose_change(0, true, 4),
+        Err(ProposeError::ChangeInProgress)
+    );
+    assert_eq!(
+        c.propose_change(0, false, 1),
+        Err(ProposeError::ChangeInProgress)
+    );
+    c.deliver_all();
+    assert!(!c.nodes[0].raft().change_in_progress());
+    assert!(matches!(
+        c.propose_change(0, true, 3),
+        Err(ProposeError::InvalidChange(_))
+    ));
+    c.propose_change(0, true, 4)
+        .expect("the next one, once committed");
+    c.deliver_all();
+    assert_eq!(committed_config(&c, 0), vec![0, 1, 2, 3, 4]);
+
+    let mut solo = cluster(1, 0);
+    solo.await_leader(2_000).expect("leader");
+    solo.commit_one(2_000).expect("commit");
+    assert_eq!(
+        solo.propose_change(0, false, 0),
+        Err(ProposeError::LastValidator)
+    );
+}
+
+#[test]
+fn a_truncated_change_is_reverted_and_survives_a_restart_until_then() {
+    let mut c = cluster(5, 1);
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    // 0 with 1 and learner 5 on one side; the change reaches them but no quorum of 6.
+    c.groups = Some(vec![0, 0, 1, 1, 1, 0]);
+    c.propose_change(0, true, 5).expect("add 5");
+    c.deliver_all();
+    assert_eq!(c.config_of(1), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(c.nodes[5].role(), Some(Role::Follower));
+    // The uncommitted change is restored with the log.
+    c.crash(1);
+    c.start(1);
+    assert_eq!(c.config_of(1), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(committed_config(&c, 1), vec![0, 1, 2, 3, 4]);
+
+    elect(&mut c, 2);
+    c.propose(2, false).expect("the majority's leader proposes");
+    c.deliver_all();
+    c.groups = None;
+    let top = c.commit_one(3_000).expect("commit after heal");
+    for i in [0, 1, 5] {
+        assert_eq!(c.config_of(i), vec![0, 1, 2, 3, 4], "node {i} reverted");
+        assert_eq!(c.nodes[i].height(), top);
+    }
+    assert_eq!(c.nodes[5].role(), Some(Role::Learner));
+    let events = config_events(&c, 1);
+    assert_eq!(events.last(), Some(&(5, false)), "{events:?}");
+}
+
+#[test]
+fn read_index_confirms_with_a_quorum_of_the_latest_configuration() {
+    let mut c = cluster(3, 0);
+    elect(&mut c, 0);
+    c.commit_one(2_000).expect("commit");
+    c.propose_change(0, false, 2).expect("remove 2");
+    c.run_for(200);
+    assert_eq!(committed_config(&c, 0), vec![0, 1]);
+    // 2 still follows as a learner and echoes read rounds, but no longer counts: with 1 down
+    // the leader alone is not a quorum of {0, 1}.
+    c.crash(1);
+    let read = c.read(0).expect("up");
+    c.deliver_all();
+    assert!(
+        !c.checker.served.contains(&(0, read)),
+        "a removed node confirmed it"
+    );
+    c.start(1);
+    c.fire_timer(0);
+    c.deliver_all();
+    assert!(c.checker.served.contains(&(0, read)), "{}", c.dump());
+}

@@ -4,6 +4,14 @@
 //! checked after every step (see `raft_support::Checker`); after the faults heal, a leader must
 //! be elected and a new block must commit on every node.
 //!
+//! Two seeds in three also change the membership: the leader adds or removes a random node of
+//! the pool (validators and learners) one at a time, under all the faults above; nodes that
+//! hear no leader chase their peers' chains (as the driver does), which is how a node whose
+//! configuration is behind learns of validators added since. The checker also holds each
+//! node's committed validator set (Raft's) to the one its applied chain makes.
+//!
+//! `RAFT_SIM_EVENTS=1` adds each node's last Raft events to a violation's dump.
+//!
 //! `RAFT_SIM_SEEDS=n` runs seeds 0..n (default 300; `RAFT_SIM_FIRST` moves the start);
 //! `RAFT_SIM_SEED=s` replays one seed;
 //! `RAFT_SIM_THREADS` sets the parallelism. `scripts/raft-sim.sh` runs 10,000 in release.
@@ -26,14 +34,21 @@ struct Stats {
     ready_crashes: usize,
     reads_served: usize,
     reads_refused: usize,
+    added: usize,
+    removed: usize,
 }
 
 fn run_seed(seed: u64) -> Stats {
     let mut rng = SplitMix::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
     let validators = if rng.range(0, 2) == 0 { 3 } else { 5 };
+    let membership = rng.range(0, 3) != 0;
+    let learners = match membership {
+        true => rng.range(1, 3) as usize,
+        false => (rng.range(0, 3) == 0) as usize,
+    };
     let opts = Opts {
         validators,
-        learners: (rng.range(0, 3) == 0) as usize,
+        learners,
         retained: rng.range(2, 17) as usize,
         max_message_bytes: rng.range(2_500, 12_000) as usize,
         max_uncommitted: rng.range(4, 33) as usize,
@@ -54,22 +69,26 @@ fn run_seed(seed: u64) -> Stats {
     let mut c = Cluster::new(opts, net.clone(), seed);
     c.eager_blocks = rng.range(0, 2) == 0;
     // Odd seeds sync with block terms (as from our validators), even ones without (0.2).
-    c.sync_terms = seed % 2 == 1;
+    // Membership changes are ours only (0.2 networks have a fixed set), and our validators
+    // serve terms; without them, nodes synced past a removed leader could not vote.
+    c.sync_terms = seed % 2 == 1 || membership;
     if crashes {
         c.crash_in_ready = 0.005;
     }
+    c.chase = membership;
 
     // Per-seed weights of the fault actions, so some seeds are calm and some brutal.
     let weights = [
-        rng.range(5, 40),                             // leaders propose
-        if partitions { rng.range(1, 8) } else { 0 }, // random partition
-        if partitions { rng.range(0, 4) } else { 0 }, // isolate the leader (with maybe one other)
-        rng.range(2, 8),                              // heal partitions
-        if crashes { rng.range(0, 4) } else { 0 },    // crash any node
-        if crashes { rng.range(0, 6) } else { 0 },    // crash the leader
-        if crashes { rng.range(0, 4) } else { 0 },    // leader proposes, then crashes soon after
-        rng.range(3, 15),                             // restart a node
-        rng.range(5, 30),                             // a linearizable read on any node
+        rng.range(5, 40),                              // leaders propose
+        if partitions { rng.range(1, 8) } else { 0 },  // random partition
+        if partitions { rng.range(0, 4) } else { 0 },  // isolate the leader (with maybe one other)
+        rng.range(2, 8),                               // heal partitions
+        if crashes { rng.range(0, 4) } else { 0 },     // crash any node
+        if crashes { rng.range(0, 6) } else { 0 },     // crash the leader
+        if crashes { rng.range(0, 4) } else { 0 },     // leader proposes, then crashes soon after
+        rng.range(3, 15),                              // restart a node
+        rng.range(5, 30),                              // a linearizable read on any node
+        if membership { rng.range(2, 12) } else { 0 }, // add or remove a validator
     ];
     let fault_end = c.now + rng.range(3_000, 6_000);
     while c.now < fault_end {
@@ -114,8 +133,21 @@ fn run_seed(seed: u64) -> Stats {
                     c.start(i);
                 }
             }
-            _ => {
+            8 => {
                 c.read(rng.range(0, total as u64) as usize);
+            }
+            _ => {
+                if let Some(leader) = c.leader() {
+                    let node = rng.range(0, total as u64) as usize;
+                    let config = c.config_of(leader);
+                    let add = !config.contains(&node);
+                    // A leader proposing invalid blocks is routed around by a majority of the
+                    // others: with fewer than 3 validators there is none.
+                    let floor = if invalid > 0.0 { 3 } else { 1 };
+                    if add || config.len() > floor {
+                        let _ = c.propose_change(leader, add, node);
+                    }
+                }
             }
         }
     }
@@ -146,7 +178,14 @@ fn run_seed(seed: u64) -> Stats {
         )),
         None => c.violation("liveness: a new block did not commit on every node in 20 s".into()),
     }
-    // Every node, learners too, answers a linearizable read once the cluster is whole.
+    // A leader that removed itself stepped down once that block committed its removal: the
+    // next one must be elected and commit as well.
+    if membership && c.commit_one(20_000).is_none() {
+        c.violation("liveness: no block committed after the last change in 20 s".into());
+    }
+    // Every node, learners too, answers a linearizable read once the cluster is whole (and a
+    // node that caught up by chasing has heard the leader).
+    c.run_for(500);
     let finals: Vec<(usize, u64)> = (0..total)
         .filter_map(|i| c.read(i).map(|id| (i, id)))
         .collect();
@@ -170,6 +209,8 @@ fn run_seed(seed: u64) -> Stats {
         ready_crashes: c.checker.ready_crashes,
         reads_served: c.checker.reads_served,
         reads_refused: c.checker.reads_refused,
+        added: c.checker.added,
+        removed: c.checker.removed,
     }
 }
 
@@ -227,6 +268,8 @@ fn simulated_clusters_stay_safe_and_live() {
                         t.ready_crashes += stats.ready_crashes;
                         t.reads_served += stats.reads_served;
                         t.reads_refused += stats.reads_refused;
+                        t.added += stats.added;
+                        t.removed += stats.removed;
                     }
                     Err(panic) => {
                         let text = panic
@@ -244,7 +287,7 @@ fn simulated_clusters_stay_safe_and_live() {
     let elapsed = started.elapsed().as_secs_f64();
     let t = *totals.lock().unwrap();
     println!(
-        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused, {} BlockSyncs, {} log truncations, {} crashes mid-Ready, {} linearizable reads served ({} refused)",
+        "raft_sim: {} seeds in {elapsed:.2} s ({:.1} seeds/s, {threads} threads); {} blocks committed, {} terms, {} invalid entries refused, {} BlockSyncs, {} log truncations, {} crashes mid-Ready, {} linearizable reads served ({} refused), {} validators added and {} removed by committed changes",
         seeds.len(),
         seeds.len() as f64 / elapsed,
         t.committed,
@@ -254,13 +297,16 @@ fn simulated_clusters_stay_safe_and_live() {
         t.truncations,
         t.ready_crashes,
         t.reads_served,
-        t.reads_refused
+        t.reads_refused,
+        t.added,
+        t.removed
     );
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     if let Some((seed, text)) = failures.first() {
+        let all: Vec<u64> = failures.iter().map(|(s, _)| *s).take(50).collect();
         panic!(
-            "{} of {} seeds failed; first: seed {seed}:\n{text}\nreplay: RAFT_SIM_SEED={seed} cargo test -p miniledger-core --test raft_sim -- --nocapture",
+            "{} of {} seeds failed ({all:?}); first: seed {seed}:\n{text}\nreplay: RAFT_SIM_SEED={seed} cargo test -p miniledger-core --test raft_sim -- --nocapture",
             failures.len(),
             seeds.len()
         );

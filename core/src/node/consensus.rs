@@ -17,7 +17,10 @@ use crate::model::{Block, Transaction};
 use crate::net::{Offence, PeerManager};
 use crate::pipeline::{self, build, Known, Pending, Rules};
 use crate::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
-use crate::raft::{EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus, Role};
+use crate::raft::{
+    ConfigChange, ConfigChanges, EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus,
+    Role,
+};
 use std::collections::VecDeque;
 
 /// Uncommitted blocks a leader builds ahead of the commit (pipelining): enough to keep
@@ -109,6 +112,14 @@ struct Checker<'a, S> {
     prepared: &'a mut Known,
     /// For `block.timestamp-future`.
     wall_ms: u64,
+}
+
+// The validator set is static configuration until governance derives changes from approved
+// proposals (issue 14): no block carries one yet.
+impl<S: NodeStorage> ConfigChanges for Checker<'_, S> {
+    fn config_change(&self, _: &LogEntry) -> Option<ConfigChange> {
+        None
+    }
 }
 
 impl<S: NodeStorage> EntryCheck for Checker<'_, S> {

@@ -26,8 +26,10 @@ pub struct Validator {
 pub struct RaftConfig {
     /// This node's public key (hex); its nodeId is the first 16 characters.
     pub public_key: String,
-    /// The validator set's public keys. Explicit configuration, never derived from connections.
-    /// A node whose key is not in it is a learner: it follows and acknowledges, never votes.
+    /// The validator set's public keys committed at the restored chain tip (the genesis set on
+    /// a fresh node). Never derived from connections; changed only by log entries (see
+    /// `membership.rs`). A node in no configuration of its log is a learner: it follows and
+    /// acknowledges, never campaigns.
     pub validators: Vec<String>,
     /// A follower that hears no leader for a random time in `[min, max)` starts a (pre-)vote.
     pub election_timeout_min_ms: u64,

@@ -57,7 +57,7 @@ impl Raft {
 
     /// True if a quorum of validators (counting itself) was heard from since the last check.
     fn check_quorum(&mut self) -> bool {
-        let mut active = 1;
+        let mut active = usize::from(self.counts_itself());
         for pr in self.progress.values_mut() {
             if pr.voter && pr.recent_active {
                 active += 1;
@@ -173,9 +173,16 @@ impl Raft {
     }
 
     /// `Some(true)` once a quorum said yes, `Some(false)` once a quorum said no.
+    /// Only answers of validators of the latest configuration count.
     fn poll(&self) -> Option<bool> {
-        let yes = self.votes.values().filter(|&&v| v).count();
-        let no = self.votes.len() - yes;
+        let counted = || {
+            self.votes
+                .iter()
+                .filter(|(id, _)| self.is_validator(id))
+                .map(|(_, &v)| v)
+        };
+        let yes = counted().filter(|&v| v).count();
+        let no = counted().filter(|&v| !v).count();
         if yes >= self.quorum() {
             Some(true)
         } else if no >= self.quorum() {
@@ -193,9 +200,22 @@ impl Raft {
                     .is_some_and(|t| now < t + self.config.election_timeout_min_ms))
     }
 
+    /// A learner answers only a candidate whose last entry is beyond its own: one that may hold
+    /// the change adding this node (or lack one removing it), whose configuration would count
+    /// its vote. If it held no such change, their logs would be equal or the candidate's behind,
+    /// and the vote could not be granted anyway. Without these votes a leader that just added a
+    /// validator and then lost leadership before replicating the change could never be
+    /// re-elected: the new validator does not know it is one (dissertation §4.1: servers vote
+    /// without consulting their configuration). Other learners stay silent, as before.
     pub(crate) fn handle_vote(&mut self, from: &str, m: &RequestVote, now: u64) {
-        if (self.learner && !self.config.learners_vote) || m.candidate_id != from {
+        if m.candidate_id != from {
             return;
+        }
+        if self.learner && !self.config.learners_vote {
+            let own = (self.log.last_term(), self.log.last_index());
+            if own.0.is_none() || (Some(m.last_log_term), m.last_log_index) <= own {
+                return;
+            }
         }
         let reply = |term, vote_granted| {
             Message::RequestVoteReply(RequestVoteReply {

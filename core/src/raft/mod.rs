@@ -8,12 +8,15 @@
 //! CONSENSUS_APPEND_ENTRIES. Log index == block height; genesis is entry 0 of term 0.
 //!
 //! # Safety rules beyond the paper's
-//! - The validator set is configuration (public keys → nodeIds). Consensus messages from any
-//!   other node are ignored, so a stray node (or a MiniLedger 0.2 node) cannot push terms up;
+//! - The validator set is the committed set the driver restores with (public keys → nodeIds),
+//!   changed one server at a time by log entries the driver marks ([`ConfigChanges`]; see
+//!   `membership.rs`): each node uses the latest configuration in its log. Consensus messages
+//!   from any other node are ignored, so a stray node (or a MiniLedger 0.2 node) cannot push terms up;
 //!   [`Raft::screen`] also tells the driver which messages no honest node sends (including
 //!   any from a connection that did not prove the validator's key), to score the sender.
-//!   A node not in the set is a learner: it follows validators' AppendEntries and acknowledges
-//!   them, never votes or campaigns.
+//!   A node in no configuration of its log is a learner: it follows validators' AppendEntries
+//!   and acknowledges them, never campaigns, and answers a vote request only from a candidate
+//!   whose log is ahead of its own (one that may hold the change adding it).
 //! - Pre-vote, check-quorum and the leader lease (see `election.rs`).
 //! - Every follower verifies each entry through [`EntryCheck`] before acknowledging it; a
 //!   leader whose entry fails is not followed (see `replication.rs`).
@@ -24,13 +27,17 @@
 //! # Driver contract
 //! ```text
 //! on start:    restored = (hard state, chain tip + its term, persisted uncommitted entries)
-//!              raft = Raft::new(config, restored, seed from the OS)
+//!              raft = Raft::restore(config, restored, seed from the OS, &changes)
+//!                     // config.validators: the set committed at the chain tip (Raft::new for
+//!                     // a network whose set never changes)
 //! on input:    raft.screen(from, authenticated, &message)    // Err: bogus; ignore, score
 //!              raft.step(from, &message, now, &mut checker)   // consensus messages
 //!              raft.tick(now)                                  // at raft.next_tick_at()
 //!              raft.propose(block, now)                        // leader: block on last_entry()
+//!              raft.propose_change(block, change, now)         // leader: a block carrying a change
 //!              raft.set_learners(observer node ids)            // when connections change
 //!              raft.on_synced(tip header, tip term if known)   // after applying synced blocks
+//!                (on_synced_with_validators if they may carry changes: the set at the tip)
 //! after input: while raft.has_ready() {
 //!                  let rd = raft.ready();
 //!                  1. persist, durably and in this order: rd.hard_state; then the log change
@@ -42,7 +49,8 @@
 //!                     term, and drop persisted uncommitted entries at or below the chain tip
 //!                  4. rd.sync_needed → BlockSync from that peer up to that height, then
 //!                     on_synced; rd.needs_block → propose a block now (even empty);
-//!                     log rd.events
+//!                     log rd.events; Event::ConfigChanged { committed: true } is the set to
+//!                     restore with (the driver may as well derive it from applied blocks)
 //!                  raft.advance();
 //!              }
 //! ```
@@ -52,7 +60,8 @@
 //! `Ready` is being handled.
 //!
 //! More of the contract:
-//! - `EntryCheck` runs on followers and learners, against the driver's applied state plus the
+//! - `EntryCheck` (with its `ConfigChanges`, which must give the same answer for an entry on
+//!   every node, every time) runs on followers and learners, against the driver's applied state plus the
 //!   uncommitted entries before the one checked. The leader's own proposals are not checked:
 //!   build only blocks you would accept.
 //! - Pipelining: `propose` takes a block on top of `last_entry()`, committed or not, until
@@ -76,6 +85,7 @@
 mod config;
 mod election;
 mod log;
+mod membership;
 mod node;
 mod progress;
 mod read;
@@ -86,6 +96,7 @@ mod status;
 pub mod wire;
 
 pub use config::{ConfigError, RaftConfig, Validator};
+pub use membership::{ConfigChange, ConfigChanges, StaticMembership};
 pub use node::{EntryCheck, LastEntry, ProposeError, Raft};
 pub use read::{ReadRefused, ReadState};
 pub use ready::{Event, HardState, Ready, Restored, SyncTarget};

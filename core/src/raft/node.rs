@@ -3,6 +3,7 @@
 
 use super::config::{ConfigError, RaftConfig, Validator};
 use super::log::RaftLog;
+use super::membership::{check_change, ConfigChange, ConfigChanges, Membership, StaticMembership};
 use super::progress::Progress;
 use super::read::Reads;
 use super::ready::{Event, HardState, Ready, Restored, SyncTarget};
@@ -17,9 +18,17 @@ use thiserror::Error;
 /// The driver's block verification, called by a follower (or learner) for each new entry, in
 /// order, before accepting it. `pending_before` holds the log entries between the last
 /// committed entry handed to the driver (its applied tip) and `entry`, so the driver can check
-/// the parent hash, nonces and state root against speculative state.
-pub trait EntryCheck {
+/// the parent hash, nonces and state root against speculative state. Through
+/// [`ConfigChanges`] it also tells which accepted entries change the validator set.
+pub trait EntryCheck: ConfigChanges {
     fn verify(&mut self, pending_before: &[LogEntry], entry: &LogEntry) -> Result<(), String>;
+}
+
+/// A closure only verifies: its entries never change the validator set.
+impl<F: FnMut(&[LogEntry], &LogEntry) -> Result<(), String>> ConfigChanges for F {
+    fn config_change(&self, _: &LogEntry) -> Option<ConfigChange> {
+        None
+    }
 }
 
 impl<F: FnMut(&[LogEntry], &LogEntry) -> Result<(), String>> EntryCheck for F {
@@ -42,6 +51,20 @@ pub enum ProposeError {
     Backlog(u64),
     #[error("an entry of {bytes} bytes cannot fit one message of at most {max} bytes")]
     TooLarge { bytes: usize, max: usize },
+    #[error("a validator-set change is not committed yet: one change at a time")]
+    ChangeInProgress,
+    #[error("no entry of this leader's term is committed yet: no change before one is")]
+    NoCommitInTerm,
+    #[error("the last validator cannot be removed")]
+    LastValidator,
+    #[error("{node_id} is not caught up (holds {match_index}, commit index {commit}): it must follow as a learner first")]
+    NotCaughtUp {
+        node_id: String,
+        match_index: u64,
+        commit: u64,
+    },
+    #[error("invalid change: {0}")]
+    InvalidChange(String),
 }
 
 /// The last log entry: what the next block must extend.
@@ -56,7 +79,12 @@ pub struct LastEntry {
 pub struct Raft {
     pub(crate) config: RaftConfig,
     pub(crate) id: String,
+    /// The latest configuration in the log (`membership`'s current one).
     pub(crate) validators: Vec<Validator>,
+    pub(crate) membership: Membership,
+    /// In no configuration of the log (neither the committed one nor an uncommitted one): follows,
+    /// never campaigns. A node only in the committed one (its removal is uncommitted) campaigns
+    /// without counting itself.
     pub(crate) learner: bool,
     pub(crate) rng: SplitMix,
     /// Frame size of an empty AppendEntries with every number at its widest.
@@ -85,6 +113,8 @@ pub struct Raft {
     /// Leader only: every other validator and every learner.
     pub(crate) progress: BTreeMap<String, Progress>,
     pub(crate) learners: BTreeSet<String>,
+    /// What the driver last passed to `set_learners`: `learners` is those not validators now.
+    pub(crate) learner_candidates: BTreeSet<String>,
     pub(crate) last_term_unknown_reported: bool,
 
     pub(crate) messages: Vec<(String, Message)>,
@@ -96,10 +126,23 @@ pub struct Raft {
 }
 
 impl Raft {
-    /// A node restored from disk (`Restored::fresh()` for a new one). `seed` drives the
-    /// election timeouts: give each node a different one.
+    /// A node restored from disk (`Restored::fresh()` for a new one) of a network whose
+    /// validator set never changes. `seed` drives the election timeouts: give each node a
+    /// different one.
     pub fn new(config: RaftConfig, restored: Restored, seed: u64) -> Result<Raft, ConfigError> {
-        let validators = config.checked_validators()?;
+        Raft::restore(config, restored, seed, &StaticMembership)
+    }
+
+    /// A node restored from disk: `config.validators` is the set committed at
+    /// `restored.commit`, and the uncommitted `restored.entries` that `changes` says carry a
+    /// change apply on top of it, in order.
+    pub fn restore(
+        config: RaftConfig,
+        restored: Restored,
+        seed: u64,
+        changes: &impl ConfigChanges,
+    ) -> Result<Raft, ConfigError> {
+        let committed = config.checked_validators()?;
         let id = config.node_id().to_string();
         let widest = AppendEntries {
             term: u64::MAX,
@@ -129,24 +172,34 @@ impl Raft {
             config.retained_entries,
         );
         let mut hard = restored.hard_state;
+        let persisted = hard.clone();
         // Entries are persisted after the hard state, so their term cannot exceed it; be safe
-        // with a driver that wrote them in the other order.
+        // with a driver that wrote them in the other order. The chain tip's term can exceed it
+        // too (a block synced from a peer ahead): the raised term is handed out to persist.
         if let Some(t) = log.last_term().filter(|&t| t > hard.term) {
             hard = HardState {
                 term: t,
                 voted_for: None,
             };
         }
-        let learner = config.is_learner();
+        let mut membership = Membership::new(log.commit(), committed);
+        for entry in log.entries() {
+            if let Some(change) = changes.config_change(entry) {
+                membership.append(entry.index, &change);
+            }
+        }
+        let validators = membership.current().1.to_vec();
+        let learner = !membership.knows(&id);
         Ok(Raft {
             id,
             validators,
+            membership,
             learner,
             rng: SplitMix::new(seed),
             append_overhead,
             term: hard.term,
             voted_for: hard.voted_for.clone(),
-            persisted: hard,
+            persisted,
             stable: log.last_index(),
             log,
             role: if learner {
@@ -163,6 +216,7 @@ impl Raft {
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
             learners: BTreeSet::new(),
+            learner_candidates: BTreeSet::new(),
             last_term_unknown_reported: false,
             messages: Vec::new(),
             events: Vec::new(),
@@ -198,19 +252,74 @@ impl Raft {
         }
         let validator = self.is_validator(from);
         match message {
-            Message::AppendEntries(m) if validator => self.handle_append(from, m, now_ms, check),
+            Message::AppendEntries(m) if self.may_lead(from) => {
+                self.handle_append(from, m, now_ms, check)
+            }
             Message::AppendEntriesReply(m) if validator || self.learners.contains(from) => {
                 self.handle_append_reply(from, m, validator, now_ms)
             }
-            Message::RequestVote(m) if validator => self.handle_vote(from, m, now_ms),
+            Message::RequestVote(m) if self.may_lead(from) => self.handle_vote(from, m, now_ms),
             Message::RequestVoteReply(m) if validator => self.handle_vote_reply(from, m, now_ms),
             _ => {}
         }
     }
 
     /// Appends `block` as the next entry (leader only) and starts replicating it. The block must
-    /// extend [`Raft::last_entry`], which may itself be uncommitted (pipelining).
+    /// extend [`Raft::last_entry`], which may itself be uncommitted (pipelining), and carry no
+    /// validator-set change (see [`Raft::propose_change`]).
     pub fn propose(&mut self, block: Block, _now_ms: u64) -> Result<u64, ProposeError> {
+        self.append_proposal(block, None)
+    }
+
+    /// Proposes `block`, which carries `change` (the driver's `config_change` must say so for
+    /// it on every node). The change takes effect at once on this leader. Refused while
+    /// another change is uncommitted, before this leader committed an entry of its term, for
+    /// the last validator, and for a validator to add that does not follow as a learner holding
+    /// every committed entry.
+    pub fn propose_change(
+        &mut self,
+        block: Block,
+        change: ConfigChange,
+        _now_ms: u64,
+    ) -> Result<u64, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader.clone(),
+            });
+        }
+        if self.membership.has_pending() {
+            return Err(ProposeError::ChangeInProgress);
+        }
+        if self.log.term(self.log.commit()) != Some(self.term) {
+            return Err(ProposeError::NoCommitInTerm);
+        }
+        check_change(&self.validators, &change).map_err(ProposeError::InvalidChange)?;
+        match &change {
+            ConfigChange::RemoveValidator(_) if self.validators.len() == 1 => {
+                return Err(ProposeError::LastValidator);
+            }
+            ConfigChange::AddValidator(key) => {
+                let id = crate::crypto::node_id(key);
+                let commit = self.log.commit();
+                let match_index = self.progress.get(id).map_or(0, |pr| pr.match_index);
+                if match_index < commit {
+                    return Err(ProposeError::NotCaughtUp {
+                        node_id: id.to_string(),
+                        match_index,
+                        commit,
+                    });
+                }
+            }
+            ConfigChange::RemoveValidator(_) => {}
+        }
+        self.append_proposal(block, Some(change))
+    }
+
+    fn append_proposal(
+        &mut self,
+        block: Block,
+        change: Option<ConfigChange>,
+    ) -> Result<u64, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader.clone(),
@@ -244,8 +353,21 @@ impl Raft {
         }
         self.log.push(entry);
         self.needs_block = false;
+        let index = self.log.last_index();
+        if let Some(change) = change {
+            self.config_appended(index, &change);
+        }
         self.broadcast_append(false);
-        Ok(self.log.last_index())
+        Ok(index)
+    }
+
+    /// The learner candidates that are not validators now.
+    pub(crate) fn learners_now(&self) -> BTreeSet<String> {
+        self.learner_candidates
+            .iter()
+            .filter(|id| **id != self.id && !self.is_validator(id))
+            .cloned()
+            .collect()
     }
 
     /// The last entry of the log: build the next block on it.
@@ -258,12 +380,13 @@ impl Raft {
 
     /// The connected non-validator full peers (observers) a leader replicates to. They never
     /// count toward a quorum.
+    /// Validators among them are left out, and followed again if a change removes them.
     pub fn set_learners<S: AsRef<str>>(&mut self, node_ids: impl IntoIterator<Item = S>) {
-        let learners: BTreeSet<String> = node_ids
+        self.learner_candidates = node_ids
             .into_iter()
             .map(|s| s.as_ref().to_string())
-            .filter(|id| *id != self.id && !self.is_validator(id))
             .collect();
+        let learners = self.learners_now();
         if self.role == Role::Leader {
             self.progress
                 .retain(|id, pr| pr.voter || learners.contains(id));
@@ -285,10 +408,47 @@ impl Raft {
     /// leader's AppendEntries (an authenticated validator); `None` leaves it unknown, and this
     /// node then neither votes nor campaigns until a leader appends to it.
     pub fn on_synced(&mut self, header: BlockHeader, term: Option<u64>) {
+        self.synced(header, term, None);
+    }
+
+    /// [`Raft::on_synced`] for a network whose validator set changes: `validators` is the set
+    /// in force at `header`, after the changes the synced blocks carried (Raft never saw them).
+    pub fn on_synced_with_validators(
+        &mut self,
+        header: BlockHeader,
+        term: Option<u64>,
+        validators: Vec<String>,
+    ) -> Result<(), ConfigError> {
+        let set = RaftConfig {
+            validators,
+            ..self.config.clone()
+        }
+        .checked_validators()?;
+        self.synced(header, term, Some(set));
+        Ok(())
+    }
+
+    fn synced(&mut self, header: BlockHeader, term: Option<u64>, set: Option<Vec<Validator>>) {
         if self.role == Role::Leader {
             return;
         }
-        self.log.synced(header, term);
+        let (height, commit) = (header.height, self.log.commit());
+        let ours = self
+            .log
+            .entry(height)
+            .is_some_and(|e| e.block.hash == header.hash);
+        if height > commit && !ours {
+            // Every uncommitted entry goes (or did not chain): so do their changes.
+            self.config_truncated(commit + 1);
+        }
+        if self.log.synced(header, term) {
+            self.config_truncated(height + 1);
+        }
+        match set {
+            Some(set) if height > commit => self.config_synced(height, set),
+            _ => {}
+        }
+        self.config_committed();
         self.sync_needed = None;
     }
 
@@ -417,6 +577,7 @@ impl Raft {
         self.validators.iter().any(|v| v.node_id == node_id)
     }
 
+    /// A majority of the latest configuration.
     pub(crate) fn quorum(&self) -> usize {
         self.validators.len() / 2 + 1
     }

@@ -234,10 +234,12 @@ impl Raft {
             .iter()
             .filter(|(_, pr)| pr.voter)
             .map(|(id, _)| self.reads.echoed.get(id).copied().unwrap_or(0))
-            .chain(std::iter::once(u64::MAX)) // ourselves
+            .chain(self.counts_itself().then_some(u64::MAX)) // ourselves, unless removing ourselves
             .collect();
         rounds.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = rounds[self.quorum() - 1];
+        let Some(&confirmed) = rounds.get(self.quorum() - 1) else {
+            return;
+        };
         let index = self.log.commit();
         let (ready, waiting): (Vec<Pending>, Vec<Pending>) = self
             .reads

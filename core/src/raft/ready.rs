@@ -76,6 +76,15 @@ pub enum Event {
         index: u64,
         bytes: usize,
     },
+    /// The validator set changed. `committed: false`: the latest set in the log, made by the
+    /// change at `index` (it is in force now; it may still be undone if the entry is truncated,
+    /// and then this event comes again with the set in force again). `committed: true`: the
+    /// set committed at `index` (final; persist it as the set to restore with).
+    ConfigChanged {
+        validators: Vec<String>,
+        index: u64,
+        committed: bool,
+    },
 }
 
 impl std::fmt::Display for Event {
@@ -102,6 +111,20 @@ impl std::fmt::Display for Event {
             Event::EntryTooLarge { index, bytes } => write!(
                 f,
                 "raft:entry {index} ({bytes} bytes) exceeds max_message_bytes"
+            ),
+            Event::ConfigChanged {
+                validators,
+                index,
+                committed,
+            } => write!(
+                f,
+                "raft:validators {} at entry {index} ({})",
+                validators.join(","),
+                if *committed {
+                    "committed"
+                } else {
+                    "in force, uncommitted"
+                }
             ),
         }
     }

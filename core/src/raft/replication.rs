@@ -160,6 +160,7 @@ impl Raft {
     }
 
     /// Commits the highest index a quorum of validators holds, if it is of the current term.
+    /// The leader counts itself only while it is a validator (not while removing itself).
     pub(crate) fn maybe_commit(&mut self) {
         let own = self.stable.min(self.log.handed_out());
         let mut matches: Vec<u64> = self
@@ -167,15 +168,18 @@ impl Raft {
             .values()
             .filter(|pr| pr.voter)
             .map(|pr| pr.match_index)
-            .chain(std::iter::once(own))
+            .chain(self.counts_itself().then_some(own))
             .collect();
         matches.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matches[self.quorum() - 1];
+        let Some(&candidate) = matches.get(self.quorum() - 1) else {
+            return;
+        };
         if candidate > self.log.commit()
             && self.log.term(candidate) == Some(self.term)
             && self.log.commit_to(candidate)
         {
             self.broadcast_append(true);
+            self.config_committed();
         }
     }
 
@@ -341,7 +345,10 @@ impl Raft {
                     index = entry.index;
                     continue;
                 }
-                Some(_) => self.log.truncate_from(entry.index),
+                Some(_) => {
+                    self.log.truncate_from(entry.index);
+                    self.config_truncated(entry.index);
+                }
                 None => {}
             }
             if let Err(reason) = check.verify(self.log.pending_before(entry.index), entry) {
@@ -356,8 +363,13 @@ impl Raft {
             }
             self.log.push(entry.clone());
             index = entry.index;
+            if let Some(change) = check.config_change(entry) {
+                self.config_appended(index, &change);
+            }
         }
-        self.log.commit_to(m.leader_commit.min(index));
+        if self.log.commit_to(m.leader_commit.min(index)) {
+            self.config_committed();
+        }
         Some(Ok(index))
     }
 

@@ -13,18 +13,28 @@ impl Raft {
     /// which cannot). An unauthenticated connection may only acknowledge entries as a learner
     /// (that never counts toward a quorum, so it moves nothing).
     pub fn screen(&self, from: &str, authenticated: bool, message: &Message) -> Result<(), String> {
-        let validator = self.is_validator(from);
+        // A leader removing itself still leads until its removal commits.
+        let validator = match message {
+            Message::AppendEntries(_) => self.may_lead(from),
+            _ => self.is_validator(from),
+        };
+        // A validator removed by a change it has not heard of is honest, only behind: `step`
+        // ignores what it sends, but it is not scored.
+        let removed = self.was_removed(from);
         if let Message::AppendEntriesReply(_) = message {
             if validator && !authenticated {
                 return Err("from an unauthenticated connection claiming a validator".into());
             }
-            if !validator && !self.learners.contains(from) {
+            if !validator && !self.learners.contains(from) && !removed {
                 return Err("from a node that is neither a validator nor a learner".into());
             }
             return Ok(());
         }
         if !validator {
-            return Err("from a non-validator".into());
+            return match removed {
+                true => Ok(()),
+                false => Err("from a non-validator".into()),
+            };
         }
         if !authenticated {
             return Err("from an unauthenticated connection claiming a validator".into());

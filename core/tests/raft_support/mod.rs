@@ -2,13 +2,18 @@
 //! with loss, duplication, reordering, delay and partitions, and crash-restarts that keep only
 //! what was persisted through `Ready`. Entries are real signed blocks; every step is checked
 //! against Raft's safety properties (`Checker`).
+//!
+//! Membership changes are blocks whose state root is a marker (`change_root`): "adda" or
+//! "dead" then the node's index, so no block format change is needed. Every node's driver
+//! derives its committed validator set from the change blocks it applied.
 
 #![allow(dead_code)] // each test file uses part of the harness
 
 use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::protocol::{Envelope, LogEntry, Message};
 use miniledger_core::raft::{
-    Event, HardState, ProposeError, Raft, RaftConfig, Ready, Restored, Role,
+    ConfigChange, ConfigChanges, EntryCheck, Event, HardState, ProposeError, Raft, RaftConfig,
+    Ready, Restored, Role,
 };
 use miniledger_core::rng::SplitMix;
 use miniledger_core::{Block, BlockHeader, Keypair};
@@ -66,12 +71,69 @@ impl NetConfig {
     }
 }
 
+const ADD_MARK: &str = "adda";
+const REMOVE_MARK: &str = "dead";
+
+/// The state root that marks a block as carrying `change` of node `node`.
+pub fn change_root(add: bool, node: usize) -> String {
+    let mark = if add { ADD_MARK } else { REMOVE_MARK };
+    format!("{mark}{node:060x}")
+}
+
+/// The sim's `config_change`: reads the marker back (`keys`: every node's public key).
+pub fn change_of(root: &str, keys: &[String]) -> Option<ConfigChange> {
+    let node = usize::from_str_radix(root.get(4..)?, 16).ok()?;
+    let key = keys.get(node)?.clone();
+    match &root[..4] {
+        ADD_MARK => Some(ConfigChange::AddValidator(key)),
+        REMOVE_MARK => Some(ConfigChange::RemoveValidator(key)),
+        _ => None,
+    }
+}
+
+/// The sim's driver interface to Raft: block verification and change markers.
+struct SimCheck<'a> {
+    tip: &'a BlockHeader,
+    keys: &'a [String],
+}
+
+impl ConfigChanges for SimCheck<'_> {
+    fn config_change(&self, entry: &LogEntry) -> Option<ConfigChange> {
+        change_of(&entry.block.state_root, self.keys)
+    }
+}
+
+impl EntryCheck for SimCheck<'_> {
+    fn verify(&mut self, before: &[LogEntry], entry: &LogEntry) -> Result<(), String> {
+        verify_entry(self.tip, before, entry)
+    }
+}
+
+/// The validator set after `changes` (in height order) on `genesis`.
+fn fold_changes<'a>(
+    genesis: &[String],
+    changes: impl IntoIterator<Item = &'a ConfigChange>,
+) -> Vec<String> {
+    let mut set = genesis.to_vec();
+    for change in changes {
+        match change {
+            ConfigChange::AddValidator(k) if !set.contains(k) => set.push(k.clone()),
+            ConfigChange::RemoveValidator(k) => set.retain(|v| v != k),
+            _ => {}
+        }
+    }
+    set.sort();
+    set
+}
+
 /// What survives a crash.
 #[derive(Debug, Clone)]
 pub struct Disk {
     pub hard: HardState,
     /// Applied committed blocks, index = height (genesis first), with their terms if known.
     pub chain: Vec<(BlockHeader, Option<u64>)>,
+    /// The changes carried by applied blocks, by height.
+    pub changes: BTreeMap<u64, ConfigChange>,
     /// Persisted entries not yet applied.
     pub entries: BTreeMap<u64, LogEntry>,
 }
@@ -81,8 +143,14 @@ impl Disk {
         Disk {
             hard: HardState::default(),
             chain: vec![(Block::genesis().header(), Some(0))],
+            changes: BTreeMap::new(),
             entries: BTreeMap::new(),
         }
+    }
+
+    /// The committed validator set, from the genesis set and the applied change blocks.
+    pub fn validators(&self, genesis: &[String]) -> Vec<String> {
+        fold_changes(genesis, self.changes.values())
     }
 
     pub fn tip(&self) -> &BlockHeader {
@@ -151,6 +219,9 @@ pub struct Checker {
     /// Coverage counters: how often the interesting paths ran.
     pub syncs: usize,
     pub truncations: usize,
+    /// Validators added and removed by committed changes.
+    pub added: usize,
+    pub removed: usize,
     pub ready_crashes: usize,
     /// Linearizable reads in flight: (node, read id) → the height committed anywhere when the
     /// read was asked. Its read index must be at least that.
@@ -163,7 +234,15 @@ pub struct Checker {
 
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// The initial validators: nodes `0..validators`; the others start as learners.
     pub validators: usize,
+    /// The genesis validator set (public keys) and every node's key, by node index.
+    pub genesis: Vec<String>,
+    pub keys: Vec<String>,
+    /// Nodes that hear no leader sync from the peer with the longest chain at every `run_for`
+    /// (the driver's `chases_peers`); a node whose configuration is behind (it does not know
+    /// the leader as a validator) catches up only this way.
+    pub chase: bool,
     pub opts: Opts,
     pub now: u64,
     pub rng: SplitMix,
@@ -236,10 +315,10 @@ impl Cluster {
             .iter()
             .map(|k| k.public_hex().to_string())
             .collect();
-        let nodes = keys
+        let nodes: Vec<Node> = keys
             .into_iter()
             .map(|key| {
-                let mut config = RaftConfig::new(key.public_hex(), validator_keys.clone());
+                let mut config = RaftConfig::new(key.public_hex(), Vec::new());
                 config.election_timeout_min_ms = opts.election_ms.0;
                 config.election_timeout_max_ms = opts.election_ms.1;
                 config.heartbeat_ms = opts.heartbeat_ms;
@@ -260,9 +339,16 @@ impl Cluster {
                 }
             })
             .collect();
+        let all_keys: Vec<String> = nodes
+            .iter()
+            .map(|n: &Node| n.key.public_hex().to_string())
+            .collect();
         let mut cluster = Cluster {
             nodes,
             validators: opts.validators,
+            genesis: validator_keys,
+            keys: all_keys,
+            chase: false,
             opts,
             now: 1_000,
             rng: SplitMix::new(seed),
@@ -296,19 +382,23 @@ impl Cluster {
             .expect("known node")
     }
 
+    /// Every node is connected: Raft leaves out the validators.
     fn learner_ids(&self) -> Vec<String> {
-        self.nodes[self.validators..]
-            .iter()
-            .map(|n| n.id.clone())
-            .collect()
+        self.nodes.iter().map(|n| n.id.clone()).collect()
     }
 
-    /// (Re)starts node `i` from its disk.
+    /// (Re)starts node `i` from its disk, with the validator set its applied chain commits.
     pub fn start(&mut self, i: usize) {
         let learners = self.learner_ids();
         let node = &mut self.nodes[i];
         let seed = self.seed ^ ((i as u64) << 32) ^ node.restarts.wrapping_mul(0x9E37_79B9);
-        let mut raft = Raft::new(node.config.clone(), node.disk.restored(), seed).expect("config");
+        let mut config = node.config.clone();
+        config.validators = node.disk.validators(&self.genesis);
+        let changes = SimCheck {
+            tip: node.disk.tip(),
+            keys: &self.keys,
+        };
+        let mut raft = Raft::restore(config, node.disk.restored(), seed, &changes).expect("config");
         raft.set_learners(&learners);
         raft.tick(self.now); // arms the election timer
         node.raft = Some(raft);
@@ -367,6 +457,49 @@ impl Cluster {
     pub fn reachable(&self, from: usize, to: usize) -> bool {
         let same_group = self.groups.as_ref().is_none_or(|g| g[from] == g[to]);
         same_group && !self.cut.contains(&(from, to))
+    }
+
+    /// Node `i` proposes adding (`add`) or removing node `node` as a validator.
+    pub fn propose_change(
+        &mut self,
+        i: usize,
+        add: bool,
+        node: usize,
+    ) -> Result<u64, ProposeError> {
+        let now = self.now;
+        let key = self.keys[node].clone();
+        let n = &mut self.nodes[i];
+        let Some(raft) = n.raft.as_mut() else {
+            return Err(ProposeError::NotLeader { leader: None });
+        };
+        let parent = raft.last_entry().header;
+        let timestamp = now.max(parent.timestamp + 1);
+        let block = Block::build(
+            &parent,
+            timestamp,
+            Vec::new(),
+            change_root(add, node),
+            &n.key,
+        );
+        let change = match add {
+            true => ConfigChange::AddValidator(key),
+            false => ConfigChange::RemoveValidator(key),
+        };
+        let result = raft.propose_change(block, change, now);
+        self.process(i);
+        result
+    }
+
+    /// Node `i`'s latest validator set, as node indices.
+    pub fn config_of(&self, i: usize) -> Vec<usize> {
+        let raft = self.nodes[i].raft();
+        let ids = raft.status().validators;
+        let mut nodes: Vec<usize> = ids
+            .iter()
+            .map(|k| self.keys.iter().position(|x| x == k).expect("known key"))
+            .collect();
+        nodes.sort();
+        nodes
     }
 
     /// Builds the next block on node `i`'s last entry and proposes it.
@@ -465,8 +598,10 @@ impl Cluster {
             if entry.block.state_root == INVALID_ROOT {
                 self.violation(format!("node {i} committed invalid block {}", entry.index));
             }
-            self.apply(i, entry.block.header(), Some(entry.term));
+            let change = change_of(&entry.block.state_root, &self.keys);
+            self.apply(i, entry.block.header(), Some(entry.term), change);
         }
+        self.check_committed_config(i);
         if crash_at == 4 {
             return true;
         }
@@ -514,9 +649,13 @@ impl Cluster {
         for entry in &rd.entries {
             assert!(
                 entry.term <= term,
-                "seed {}: node {i} persists an entry of term {} above its persisted term {term}",
+                "seed {}: node {i} persists an entry of term {} above its persisted term {term} (ready {:?}, entries {:?}, events {:?}, status {:?})",
                 self.seed,
-                entry.term
+                entry.term,
+                rd.hard_state,
+                rd.entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>(),
+                rd.events,
+                self.nodes[i].raft.as_ref().map(|r| r.status())
             );
             let id = (entry.index, entry.term);
             let hash = &entry.block.hash;
@@ -574,7 +713,13 @@ impl Cluster {
     }
 
     /// Node `i` applies a committed block.
-    fn apply(&mut self, i: usize, header: BlockHeader, term: Option<u64>) {
+    fn apply(
+        &mut self,
+        i: usize,
+        header: BlockHeader,
+        term: Option<u64>,
+        change: Option<ConfigChange>,
+    ) {
         let observer_term = self.nodes[i].raft().term();
         let node = &mut self.nodes[i];
         let tip = node.disk.tip().clone();
@@ -585,6 +730,9 @@ impl Cluster {
             ));
         }
         let hash = header.hash.clone();
+        if let Some(change) = change {
+            node.disk.changes.insert(header.height, change);
+        }
         node.disk.chain.push((header, term));
         let height = node.disk.tip().height;
         node.disk.entries = node.disk.entries.split_off(&(height + 1));
@@ -595,6 +743,11 @@ impl Cluster {
             Some(_) => {}
             None => {
                 self.checker.committed.insert(height, (hash, observer_term));
+                match self.nodes[i].disk.changes.get(&height) {
+                    Some(ConfigChange::AddValidator(_)) => self.checker.added += 1,
+                    Some(ConfigChange::RemoveValidator(_)) => self.checker.removed += 1,
+                    None => {}
+                }
             }
         }
     }
@@ -614,17 +767,60 @@ impl Cluster {
             .collect();
         for (header, term) in blocks {
             if header.height > self.nodes[i].height() {
-                self.apply(i, header, term.filter(|_| self.sync_terms));
+                let change = self.nodes[peer].disk.changes.get(&header.height).cloned();
+                self.apply(i, header, term.filter(|_| self.sync_terms), change);
             }
         }
         self.checker.syncs += 1;
         let (tip, term) = self.nodes[i].disk.chain.last().cloned().expect("genesis");
+        let validators = self.nodes[i].disk.validators(&self.genesis);
         self.nodes[i]
             .raft
             .as_mut()
             .expect("up")
-            .on_synced(tip, term);
+            .on_synced_with_validators(tip, term, validators)
+            .expect("a committed set is valid");
+        self.check_committed_config(i);
         self.process(i);
+    }
+
+    /// Raft's committed validator set is the one the node's applied chain makes (checked when
+    /// Raft's commit index is the applied tip).
+    fn check_committed_config(&self, i: usize) {
+        let Some(raft) = self.nodes[i].raft.as_ref() else {
+            return;
+        };
+        if raft.commit_index() != self.nodes[i].height() {
+            return;
+        }
+        let on_chain = self.nodes[i].disk.validators(&self.genesis);
+        if raft.committed_validators() != on_chain {
+            self.violation(format!(
+                "node {i}: Raft's committed validators {:?} are not its chain's {:?}",
+                raft.committed_validators(),
+                on_chain
+            ));
+        }
+    }
+
+    /// Node `i`, if it hears no leader, syncs from the reachable up node with the longest
+    /// chain (BlockSync serves committed blocks only).
+    pub fn chase_peers(&mut self, i: usize) {
+        let now = self.now;
+        if !self.nodes[i]
+            .raft
+            .as_ref()
+            .is_some_and(|r| r.chases_peers(now))
+        {
+            return;
+        }
+        let best = (0..self.nodes.len())
+            .filter(|&p| p != i && self.nodes[p].is_up() && self.reachable(p, i))
+            .max_by_key(|&p| self.nodes[p].height());
+        if let Some(p) = best.filter(|&p| self.nodes[p].height() > self.nodes[i].height()) {
+            let h = self.nodes[p].height();
+            self.sync(i, p, h);
+        }
     }
 
     /// Leader completeness: a new leader holds every block committed in an earlier term.
@@ -728,8 +924,18 @@ impl Cluster {
                             )
                         })
                         .collect();
+                    let config: Vec<usize> = s
+                        .validators
+                        .iter()
+                        .filter_map(|k| self.keys.iter().position(|x| x == k))
+                        .collect();
+                    let committed: Vec<usize> = r
+                        .committed_validators()
+                        .iter()
+                        .filter_map(|k| self.keys.iter().position(|x| x == k))
+                        .collect();
                     format!(
-                        "{:?} term {} vote {:?} leader {:?} commit {} last {} (term {:?}) {}",
+                        "{:?} term {} vote {:?} leader {:?} commit {} last {} (term {:?}) validators {config:?} (committed {committed:?}) {}",
                         s.role,
                         s.term,
                         s.voted_for.map(|v| self.index_of(&v)),
@@ -746,6 +952,11 @@ impl Cluster {
                 n.id,
                 n.height()
             ));
+            if std::env::var("RAFT_SIM_EVENTS").is_ok() {
+                for e in n.events.iter().rev().take(6).rev() {
+                    out.push_str(&format!("      {e}\n"));
+                }
+            }
         }
         out
     }
@@ -784,6 +995,11 @@ impl Cluster {
     pub fn run_for(&mut self, ms: u64) {
         let until = self.now + ms;
         self.run_until(until);
+        if self.chase {
+            for i in 0..self.nodes.len() {
+                self.chase_peers(i);
+            }
+        }
     }
 
     /// Everything due at `now`: one message, or the due timers.
@@ -818,13 +1034,11 @@ impl Cluster {
         let Some(raft) = node.raft.as_mut() else {
             return;
         };
-        let tip = node.disk.tip().clone();
-        raft.step(
-            &from_id,
-            message,
-            now,
-            &mut |before: &[LogEntry], entry: &LogEntry| verify_entry(&tip, before, entry),
-        );
+        let mut check = SimCheck {
+            tip: node.disk.tip(),
+            keys: &self.keys,
+        };
+        raft.step(&from_id, message, now, &mut check);
         self.process(to);
     }
 
