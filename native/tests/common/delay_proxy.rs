@@ -94,9 +94,7 @@ pub fn start(ns: &str, delay: Delay) {
         enter(&ns);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, RELAY_PORT)).expect("relay bind");
         ready_tx.send(()).unwrap();
-        let mut seq = 0u64;
-        for inbound in listener.incoming().flatten() {
-            seq += 1;
+        for (seq, inbound) in (1u64..).zip(listener.incoming().flatten()) {
             let delay = delay.clone();
             std::thread::spawn(move || relay(inbound, delay, seq));
         }
