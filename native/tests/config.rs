@@ -66,7 +66,8 @@ fn cli_definition_is_consistent_and_every_subcommand_has_help() {
     let demo = Cli::command().find_subcommand("demo").unwrap().clone();
     assert_eq!(
         demo.get_about().unwrap().to_string(),
-        "start a three-validator demo cluster on loopback and print the page address"
+        "start a three-validator demo cluster on loopback (with the example contracts \
+         deployed and used) and print the page address"
     );
 }
 
