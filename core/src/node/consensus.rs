@@ -458,6 +458,7 @@ impl<S: NodeStorage> FullNode<S> {
     /// Leader: the next block from the mempool on the last entry (committed or not), with its
     /// stateRoot over the store plus the uncommitted entries. True if one was proposed.
     fn raft_produce(&mut self) -> bool {
+        let latest = self.latest_tx_timestamp();
         let Mode::Raft(c) = &mut self.mode else {
             return false;
         };
@@ -490,7 +491,6 @@ impl<S: NodeStorage> FullNode<S> {
                 return false;
             }
             let max = self.config.rules.limits.max_txs_per_block;
-            let latest = (self.now.wall).saturating_add(self.config.rules.limits.max_future_ms);
             let txs = self.mempool.ready(max, pending.nonces(), latest);
             if txs.is_empty() && !c.needs_block {
                 c.idle = Some(idle_key);

@@ -98,14 +98,6 @@ impl History {
             })
             .collect()
     }
-
-    pub fn len_ops(&self) -> usize {
-        let events = self.events.lock().unwrap();
-        events
-            .iter()
-            .filter(|e| matches!(e.kind, Kind::Invoke(_)))
-            .count()
-    }
 }
 
 /// One operation with its invocation and completion.
