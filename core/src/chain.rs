@@ -3,7 +3,7 @@
 //! and the simulator use this directly.
 
 use crate::model::{Block, BlockHeader};
-use crate::pipeline::{self, BlockError, ChainReads, MemoryChain, Rules};
+use crate::pipeline::{self, BlockError, ChainReads, Governance, MemoryChain, Rules};
 use crate::state::MemoryState;
 use crate::validation::{Limits, NonceView, ValidationError, ValidatorSet};
 
@@ -28,6 +28,11 @@ impl Chain {
                 validators,
                 limits,
                 state_root: state_root_rule,
+                // Our chains (tree roots) govern themselves; 0.2's record governance only.
+                governance: match state_root_rule {
+                    StateRootRule::Tree => Governance::OnChain,
+                    _ => Governance::Recorded,
+                },
             },
             store,
         }

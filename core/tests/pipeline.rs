@@ -3,8 +3,8 @@
 //! are appended and then committed).
 
 use miniledger_core::pipeline::{
-    self, build, check_entry, check_verified, BlockError, ChainReads, Known, MemoryChain, Pending,
-    Rules, StateRootRule, Verdict,
+    self, build, check_entry, check_verified, BlockError, ChainReads, Governance, Known,
+    MemoryChain, Pending, Rules, StateRootRule, Verdict,
 };
 use miniledger_core::state::StateView;
 use miniledger_core::validation::{Limits, NonceView, ReplayRule, Rule, ValidatorSet};
@@ -26,6 +26,10 @@ fn rules(state_root: StateRootRule) -> Rules {
         validators: ValidatorSet::new([proposer().public_hex()]),
         limits: Limits::default(),
         state_root,
+        governance: match state_root {
+            StateRootRule::Tree => Governance::OnChain,
+            _ => Governance::Recorded,
+        },
     }
 }
 

@@ -13,6 +13,7 @@
 
 use clap::Parser;
 use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{Keypair, PayloadBody, StateRootRule, Transaction};
 use miniledger_native::node::{seal_run, Rules};
 use miniledger_native::storage::Store;
@@ -69,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         validators: ValidatorSet::new([proposer.public_hex()]),
         limits: Limits::default(),
         state_root: StateRootRule::Tree,
+        governance: Governance::OnChain,
     };
     if store.height() != 0 {
         return Err(format!("{} already holds a chain", args.out.display()).into());

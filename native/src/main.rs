@@ -4,7 +4,7 @@ use miniledger_core::genesis::{Genesis, Network, DEFAULT_CHAIN_NAME};
 use miniledger_core::net::Admission;
 use miniledger_core::raft::RaftConfig;
 use miniledger_core::validation::{Limits, ReplayRule, ValidatorSet};
-use miniledger_core::StateRootRule;
+use miniledger_core::{Governance, StateRootRule};
 use miniledger_native::api::{self, ApiContext, NodeInfo};
 use miniledger_native::cli::{
     self, Command, ContractCommand, KeysCommand, PeersCommand, StartArgs, TxCommand,
@@ -314,6 +314,11 @@ async fn run_node(
             state_root: match config.compat {
                 Some(Compat::MiniLedger02) => StateRootRule::MiniLedgerBefore,
                 None => StateRootRule::Tree,
+            },
+            // Ours: proposals act and the validator set is state; 0.2's only records them.
+            governance: match config.compat {
+                Some(Compat::MiniLedger02) => Governance::Recorded,
+                None => Governance::OnChain,
             },
         },
         tls: peer_tls.clone(),

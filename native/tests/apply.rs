@@ -5,6 +5,7 @@ mod common;
 
 use common::now_ms;
 use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{Block, Keypair, PayloadBody, StateRootRule, Transaction};
 use miniledger_native::node::{apply_block, apply_blocks, ApplyError, Rules};
 use miniledger_native::storage::Reads;
@@ -20,6 +21,7 @@ fn rules() -> Rules {
         validators: ValidatorSet::new([proposer().public_hex()]),
         limits: Limits::default(),
         state_root: StateRootRule::Tree,
+        governance: Governance::OnChain,
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 
 use common::{now_ms, wait_until_within, NodeProcess};
 use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{Keypair, PayloadBody, StateRootRule, Transaction};
 use miniledger_native::node::{seal_run, Rules};
 use miniledger_native::storage::Reads;
@@ -28,6 +29,7 @@ fn build_chain(dir: &Path, proposer: &Keypair) {
         validators: ValidatorSet::new([proposer.public_hex()]),
         limits: Limits::default(),
         state_root: StateRootRule::Tree,
+        governance: Governance::OnChain,
     };
     let start = now_ms() - 3_600_000;
     let mut i = 0;

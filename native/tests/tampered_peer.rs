@@ -11,6 +11,7 @@ use common::fake_peer::{envelope, FakePeer, Script};
 use common::{now_ms, wait_until, NodeProcess};
 use miniledger_core::protocol::{Message, PeerInfo, PeerList};
 use miniledger_core::validation::{Limits, ReplayRule, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{Block, Chain, Keypair, StateRootRule};
 use miniledger_native::node::{apply_blocks, Rules};
 use miniledger_native::storage::Store;
@@ -86,6 +87,7 @@ fn honest_node(f: &Fixture, compat: &[&str]) -> (NodeProcess, tempfile::TempDir)
         validators: ValidatorSet::new([f.proposer.as_str()]),
         limits: Limits::default(),
         state_root: StateRootRule::MiniLedgerBefore,
+        governance: Governance::Recorded,
     };
     let outcome = apply_blocks(&mut store, &blocks, &rules, now_ms());
     assert!(outcome.error.is_none(), "{:?}", outcome.error);

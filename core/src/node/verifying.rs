@@ -180,7 +180,7 @@ impl Verifying {
 mod tests {
     use super::*;
     use crate::validation::{Limits, Rule, ValidatorSet};
-    use crate::{Keypair, StateRootRule};
+    use crate::{Governance, Keypair, StateRootRule};
 
     fn key() -> Keypair {
         Keypair::from_seed([3; 32])
@@ -191,6 +191,7 @@ mod tests {
             validators: ValidatorSet::new([key().public_hex()]),
             limits: Limits::default(),
             state_root: StateRootRule::Tree,
+            governance: Governance::OnChain,
         }
     }
 

@@ -38,13 +38,37 @@ pub enum StateRootRule {
     Unchecked,
 }
 
+/// Whether governance transactions act (see `governance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Governance {
+    /// MiniLedger 0.2's networks: proposals and votes are recorded in blocks and change no
+    /// state; the validator set is fixed.
+    Recorded,
+    /// Ours: proposals, votes and outcomes are state, and approved proposals change the
+    /// validator set, so each block is checked against the set in force at its height.
+    OnChain,
+}
+
 /// The rules a chain accepts blocks under.
 #[derive(Debug, Clone)]
 pub struct Rules {
+    /// The validator set (the genesis one under [`Governance::OnChain`]).
     pub validators: ValidatorSet,
     pub limits: Limits,
     /// Ours ([`StateRootRule::Tree`]) unless the chain is a MiniLedger 0.2 network's.
     pub state_root: StateRootRule,
+    pub governance: Governance,
+}
+
+impl Rules {
+    /// The set the stateless rules check proposers against: none under on-chain governance,
+    /// where the set in force at each height is state and the state step checks it.
+    pub fn stateless_validators(&self) -> Option<&ValidatorSet> {
+        match self.governance {
+            Governance::Recorded => Some(&self.validators),
+            Governance::OnChain => None,
+        }
+    }
 }
 
 /// Why a block was not accepted.
@@ -92,7 +116,14 @@ pub struct Verdict {
 /// of signatures), then the state step.
 pub fn check<R: ChainReads>(reads: &R, rules: &Rules, blocks: &[Block], now_ms: u64) -> Verdict {
     let tip = reads.tip();
-    let stateless = verify_blocks(blocks, &tip, &rules.validators, &rules.limits, now_ms).err();
+    let stateless = verify_blocks(
+        blocks,
+        &tip,
+        rules.stateless_validators(),
+        &rules.limits,
+        now_ms,
+    )
+    .err();
     check_verified(reads, rules, blocks, stateless, None)
 }
 
@@ -138,9 +169,15 @@ pub fn check_entry<R: ChainReads>(
             error: ValidationError::new(Rule::BlockPreviousHash, detail),
         });
     }
-    let stateless = verify_block(block, &parent, &rules.validators, &rules.limits, now_ms)
-        .err()
-        .map(|error| (before.len(), error));
+    let stateless = verify_block(
+        block,
+        &parent,
+        rules.stateless_validators(),
+        &rules.limits,
+        now_ms,
+    )
+    .err()
+    .map(|error| (before.len(), error));
     let mut run = before.to_vec();
     run.push(block);
     let verdict = check_verified(reads, rules, &run, stateless, Some(known));

@@ -4,14 +4,16 @@
 
 use super::overlay::Overlay;
 use super::reads::ChainReads;
-use super::{BlockError, Rules};
+use super::{BlockError, Governance, Rules};
 use crate::chain::StateRootRule;
 use crate::model::Block;
+use crate::raft::ConfigChange;
 use crate::state::commitment::jmt::storage::TreeUpdateBatch;
 use crate::state::commitment::{PendingTree, TreeChanges};
 use crate::state::{reproducible_by_miniledger, StateDelta, StateView};
 use crate::validation::{
-    check_nonces, check_state_root, check_tx_hash_replays, ReplayRule, ValidationError,
+    check_nonces, check_proposer, check_state_root, check_tx_hash_replays, ReplayRule,
+    ValidationError,
 };
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
@@ -21,6 +23,9 @@ use std::collections::{HashMap, HashSet};
 pub struct Executed {
     pub delta: StateDelta,
     pub next_nonces: HashMap<String, u64>,
+    /// The validator-set change an approved governance proposal made (under
+    /// [`Governance::OnChain`]): the Raft entry carrying this block changes membership.
+    pub change: Option<ConfigChange>,
 }
 
 /// A block's effects computed but not yet layered (see [`Pending::prepare`]). Raft keeps
@@ -40,6 +45,8 @@ pub type Known = HashMap<String, Prepared>;
 /// The state after the store's tip and the pending blocks pushed so far.
 pub struct Pending<'a, R> {
     reads: &'a R,
+    /// The genesis validator set under [`Governance::OnChain`] (None: governance is recorded).
+    governance: Option<&'a [String]>,
     rule: StateRootRule,
     replay: ReplayRule,
     /// Transaction hashes of the pushed blocks (replays under [`ReplayRule::TxHash`]).
@@ -52,9 +59,10 @@ pub struct Pending<'a, R> {
 }
 
 impl<'a, R: ChainReads> Pending<'a, R> {
-    pub fn new(reads: &'a R, rules: &Rules) -> Self {
+    pub fn new(reads: &'a R, rules: &'a Rules) -> Self {
         Pending {
             reads,
+            governance: (rules.governance == Governance::OnChain).then(|| rules.validators.keys()),
             rule: rules.state_root,
             replay: rules.limits.replay,
             pushed_hashes: HashSet::new(),
@@ -74,6 +82,10 @@ impl<'a, R: ChainReads> Pending<'a, R> {
     /// A received block's state rules (nonces, then its `stateRoot` under the rule), its
     /// effects not yet layered.
     pub fn check(&self, block: &Block) -> Result<Prepared, BlockError> {
+        if let Some(genesis) = self.governance {
+            let set = crate::governance::validators(&self.overlay, genesis);
+            check_proposer(block, &set).map_err(|error| invalid(block, error))?;
+        }
         let prepared = self.prepare(block)?;
         if let Some(expected) = &prepared.root {
             check_state_root(block, expected).map_err(|error| invalid(block, error))?;
@@ -96,7 +108,13 @@ impl<'a, R: ChainReads> Pending<'a, R> {
             height: draft.height,
             detail,
         };
-        let delta = execute(draft, &self.overlay).map_err(unreadable)?;
+        let mut delta = execute(draft, &self.overlay).map_err(unreadable)?;
+        // Governance reads and writes only `_gov:` keys and its receipts, which nothing else
+        // may write: running it after the block's other transactions gives the same state as
+        // running every transaction in order.
+        let change = self.governance.and_then(|genesis| {
+            crate::governance::execute(draft, &self.overlay, &mut delta, genesis)
+        });
         let (tree_root, tree) = match &self.tree {
             Some(pending) => {
                 let (root, batch) = pending
@@ -121,7 +139,11 @@ impl<'a, R: ChainReads> Pending<'a, R> {
         };
         Ok(Prepared {
             root,
-            executed: Executed { delta, next_nonces },
+            executed: Executed {
+                delta,
+                next_nonces,
+                change,
+            },
             tree,
         })
     }

@@ -2,7 +2,7 @@
 //! persists (core does no I/O). `state:set` stores the canonical JSON of the value and bumps the
 //! key's version; `state:delete` removes the key (its version restarts at 1 when set again).
 //! Contract payloads are executed by `contract` (feature `contracts`) on top of this, through
-//! the block pipeline; governance payloads are recorded in blocks but change no state.
+//! the block pipeline; governance payloads by `governance` (on our networks; recorded only on 0.2's).
 
 use crate::canonical;
 use crate::hash::ZERO_HASH;
@@ -20,13 +20,15 @@ pub const CONTRACT_CODE_PREFIX: &str = "_contract_code:";
 /// `stateRoot` commits to every receipt (see README, "Smart contracts").
 pub const RECEIPT_PREFIX: &str = "_receipt:";
 
-/// Keys only contract execution writes. On our networks `state:set` / `state:delete` may not
-/// name them (`tx.reserved-key`), so a contract's code, its deployer and a receipt are what
+/// Keys only contract and governance execution write. On our networks `state:set` /
+/// `state:delete` may not name them (`tx.reserved-key`) and contracts may not write them, so a
+/// contract's code, its deployer, a receipt, a proposal and the validator set are what
 /// execution made them.
 pub fn is_execution_key(key: &str) -> bool {
     key.starts_with(CONTRACT_META_PREFIX)
         || key.starts_with(CONTRACT_CODE_PREFIX)
         || key.starts_with(RECEIPT_PREFIX)
+        || key.starts_with(crate::governance::PREFIX)
 }
 
 /// The state key of transaction `tx_hash`'s receipt.

@@ -6,7 +6,7 @@ pub mod block;
 pub mod nonces;
 pub mod transaction;
 
-pub use block::{check_state_root, verify_block, verify_blocks, ValidatorSet};
+pub use block::{check_proposer, check_state_root, verify_block, verify_blocks, ValidatorSet};
 pub use nonces::{check_nonces, check_tx_hash_replays, NonceView, ReplayRule};
 pub use transaction::{check_transaction_content, validate_transaction};
 

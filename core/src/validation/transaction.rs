@@ -53,7 +53,7 @@ pub fn check_transaction_content(
             if crate::state::is_execution_key(key) {
                 return fail(
                     Rule::TxReservedKey,
-                    format!("{key:?}: keys starting with _contract:, _contract_code: or _receipt: are written by contract execution only"),
+                    format!("{key:?}: keys starting with _contract:, _contract_code:, _receipt: or _gov: are written by contract and governance execution only"),
                 );
             }
         }

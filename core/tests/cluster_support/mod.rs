@@ -22,6 +22,7 @@ use miniledger_core::pipeline::{ChainReads, Rules};
 use miniledger_core::raft::RaftConfig;
 use miniledger_core::rng::SplitMix;
 use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{Block, Keypair, PayloadBody, StateRootRule, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -252,6 +253,7 @@ impl Sim {
             validators: ValidatorSet::new(validator_keys.clone()),
             limits: Limits::default(),
             state_root: StateRootRule::Tree,
+            governance: Governance::OnChain,
         };
         let full = keys
             .into_iter()
@@ -322,6 +324,7 @@ impl Sim {
             validators: ValidatorSet::new(validator_keys.clone()),
             limits: Limits::default(),
             state_root: StateRootRule::Tree,
+            governance: Governance::OnChain,
         };
         let raft = layout.validators > 0;
         let full = (keys.into_iter().enumerate())
@@ -1124,6 +1127,7 @@ fn rebuild_without_last(store: MemStore) -> MemStore {
         validators: ValidatorSet::new(proposers),
         limits: Limits::default(),
         state_root: StateRootRule::Tree,
+        governance: Governance::OnChain,
     };
     let mut fresh = MemStore::new();
     fresh

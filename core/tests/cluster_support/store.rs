@@ -154,6 +154,7 @@ impl NodeStorage for MemStore {
             .map(|i| Executed {
                 delta: i.delta.clone(),
                 next_nonces: i.next_nonces.clone(),
+                change: None, // membership is Raft's, not the store's
             })
             .collect();
         let verdict = Verdict {
