@@ -1,6 +1,6 @@
 //! Bugs found by fuzzing (fuzz/regressions/), each as a plain test of the public API.
 
-use miniledger_core::net::{Action, Direction, PeerConfig, PeerManager};
+use miniledger_core::net::{Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
 use miniledger_core::protocol::{Envelope, HandshakeAck, Message};
 use miniledger_core::Keypair;
 
@@ -29,18 +29,17 @@ fn a_refusing_ack_without_a_reason_is_a_refusal() {
         &Envelope::new(me.node_id(), 0, Message::HandshakeAck(ack)).encode(),
         1,
     );
-    let actions: Vec<Action> = std::iter::from_fn(|| pm.poll()).collect();
+    let events: Vec<PeerEvent> = std::iter::from_fn(|| pm.poll_event()).collect();
+    let transmits: Vec<Transmit> = std::iter::from_fn(|| pm.poll_transmit()).collect();
     assert!(
-        !actions
-            .iter()
-            .any(|a| matches!(a, Action::PeerConnected(_))),
-        "{actions:?}"
+        !events.iter().any(|e| matches!(e, PeerEvent::Connected(_))),
+        "{events:?} {transmits:?}"
     );
     assert!(
-        actions.iter().any(
-            |a| matches!(a, Action::Close { conn: 7, reason } if reason.ends_with("failed: refused"))
+        transmits.iter().any(
+            |t| matches!(t, Transmit::Close { conn: 7, reason } if reason.ends_with("failed: refused"))
         ),
-        "{actions:?}"
+        "{events:?} {transmits:?}"
     );
     assert_eq!(pm.peers().count(), 0);
 }

@@ -10,7 +10,7 @@ use miniledger_core::hash::{sha256_hex, ZERO_HASH};
 use miniledger_core::light::{
     BlockSource, Io, LightConfig, LightEvent, LightNode, LightVerifier, NonceTracker,
 };
-use miniledger_core::net::{Action, ConnId, Direction, PeerConfig, PeerManager};
+use miniledger_core::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
 use miniledger_core::protocol::{BlockAnnounce, Message, SyncResponse};
 use miniledger_core::validation::{Limits, Rule, ValidatorSet};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
@@ -242,10 +242,23 @@ impl Net {
                 progressed = true;
                 self.light_io(io);
             }
+            // Each full node's driver: its events first, then its transmits, until both are
+            // empty (what handling an event sends queues behind the manager's own transmits).
             for i in 0..self.full.len() {
-                while let Some(action) = self.full[i].peers.poll() {
+                loop {
+                    let mut drained = false;
+                    while let Some(event) = self.full[i].peers.poll_event() {
+                        drained = true;
+                        self.full_event(i, event);
+                    }
+                    while let Some(transmit) = self.full[i].peers.poll_transmit() {
+                        drained = true;
+                        self.full_transmit(i, transmit);
+                    }
+                    if !drained {
+                        break;
+                    }
                     progressed = true;
-                    self.full_action(i, action);
                 }
             }
             while let Some(event) = self.light.poll_event() {
@@ -292,41 +305,45 @@ impl Net {
         }
     }
 
-    fn full_action(&mut self, i: usize, action: Action) {
+    fn full_transmit(&mut self, i: usize, transmit: Transmit) {
         let now = self.now;
-        match action {
-            Action::Send { conn, frame } if self.links.get(&conn) == Some(&i) => {
+        match transmit {
+            Transmit::Send { conn, frame } if self.links.get(&conn) == Some(&i) => {
                 self.light.on_frame(conn, &frame, now);
             }
-            Action::Close { conn, .. } if self.links.remove(&conn).is_some() => {
+            Transmit::Close { conn, .. } if self.links.remove(&conn).is_some() => {
                 self.light.on_closed(conn, now);
                 self.full[i].peers.on_closed(conn, now);
             }
-            Action::Message { from, message, .. } => {
-                let node = &mut self.full[i];
-                match message {
-                    Message::SyncRequest(range) => {
-                        let top = (node.chain.len() as u64 - 1).min(range.to_height);
-                        let mut blocks: Vec<Block> = (range.from_height..=top)
-                            .map(|h| node.chain[h as usize].clone())
-                            .collect();
-                        for block in &mut blocks {
-                            if Some(block.height) == node.tamper_at {
-                                block.signature = block.signature.replace('a', "b");
-                            }
-                        }
-                        let response = Message::SyncResponse(SyncResponse {
-                            blocks,
-                            has_more: false,
-                            terms: None,
-                        });
-                        node.peers.send_to(&from, &response, now);
-                    }
-                    Message::TxBroadcast(m) => node.received.push(m.transaction),
-                    _ => {}
-                }
-            }
             _ => {}
+        }
+    }
+
+    fn full_event(&mut self, i: usize, event: PeerEvent) {
+        let now = self.now;
+        if let PeerEvent::Message { from, message, .. } = event {
+            let node = &mut self.full[i];
+            match message {
+                Message::SyncRequest(range) => {
+                    let top = (node.chain.len() as u64 - 1).min(range.to_height);
+                    let mut blocks: Vec<Block> = (range.from_height..=top)
+                        .map(|h| node.chain[h as usize].clone())
+                        .collect();
+                    for block in &mut blocks {
+                        if Some(block.height) == node.tamper_at {
+                            block.signature = block.signature.replace('a', "b");
+                        }
+                    }
+                    let response = Message::SyncResponse(SyncResponse {
+                        blocks,
+                        has_more: false,
+                        terms: None,
+                    });
+                    node.peers.send_to(&from, &response, now);
+                }
+                Message::TxBroadcast(m) => node.received.push(m.transaction),
+                _ => {}
+            }
         }
     }
 
@@ -368,13 +385,14 @@ fn syncs_as_a_light_peer_from_two_full_nodes_found_by_discovery() {
     // Node 1 is connected to node 0, so node 0's PEER_LIST tells the light node about it.
     net.full[0].peers.add_address(&address(1), net.now);
     net.full[0].peers.tick(net.now);
-    let dial = net.full[0].peers.poll();
+    let dial = net.full[0].peers.poll_transmit();
     assert_eq!(
         dial,
-        Some(Action::Dial {
+        Some(Transmit::Dial {
             address: address(1)
         })
     );
+    assert_eq!(net.full[0].peers.poll_event(), None);
     let conn = 1_000;
     net.full[1].peers.on_open(
         conn,
@@ -392,8 +410,10 @@ fn syncs_as_a_light_peer_from_two_full_nodes_found_by_discovery() {
     );
     for _ in 0..4 {
         for (from, to) in [(0, 1), (1, 0)] {
-            while let Some(action) = net.full[from].peers.poll() {
-                if let Action::Send { frame, .. } = action {
+            // Only frames cross; the events (a connected peer) are not needed here.
+            while net.full[from].peers.poll_event().is_some() {}
+            while let Some(transmit) = net.full[from].peers.poll_transmit() {
+                if let Transmit::Send { frame, .. } = transmit {
                     net.full[to].peers.on_frame(conn, &frame, net.now);
                 }
             }

@@ -1,7 +1,7 @@
 //! PeerManager scenarios on a deterministic in-memory network: node `i` listens at
 //! `ws://10.0.0.i:9000`; frames are delivered in order; time only moves when a test says so.
 
-use miniledger_core::net::{Action, ConnId, Direction, PeerConfig, PeerManager};
+use miniledger_core::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
 use miniledger_core::protocol::{Envelope, Message};
 use miniledger_core::rng::SplitMix;
 use miniledger_core::Keypair;
@@ -17,7 +17,10 @@ struct Net {
     /// conn id → the node at its other end (kept after the socket closes).
     ends: BTreeMap<ConnId, usize>,
     now: u64,
-    log: Vec<(usize, Action)>,
+    /// What each node reported, in order.
+    events: Vec<(usize, PeerEvent)>,
+    /// The socket work each node asked for, in order.
+    transmits: Vec<(usize, Transmit)>,
 }
 
 fn address(i: usize) -> String {
@@ -47,7 +50,8 @@ impl Net {
             down: BTreeSet::new(),
             ends: BTreeMap::new(),
             now: 1_000,
-            log: Vec::new(),
+            events: Vec::new(),
+            transmits: Vec::new(),
         }
     }
 
@@ -62,10 +66,10 @@ impl Net {
 
     /// Every frame node `i` sent to node `j`.
     fn frames(&self, i: usize, j: usize) -> Vec<String> {
-        self.log
+        self.transmits
             .iter()
-            .filter_map(|(from, a)| match a {
-                Action::Send { conn, frame } if *from == i => Some((*conn, frame)),
+            .filter_map(|(from, t)| match t {
+                Transmit::Send { conn, frame } if *from == i => Some((*conn, frame)),
                 _ => None,
             })
             .filter(|(conn, _)| self.sent_to(*conn) == Some(j))
@@ -81,15 +85,20 @@ impl Net {
         self.nodes[i].config().node_id.clone()
     }
 
-    /// Runs every node's actions until quiet.
+    /// Runs every node's output until quiet: as a driver does, its events first, then its
+    /// transmits.
     fn settle(&mut self) {
         loop {
             let mut progressed = false;
             for i in 0..self.nodes.len() {
-                while let Some(action) = self.nodes[i].poll() {
+                while let Some(event) = self.nodes[i].poll_event() {
                     progressed = true;
-                    self.log.push((i, action.clone()));
-                    self.perform(i, action);
+                    self.events.push((i, event));
+                }
+                while let Some(transmit) = self.nodes[i].poll_transmit() {
+                    progressed = true;
+                    self.transmits.push((i, transmit.clone()));
+                    self.perform(i, transmit);
                 }
             }
             if !progressed {
@@ -98,10 +107,10 @@ impl Net {
         }
     }
 
-    fn perform(&mut self, i: usize, action: Action) {
+    fn perform(&mut self, i: usize, transmit: Transmit) {
         let now = self.now;
-        match action {
-            Action::Dial { address } => {
+        match transmit {
+            Transmit::Dial { address } => {
                 let j = node_of(&address);
                 if self.down.contains(&j) {
                     self.nodes[i].on_dial_failed(&address, now);
@@ -122,15 +131,14 @@ impl Net {
                 );
                 self.nodes[i].on_open(a, Direction::Outbound { address }, now);
             }
-            Action::Send { conn, frame } => {
+            Transmit::Send { conn, frame } => {
                 if let Some(&(_, j, other)) = self.links.get(&conn) {
                     if !self.down.contains(&j) {
                         self.nodes[j].on_frame(other, &frame, now);
                     }
                 }
             }
-            Action::Close { conn, .. } => self.cut(conn),
-            _ => {}
+            Transmit::Close { conn, .. } => self.cut(conn),
         }
     }
 
@@ -219,9 +227,9 @@ fn stopped_node_is_noticed_by_all_and_reconnected_when_back() {
         );
     }
     let disconnects = net
-        .log
+        .events
         .iter()
-        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .filter(|(_, e)| matches!(e, PeerEvent::Disconnected { .. }))
         .count();
     assert!(disconnects >= 4);
     // Node 3 comes back: peers that dialed it reconnect by backoff, without operator action.
@@ -255,8 +263,8 @@ fn silent_peer_is_dropped_after_three_intervals() {
     );
     net.run_for(1_500, 500);
     assert!(net.connected(0).is_empty(), "silent peer kept");
-    let closed_for_silence = net.log.iter().any(|(i, a)| {
-        *i == 0 && matches!(a, Action::Close { reason, .. } if reason.starts_with("silent for"))
+    let closed_for_silence = net.transmits.iter().any(|(i, t)| {
+        *i == 0 && matches!(t, Transmit::Close { reason, .. } if reason.starts_with("silent for"))
     });
     assert!(closed_for_silence);
 }
@@ -267,14 +275,14 @@ fn self_connection_is_refused_and_not_redialed() {
     net.nodes[0].add_address(&address(0), net.now);
     net.run_for(60_000, 1_000);
     let dials = net
-        .log
+        .transmits
         .iter()
-        .filter(|(_, a)| matches!(a, Action::Dial { .. }))
+        .filter(|(_, t)| matches!(t, Transmit::Dial { .. }))
         .count();
     assert_eq!(dials, 1);
     assert!(net.connected(0).is_empty());
-    assert!(net.log.iter().any(
-        |(_, a)| matches!(a, Action::Close { reason, .. } if reason.contains("self-connection"))
+    assert!(net.transmits.iter().any(
+        |(_, t)| matches!(t, Transmit::Close { reason, .. } if reason.contains("self-connection"))
     ));
 }
 
@@ -288,9 +296,9 @@ fn simultaneous_dials_keep_exactly_one_connection() {
     assert_eq!(net.connected(1).len(), 1);
     assert_eq!(net.links.len(), 2, "one socket, two ends");
     let disconnects = net
-        .log
+        .events
         .iter()
-        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .filter(|(_, e)| matches!(e, PeerEvent::Disconnected { .. }))
         .count();
     assert_eq!(
         disconnects, 0,
@@ -318,8 +326,11 @@ fn first_frame_must_be_a_handshake() {
     );
     pm.on_frame(7, &ping.encode(), 1);
     assert!(
-        matches!(pm.poll(), Some(Action::Close { conn: 7, reason }) if reason.contains("expected a handshake first, got PING"))
+        matches!(pm.poll_transmit(), Some(Transmit::Close { conn: 7, reason }) if reason.contains("expected a handshake first, got PING"))
     );
+    // The close is all it queued: nothing is left over for the next socket's checks.
+    assert_eq!(pm.poll_transmit(), None);
+    assert_eq!(pm.poll_event(), None);
     pm.on_open(
         8,
         Direction::Inbound {
@@ -329,8 +340,9 @@ fn first_frame_must_be_a_handshake() {
     );
     pm.on_frame(8, "{not json", 1);
     assert!(
-        matches!(pm.poll(), Some(Action::Close { conn: 8, reason }) if reason.starts_with("invalid handshake frame"))
+        matches!(pm.poll_transmit(), Some(Transmit::Close { conn: 8, reason }) if reason.starts_with("invalid handshake frame"))
     );
+    assert_eq!(pm.poll_event(), None);
     pm.on_open(
         9,
         Direction::Inbound {
@@ -339,7 +351,7 @@ fn first_frame_must_be_a_handshake() {
         0,
     );
     pm.tick(5_000);
-    assert!(std::iter::from_fn(|| pm.poll()).any(|a| matches!(a, Action::Close { conn: 9, reason } if reason.starts_with("no handshake within"))));
+    assert!(std::iter::from_fn(|| pm.poll_transmit()).any(|t| matches!(t, Transmit::Close { conn: 9, reason } if reason.starts_with("no handshake within"))));
 }
 
 #[test]
@@ -357,7 +369,7 @@ fn forged_node_id_is_refused_with_a_reason() {
     net.nodes[1].add_address(&address(0), net.now);
     net.run_for(500, 100);
     assert!(net.connected(0).is_empty());
-    let refused = net.log.iter().any(|(i, a)| *i == 0 && matches!(a, Action::Close { reason, .. } if reason.contains("nodeId must be the first 16 hex")));
+    let refused = net.transmits.iter().any(|(i, t)| *i == 0 && matches!(t, Transmit::Close { reason, .. } if reason.contains("nodeId must be the first 16 hex")));
     assert!(refused);
 }
 
@@ -431,10 +443,10 @@ fn authenticating_nodes_prove_their_keys_to_each_other() {
     }
     // Each connection carried exactly one proof, from its dialer.
     let proofs = net
-        .log
+        .transmits
         .iter()
         .filter(
-            |(_, a)| matches!(a, Action::Send { frame, .. } if frame.contains("HANDSHAKE_PROOF")),
+            |(_, t)| matches!(t, Transmit::Send { frame, .. } if frame.contains("HANDSHAKE_PROOF")),
         )
         .count();
     assert_eq!(proofs, net.links.len() / 2);
@@ -447,7 +459,13 @@ fn miniledger_0_2_peers_connect_unauthenticated_and_never_see_a_proof() {
     net.nodes[1].add_address(&address(0), net.now);
     net.nodes[0].add_address(&address(2), net.now);
     net.run_for(2_000, 100);
-    assert_eq!(net.connected(0).len(), 2, "{:?}", net.log);
+    assert_eq!(
+        net.connected(0).len(),
+        2,
+        "{:?} {:?}",
+        net.events,
+        net.transmits
+    );
     assert!(net.nodes[0].peers().all(|p| !p.authenticated));
     assert!(net.nodes[1].peers().all(|p| !p.authenticated));
     for j in [1, 2] {
@@ -499,9 +517,9 @@ fn simultaneous_dials_between_authenticating_nodes_keep_exactly_one_connection()
     assert_eq!(net.links.len(), 2, "one socket, two ends");
     assert!(net.nodes.iter().all(|n| n.peers().all(|p| p.authenticated)));
     let disconnects = net
-        .log
+        .events
         .iter()
-        .filter(|(_, a)| matches!(a, Action::PeerDisconnected { .. }))
+        .filter(|(_, e)| matches!(e, PeerEvent::Disconnected { .. }))
         .count();
     assert_eq!(disconnects, 0);
 }
@@ -567,9 +585,9 @@ fn any_connected_starting_topology_becomes_a_full_mesh() {
             "seed {seed}: one socket per pair"
         );
         let rejected: Vec<_> = net
-            .log
+            .events
             .iter()
-            .filter(|(_, a)| matches!(a, Action::Rejected { .. }))
+            .filter(|(_, e)| matches!(e, PeerEvent::Rejected { .. }))
             .collect();
         assert!(rejected.is_empty(), "seed {seed}: {rejected:?}");
     }
@@ -589,22 +607,26 @@ fn timers_follow_now_while_envelopes_carry_the_wall_clock() {
         address: address(2),
     };
     pm.on_open(7, outbound.clone(), 1_000);
-    let stamp = |action: Option<Action>| match action {
-        Some(Action::Send { frame, .. }) => Envelope::decode(&frame).unwrap().timestamp,
+    let stamp = |transmit: Option<Transmit>| match transmit {
+        Some(Transmit::Send { frame, .. }) => Envelope::decode(&frame).unwrap().timestamp,
         other => panic!("expected a send, got {other:?}"),
     };
     assert_eq!(
-        stamp(pm.poll()),
+        stamp(pm.poll_transmit()),
         wall,
         "the HANDSHAKE carries the wall clock"
     );
+    // The HANDSHAKE is all it queued.
+    assert_eq!(pm.poll_transmit(), None);
+    assert_eq!(pm.poll_event(), None);
     // The wall clock steps back an hour: the handshake timeout still runs on `now`.
     pm.set_wall_clock(wall + 500 - 3_600_000, 1_500);
     pm.on_open(8, outbound, 1_500);
-    assert_eq!(stamp(pm.poll()), wall + 500 - 3_600_000);
+    assert_eq!(stamp(pm.poll_transmit()), wall + 500 - 3_600_000);
+    assert_eq!(pm.poll_event(), None);
     pm.tick(5_999);
-    assert!(std::iter::from_fn(|| pm.poll()).all(|a| !matches!(a, Action::Close { .. })));
+    assert!(std::iter::from_fn(|| pm.poll_transmit()).all(|t| !matches!(t, Transmit::Close { .. })));
     pm.tick(6_000);
-    assert!(std::iter::from_fn(|| pm.poll())
-        .any(|a| matches!(a, Action::Close { conn: 7, reason } if reason.starts_with("no handshake within"))));
+    assert!(std::iter::from_fn(|| pm.poll_transmit())
+        .any(|t| matches!(t, Transmit::Close { conn: 7, reason } if reason.starts_with("no handshake within"))));
 }

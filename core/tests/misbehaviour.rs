@@ -3,7 +3,7 @@
 //! established peer cannot be displaced by a socket claiming its nodeId.
 
 use miniledger_core::net::{
-    Action, ConnId, Direction, Offence, PeerConfig, PeerManager, RateConfig,
+    ConnId, Direction, Offence, PeerConfig, PeerEvent, PeerManager, RateConfig, Transmit,
 };
 use miniledger_core::protocol::{ChainHeight, Envelope, Handshake, Message, PeerInfo, PeerList};
 use miniledger_core::Keypair;
@@ -40,26 +40,42 @@ fn hello(key: &Keypair) -> String {
     .encode()
 }
 
-fn drain(pm: &mut PeerManager) -> Vec<Action> {
-    std::iter::from_fn(|| pm.poll()).collect()
+/// Everything the manager queued: its events and its transmits, each in order.
+#[derive(Debug)]
+struct Output {
+    events: Vec<PeerEvent>,
+    transmits: Vec<Transmit>,
+}
+
+impl Output {
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.transmits.is_empty()
+    }
+}
+
+fn drain(pm: &mut PeerManager) -> Output {
+    Output {
+        events: std::iter::from_fn(|| pm.poll_event()).collect(),
+        transmits: std::iter::from_fn(|| pm.poll_transmit()).collect(),
+    }
 }
 
 /// Opens `conn` from `ip` and handshakes as `key`; panics unless admitted.
 fn connect(pm: &mut PeerManager, conn: ConnId, ip: &str, key: &Keypair, now: u64) {
     pm.on_open(conn, inbound(ip), now);
     pm.on_frame(conn, &hello(key), now);
-    let actions = drain(pm);
+    let out = drain(pm);
     assert!(
-        actions
+        out.events
             .iter()
-            .any(|a| matches!(a, Action::PeerConnected(p) if p.conn == conn)),
-        "{actions:?}"
+            .any(|e| matches!(e, PeerEvent::Connected(p) if p.conn == conn)),
+        "{out:?}"
     );
 }
 
-fn closed(actions: &[Action], conn: ConnId) -> Option<&str> {
-    actions.iter().find_map(|a| match a {
-        Action::Close { conn: c, reason } if *c == conn => Some(reason.as_str()),
+fn closed(out: &Output, conn: ConnId) -> Option<&str> {
+    out.transmits.iter().find_map(|t| match t {
+        Transmit::Close { conn: c, reason } if *c == conn => Some(reason.as_str()),
         _ => None,
     })
 }
@@ -71,15 +87,16 @@ fn garbage_after_the_handshake_bans_the_peer_and_its_reconnects_are_refused() {
     connect(&mut pm, 1, "10.0.0.2", &key, 0);
     for i in 0..4 {
         pm.on_frame(1, "{not json", i);
-        let actions = drain(&mut pm);
+        let out = drain(&mut pm);
         assert!(
-            matches!(&actions[..], [Action::Rejected { reason, .. }] if reason.starts_with("malformedFrame")),
-            "{actions:?}"
+            matches!(&out.events[..], [PeerEvent::Rejected { reason, .. }] if reason.starts_with("malformedFrame"))
+                && out.transmits.is_empty(),
+            "{out:?}"
         );
     }
     pm.on_frame(1, r#"{"truncated":"#, 4);
-    let actions = drain(&mut pm);
-    let reason = closed(&actions, 1).expect("closed on the fifth");
+    let out = drain(&mut pm);
+    let reason = closed(&out, 1).expect("closed on the fifth");
     assert!(
         reason.contains("misbehaviour score reached 100"),
         "{reason}"
@@ -98,10 +115,10 @@ fn garbage_after_the_handshake_bans_the_peer_and_its_reconnects_are_refused() {
 
     pm.on_open(2, inbound("10.0.0.2"), 10);
     pm.on_frame(2, &hello(&key), 10);
-    let actions = drain(&mut pm);
+    let out = drain(&mut pm);
     assert!(
-        closed(&actions, 2).is_some_and(|r| r.contains("banned")),
-        "{actions:?}"
+        closed(&out, 2).is_some_and(|r| r.contains("banned")),
+        "{out:?}"
     );
     pm.on_closed(2, 11);
     // Once the ban expires the peer may come back.
@@ -128,10 +145,11 @@ fn driver_reported_offences_ban_and_other_peers_are_unaffected() {
         Message::Ping(ChainHeight { chain_height: 1 }),
     );
     pm.on_frame(2, &ping.encode(), 3);
-    let actions = drain(&mut pm);
-    assert!(actions
+    let out = drain(&mut pm);
+    assert!(out
+        .transmits
         .iter()
-        .any(|a| matches!(a, Action::Send { conn: 2, .. })));
+        .any(|t| matches!(t, Transmit::Send { conn: 2, .. })));
     assert!(pm.peer(good.node_id()).is_some());
 }
 
@@ -162,10 +180,10 @@ fn a_big_frame_before_the_handshake_is_not_even_decoded() {
         " ".repeat(64 * 1024)
     );
     pm.on_frame(1, &padded, 1);
-    let actions = drain(&mut pm);
+    let out = drain(&mut pm);
     assert!(
-        closed(&actions, 1).is_some_and(|r| r.contains("exceeds 65536")),
-        "{actions:?}"
+        closed(&out, 1).is_some_and(|r| r.contains("exceeds 65536")),
+        "{out:?}"
     );
 }
 
@@ -176,9 +194,9 @@ fn per_ip_inbound_limit_closes_the_excess_sockets_before_any_handshake() {
     pm.on_open(2, inbound("10.0.0.2"), 0);
     pm.on_open(3, inbound("10.0.0.2"), 0);
     pm.on_open(4, inbound("10.0.0.4"), 0);
-    let actions = drain(&mut pm);
-    assert_eq!(actions.len(), 1, "{actions:?}");
-    assert!(closed(&actions, 3).is_some_and(|r| r.contains("per IP")));
+    let out = drain(&mut pm);
+    assert_eq!((out.events.len(), out.transmits.len()), (0, 1), "{out:?}");
+    assert!(closed(&out, 3).is_some_and(|r| r.contains("per IP")));
     // A handshake already on its way over the refused socket is ignored.
     pm.on_frame(3, &hello(&Keypair::from_seed([2; 32])), 1);
     assert!(drain(&mut pm).is_empty());
@@ -207,11 +225,15 @@ fn a_flood_is_cut_at_the_rate_limit_and_then_banned() {
     let mut ban = None;
     for i in 0..1_000 {
         pm.on_frame(1, &frame, 0);
-        for action in drain(&mut pm) {
-            match action {
-                Action::Message { .. } => delivered += 1,
-                Action::Close { reason, .. } => ban = ban.or(Some((i, reason))),
-                _ => {}
+        let out = drain(&mut pm);
+        for event in out.events {
+            if let PeerEvent::Message { .. } = event {
+                delivered += 1;
+            }
+        }
+        for transmit in out.transmits {
+            if let Transmit::Close { reason, .. } = transmit {
+                ban = ban.or(Some((i, reason)));
             }
         }
     }
@@ -245,17 +267,18 @@ fn an_established_peer_is_not_displaced_by_a_socket_claiming_its_node_id() {
     );
     pm.on_frame(1, &ack.encode(), 1);
     assert!(drain(&mut pm)
+        .events
         .iter()
-        .any(|a| matches!(a, Action::PeerConnected(_))));
+        .any(|e| matches!(e, PeerEvent::Connected(_))));
     // Long after, an impostor presents the honest peer's (public) identity.
     pm.on_open(2, inbound("10.6.6.6"), 60_000);
     pm.on_frame(2, &hello(&honest), 60_000);
-    let actions = drain(&mut pm);
+    let out = drain(&mut pm);
     assert!(
-        closed(&actions, 2).is_some_and(|r| r.contains("duplicate")),
-        "{actions:?}"
+        closed(&out, 2).is_some_and(|r| r.contains("duplicate")),
+        "{out:?}"
     );
-    assert!(closed(&actions, 1).is_none());
+    assert!(closed(&out, 1).is_none());
     assert_eq!(pm.peer(honest.node_id()).unwrap().conn, 1);
 }
 
@@ -309,11 +332,11 @@ fn hello_as(key: &Keypair, challenge: Option<&str>, light: bool, org: &str) -> S
     Envelope::new(key.node_id(), 0, Message::Handshake(hello)).encode()
 }
 
-fn acks(actions: &[Action]) -> Vec<HandshakeAck> {
-    actions
+fn acks(out: &Output) -> Vec<HandshakeAck> {
+    out.transmits
         .iter()
-        .filter_map(|a| match a {
-            Action::Send { frame, .. } => match Envelope::decode(frame).ok()?.message {
+        .filter_map(|t| match t {
+            Transmit::Send { frame, .. } => match Envelope::decode(frame).ok()?.message {
                 Message::HandshakeAck(ack) => Some(ack),
                 _ => None,
             },
@@ -322,9 +345,9 @@ fn acks(actions: &[Action]) -> Vec<HandshakeAck> {
         .collect()
 }
 
-fn connected(actions: &[Action]) -> Option<&miniledger_core::net::PeerSummary> {
-    actions.iter().find_map(|a| match a {
-        Action::PeerConnected(p) => Some(p),
+fn connected(out: &Output) -> Option<&miniledger_core::net::PeerSummary> {
+    out.events.iter().find_map(|e| match e {
+        PeerEvent::Connected(p) => Some(p),
         _ => None,
     })
 }
@@ -344,9 +367,9 @@ fn a_dialer_that_proves_its_key_is_admitted_authenticated() {
     let key = Keypair::from_seed([2; 32]);
     pm.on_open(1, inbound("10.0.0.2"), 0);
     pm.on_frame(1, &hello_as(&key, Some(CHALLENGE), false, "org"), 0);
-    let actions = drain(&mut pm);
-    assert!(connected(&actions).is_none(), "admitted before its proof");
-    let ack = acks(&actions).remove(0);
+    let out = drain(&mut pm);
+    assert!(connected(&out).is_none(), "admitted before its proof");
+    let ack = acks(&out).remove(0);
     assert!(ack.accepted);
     // Our answer proves our key, for this dialer only, as the responder.
     let sig = ack.challenge_signature.unwrap();
@@ -366,11 +389,8 @@ fn a_dialer_that_proves_its_key_is_admitted_authenticated() {
         &proof(auth::sign(&key, Role::Dialer, &theirs, &our_key())),
         1,
     );
-    let actions = drain(&mut pm);
-    assert!(
-        connected(&actions).is_some_and(|p| p.authenticated),
-        "{actions:?}"
-    );
+    let out = drain(&mut pm);
+    assert!(connected(&out).is_some_and(|p| p.authenticated), "{out:?}");
     // A second proof on the established connection is an offence.
     pm.on_frame(1, &proof("ab".repeat(64)), 2);
     drain(&mut pm);
@@ -410,9 +430,9 @@ fn a_dialer_announcing_someone_elses_key_is_refused_and_not_scored() {
             Some(Role::Dialer) => "ab".repeat(64),
         };
         pm.on_frame(conn, &proof(sig), 1);
-        let actions = drain(&mut pm);
-        assert!(connected(&actions).is_none());
-        let reason = closed(&actions, conn).expect("closed");
+        let out = drain(&mut pm);
+        assert!(connected(&out).is_none());
+        let reason = closed(&out, conn).expect("closed");
         assert!(
             reason.contains("HANDSHAKE_PROOF does not prove its publicKey"),
             "{reason}"
@@ -429,8 +449,8 @@ fn a_dialer_announcing_someone_elses_key_is_refused_and_not_scored() {
         &Envelope::new("x", 0, Message::Ping(ChainHeight { chain_height: 1 })).encode(),
         1,
     );
-    let actions = drain(&mut pm);
-    assert!(closed(&actions, 4).is_some_and(|r| r.contains("expected HANDSHAKE_PROOF, got PING")));
+    let out = drain(&mut pm);
+    assert!(closed(&out, 4).is_some_and(|r| r.contains("expected HANDSHAKE_PROOF, got PING")));
 }
 
 #[test]
@@ -439,8 +459,8 @@ fn a_responder_that_cannot_sign_for_its_key_is_refused() {
     let claimed = Keypair::from_seed([2; 32]);
     let liar = Keypair::from_seed([3; 32]);
     dial(&mut pm, 1, "ws://10.0.0.2:9001");
-    let ours = match Envelope::decode(match &drain(&mut pm)[0] {
-        Action::Send { frame, .. } => frame,
+    let ours = match Envelope::decode(match &drain(&mut pm).transmits[0] {
+        Transmit::Send { frame, .. } => frame,
         other => panic!("{other:?}"),
     })
     .unwrap()
@@ -465,16 +485,17 @@ fn a_responder_that_cannot_sign_for_its_key_is_refused() {
         &Envelope::new("x", 1, Message::HandshakeAck(ack)).encode(),
         1,
     );
-    let actions = drain(&mut pm);
-    assert!(connected(&actions).is_none());
+    let out = drain(&mut pm);
+    assert!(connected(&out).is_none());
     assert!(
-        closed(&actions, 1).is_some_and(|r| r.contains("challengeSignature does not prove")),
-        "{actions:?}"
+        closed(&out, 1).is_some_and(|r| r.contains("challengeSignature does not prove")),
+        "{out:?}"
     );
     // We sent no proof to it.
-    assert!(!actions
+    assert!(!out
+        .transmits
         .iter()
-        .any(|a| matches!(a, Action::Send { frame, .. } if frame.contains("HANDSHAKE_PROOF"))));
+        .any(|t| matches!(t, Transmit::Send { frame, .. } if frame.contains("HANDSHAKE_PROOF"))));
 }
 
 #[test]
@@ -538,9 +559,10 @@ fn admission_lists_admit_listed_authenticated_keys_only() {
         1,
     );
     pm.tick(2);
-    let dials: Vec<Action> = drain(&mut pm)
+    let dials: Vec<Transmit> = drain(&mut pm)
+        .transmits
         .into_iter()
-        .filter(|a| matches!(a, Action::Dial { .. }))
+        .filter(|t| matches!(t, Transmit::Dial { .. }))
         .collect();
     assert!(dials.is_empty(), "dialed unlisted peers: {dials:?}");
 
@@ -580,10 +602,10 @@ fn unknown_fields_are_ignored_and_not_scored_but_mistyped_ones_are() {
         )
     };
     pm.on_frame(1, &ping(r#"{"chainHeight":5,"newerField":{"a":1}}"#), 1);
-    let actions = drain(&mut pm);
-    assert!(actions.iter().any(|a| matches!(
-        a,
-        Action::Message {
+    let out = drain(&mut pm);
+    assert!(out.events.iter().any(|e| matches!(
+        e,
+        PeerEvent::Message {
             message: Message::Ping(_),
             ..
         }
@@ -609,11 +631,11 @@ fn info(key: &Keypair, address: String) -> PeerInfo {
     }
 }
 
-fn dials(actions: &[Action]) -> Vec<&str> {
-    actions
+fn dials(out: &Output) -> Vec<&str> {
+    out.transmits
         .iter()
-        .filter_map(|a| match a {
-            Action::Dial { address } => Some(address.as_str()),
+        .filter_map(|t| match t {
+            Transmit::Dial { address } => Some(address.as_str()),
             _ => None,
         })
         .collect()
@@ -639,15 +661,17 @@ fn peer_lists_cannot_grow_the_dial_list_without_bound_nor_plant_forged_entries()
         pm.on_frame(1, &peer_list(&key, entries), 2);
     }
     pm.tick(10);
-    let actions = drain(&mut pm);
-    let dialed = dials(&actions);
+    let out = drain(&mut pm);
+    let dialed = dials(&out);
     assert_eq!(dialed.len(), pm.config().discovery.max_learnt);
     assert!(
         dialed.iter().all(|a| a.starts_with("ws://10.1.")),
         "{dialed:?}"
     );
     assert!(
-        !actions.iter().any(|a| matches!(a, Action::Close { .. })),
+        !out.transmits
+            .iter()
+            .any(|t| matches!(t, Transmit::Close { .. })),
         "lists are not an offence"
     );
 }

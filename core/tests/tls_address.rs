@@ -2,7 +2,7 @@
 //! then advertise it (in `/peers` and PEER_LIST) as `wss://host:port`; without the flag (as from
 //! a MiniLedger 0.2 node) the address stays `ws://host:port`.
 
-use miniledger_core::net::{Action, Direction, PeerConfig, PeerManager};
+use miniledger_core::net::{Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
 use miniledger_core::protocol::{Envelope, Handshake, Message};
 use miniledger_core::Keypair;
 
@@ -12,8 +12,18 @@ fn manager(seed: u8, tls: bool) -> PeerManager {
     PeerManager::new(config, 0)
 }
 
-fn drain(pm: &mut PeerManager) -> Vec<Action> {
-    std::iter::from_fn(|| pm.poll()).collect()
+/// Everything the manager queued: its events and its transmits, each in order.
+#[derive(Debug)]
+struct Output {
+    events: Vec<PeerEvent>,
+    transmits: Vec<Transmit>,
+}
+
+fn drain(pm: &mut PeerManager) -> Output {
+    Output {
+        events: std::iter::from_fn(|| pm.poll_event()).collect(),
+        transmits: std::iter::from_fn(|| pm.poll_transmit()).collect(),
+    }
 }
 
 fn hello(seed: u8, tls: Option<bool>) -> String {
@@ -34,11 +44,11 @@ fn hello(seed: u8, tls: Option<bool>) -> String {
 }
 
 /// The frames `pm` sent.
-fn sent(actions: &[Action]) -> Vec<&str> {
-    actions
+fn sent(out: &Output) -> Vec<&str> {
+    out.transmits
         .iter()
-        .filter_map(|a| match a {
-            Action::Send { frame, .. } => Some(frame.as_ref()),
+        .filter_map(|t| match t {
+            Transmit::Send { frame, .. } => Some(frame.as_ref()),
             _ => None,
         })
         .collect()
@@ -50,9 +60,9 @@ fn the_handshake_announces_tls_only_when_served() {
         let mut pm = manager(1, tls);
         let address = "wss://10.0.0.2:9001".to_string();
         pm.on_open(1, Direction::Outbound { address }, 0);
-        let actions = drain(&mut pm);
-        let frames = sent(&actions);
-        assert_eq!(frames.len(), 1, "{actions:?}");
+        let out = drain(&mut pm);
+        let frames = sent(&out);
+        assert_eq!(frames.len(), 1, "{out:?}");
         assert_eq!(
             frames[0].contains(r#""tls":true"#),
             announced,
@@ -72,17 +82,18 @@ fn peers_are_advertised_with_the_scheme_they_announce() {
     pm.on_frame(1, &hello(2, Some(true)), 0);
     pm.on_open(2, inbound("10.0.0.3"), 0);
     pm.on_frame(2, &hello(3, None), 0);
-    let actions = drain(&mut pm);
-    let addresses: Vec<_> = actions
+    let out = drain(&mut pm);
+    let addresses: Vec<_> = out
+        .events
         .iter()
-        .filter_map(|a| match a {
-            Action::PeerConnected(p) => p.address.clone(),
+        .filter_map(|e| match e {
+            PeerEvent::Connected(p) => p.address.clone(),
             _ => None,
         })
         .collect();
     assert_eq!(addresses, ["wss://10.0.0.2:9001", "ws://10.0.0.3:9001"]);
     // The PEER_LIST the second peer got carries the first one's wss:// address.
-    let list = sent(&actions)
+    let list = sent(&out)
         .into_iter()
         .rfind(|f| f.contains("PEER_LIST"))
         .expect("a PEER_LIST");

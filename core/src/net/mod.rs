@@ -16,7 +16,7 @@ pub mod score;
 pub use auth::Admission;
 pub use backoff::Backoff;
 pub use discovery::DiscoveryConfig;
-pub use output::{Action, PeerEvent, Transmit};
+pub use output::{PeerEvent, Transmit};
 pub use peers::{ConnId, Direction, Misbehaviour, PeerConfig, PeerManager, PeerSummary};
 pub use rate::RateConfig;
 pub use score::{Offence, ScoreConfig};

@@ -16,7 +16,7 @@ use super::backoff::Backoff;
 use super::connection::Connection;
 use super::discovery::{Announcer, DialList, DiscoveryConfig};
 pub use super::handshake::MAX_HANDSHAKE_FRAME_BYTES;
-use super::output::{Action, Outbox, PeerEvent, Transmit};
+use super::output::{Outbox, PeerEvent, Transmit};
 use super::rate::RateConfig;
 use super::score::{Offence, Record, ScoreConfig, Scores};
 use crate::protocol::{Envelope, Message, MessageError};
@@ -193,11 +193,6 @@ impl PeerManager {
     /// Next thing that happened, in order. Drain these before the transmits (see `output.rs`).
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
         self.out.pop_event()
-    }
-
-    /// Transmits and events merged in the order they were produced.
-    pub fn poll(&mut self) -> Option<Action> {
-        self.out.pop()
     }
 
     pub fn peers(&self) -> impl Iterator<Item = &PeerSummary> {

@@ -4,11 +4,12 @@
 //! than today's structs.
 //!
 //! Properties: nothing panics; the peer count stays within `max_peers`; the manager never
-//! connects to itself; it only sends on, closes and delivers from sockets that are open.
+//! connects to itself; it only sends on, closes and delivers from sockets that are open. Its
+//! output is handled as a driver does: events first, then transmits, until both are empty.
 
 use super::input::Input;
 use miniledger_core::crypto::Keypair;
-use miniledger_core::net::{Action, ConnId, Direction, PeerConfig, PeerManager};
+use miniledger_core::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -108,26 +109,45 @@ pub fn peer_frames(data: &[u8]) {
             }
             _ => {}
         }
-        while let Some(action) = pm.poll() {
-            match action {
-                Action::Send { conn, .. } | Action::Rejected { conn, .. } => {
-                    assert!(open.contains(&conn), "action on closed socket {conn}");
+        loop {
+            let mut drained = false;
+            while let Some(event) = pm.poll_event() {
+                drained = true;
+                match event {
+                    PeerEvent::Rejected { conn, .. } => {
+                        assert!(open.contains(&conn), "rejection on closed socket {conn}");
+                    }
+                    PeerEvent::Message { conn, from, .. }
+                    | PeerEvent::Malformed { conn, from, .. } => {
+                        assert!(open.contains(&conn), "delivery from closed socket {conn}");
+                        assert!(
+                            pm.peer(&from).is_some(),
+                            "delivery from unknown peer {from}"
+                        );
+                    }
+                    PeerEvent::Connected(peer) => {
+                        assert_ne!(peer.node_id, me, "connected to itself")
+                    }
+                    PeerEvent::Disconnected { .. } => {}
                 }
-                Action::Message { conn, from, .. } | Action::Malformed { conn, from, .. } => {
-                    assert!(open.contains(&conn), "delivery from closed socket {conn}");
-                    assert!(
-                        pm.peer(&from).is_some(),
-                        "delivery from unknown peer {from}"
-                    );
+            }
+            // In the order queued: nothing is sent on a socket after its close.
+            while let Some(transmit) = pm.poll_transmit() {
+                drained = true;
+                match transmit {
+                    Transmit::Send { conn, .. } => {
+                        assert!(open.contains(&conn), "send on closed socket {conn}");
+                    }
+                    Transmit::Close { conn, .. } => {
+                        // The driver closes the socket; its close event follows.
+                        assert!(open.remove(&conn), "close of closed socket {conn}");
+                        pm.on_closed(conn, now);
+                    }
+                    Transmit::Dial { address } => dials.push(address),
                 }
-                Action::Close { conn, .. } => {
-                    // The driver closes the socket; its close event follows.
-                    assert!(open.remove(&conn), "close of closed socket {conn}");
-                    pm.on_closed(conn, now);
-                }
-                Action::Dial { address } => dials.push(address),
-                Action::PeerConnected(peer) => assert_ne!(peer.node_id, me, "connected to itself"),
-                Action::PeerDisconnected { .. } => {}
+            }
+            if !drained {
+                break;
             }
         }
         assert!(
