@@ -181,6 +181,11 @@ impl PeerManager {
         self.wall_offset = (wall_ms as i64).wrapping_sub(now as i64);
     }
 
+    /// The validators' keys (whose learnt addresses are redialed forever) changed.
+    pub fn set_keep_dialing(&mut self, keys: BTreeSet<String>) {
+        self.config.keep_dialing = keys;
+    }
+
     pub fn set_chain_height(&mut self, height: u64) {
         self.chain_height = height;
     }

@@ -50,6 +50,9 @@ pub struct Consensus {
     sync_terms: SyncTerms,
     /// Refusals to MiniLedger 0.2 leaders, paced (their retry loops).
     refusals: RefusalPacing,
+    /// Leader: governance transactions stay out of blocks until then (monotonic ms), after
+    /// Raft refused the change one would make (`membership`).
+    hold_changes_until: u64,
 }
 
 impl Consensus {
@@ -61,13 +64,20 @@ impl Consensus {
 
 impl Consensus {
     /// Restores Raft from the store (hard state, tip and its term, persisted entries).
+    /// `after_solo`: the chain so far was sealed by a lone validator (the network grew since),
+    /// so a tip whose term was never recorded is of term 0, as genesis is: every node of the
+    /// network then agrees on it and may vote at once.
     pub(super) fn open<S: NodeStorage>(
         mut config: RaftConfig,
         store: &S,
         seed: u64,
+        after_solo: bool,
     ) -> Result<Consensus, StartError> {
         config.max_uncommitted = PIPELINE;
-        let restored = store.raft_restored().map_err(StartError::RaftState)?;
+        let mut restored = store.raft_restored().map_err(StartError::RaftState)?;
+        if after_solo && restored.commit_term.is_none() {
+            restored.commit_term = Some(0);
+        }
         let raft =
             Raft::new(config, restored, seed).map_err(|e| StartError::RaftConfig(e.to_string()))?;
         Ok(Consensus {
@@ -79,6 +89,7 @@ impl Consensus {
             reforward: Reforward::default(),
             sync_terms: SyncTerms::default(),
             refusals: RefusalPacing::default(),
+            hold_changes_until: 0,
         })
     }
 
@@ -114,11 +125,11 @@ struct Checker<'a, S> {
     wall_ms: u64,
 }
 
-// The validator set is static configuration until governance derives changes from approved
-// proposals (issue 14): no block carries one yet.
+// The change an entry carries is what executing its block made (an approved add-peer or
+// remove-peer): Raft asks right after `verify`, which left the block's effects in `prepared`.
 impl<S: NodeStorage> ConfigChanges for Checker<'_, S> {
-    fn config_change(&self, _: &LogEntry) -> Option<ConfigChange> {
-        None
+    fn config_change(&self, entry: &LogEntry) -> Option<ConfigChange> {
+        self.prepared.get(&entry.block.hash)?.change().cloned()
     }
 }
 
@@ -178,7 +189,7 @@ impl<S: NodeStorage> FullNode<S> {
         let authenticated = consensus_connection(&self.peers, &self.config, from);
         if let Err(why) = c.raft.screen(from, authenticated, message) {
             let kind = message.type_name();
-            if honest_02(&self.peers, &self.config, from) {
+            if honest_02(&self.peers, &self.config, &self.validators, from) {
                 self.out.log(Level::Info, Target::Raft, format!("from {from}: ignored {kind}: {why} (not scored: MiniLedger 0.2 peers send this)"));
                 return;
             }
@@ -256,6 +267,18 @@ impl<S: NodeStorage> FullNode<S> {
         };
         if term.is_none() && c.raft.last_entry().term.is_some() {
             self.out.log(Level::Info, Target::Raft, format!("height {}: synced tip's term unknown (no authenticated validator served it): not voting or campaigning until a leader appends", tip.height));
+        }
+        if self.config.rules.governance == crate::pipeline::Governance::OnChain {
+            // The synced blocks may have changed the set: Raft never saw them.
+            let set = Self::set_in_force(&self.store, &self.config.rules);
+            if let Err(e) = c
+                .raft
+                .on_synced_with_validators(tip, term, set.keys().to_vec())
+            {
+                let line = format!("the synced validator set is unusable: {e}");
+                self.out.log(Level::Error, Target::Raft, line);
+            }
+            return;
         }
         c.raft.on_synced(tip, term);
     }
@@ -491,9 +514,15 @@ impl<S: NodeStorage> FullNode<S> {
                 return false;
             }
             let max = self.config.rules.limits.max_txs_per_block;
-            let txs = self.mempool.ready(max, pending.nonces(), latest);
+            let mut txs = self.mempool.ready(max, pending.nonces(), latest);
+            let mut held = false;
+            if self.now.monotonic < c.hold_changes_until {
+                (txs, held) = super::membership::without_governance(txs);
+            }
             if txs.is_empty() && !c.needs_block {
-                c.idle = Some(idle_key);
+                if !held {
+                    c.idle = Some(idle_key);
+                }
                 return false;
             }
             build(&pending, &last.header, self.now.wall, txs, &self.key)
@@ -507,7 +536,12 @@ impl<S: NodeStorage> FullNode<S> {
             }
         };
         let (hash, height, txs) = (block.hash.clone(), block.height, block.transactions.len());
-        match c.raft.propose(block, self.now.monotonic) {
+        let change = prepared.change().cloned();
+        let proposed = match change {
+            Some(change) => c.raft.propose_change(block, change, self.now.monotonic),
+            None => c.raft.propose(block, self.now.monotonic),
+        };
+        match proposed {
             Ok(_) => {
                 let line = format!("proposed height={height} txs={txs}");
                 self.out.log(Level::Debug, Target::Raft, line);
@@ -517,6 +551,16 @@ impl<S: NodeStorage> FullNode<S> {
                 true
             }
             Err(ProposeError::Backlog(_)) => false,
+            Err(
+                e @ (ProposeError::ChangeInProgress
+                | ProposeError::NoCommitInTerm
+                | ProposeError::NotCaughtUp { .. }),
+            ) => {
+                let line = format!("holding governance transactions back: {e}");
+                self.out.log(Level::Info, Target::Raft, line);
+                c.hold_changes_until = self.now.monotonic + super::membership::HOLD_CHANGES_MS;
+                false
+            }
             Err(e) => {
                 let line = format!("proposal refused: {e}");
                 self.out.log(Level::Warn, Target::Raft, line);
@@ -540,10 +584,15 @@ pub(super) fn consensus_connection(peers: &PeerManager, config: &FullConfig, fro
 /// unauthenticated peer in compat mode (a 0.2 validator's Raft log, kept in memory, restarts
 /// at index 1 after a restart while block heights go on). It is still ignored. A peer claiming
 /// a validator's key without proving it is scored outside compat mode: no honest node does.
-fn honest_02(peers: &PeerManager, config: &FullConfig, from: &str) -> bool {
+fn honest_02(
+    peers: &PeerManager,
+    config: &FullConfig,
+    validators: &crate::validation::ValidatorSet,
+    from: &str,
+) -> bool {
     let Some(peer) = peers.peer(from) else {
         return false;
     };
-    let claims_validator = config.rules.validators.contains(&peer.public_key);
+    let claims_validator = validators.contains(&peer.public_key);
     !peer.authenticated && !peer.light && (!claims_validator || !config.authenticated_consensus)
 }

@@ -29,7 +29,7 @@ impl Handoff {
 impl<S: NodeStorage> FullNode<S> {
     /// A peer connected: if it is the producer, everything pending goes to it.
     pub(super) fn handoff_on_connected(&mut self, peer: &PeerSummary) {
-        let producer = !peer.light && self.config.rules.validators.contains(&peer.public_key);
+        let producer = !peer.light && self.validators.contains(&peer.public_key);
         let mutated = self.mutation == super::Mutation::NoHandoff;
         if matches!(self.mode, Mode::SoloFollower)
             && producer

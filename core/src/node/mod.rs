@@ -30,6 +30,7 @@ mod events;
 mod fatal;
 mod handoff;
 mod inputs;
+mod membership;
 mod output;
 mod own_nonces;
 mod produce;
@@ -199,6 +200,10 @@ pub struct FullNode<S: NodeStorage> {
     /// Solo follower: pending transactions on their way to the producer.
     handoff: handoff::Handoff,
     mutation: Mutation,
+    /// The validator set in force at the tip (`membership`).
+    validators: crate::validation::ValidatorSet,
+    /// Election-timeout seed, kept for a switch from solo to Raft.
+    raft_seed: u64,
 }
 
 impl<S: NodeStorage> FullNode<S> {
@@ -209,7 +214,24 @@ impl<S: NodeStorage> FullNode<S> {
         seeds: Seeds,
         now: Now,
     ) -> Result<Self, StartError> {
-        config.peer.keep_dialing = config.rules.validators.keys().iter().cloned().collect();
+        let validators = Self::set_in_force(&store, &config.rules);
+        config.peer.keep_dialing = validators.keys().iter().cloned().collect();
+        // On-chain governance: the set in force decides the consensus, whatever the node was
+        // started with (a restart after the network grew, or shrank to one validator).
+        let mut after_solo = false;
+        if config.rules.governance == crate::pipeline::Governance::OnChain {
+            let me = key.public_hex().to_string();
+            match (&mut config.raft, membership::wanted(&validators, &me)) {
+                (Some(raft), _) => raft.validators = validators.keys().to_vec(),
+                (None, membership::Wanted::Solo { producer }) => config.produce = producer,
+                (None, membership::Wanted::Raft) => {
+                    let mut raft = RaftConfig::new(key.public_hex(), validators.keys().to_vec());
+                    raft.max_message_bytes = config.max_frame_bytes;
+                    config.raft = Some(raft);
+                    after_solo = true;
+                }
+            }
+        }
         let mut peers = PeerManager::new(config.peer.clone(), seeds.jitter);
         peers.enable_auth(key.clone(), seeds.challenges);
         let height = store.tip().height;
@@ -221,7 +243,12 @@ impl<S: NodeStorage> FullNode<S> {
         let sync = BlockSync::new(config.sync, height);
         let mempool = Mempool::new(config.mempool_capacity);
         let mode = match &config.raft {
-            Some(raft) => Mode::Raft(Box::new(Consensus::open(raft.clone(), &store, seeds.raft)?)),
+            Some(raft) => Mode::Raft(Box::new(Consensus::open(
+                raft.clone(),
+                &store,
+                seeds.raft,
+                after_solo,
+            )?)),
             None if config.produce => Mode::SoloProducer,
             None => Mode::SoloFollower,
         };
@@ -246,6 +273,8 @@ impl<S: NodeStorage> FullNode<S> {
             out: Output::default(),
             handoff: handoff::Handoff::default(),
             mutation: Mutation::None,
+            validators,
+            raft_seed: seeds.raft,
         };
         node.restore_own_nonces().map_err(StartError::OwnNonces)?;
         Ok(node)

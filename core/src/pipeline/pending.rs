@@ -39,6 +39,13 @@ pub struct Prepared {
     tree: Option<TreeUpdateBatch>,
 }
 
+impl Prepared {
+    /// The validator-set change the block makes (see [`Executed::change`]).
+    pub fn change(&self) -> Option<&ConfigChange> {
+        self.executed.change.as_ref()
+    }
+}
+
 /// Effects already checked, by block hash (Raft's uncommitted entries).
 pub type Known = HashMap<String, Prepared>;
 
