@@ -39,6 +39,12 @@ pub struct Status {
     /// Raft's view (None under solo); the API lays it out.
     #[serde(skip)]
     pub raft: Option<RaftStatus>,
+    /// The validator set in force at the tip (public keys, sorted).
+    #[serde(skip)]
+    pub validators: Vec<String>,
+    /// Solo: this node seals the blocks.
+    #[serde(skip)]
+    pub producer: bool,
 }
 
 impl<S: NodeStorage> FullNode<S> {
@@ -101,6 +107,8 @@ impl<S: NodeStorage> FullNode<S> {
             synced_blocks: self.synced_blocks,
             disk_fault: self.disk.fault().map(str::to_string),
             raft: self.raft_status(),
+            validators: self.validators.keys().to_vec(),
+            producer: matches!(self.mode, Mode::SoloProducer),
         }
     }
 

@@ -530,6 +530,8 @@ impl Raft {
                 .iter()
                 .map(|v| v.public_key.clone())
                 .collect(),
+            committed_validators: self.committed_validators(),
+            change_in_progress: self.change_in_progress(),
             learners: self.learners.iter().cloned().collect(),
             progress: self.progress.iter().map(|(id, pr)| pr.report(id)).collect(),
         }

@@ -38,8 +38,12 @@ pub struct RaftStatus {
     pub last_index: u64,
     /// `None` while the last entry is a synced block whose term is not known yet.
     pub last_term: Option<u64>,
-    /// Validator public keys, sorted.
+    /// Validator public keys, sorted: the latest configuration in the log.
     pub validators: Vec<String>,
+    /// The configuration at the commit index (differs while a change is in progress).
+    pub committed_validators: Vec<String>,
+    /// A membership change is appended but not committed (no other may start).
+    pub change_in_progress: bool,
     /// Non-validator peers the leader replicates to.
     pub learners: Vec<String>,
     /// Filled on the leader only.

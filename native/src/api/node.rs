@@ -75,6 +75,8 @@ pub struct ConsensusView {
 pub async fn status(State(ctx): State<Ctx>) -> Result<Json<StatusView>, ApiError> {
     let status = ctx.ask(Command::Status).await?;
     let view = consensus_view(&ctx, &status);
+    // A solo network that grew by governance runs Raft since.
+    let consensus = algorithm(&status);
     let uptime_ms = u64::try_from(ctx.started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Json(StatusView {
         miniledger: StatusOf02 {
@@ -88,10 +90,17 @@ pub async fn status(State(ctx): State<Ctx>) -> Result<Json<StatusView>, ApiError
         status,
         software_version: env!("CARGO_PKG_VERSION"),
         uptime_ms,
-        consensus: ctx.info.consensus.to_string(),
+        consensus,
         p2p_port: ctx.info.p2p_port,
         view,
     }))
+}
+
+fn algorithm(status: &Status) -> String {
+    match status.raft {
+        Some(_) => "raft".into(),
+        None => "solo".into(),
+    }
 }
 
 fn consensus_view(ctx: &Ctx, status: &Status) -> ConsensusView {
@@ -105,15 +114,15 @@ fn consensus_view(ctx: &Ctx, status: &Status) -> ConsensusView {
         };
     }
     // Solo: the producer is this node, or the only validator there is.
-    let leader = if ctx.info.produces {
+    let leader = if status.producer {
         Some(ctx.info.node_id.clone())
-    } else if let [only] = ctx.info.validators.as_slice() {
+    } else if let [only] = status.validators.as_slice() {
         Some(node_id(only).to_string())
     } else {
         None
     };
     ConsensusView {
-        role: if ctx.info.produces {
+        role: if status.producer {
             Role::Leader
         } else {
             Role::Follower
@@ -121,7 +130,7 @@ fn consensus_view(ctx: &Ctx, status: &Status) -> ConsensusView {
         term: 0,
         leader,
         commit_index: status.height,
-        validators: ctx.info.validators.clone(),
+        validators: status.validators.clone(),
     }
 }
 
@@ -228,7 +237,7 @@ pub async fn peers(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, Ap
 
 pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>, ApiError> {
     let status = ctx.ask(Command::Status).await?;
-    let mut body = serde_json::json!({ "algorithm": ctx.info.consensus.to_string() });
+    let mut body = serde_json::json!({ "algorithm": algorithm(&status) });
     let view = serde_json::to_value(consensus_view(&ctx, &status)).unwrap_or_default();
     if let (Some(body), serde_json::Value::Object(view)) = (body.as_object_mut(), view) {
         body.extend(view);
@@ -246,6 +255,10 @@ pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>
             body.insert("lastIndex".into(), raft.last_index.into());
             body.insert("lastTerm".into(), raft.last_term.into());
             body.insert("learners".into(), raft.learners.clone().into());
+            // Membership: the committed set, and whether a change is on its way.
+            let committed = raft.committed_validators.clone();
+            body.insert("committedValidators".into(), committed.into());
+            body.insert("changeInProgress".into(), raft.change_in_progress.into());
             let progress = serde_json::to_value(&raft.progress).unwrap_or_default();
             body.insert("progress".into(), progress);
         }
