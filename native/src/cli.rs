@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Compat, ConsensusAlgorithm, LogFormat, DEFAULT_DATA_DIR};
 
@@ -46,6 +46,10 @@ pub enum Command {
     /// deploy and invoke smart contracts on a running node (signed by the node: operator token)
     #[command(subcommand)]
     Contract(ContractCommand),
+    /// propose and vote on changes to the network: validators, admission lists (signed by the
+    /// node: operator token)
+    #[command(subcommand)]
+    Governance(GovernanceCommand),
     /// node identity keys
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -283,6 +287,65 @@ pub enum ContractCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GovernanceCommand {
+    /// propose a change (only validators may) and wait for its receipt; prints the proposal
+    /// id (the transaction's hash) and its status (exit status 1 if refused)
+    Propose(ProposeArgs),
+    /// vote on an active proposal and wait for its receipt (exit status 1 if refused)
+    Vote {
+        /// The proposal's id
+        id: String,
+        #[arg(value_enum)]
+        vote: VoteChoice,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// list the proposals: id prefix, type, status, yes/no votes, title
+    List(ApiArgs),
+    /// show a proposal: action, status, heights, every vote
+    Show {
+        /// The proposal's id
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// `governance propose`: exactly one action.
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("action")
+        .required(true)
+        .args(["add_peer", "remove_peer", "config"])
+))]
+pub struct ProposeArgs {
+    /// Make this public key (64 lowercase hex characters) a validator
+    #[arg(long, value_name = "KEY")]
+    pub add_peer: Option<String>,
+    /// Remove this public key from the validators
+    #[arg(long, value_name = "KEY")]
+    pub remove_peer: Option<String>,
+    /// Set a configuration key (allowedKeys or allowedOrgs) to a value, JSON if it parses as
+    /// JSON (`allowedOrgs=["org1","org2"]`), else the string itself
+    #[arg(long, value_name = "KEY=JSON")]
+    pub config: Option<String>,
+    /// The proposal's title
+    #[arg(long)]
+    pub title: String,
+    /// What it is for
+    #[arg(long, default_value = "")]
+    pub description: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VoteChoice {
+    Yes,
+    No,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
-//! The client subcommands (`status`, `tx submit`, `query`, `peers list`): HTTP calls to a
+//! The client subcommands (`status`, `tx submit`, `query`, `contract`, `governance`,
+//! `peers list`): HTTP calls to a
 //! running node's REST API, printed for people (`query --json` for scripts).
 
-use crate::cli::{ApiArgs, OperatorArgs};
+use crate::cli::{ApiArgs, OperatorArgs, ProposeArgs};
 use crate::identity::OperatorToken;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -216,6 +217,138 @@ pub fn contract_show(api: &ApiArgs, name: &str) -> Result<(), String> {
         cell(&c["blockHeight"])
     );
     println!("\n{}", c["code"].as_str().unwrap_or(""));
+    Ok(())
+}
+
+/// `miniledger governance propose --add-peer KEY | --remove-peer KEY | --config KEY=JSON
+/// --title T [--description D]`
+pub fn governance_propose(args: &ProposeArgs) -> Result<(), String> {
+    let action = match (&args.add_peer, &args.remove_peer, &args.config) {
+        (Some(key), _, _) => json!({"type": "add-peer", "publicKey": key}),
+        (_, Some(key), _) => json!({"type": "remove-peer", "publicKey": key}),
+        (_, _, Some(setting)) => {
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("--config {setting:?}: expected KEY=JSON"))?;
+            json!({"type": "update-config", "key": key, "value": contract_arg(value)})
+        }
+        (None, None, None) => return Err("no action: --add-peer, --remove-peer or --config".into()),
+    };
+    let payload = json!({
+        "kind": "governance:propose",
+        "title": args.title,
+        "description": args.description,
+        "action": action,
+    });
+    let result = governance_call(&args.api, payload)?;
+    println!("proposal {}", cell(&result["proposalId"]));
+    println!("status   {}", cell(&result["proposalStatus"]));
+    Ok(())
+}
+
+/// `miniledger governance vote ID yes|no`
+pub fn governance_vote(api: &ApiArgs, id: &str, yes: bool) -> Result<(), String> {
+    let payload = json!({"kind": "governance:vote", "proposalId": id, "vote": yes});
+    let result = governance_call(api, payload)?;
+    println!("voted {} on proposal {id}", if yes { "yes" } else { "no" });
+    println!("status   {}", cell(&result["proposalStatus"]));
+    Ok(())
+}
+
+/// Submits a governance payload for the node to sign and waits for the commit; the receipt's
+/// `result` (`proposalId`, `proposalStatus`), or an error naming the rule that refused it
+/// (at admission, or in a failed receipt).
+fn governance_call(api: &ApiArgs, payload: Value) -> Result<Value, String> {
+    let body = json!({"type": payload["kind"].clone(), "payload": payload});
+    let answer = Client::new(api)?.post_as_operator("/tx?wait=commit", &body)?;
+    match answer.pointer("/receipt/status").and_then(Value::as_str) {
+        Some("success") => Ok(answer["receipt"]["result"].clone()),
+        Some(_) => Err(format!(
+            "refused in block {}: {}",
+            cell(&answer["blockHeight"]),
+            answer
+                .pointer("/receipt/error")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given")
+        )),
+        None => Err(format!(
+            "the node answered without a receipt (a network where governance is only \
+             recorded?): {answer}"
+        )),
+    }
+}
+
+/// Yes and no votes of a proposal.
+fn vote_counts(proposal: &Value) -> (usize, usize) {
+    let votes: Vec<&Value> = proposal["votes"]
+        .as_object()
+        .map(|v| v.values().collect())
+        .unwrap_or_default();
+    let yes = votes.iter().filter(|v| v.as_bool() == Some(true)).count();
+    (yes, votes.len() - yes)
+}
+
+/// `miniledger governance list`: every page of `GET /proposals`.
+pub fn governance_list(api: &ApiArgs) -> Result<(), String> {
+    let client = Client::new(api)?;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut page = 1;
+    loop {
+        let answer = client.get(&format!("/proposals?limit=1000&page={page}"))?;
+        for p in answer["proposals"].as_array().into_iter().flatten() {
+            let (yes, no) = vote_counts(p);
+            let id = p["id"].as_str().unwrap_or_default();
+            rows.push(vec![
+                id.chars().take(16).collect(),
+                cell(&p["type"]),
+                cell(&p["status"]),
+                yes.to_string(),
+                no.to_string(),
+                cell(&p["title"]),
+            ]);
+        }
+        if page >= answer["totalPages"].as_u64().unwrap_or(0) {
+            break;
+        }
+        page += 1;
+    }
+    if rows.is_empty() {
+        println!("no proposals");
+        return Ok(());
+    }
+    let columns = ["ID", "TYPE", "STATUS", "YES", "NO", "TITLE"].map(String::from);
+    print!("{}", table(&columns, &rows));
+    Ok(())
+}
+
+/// `miniledger governance show ID`
+pub fn governance_show(api: &ApiArgs, id: &str) -> Result<(), String> {
+    let p = Client::new(api)?.get(&format!("/proposals/{id}"))?;
+    let (yes, no) = vote_counts(&p);
+    println!("id           {}", cell(&p["id"]));
+    println!("type         {}", cell(&p["type"]));
+    println!("title        {}", cell(&p["title"]));
+    println!("description  {}", cell(&p["description"]));
+    println!("proposer     {}", cell(&p["proposer"]));
+    println!("action       {}", cell(&p["action"]));
+    println!("status       {}", cell(&p["status"]));
+    println!("created at   block {}", cell(&p["createdAt"]));
+    println!("expires at   block {}", cell(&p["expiresAt"]));
+    if !p["decidedAt"].is_null() {
+        println!("decided at   block {}", cell(&p["decidedAt"]));
+    }
+    if !p["outcome"].is_null() {
+        println!("outcome      {}", cell(&p["outcome"]));
+    }
+    println!("votes        {yes} yes, {no} no");
+    for (key, vote) in p["votes"].as_object().into_iter().flatten() {
+        let vote = if vote.as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        };
+        println!("  {key}  {vote}");
+    }
     Ok(())
 }
 

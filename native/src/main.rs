@@ -7,7 +7,8 @@ use miniledger_core::validation::{Limits, ReplayRule, ValidatorSet};
 use miniledger_core::{Governance, StateRootRule};
 use miniledger_native::api::{self, ApiContext, NodeInfo};
 use miniledger_native::cli::{
-    self, Command, ContractCommand, KeysCommand, PeersCommand, StartArgs, TxCommand,
+    self, Command, ContractCommand, GovernanceCommand, KeysCommand, PeersCommand, StartArgs,
+    TxCommand, VoteChoice,
 };
 use miniledger_native::client;
 use miniledger_native::config::{self, Compat, ConsensusAlgorithm, LogFormat, NodeConfig};
@@ -59,6 +60,14 @@ fn main() -> ExitCode {
             } => client::contract_invoke(&api, &name, &method, &args),
             ContractCommand::List(api) => client::contract_list(&api),
             ContractCommand::Show { name, api } => client::contract_show(&api, &name),
+        },
+        Command::Governance(command) => match command {
+            GovernanceCommand::Propose(args) => client::governance_propose(&args),
+            GovernanceCommand::Vote { id, vote, api } => {
+                client::governance_vote(&api, &id, vote == VoteChoice::Yes)
+            }
+            GovernanceCommand::List(api) => client::governance_list(&api),
+            GovernanceCommand::Show { id, api } => client::governance_show(&api, &id),
         },
         Command::Peers(PeersCommand::List(args)) => client::peers(&args),
         Command::Demo(args) => miniledger_native::demo::run(&args),
@@ -288,6 +297,11 @@ async fn run_node(
         produces: solo && validators.iter().any(|v| v == key.public_hex()),
         p2p_port: 0,
         network: network.clone(),
+        // Ours: proposals act and the validator set is state; 0.2's only records them.
+        governance: match config.compat {
+            Some(Compat::MiniLedger02) => Governance::Recorded,
+            None => Governance::OnChain,
+        },
     };
     let validators = ValidatorSet::new(validators);
     let settings = Settings {
@@ -315,11 +329,7 @@ async fn run_node(
                 Some(Compat::MiniLedger02) => StateRootRule::MiniLedgerBefore,
                 None => StateRootRule::Tree,
             },
-            // Ours: proposals act and the validator set is state; 0.2's only records them.
-            governance: match config.compat {
-                Some(Compat::MiniLedger02) => Governance::Recorded,
-                None => Governance::OnChain,
-            },
+            governance: info.governance,
         },
         tls: peer_tls.clone(),
         network,

@@ -73,7 +73,8 @@ pub async fn by_name(
         .ok_or_else(|| ApiError::not_found(format!("contract {name:?} not found")))
 }
 
-/// The committed receipt of contract transaction `hash` (None: not a committed contract call).
+/// The committed receipt of transaction `hash` (`_receipt:HASH`: contract and governance
+/// transactions have one; None for any other, or one not committed).
 pub async fn receipt(ctx: &Ctx, hash: &str) -> Result<Option<Box<RawValue>>, ApiError> {
     let key = receipt_key(hash);
     let record = ctx.read(move |r| r.state_entry(&key)).await?;

@@ -12,6 +12,7 @@ mod contracts;
 mod db;
 mod errors;
 mod extract;
+mod governance;
 mod node;
 mod operator;
 mod page;
@@ -59,6 +60,8 @@ pub struct NodeInfo {
     pub p2p_port: u16,
     /// The node's network (None in compat mode), served by `GET /genesis`.
     pub network: Option<miniledger_core::genesis::Network>,
+    /// Whether governance acts (ours) or is only recorded (MiniLedger 0.2's networks).
+    pub governance: miniledger_core::Governance,
 }
 
 /// Shared by every handler.
@@ -189,6 +192,8 @@ pub fn router(ctx: Ctx, www: &Path) -> Router {
         .route("/search", get(search::search))
         .route("/contracts", get(contracts::list))
         .route("/contracts/{name}", get(contracts::by_name))
+        .route("/proposals", get(governance::list))
+        .route("/proposals/{id}", get(governance::by_id))
         .method_not_allowed_fallback(errors::method_not_allowed)
         .fallback_service(statics)
         .layer(cors)

@@ -15,7 +15,9 @@
 //! is null while that entry is a synced block whose term no leader has told yet), `learners`
 //! (non-validator peers the leader replicates to) and, on the leader, `progress`: per peer
 //! `nodeId`, `voter`, `matchIndex`, `nextIndex` and `state` ("probe", "replicate", or "sync":
-//! behind the leader's window, catching up through BlockSync).
+//! behind the leader's window, catching up through BlockSync). On our networks (not 0.2's) also
+//! `governedValidators`: the validator set in force in world state after the tip (governance's
+//! `_gov:validators`, else the genesis set).
 
 use super::errors::ApiError;
 use super::Ctx;
@@ -26,6 +28,7 @@ use miniledger_core::crypto::node_id;
 use miniledger_core::net::{ConnId, Misbehaviour, PeerSummary};
 use miniledger_core::protocol::PROTOCOL_VERSION;
 use miniledger_core::raft::Role;
+use miniledger_core::Governance;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -261,6 +264,10 @@ pub async fn consensus(State(ctx): State<Ctx>) -> Result<Json<serde_json::Value>
             body.insert("changeInProgress".into(), raft.change_in_progress.into());
             let progress = serde_json::to_value(&raft.progress).unwrap_or_default();
             body.insert("progress".into(), progress);
+        }
+        if ctx.info.governance == Governance::OnChain {
+            let governed = super::governance::validators_in_force(&ctx).await?;
+            body.insert("governedValidators".into(), governed.into());
         }
     }
     Ok(Json(body))

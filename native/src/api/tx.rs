@@ -40,7 +40,7 @@ pub struct TxView {
     pub block_height: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_hash: Option<String>,
-    /// A contract call's receipt (`GET /tx/:hash` only).
+    /// A contract or governance transaction's receipt (`GET /tx/:hash` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Box<RawValue>>,
 }
@@ -93,6 +93,11 @@ pub async fn submit(
         .any(|k| fields.contains_key(*k));
     let hash = if signed {
         let tx: Transaction = miniledger_core::decode::from_json(&body.0).map_err(encoding)?;
+        // Governance is checked only once the signature holds: a forged transaction is told
+        // so by the node loop, not what governance would make of it.
+        if super::governance::is_governance(tx.payload.body()) && signature_holds(&tx) {
+            super::governance::admit(&ctx, &tx).await?;
+        }
         let hash = tx.hash.clone();
         ctx.ask(|reply| Command::Submit(tx, reply)).await??;
         hash
@@ -100,6 +105,7 @@ pub async fn submit(
         // The node signs this one: the operator's power.
         operator::authorize(&ctx.operator, &headers)?;
         let body = own_payload(&fields)?;
+        super::governance::admit_own(&ctx, &body).await?;
         let tx = ctx
             .ask(|reply| Command::SubmitOwn { body, reply })
             .await??;
@@ -135,6 +141,12 @@ pub async fn submit(
             WAIT_COMMIT.as_secs()
         ))),
     }
+}
+
+/// The transaction's hash is its content's and its sender signed it.
+fn signature_holds(tx: &Transaction) -> bool {
+    tx.compute_hash().is_ok_and(|hash| hash == tx.hash)
+        && miniledger_core::crypto::verify(&tx.sender, &tx.hash, &tx.signature).is_ok()
 }
 
 /// The payload of a `{key, value}` or `{type, payload}` request.

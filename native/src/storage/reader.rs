@@ -110,6 +110,17 @@ impl Reader {
     }
 
     /// A read transaction, so several reads see one committed state (ended on drop).
+    /// Runs `f` in one read snapshot: every read it makes sees the same committed block.
+    pub fn in_snapshot<R>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let tx = self.snapshot()?;
+        let result = f(self);
+        drop(tx);
+        result
+    }
+
     fn snapshot(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
         self.conn
             .unchecked_transaction()

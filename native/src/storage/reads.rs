@@ -66,6 +66,11 @@ pub trait Reads {
         state::count(self.connection())
     }
 
+    /// Number of keys in world state that start with `prefix`.
+    fn state_count_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        state::count_prefix(self.connection(), prefix)
+    }
+
     /// The sender's next nonce (0 for a sender never seen).
     fn nonce(&self, sender: &str) -> Result<u64, StoreError> {
         state::next_nonce(self.connection(), sender)

@@ -25,6 +25,8 @@ const SELECT_FROM: &str = "SELECT key, value, version, block_height FROM world_s
 const SELECT_BETWEEN: &str = "SELECT key, value, version, block_height FROM world_state \
     WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3 OFFSET ?4";
 const COUNT: &str = "SELECT count(*) FROM world_state";
+const COUNT_BETWEEN: &str = "SELECT count(*) FROM world_state WHERE key >= ?1 AND key < ?2";
+const COUNT_FROM: &str = "SELECT count(*) FROM world_state WHERE key >= ?1";
 const UPSERT_NONCE: &str = "INSERT INTO nonces (sender, next) VALUES (?1, ?2) \
     ON CONFLICT (sender) DO UPDATE SET next = excluded.next";
 const SELECT_NONCE: &str = "SELECT next FROM nonces WHERE sender = ?1";
@@ -134,6 +136,19 @@ pub(crate) fn count(conn: &Connection) -> Result<u64, StoreError> {
     conn.prepare_cached(COUNT)
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
         .op("counting state entries")
+}
+
+/// Number of keys that start with `prefix`.
+pub(crate) fn count_prefix(conn: &Connection, prefix: &str) -> Result<u64, StoreError> {
+    let counted = match prefix_upper_bound(prefix) {
+        Some(upper) => conn
+            .prepare_cached(COUNT_BETWEEN)
+            .and_then(|mut stmt| stmt.query_row((prefix, upper), |row| row.get(0))),
+        None => conn
+            .prepare_cached(COUNT_FROM)
+            .and_then(|mut stmt| stmt.query_row([prefix], |row| row.get(0))),
+    };
+    counted.op("counting state entries")
 }
 
 /// The sender's next nonce (0 for a sender never seen).
