@@ -68,3 +68,39 @@ fn solo_transactions_admitted_while_the_producer_is_down_commit_once_it_is_back(
         .expect("handed to the producer and committed");
     assert!(sim.committed(&tx));
 }
+
+/// Frames a node read from a peer whose socket it then dropped (the native driver does when a
+/// peer's send queue is full) were handled after the peer had left the table: the leader's
+/// AppendEntries were scored as "from an unauthenticated connection claiming a validator" and
+/// an honest validator was banned for ten minutes (found by the nemesis: the node stayed cut
+/// off from the leader).
+#[test]
+fn frames_read_before_a_dropped_socket_closed_are_not_held_against_the_peer() {
+    let mut sim = Sim::layout(Layout {
+        nodes: 3,
+        validators: 3,
+        seeds: vec![vec![], vec![0], vec![0, 1]],
+        started: vec![0, 1, 2],
+    });
+    sim.settle(60_000).expect("a mesh and a leader");
+    let mut dropped = 0;
+    for round in 0..20 {
+        for _ in 0..3 {
+            sim.submit_to(round % 3).expect("admitted");
+        }
+        sim.run_for(15);
+        dropped += sim.deliver_then_close(round % 3);
+        sim.run_for(3_000); // the peers redial
+    }
+    assert!(dropped >= 5, "{dropped} frames cut off");
+    let tx = sim.submit_to(0).expect("admitted");
+    sim.settle(60_000).expect("reconnected and committed");
+    assert!(sim.committed(&tx));
+    for i in 0..3 {
+        assert_eq!(
+            sim.offences(i),
+            vec![],
+            "node {i} holds honest peers' frames against them"
+        );
+    }
+}

@@ -13,6 +13,7 @@ use miniledger_core::light::{
 use miniledger_core::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
 use miniledger_core::protocol::{BlockAnnounce, Message, SyncResponse};
 use miniledger_core::validation::{Limits, Rule, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -29,7 +30,14 @@ fn conformance_validators() -> ValidatorSet {
 }
 
 fn verifier(validators: ValidatorSet) -> LightVerifier {
-    LightVerifier::new(validators, Limits::default(), 64, 1 << 20, 1_000)
+    LightVerifier::new(
+        validators,
+        Governance::Recorded,
+        Limits::default(),
+        64,
+        1 << 20,
+        1_000,
+    )
 }
 
 #[test]
@@ -127,7 +135,14 @@ fn trust() -> ValidatorSet {
 #[test]
 fn memory_is_bounded_by_the_recent_window() {
     let blocks = chain(300, 3);
-    let mut light = LightVerifier::new(trust(), Limits::default(), 10, 1 << 20, 100);
+    let mut light = LightVerifier::new(
+        trust(),
+        Governance::Recorded,
+        Limits::default(),
+        10,
+        1 << 20,
+        100,
+    );
     for block in &blocks[1..] {
         light.verify_next(block.clone(), NOW).unwrap();
     }
@@ -138,7 +153,7 @@ fn memory_is_bounded_by_the_recent_window() {
     assert_eq!(light.block(290), None);
     assert_eq!(light.stats().txs_verified, 900);
     // A byte bound smaller than one block still keeps the tip block.
-    let mut tiny = LightVerifier::new(trust(), Limits::default(), 10, 1, 100);
+    let mut tiny = LightVerifier::new(trust(), Governance::Recorded, Limits::default(), 10, 1, 100);
     for block in &blocks[1..] {
         tiny.verify_next(block.clone(), NOW).unwrap();
     }

@@ -12,6 +12,7 @@ use miniledger_core::decode::from_json;
 use miniledger_core::light::LightVerifier;
 use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::Block;
+use miniledger_core::Governance;
 use serde_json::Value;
 use wasm_bindgen_test::*;
 
@@ -39,7 +40,16 @@ fn blocks(v: &Value) -> Vec<Block> {
 fn light_verifier_accepts_the_chain_and_rejects_tampered_blocks() {
     let v = vectors();
     let blocks = blocks(&v);
-    let fresh = || LightVerifier::new(validators(&v), Limits::default(), 16, 1 << 20, 100);
+    let fresh = || {
+        LightVerifier::new(
+            validators(&v),
+            Governance::Recorded,
+            Limits::default(),
+            16,
+            1 << 20,
+            100,
+        )
+    };
     let mut light = fresh();
     for block in &blocks {
         light.verify_next(block.clone(), NOW).unwrap();

@@ -22,6 +22,7 @@ use super::verifier::LightVerifier;
 use crate::crypto::Keypair;
 use crate::model::{Block, BlockHeader, PayloadBody, Transaction};
 use crate::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, PeerSummary};
+use crate::pipeline::Governance;
 use crate::protocol::{Message, TxMessage};
 use crate::sync::{BlockSync, PeerId, SyncConfig};
 use crate::validation::{Limits, ValidationError, ValidatorSet};
@@ -29,8 +30,10 @@ use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Clone)]
 pub struct LightConfig {
-    /// The trust root: the only keys whose blocks are accepted.
+    /// The trust root: the only keys whose blocks are accepted (under on-chain governance the
+    /// genesis set, which approved proposals change: the light node follows them itself).
     pub validators: ValidatorSet,
+    pub governance: Governance,
     pub limits: Limits,
     pub org_id: String,
     /// Full nodes kept connected at once (more than one, for failover).
@@ -45,9 +48,11 @@ pub struct LightConfig {
 }
 
 impl LightConfig {
+    /// Trusting a fixed validator set (a MiniLedger 0.2 network's).
     pub fn new(validators: ValidatorSet) -> Self {
         LightConfig {
             validators,
+            governance: Governance::Recorded,
             limits: Limits::default(),
             org_id: "light".into(),
             max_peers: 4,
@@ -64,6 +69,18 @@ impl LightConfig {
                 ..SyncConfig::default()
             },
             ping_interval_ms: 5_000,
+        }
+    }
+}
+
+impl LightConfig {
+    /// A network known by its genesis document (whose hash the caller checked): its validators
+    /// and limits, on-chain governance.
+    pub fn from_genesis(genesis: &crate::genesis::Genesis) -> Self {
+        LightConfig {
+            governance: Governance::OnChain,
+            limits: genesis.limits(Limits::default()),
+            ..LightConfig::new(ValidatorSet::new(genesis.validators.clone()))
         }
     }
 }
@@ -158,6 +175,7 @@ impl LightNode {
         peer_config.ping_interval_ms = config.ping_interval_ms;
         let verifier = LightVerifier::new(
             config.validators,
+            config.governance,
             config.limits,
             config.recent_blocks,
             config.recent_bytes,

@@ -5,9 +5,43 @@
 //! [`LightVerifier::commit`]) so a rejected block changes nothing.
 
 use super::nonces::NonceTracker;
-use crate::model::{Block, BlockHeader};
+use crate::model::{Block, BlockHeader, PayloadBody};
+use crate::pipeline::Governance;
+use crate::state::{MemoryState, StateDelta};
 use crate::validation::{verify_block, Limits, ValidationError, ValidatorSet};
 use std::collections::{HashMap, VecDeque};
+
+/// On-chain governance as a light client follows it: the governance part of world state
+/// (proposals and the set in force), kept by executing every verified block's governance
+/// transactions with the full nodes' code. It reads and writes only `_gov:` keys, which nothing
+/// else writes, so it needs none of the rest of the state: the light client follows every
+/// validator-set change from the genesis set on, trusting no node for it.
+#[derive(Debug, Clone)]
+struct Governed {
+    genesis: Vec<String>,
+    state: MemoryState,
+}
+
+impl Governed {
+    /// Executes `block`'s governance; the new set in force if it changed.
+    fn follow(&mut self, block: &Block) -> Option<ValidatorSet> {
+        let governance = block.transactions.iter().any(|tx| {
+            matches!(
+                tx.payload.body(),
+                PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
+            )
+        });
+        if !governance {
+            return None;
+        }
+        let mut delta = StateDelta::new();
+        let change = crate::governance::execute(block, &self.state, &mut delta, &self.genesis);
+        // Receipts are not read by governance: only its own keys are kept.
+        delta.retain(|key, _| key.starts_with(crate::governance::PREFIX));
+        self.state.apply(delta);
+        change.map(|_| ValidatorSet::new(crate::governance::validators(&self.state, &self.genesis)))
+    }
+}
 
 /// Counters since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,7 +60,10 @@ pub struct Checked {
 
 #[derive(Debug, Clone)]
 pub struct LightVerifier {
+    /// The set in force for the next block.
     validators: ValidatorSet,
+    /// Under on-chain governance: what makes `validators` change.
+    governed: Option<Governed>,
     limits: Limits,
     tip: BlockHeader,
     /// Ascending heights ending at the tip; at most `recent_blocks` blocks and (roughly)
@@ -40,16 +77,23 @@ pub struct LightVerifier {
 }
 
 impl LightVerifier {
-    /// Starts at genesis, trusting `validators` as the only block proposers.
+    /// Starts at genesis, trusting `validators` as the only block proposers (under
+    /// [`Governance::OnChain`]: the genesis set, changed by approved proposals from then on).
     pub fn new(
         validators: ValidatorSet,
+        governance: Governance,
         limits: Limits,
         recent_blocks: usize,
         recent_bytes: usize,
         max_tracked_senders: usize,
     ) -> Self {
+        let governed = (governance == Governance::OnChain).then(|| Governed {
+            genesis: validators.keys().to_vec(),
+            state: MemoryState::default(),
+        });
         LightVerifier {
             validators,
+            governed,
             limits,
             tip: Block::genesis().header(),
             recent: VecDeque::new(),
@@ -118,6 +162,9 @@ impl LightVerifier {
             "commit of a block that was not checked against the tip"
         );
         self.nonces.commit(checked.nonces, block.height);
+        if let Some(set) = self.governed.as_mut().and_then(|g| g.follow(&block)) {
+            self.validators = set;
+        }
         self.stats.blocks_verified += 1;
         self.stats.txs_verified += block.transactions.len() as u64;
         self.tip = block.header();

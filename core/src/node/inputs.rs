@@ -112,7 +112,20 @@ impl<S: NodeStorage> FullNode<S> {
                     conn,
                     from,
                     message,
-                } => self.on_message(conn, from, message),
+                } => {
+                    // Frames decoded before their socket closed (a dropped peer, a replaced
+                    // duplicate) come out after the peer left the table: whatever they say
+                    // can no longer be answered or judged (was: consensus messages from a
+                    // gone peer scored as from an unauthenticated validator, a ban for an
+                    // honest node).
+                    if self.peers.peer(&from).map(|p| p.conn) != Some(conn) {
+                        let kind = message.type_name();
+                        let line = format!("from {from}: dropped {kind}: its connection closed before it was handled");
+                        self.log(Level::Debug, Target::P2p, line);
+                        continue;
+                    }
+                    self.on_message(conn, from, message)
+                }
             }
         }
     }

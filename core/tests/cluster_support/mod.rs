@@ -446,6 +446,43 @@ impl Sim {
     }
 
     /// Node `i`'s chain height.
+    /// Hands node `i` every frame in flight to it at once, then closes those connections
+    /// before it handles any: what a driver does when it drops a peer (a full send queue) whose
+    /// frames it already read. Returns how many frames.
+    pub fn deliver_then_close(&mut self, i: usize) -> usize {
+        let keys: Vec<(u64, u64)> = (self.in_flight.iter())
+            .filter(|(_, d)| d.to == End::Full(i) && self.links.contains_key(&d.conn))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut conns = BTreeSet::new();
+        let n = self.now_of(i);
+        for key in &keys {
+            let d = self.in_flight.remove(key).expect("listed");
+            if let Some(node) = &mut self.full[i].node {
+                node.on_frame(d.conn, &d.frame, n);
+            }
+            conns.insert(d.conn);
+        }
+        for conn in conns {
+            self.drop_link(conn);
+        }
+        keys.len()
+    }
+
+    /// The offences node `i` recorded against its peers (nodeId, offence name, count).
+    pub fn offences(&self, i: usize) -> Vec<(String, &'static str, u64)> {
+        let Some(node) = &self.full[i].node else {
+            return Vec::new();
+        };
+        let now = self.now_of(i).monotonic;
+        (node.peers().misbehaviour(now).into_iter())
+            .flat_map(|m| {
+                let id = m.node_id.clone();
+                m.offences.into_iter().map(move |(o, n)| (id.clone(), o, n))
+            })
+            .collect()
+    }
+
     pub fn height(&self, i: usize) -> u64 {
         match (&self.full[i].node, &self.full[i].stopped) {
             (Some(node), _) => node.store().height(),

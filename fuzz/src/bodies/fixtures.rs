@@ -8,6 +8,7 @@ use miniledger_core::hash::sha256_hex;
 use miniledger_core::light::LightVerifier;
 use miniledger_core::validation::{Limits, ValidatorSet};
 use miniledger_core::Block;
+use miniledger_core::Governance;
 use std::sync::OnceLock;
 
 /// "Now" for the vector chain: shortly after its last block (as in core's conformance tests).
@@ -40,7 +41,14 @@ pub fn fixtures() -> &'static Fixtures {
         let validators = ValidatorSet::new([keys[0].public_hex()]);
         let limits = Limits::default();
         let mut chain = Chain::new(validators.clone(), limits, StateRootRule::MiniLedgerBefore);
-        let mut light = LightVerifier::new(validators.clone(), limits, 8, 1 << 20, 1024);
+        let mut light = LightVerifier::new(
+            validators.clone(),
+            Governance::Recorded,
+            limits,
+            8,
+            1 << 20,
+            1024,
+        );
         for block in &blocks[1..3] {
             chain.apply(block, NOW).expect("vector block applies");
             light
