@@ -4,7 +4,6 @@
 use crate::driver::{self, now_ms, Shared};
 use crate::explorer;
 use crate::json;
-use miniledger_core::genesis::Genesis;
 use miniledger_core::hex::is_lower_hex;
 use miniledger_core::light::{LightConfig, LightNode};
 use miniledger_core::model::Payload;
@@ -17,46 +16,13 @@ use wasm_bindgen::prelude::*;
 struct Options {
     /// `ws://host:port` addresses of full nodes' P2P ports.
     urls: Vec<String>,
-    /// The trust root, one of: the network's genesis document (JSON text, e.g. from a node's
-    /// `GET /genesis`), checked against `genesis_hash` when given, whose validator set the
-    /// node then follows through governance itself; or a fixed set of public keys (64
-    /// lowercase hex) allowed to propose blocks (a MiniLedger 0.2 network).
-    genesis: Option<String>,
-    genesis_hash: Option<String>,
-    validators: Option<Vec<String>>,
+    /// The trust root: public keys (64 lowercase hex) allowed to propose blocks.
+    validators: Vec<String>,
     max_peers: Option<usize>,
     recent_blocks: Option<usize>,
     org_id: Option<String>,
     /// Longest verification slice before yielding to the event loop (default 40 ms).
     slice_ms: Option<f64>,
-}
-
-/// The light node's configuration from its trust root (see [`Options`]).
-fn trust_root(options: &Options) -> Result<LightConfig, String> {
-    match (&options.genesis, &options.validators) {
-        (Some(text), None) => {
-            let genesis = Genesis::parse(text).map_err(|e| format!("options.genesis: {e}"))?;
-            let hash = genesis.hash();
-            match &options.genesis_hash {
-                Some(expected) if *expected != hash => Err(format!(
-                    "options.genesis: its hash is {hash}, not the expected {expected}: another network"
-                )),
-                _ => Ok(LightConfig::from_genesis(&genesis)),
-            }
-        }
-        (None, Some(validators)) => {
-            if validators.is_empty() {
-                return Err("options.validators: the trust root must not be empty".into());
-            }
-            if let Some(bad) = validators.iter().find(|k| !is_lower_hex(k, 32)) {
-                return Err(format!(
-                    "options.validators: {bad:?} is not 64 lowercase hex characters"
-                ));
-            }
-            Ok(LightConfig::new(ValidatorSet::new(validators.clone())))
-        }
-        _ => Err("options: give either genesis (and genesisHash) or validators".into()),
-    }
 }
 
 #[wasm_bindgen]
@@ -71,7 +37,17 @@ impl WasmLightNode {
     pub fn new(options: &str, on_event: js_sys::Function) -> Result<WasmLightNode, JsError> {
         let options: Options =
             serde_json::from_str(options).map_err(|e| JsError::new(&format!("options: {e}")))?;
-        let mut config = trust_root(&options).map_err(|e| JsError::new(&e))?;
+        if options.validators.is_empty() {
+            return Err(JsError::new(
+                "options.validators: the trust root must not be empty",
+            ));
+        }
+        if let Some(bad) = options.validators.iter().find(|k| !is_lower_hex(k, 32)) {
+            return Err(JsError::new(&format!(
+                "options.validators: {bad:?} is not 64 lowercase hex characters"
+            )));
+        }
+        let mut config = LightConfig::new(ValidatorSet::new(options.validators));
         if let Some(n) = options.max_peers {
             config.max_peers = n;
         }

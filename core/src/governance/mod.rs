@@ -56,7 +56,7 @@ pub fn validators(view: &impl StateView, genesis: &[String]) -> Vec<String> {
 /// The proposal `id` as stored on top of `view`.
 pub fn proposal(view: &impl StateView, id: &str) -> Option<Proposal> {
     let entry = view.get(&proposal_key(id))?;
-    serde_json::from_str(&entry.value).ok()
+    Proposal::from_json(&entry.value)
 }
 
 /// Would `tx` succeed if it were the next transaction on top of `view`, in a block at

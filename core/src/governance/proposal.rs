@@ -1,14 +1,14 @@
 //! A proposal as stored at `_gov:proposal:ID`, and the actions governance carries out.
 
 use super::Refusal;
+use crate::canonical;
 use crate::raft::ConfigChange;
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Where a proposal stands. Expiry is not written: a proposal still `active` past its
 /// `expiresAt` height takes no more votes (readers show it as expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Active,
     Approved,
@@ -42,65 +42,58 @@ pub enum Action {
 /// Configuration keys `update-config` may set.
 pub const CONFIG_KEYS: [&str; 2] = ["allowedKeys", "allowedOrgs"];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PeerAction {
-    #[serde(rename = "type")]
-    _type: String,
-    #[serde(rename = "publicKey")]
-    public_key: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigAction {
-    #[serde(rename = "type")]
-    _type: String,
-    key: String,
-    value: Box<serde_json::value::RawValue>,
-}
-
 impl Action {
     /// Parses a proposal's `action` object (JSON text).
     pub fn parse(text: &str) -> Result<Action, Refusal> {
-        #[derive(Deserialize)]
-        struct Tagged {
-            #[serde(rename = "type")]
-            kind: Option<String>,
-        }
+        // Through `Value`, not derived deserializers: the light node's wasm carries this code,
+        // and `Value` is in it already (derives cost ~10 KB gzipped there).
         let bad = |detail: String| Refusal::Action(detail);
-        let kind = serde_json::from_str::<Tagged>(text)
-            .map_err(|e| bad(e.to_string()))?
-            .kind
-            .ok_or_else(|| bad("no \"type\"".into()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let Value::Object(fields) = value else {
+            return Err(bad("not an object".into()));
+        };
+        let Some(Value::String(kind)) = fields.get("type") else {
+            return Err(bad("no \"type\" string".into()));
+        };
+        let only = |names: &[&str]| match fields.keys().find(|k| !names.contains(&k.as_str())) {
+            Some(extra) => Err(bad(format!("{kind}: unknown field {extra:?}"))),
+            None => Ok(()),
+        };
         match kind.as_str() {
             "add-peer" | "remove-peer" => {
-                let a: PeerAction =
-                    serde_json::from_str(text).map_err(|e| bad(format!("{kind}: {e}")))?;
-                crate::crypto::parse_key(&a.public_key)
-                    .map_err(|e| Refusal::MalformedKey(format!("{:?}: {e}", a.public_key)))?;
+                only(&["type", "publicKey"])?;
+                let Some(Value::String(key)) = fields.get("publicKey") else {
+                    return Err(bad(format!("{kind}: \"publicKey\" must be a string")));
+                };
+                crate::crypto::parse_key(key)
+                    .map_err(|e| Refusal::MalformedKey(format!("{key:?}: {e}")))?;
+                let public_key = key.clone();
                 Ok(if kind == "add-peer" {
-                    Action::AddPeer {
-                        public_key: a.public_key,
-                    }
+                    Action::AddPeer { public_key }
                 } else {
-                    Action::RemovePeer {
-                        public_key: a.public_key,
-                    }
+                    Action::RemovePeer { public_key }
                 })
             }
             "update-config" => {
-                let a: ConfigAction =
-                    serde_json::from_str(text).map_err(|e| bad(format!("{kind}: {e}")))?;
-                if !CONFIG_KEYS.contains(&a.key.as_str()) {
+                only(&["type", "key", "value"])?;
+                let (Some(Value::String(key)), Some(value)) =
+                    (fields.get("key"), fields.get("value"))
+                else {
+                    return Err(bad(
+                        "update-config: needs a \"key\" string and a \"value\"".into()
+                    ));
+                };
+                if !CONFIG_KEYS.contains(&key.as_str()) {
                     return Err(bad(format!(
-                        "update-config: unknown key {:?} (one of {CONFIG_KEYS:?})",
-                        a.key
+                        "update-config: unknown key {key:?} (one of {CONFIG_KEYS:?})"
                     )));
                 }
-                let value = crate::canonical::canonicalize(a.value.get())
+                let value = crate::canonical::canonicalize(&value.to_string())
                     .map_err(|e| bad(format!("update-config: value: {e}")))?;
-                Ok(Action::UpdateConfig { key: a.key, value })
+                Ok(Action::UpdateConfig {
+                    key: key.clone(),
+                    value,
+                })
             }
             other => Err(bad(format!(
                 "unknown type {other:?} (add-peer, remove-peer or update-config)"
@@ -116,20 +109,25 @@ impl Action {
         }
     }
 
-    /// The action as stored (canonical JSON).
+    /// The action as stored (canonical JSON: keys in order).
     pub fn to_json(&self) -> String {
-        let text = match self {
+        let mut out = String::new();
+        match self {
             Action::AddPeer { public_key } | Action::RemovePeer { public_key } => {
-                serde_json::json!({"type": self.name(), "publicKey": public_key}).to_string()
+                out.push_str(r#"{"publicKey":"#);
+                canonical::write_string(&mut out, public_key);
+                out.push_str(r#","type":"#);
+                canonical::write_string(&mut out, self.name());
             }
             Action::UpdateConfig { key, value } => {
-                format!(
-                    r#"{{"type":"update-config","key":{},"value":{value}}}"#,
-                    serde_json::to_string(key).expect("strings serialize")
-                )
+                out.push_str(r#"{"key":"#);
+                canonical::write_string(&mut out, key);
+                out.push_str(r#","type":"update-config","value":"#);
+                out.push_str(value);
             }
-        };
-        crate::canonical::canonicalize(&text).expect("valid JSON")
+        }
+        out.push('}');
+        out
     }
 
     /// The validator-set change an approved `add-peer` / `remove-peer` makes.
@@ -164,25 +162,6 @@ pub struct Proposal {
     pub decided_at: Option<u64>,
     /// Why an approved action was not carried out (it no longer applied).
     pub outcome: Option<String>,
-}
-
-/// The stored JSON shape (0.2's field names).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Stored {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    title: String,
-    description: String,
-    proposer: String,
-    action: Box<serde_json::value::RawValue>,
-    status: Status,
-    created_at: u64,
-    expires_at: u64,
-    votes: BTreeMap<String, bool>,
-    decided_at: Option<u64>,
-    outcome: Option<String>,
 }
 
 impl Proposal {
@@ -238,43 +217,62 @@ impl Proposal {
         }
     }
 
+    /// The stored value (canonical JSON, 0.2's field names).
     pub fn to_json(&self) -> String {
-        let stored = Stored {
-            id: self.id.clone(),
-            kind: self.action.name().into(),
-            title: self.title.clone(),
-            description: self.description.clone(),
-            proposer: self.proposer.clone(),
-            action: serde_json::value::RawValue::from_string(self.action.to_json())
-                .expect("valid JSON"),
-            status: self.status,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            votes: self.votes.clone(),
-            decided_at: self.decided_at,
-            outcome: self.outcome.clone(),
-        };
-        let text = serde_json::to_string(&stored).expect("proposals serialize");
-        crate::canonical::canonicalize(&text).expect("valid JSON")
+        let mut votes = serde_json::Map::new();
+        for (key, yes) in &self.votes {
+            votes.insert(key.clone(), Value::Bool(*yes));
+        }
+        let action: Value = serde_json::from_str(&self.action.to_json()).expect("valid JSON");
+        let mut fields = serde_json::Map::new();
+        let mut put = |k: &str, v: Value| fields.insert(k.to_string(), v);
+        put("id", self.id.clone().into());
+        put("type", self.action.name().into());
+        put("title", self.title.clone().into());
+        put("description", self.description.clone().into());
+        put("proposer", self.proposer.clone().into());
+        put("action", action);
+        put("status", self.status.name().into());
+        put("createdAt", self.created_at.into());
+        put("expiresAt", self.expires_at.into());
+        put("votes", Value::Object(votes));
+        put(
+            "decidedAt",
+            self.decided_at.map_or(Value::Null, Value::from),
+        );
+        put(
+            "outcome",
+            self.outcome.clone().map_or(Value::Null, Value::from),
+        );
+        canonical::canonicalize(&Value::Object(fields).to_string()).expect("valid JSON")
     }
-}
 
-impl<'de> Deserialize<'de> for Proposal {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Stored::deserialize(d)?;
-        let action = Action::parse(s.action.get()).map_err(serde::de::Error::custom)?;
-        Ok(Proposal {
-            id: s.id,
-            title: s.title,
-            description: s.description,
-            proposer: s.proposer,
-            action,
-            status: s.status,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-            votes: s.votes,
-            decided_at: s.decided_at,
-            outcome: s.outcome,
+    /// A stored value read back (None if it is not one).
+    pub fn from_json(text: &str) -> Option<Proposal> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        let text_of = |k: &str| value.get(k)?.as_str().map(str::to_string);
+        let status = match value.get("status")?.as_str()? {
+            "active" => Status::Active,
+            "approved" => Status::Approved,
+            "rejected" => Status::Rejected,
+            "expired" => Status::Expired,
+            _ => return None,
+        };
+        let votes = (value.get("votes")?.as_object()?.iter())
+            .map(|(k, v)| Some((k.clone(), v.as_bool()?)))
+            .collect::<Option<BTreeMap<String, bool>>>()?;
+        Some(Proposal {
+            id: text_of("id")?,
+            title: text_of("title")?,
+            description: text_of("description")?,
+            proposer: text_of("proposer")?,
+            action: Action::parse(&value.get("action")?.to_string()).ok()?,
+            status,
+            created_at: value.get("createdAt")?.as_u64()?,
+            expires_at: value.get("expiresAt")?.as_u64()?,
+            votes,
+            decided_at: value.get("decidedAt").and_then(Value::as_u64),
+            outcome: text_of("outcome"),
         })
     }
 }

@@ -74,6 +74,7 @@ impl LightConfig {
 }
 
 impl LightConfig {
+    #[cfg(feature = "light-governance")]
     /// A network known by its genesis document (whose hash the caller checked): its validators
     /// and limits, on-chain governance.
     pub fn from_genesis(genesis: &crate::genesis::Genesis) -> Self {

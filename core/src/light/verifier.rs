@@ -5,8 +5,11 @@
 //! [`LightVerifier::commit`]) so a rejected block changes nothing.
 
 use super::nonces::NonceTracker;
-use crate::model::{Block, BlockHeader, PayloadBody};
+#[cfg(feature = "light-governance")]
+use crate::model::PayloadBody;
+use crate::model::{Block, BlockHeader};
 use crate::pipeline::Governance;
+#[cfg(feature = "light-governance")]
 use crate::state::{MemoryState, StateDelta};
 use crate::validation::{verify_block, Limits, ValidationError, ValidatorSet};
 use std::collections::{HashMap, VecDeque};
@@ -16,12 +19,14 @@ use std::collections::{HashMap, VecDeque};
 /// transactions with the full nodes' code. It reads and writes only `_gov:` keys, which nothing
 /// else writes, so it needs none of the rest of the state: the light client follows every
 /// validator-set change from the genesis set on, trusting no node for it.
+#[cfg(feature = "light-governance")]
 #[derive(Debug, Clone)]
 struct Governed {
     genesis: Vec<String>,
     state: MemoryState,
 }
 
+#[cfg(feature = "light-governance")]
 impl Governed {
     /// Executes `block`'s governance; the new set in force if it changed.
     fn follow(&mut self, block: &Block) -> Option<ValidatorSet> {
@@ -63,6 +68,7 @@ pub struct LightVerifier {
     /// The set in force for the next block.
     validators: ValidatorSet,
     /// Under on-chain governance: what makes `validators` change.
+    #[cfg(feature = "light-governance")]
     governed: Option<Governed>,
     limits: Limits,
     tip: BlockHeader,
@@ -87,12 +93,19 @@ impl LightVerifier {
         recent_bytes: usize,
         max_tracked_senders: usize,
     ) -> Self {
+        #[cfg(feature = "light-governance")]
         let governed = (governance == Governance::OnChain).then(|| Governed {
             genesis: validators.keys().to_vec(),
             state: MemoryState::default(),
         });
+        #[cfg(not(feature = "light-governance"))]
+        assert!(
+            governance == Governance::Recorded,
+            "this build follows no governance (core feature `light-governance`)"
+        );
         LightVerifier {
             validators,
+            #[cfg(feature = "light-governance")]
             governed,
             limits,
             tip: Block::genesis().header(),
@@ -162,6 +175,7 @@ impl LightVerifier {
             "commit of a block that was not checked against the tip"
         );
         self.nonces.commit(checked.nonces, block.height);
+        #[cfg(feature = "light-governance")]
         if let Some(set) = self.governed.as_mut().and_then(|g| g.follow(&block)) {
             self.validators = set;
         }

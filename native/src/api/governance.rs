@@ -46,7 +46,7 @@ pub struct ProposalList {
 /// The stored proposal with its effective status at `height`; None for a value that is not a
 /// proposal (none is, but a reader does not panic on state).
 fn effective(record: &StateRecord, height: u64) -> Option<Value> {
-    let proposal: Proposal = serde_json::from_str(&record.value).ok()?;
+    let proposal = Proposal::from_json(&record.value)?;
     let mut value: Value = serde_json::from_str(&record.value).ok()?;
     value["status"] = proposal.status_at(height).name().into();
     Some(value)
