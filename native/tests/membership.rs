@@ -23,6 +23,10 @@ fn propose(node: &NodeProcess, title: &str, action: Value) -> (String, Value) {
 }
 
 fn vote(node: &NodeProcess, id: &str) -> Value {
+    // The voter's node checks the vote against its own view first: it must have the proposal.
+    wait_until(&format!("{} has proposal {id}", node.name), || {
+        node.get(&format!("/proposals/{id}")).0 == 200
+    });
     let payload = json!({"kind": "governance:vote", "proposalId": id, "vote": true});
     let body = json!({"type": "governance:vote", "payload": payload});
     let (code, answer) = node.post("/tx?wait=commit", &body);
