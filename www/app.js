@@ -1,5 +1,7 @@
 // The page: a block explorer that is itself a light node (miniledger-web, served from ./pkg/).
-// It trusts the validator set the serving node reports (or ?validators=), dials the mesh's P2P
+// It trusts the network's genesis (?genesis=HASH, else the serving node's, trusted on first use)
+// and follows the validator set through governance itself (a 0.2 network: the set the serving
+// node reports, or ?validators=), dials the mesh's P2P
 // WebSockets, verifies every block in a Web Worker, and shows the chain through views reached
 // by deep links (#/block/5, #/state/KEY, …; lib/router below). What the tab verified is marked
 // so; what only the serving node says is marked as such (lib/status.js). Query parameters:
@@ -57,9 +59,22 @@ async function findPeers(params) {
   return [...new Set(urls)];
 }
 
+// The trust root. Ours: the network's genesis, known by its hash (?genesis=HASH; else the hash of
+// the genesis the serving node sends, trusted on first use and shown); the tab checks the
+// document against the hash and follows the validator set through governance itself. A 0.2
+// network (no genesis): the set the serving node reports, or ?validators=.
 async function findTrustRoot(params) {
   const given = params.get('validators');
   if (given) return { validators: given.split(',').filter(Boolean), source: 'from the page address (?validators=)' };
+  const response = await fetch('/genesis');
+  if (response.ok) {
+    const { genesis } = await response.json();
+    const hash = params.get('genesis') ?? undefined;
+    const source = hash
+      ? `the network whose genesis hash the page address names (?genesis=${hash}); validator changes followed and verified in this tab`
+      : `the genesis ${location.host} served, trusted on first use (open with ?genesis=HASH to insist on one); validator changes followed and verified in this tab`;
+    return { genesis: JSON.stringify(genesis), genesisHash: hash, source };
+  }
   const consensus = await getJson('/consensus');
   return { validators: consensus.validators, source: `reported by ${location.host} when the page loaded (GET /consensus, ${consensus.algorithm})` };
 }
@@ -228,7 +243,11 @@ async function main() {
   ctx.trust = trust;
   $('seeds').textContent = urls.join(', ') || 'no P2P address known: add ?peer=ws://host:port';
   if (urls.length === 0) throw new Error('no P2P address known: open this page with ?peer=ws://host:p2p-port');
-  const node = await LightNode.connect(urls, { validators: trust.validators });
+  const node = await LightNode.connect(urls, trust.genesis
+    ? { genesis: trust.genesis, genesisHash: trust.genesisHash }
+    : { validators: trust.validators });
+  // The set in force as the tab verified it (it changes with governance).
+  Object.defineProperty(trust, 'validators', { get: () => node.validators });
   metrics.node = node;
   chain.node = node;
   metrics.startedMs = performance.now();

@@ -140,3 +140,30 @@ fn blocks_are_checked_against_the_set_in_force_at_their_height() {
     assert_eq!(net.chain.tip().height, 5);
     assert_eq!(net.light.tip(), net.chain.tip());
 }
+
+#[test]
+fn a_light_node_takes_a_genesis_only_with_its_hash() {
+    use miniledger_core::genesis::{Consensus, Genesis};
+    use miniledger_core::light::LightConfig;
+    let keys = [Keypair::from_seed([1; 32]), Keypair::from_seed([2; 32])];
+    let validators: Vec<String> = keys.iter().map(|k| k.public_hex().to_string()).collect();
+    let genesis = Genesis::new("net", Consensus::Raft, &validators, &[], &[]).unwrap();
+    // As a node serves it (GET /genesis), and as a page passes it on (JSON.stringify).
+    let served = serde_json::to_string_pretty(&genesis).unwrap();
+    let config = LightConfig::from_genesis(&served, Some(&genesis.hash())).unwrap();
+    assert_eq!(config.governance, Governance::OnChain);
+    let mut sorted = validators.clone();
+    sorted.sort();
+    assert_eq!(config.validators.keys(), sorted.as_slice());
+    assert_eq!(
+        config.limits.max_txs_per_block,
+        genesis.parameters.max_txs_per_block
+    );
+    // Trusted on first use (no hash given): the same network.
+    assert!(LightConfig::from_genesis(&served, None).is_ok());
+    // Another network's hash, or a document changed on the way: refused.
+    let err = LightConfig::from_genesis(&served, Some(&"00".repeat(32))).unwrap_err();
+    assert!(err.contains("another network"), "{err}");
+    let forged = served.replace(&validators[1], &"ab".repeat(32));
+    assert!(LightConfig::from_genesis(&forged, Some(&genesis.hash())).is_err());
+}

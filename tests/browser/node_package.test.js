@@ -84,3 +84,41 @@ test('the Vite example builds, with the worker and the wasm as assets', { skip: 
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('given only the genesis hash, the light node follows the network through validator changes', async () => {
+  const a = await Node.start('gov-a');
+  nodes.push(a);
+  const { hash } = await a.get('/genesis');
+  const b = await Node.start('gov-b', { join: a.p2p });
+  const c = await Node.start('gov-c', { join: a.p2p });
+  nodes.push(b, c);
+  const child = spawn(process.execPath, [join(EXAMPLES, 'node/follow.js'), a.api, '--genesis-hash', hash], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const governance = async (node, payload) => node.post('/tx?wait=commit', { type: payload.kind, payload });
+  const add = (key) => ({ kind: 'governance:propose', title: 'add', description: '', action: { type: 'add-peer', publicKey: key } });
+  try {
+    const keyOf = async (n) => (await n.get('/identity')).publicKey;
+    const [bKey, cKey] = [await keyOf(b), await keyOf(c)];
+    await governance(a, add(bKey)); // A alone approves: solo → Raft
+    const proposal = await governance(a, add(cKey));
+    await governance(b, { kind: 'governance:vote', proposalId: proposal.hash, vote: true });
+    await waitFor('three validators', async () => (await c.get('/consensus')).validators.length === 3);
+    // A, the genesis validator, goes: B or C leads and proposes the blocks from now on.
+    await a.kill();
+    await waitFor('a leader among B and C', async () => [(await b.status()).role, (await c.status()).role].includes('leader'));
+    await b.feed(3, 'after-a-');
+    const { height } = await b.status();
+    await waitFor(`the light node verified up to ${height}`, async () => out.includes(`\n${height} verified `) || out.startsWith(`${height} verified `), { deadline: 60_000 });
+  } finally {
+    child.kill();
+    if (process.env.DEBUG_GOV) console.error('OUT', out, 'ERR', err);
+  }
+  assert.match(err, new RegExp(`genesis hash is ${hash}`), err);
+  assert.doesNotMatch(out, /REJECTED/, out);
+  const proposers = new Set(out.trim().split('\n').map((l) => l.match(/proposer=(\w+)/)?.[1]));
+  const [bKey, cKey] = [(await b.get('/identity')).publicKey, (await c.get('/identity')).publicKey];
+  assert.ok(proposers.has(bKey.slice(0, 16)) || proposers.has(cKey.slice(0, 16)), `blocks by a validator added by governance were verified: ${[...proposers]}`);
+});

@@ -1,8 +1,16 @@
 // Types of miniledger-web (see web/README.md).
 
 export interface ConnectOptions {
-  /** The trust root: public keys (64 lowercase hex) whose blocks are accepted. Required. */
-  validators: string[];
+  /**
+   * The trust root, one of: the network's genesis document (JSON text, as a node's
+   * `GET /genesis` serves it), checked against `genesisHash` when given; the node then follows
+   * the validator set through governance itself, verifying every change.
+   */
+  genesis?: string;
+  /** The expected hash of `genesis` (refused if it differs: another network). */
+  genesisHash?: string;
+  /** Or a fixed trust root: public keys (64 lowercase hex) whose blocks are accepted. */
+  validators?: string[];
   /** Full nodes kept connected at once (default 4). */
   maxPeers?: number;
   /** Verified blocks kept for getBlock (default 256, and at most ~8 MiB). */

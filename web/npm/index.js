@@ -40,18 +40,27 @@ export class LightNode extends EventTarget {
   #ready;
 
   /**
-   * Starts a light node that dials `urls` (full nodes' P2P WebSocket addresses) and trusts
-   * `options.validators` (public keys) as the only block proposers.
+   * Starts a light node that dials `urls` (full nodes' P2P WebSocket addresses). Its trust
+   * root: `options.genesis` (the network's genesis document, JSON text as `GET /genesis` serves
+   * it; checked against `options.genesisHash` when given), whose validator set the node then
+   * follows through governance itself; or `options.validators` (public keys), a fixed set.
    */
   static async connect(urls, options = {}) {
     const list = typeof urls === 'string' ? [urls] : [...urls];
-    const { validators, maxPeers, recentBlocks, orgId, sliceMs } = options;
-    if (!Array.isArray(validators) || validators.length === 0) {
-      throw new TypeError('LightNode.connect: options.validators (the trust root) is required');
+    const { genesis, genesisHash, validators, maxPeers, recentBlocks, orgId, sliceMs } = options;
+    const fixed = Array.isArray(validators) && validators.length > 0;
+    if (typeof genesis !== 'string' && !fixed) {
+      throw new TypeError('LightNode.connect: a trust root is required: options.genesis (and genesisHash) or options.validators');
     }
     const node = spare ?? LightNode.#spawn(options);
     spare = null;
-    const config = { urls: list, validators };
+    const config = { urls: list };
+    if (typeof genesis === 'string') {
+      config.genesis = genesis;
+      if (genesisHash !== undefined) config.genesisHash = genesisHash;
+    } else {
+      config.validators = validators;
+    }
     if (maxPeers !== undefined) config.maxPeers = maxPeers;
     if (recentBlocks !== undefined) config.recentBlocks = recentBlocks;
     if (orgId !== undefined) config.orgId = orgId;

@@ -16,13 +16,38 @@ use wasm_bindgen::prelude::*;
 struct Options {
     /// `ws://host:port` addresses of full nodes' P2P ports.
     urls: Vec<String>,
-    /// The trust root: public keys (64 lowercase hex) allowed to propose blocks.
-    validators: Vec<String>,
+    /// The trust root, one of: the network's genesis document (JSON text, e.g. from a node's
+    /// `GET /genesis`), checked against `genesis_hash` when given, whose validator set the
+    /// node then follows through governance itself; or a fixed set of public keys (64
+    /// lowercase hex) allowed to propose blocks (a MiniLedger 0.2 network).
+    genesis: Option<String>,
+    genesis_hash: Option<String>,
+    validators: Option<Vec<String>>,
     max_peers: Option<usize>,
     recent_blocks: Option<usize>,
     org_id: Option<String>,
     /// Longest verification slice before yielding to the event loop (default 40 ms).
     slice_ms: Option<f64>,
+}
+
+/// The light node's configuration from its trust root (see [`Options`]).
+fn trust_root(options: &Options) -> Result<LightConfig, String> {
+    match (&options.genesis, &options.validators) {
+        (Some(text), None) => LightConfig::from_genesis(text, options.genesis_hash.as_deref())
+            .map_err(|e| format!("options.{e}")),
+        (None, Some(validators)) => {
+            if validators.is_empty() {
+                return Err("options.validators: the trust root must not be empty".into());
+            }
+            if let Some(bad) = validators.iter().find(|k| !is_lower_hex(k, 32)) {
+                return Err(format!(
+                    "options.validators: {bad:?} is not 64 lowercase hex characters"
+                ));
+            }
+            Ok(LightConfig::new(ValidatorSet::new(validators.clone())))
+        }
+        _ => Err("options: give either genesis (and genesisHash) or validators".into()),
+    }
 }
 
 #[wasm_bindgen]
@@ -37,17 +62,7 @@ impl WasmLightNode {
     pub fn new(options: &str, on_event: js_sys::Function) -> Result<WasmLightNode, JsError> {
         let options: Options =
             serde_json::from_str(options).map_err(|e| JsError::new(&format!("options: {e}")))?;
-        if options.validators.is_empty() {
-            return Err(JsError::new(
-                "options.validators: the trust root must not be empty",
-            ));
-        }
-        if let Some(bad) = options.validators.iter().find(|k| !is_lower_hex(k, 32)) {
-            return Err(JsError::new(&format!(
-                "options.validators: {bad:?} is not 64 lowercase hex characters"
-            )));
-        }
-        let mut config = LightConfig::new(ValidatorSet::new(options.validators));
+        let mut config = trust_root(&options).map_err(|e| JsError::new(&e))?;
         if let Some(n) = options.max_peers {
             config.max_peers = n;
         }

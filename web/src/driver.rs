@@ -25,6 +25,10 @@ pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+thread_local! {
+    static IGNORE_ERROR: Closure<dyn FnMut(Event)> = Closure::new(|_: Event| {});
+}
+
 struct Socket {
     ws: WebSocket,
     opened: bool,
@@ -274,6 +278,11 @@ fn dial(shared: &Shared, inner: &mut Inner, address: String) {
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    // The close event that follows says everything; but an `error` event nobody listens to is
+    // thrown by Node.js's `ws` (an EventEmitter): a refused redial killed the process. One
+    // handler for every socket, alive for good: errors may come after `close` (a socket closed
+    // while still connecting).
+    IGNORE_ERROR.with(|f| ws.set_onerror(Some(f.as_ref().unchecked_ref())));
     inner.sockets.insert(
         conn,
         Socket {

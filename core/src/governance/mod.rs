@@ -23,7 +23,7 @@
 mod proposal;
 mod rules;
 
-pub use proposal::{Action, Proposal, Status};
+pub use proposal::{Action, Proposal, Status, Votes};
 pub use rules::Refusal;
 
 use crate::canonical;

@@ -4,7 +4,46 @@ use super::Refusal;
 use crate::canonical;
 use crate::raft::ConfigChange;
 use serde_json::Value;
-use std::collections::BTreeMap;
+
+/// Votes by public key, sorted (a vector, not a map: fewer generic instances in the light
+/// node's wasm, and a validator set is small).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Votes(Vec<(String, bool)>);
+
+impl Votes {
+    pub fn get(&self, key: &str) -> Option<bool> {
+        self.find(key).ok().map(|i| self.0[i].1)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key`'s vote.
+    pub fn insert(&mut self, key: String, vote: bool) {
+        match self.find(&key) {
+            Ok(i) => self.0[i].1 = vote,
+            Err(i) => self.0.insert(i, (key, vote)),
+        }
+    }
+
+    /// In key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &bool)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+}
 
 /// Where a proposal stands. Expiry is not written: a proposal still `active` past its
 /// `expiresAt` height takes no more votes (readers show it as expired).
@@ -157,7 +196,7 @@ pub struct Proposal {
     pub created_at: u64,
     pub expires_at: u64,
     /// Public key → yes (true) or no.
-    pub votes: BTreeMap<String, bool>,
+    pub votes: Votes,
     /// The height that decided it.
     pub decided_at: Option<u64>,
     /// Why an approved action was not carried out (it no longer applied).
@@ -183,7 +222,7 @@ impl Proposal {
             status: Status::Active,
             created_at,
             expires_at,
-            votes: BTreeMap::from([(proposer.to_string(), true)]),
+            votes: Votes(vec![(proposer.to_string(), true)]),
             decided_at: None,
             outcome: None,
         }
@@ -195,7 +234,7 @@ impl Proposal {
     pub fn tally(&self, set: &[String]) -> Status {
         let counted = |want: bool| {
             set.iter()
-                .filter(|k| self.votes.get(*k) == Some(&want))
+                .filter(|k| self.votes.get(k) == Some(want))
                 .count()
         };
         let (yes, no) = (counted(true), counted(false));
@@ -219,32 +258,53 @@ impl Proposal {
 
     /// The stored value (canonical JSON, 0.2's field names).
     pub fn to_json(&self) -> String {
-        let mut votes = serde_json::Map::new();
-        for (key, yes) in &self.votes {
-            votes.insert(key.clone(), Value::Bool(*yes));
+        // Written by hand (no map: this code is in the light node's wasm too), then
+        // canonicalized (keys sorted, checked).
+        let mut out = String::from("{\"action\":");
+        out.push_str(&self.action.to_json());
+        let field = |out: &mut String, name: &str| {
+            out.push_str(",\"");
+            out.push_str(name);
+            out.push_str("\":");
+        };
+        let number = |out: &mut String, n: Option<u64>| match n {
+            Some(n) => canonical::write_u64(out, n),
+            None => out.push_str("null"),
+        };
+        field(&mut out, "createdAt");
+        number(&mut out, Some(self.created_at));
+        field(&mut out, "decidedAt");
+        number(&mut out, self.decided_at);
+        field(&mut out, "description");
+        canonical::write_string(&mut out, &self.description);
+        field(&mut out, "expiresAt");
+        number(&mut out, Some(self.expires_at));
+        field(&mut out, "id");
+        canonical::write_string(&mut out, &self.id);
+        field(&mut out, "outcome");
+        match &self.outcome {
+            Some(text) => canonical::write_string(&mut out, text),
+            None => out.push_str("null"),
         }
-        let action: Value = serde_json::from_str(&self.action.to_json()).expect("valid JSON");
-        let mut fields = serde_json::Map::new();
-        let mut put = |k: &str, v: Value| fields.insert(k.to_string(), v);
-        put("id", self.id.clone().into());
-        put("type", self.action.name().into());
-        put("title", self.title.clone().into());
-        put("description", self.description.clone().into());
-        put("proposer", self.proposer.clone().into());
-        put("action", action);
-        put("status", self.status.name().into());
-        put("createdAt", self.created_at.into());
-        put("expiresAt", self.expires_at.into());
-        put("votes", Value::Object(votes));
-        put(
-            "decidedAt",
-            self.decided_at.map_or(Value::Null, Value::from),
-        );
-        put(
-            "outcome",
-            self.outcome.clone().map_or(Value::Null, Value::from),
-        );
-        canonical::canonicalize(&Value::Object(fields).to_string()).expect("valid JSON")
+        field(&mut out, "proposer");
+        canonical::write_string(&mut out, &self.proposer);
+        field(&mut out, "status");
+        canonical::write_string(&mut out, self.status.name());
+        field(&mut out, "title");
+        canonical::write_string(&mut out, &self.title);
+        field(&mut out, "type");
+        canonical::write_string(&mut out, self.action.name());
+        field(&mut out, "votes");
+        out.push('{');
+        for (i, (key, yes)) in self.votes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            canonical::write_string(&mut out, key);
+            out.push_str(if *yes { ":true" } else { ":false" });
+        }
+        out.push_str("}}");
+        canonical::canonicalize(&out).expect("valid JSON")
     }
 
     /// A stored value read back (None if it is not one).
@@ -258,9 +318,10 @@ impl Proposal {
             "expired" => Status::Expired,
             _ => return None,
         };
-        let votes = (value.get("votes")?.as_object()?.iter())
-            .map(|(k, v)| Some((k.clone(), v.as_bool()?)))
-            .collect::<Option<BTreeMap<String, bool>>>()?;
+        let mut votes = Votes::default();
+        for (key, vote) in value.get("votes")?.as_object()? {
+            votes.insert(key.clone(), vote.as_bool()?);
+        }
         Some(Proposal {
             id: text_of("id")?,
             title: text_of("title")?,

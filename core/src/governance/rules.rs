@@ -58,7 +58,7 @@ pub fn check_open(proposal: &Proposal, voter: &str, height: u64) -> Result<(), R
         Status::Expired => return Err(Refusal::Expired(proposal.expires_at)),
         decided => return Err(Refusal::Decided(decided.name())),
     }
-    if proposal.votes.contains_key(voter) {
+    if proposal.votes.contains(voter) {
         return Err(Refusal::DoubleVote(short(voter)));
     }
     Ok(())

@@ -118,7 +118,7 @@ fn a_lone_validator_adds_a_second_by_proposing() {
         (p.status, p.decided_at, p.created_at),
         (Status::Approved, Some(1), 1)
     );
-    assert_eq!(p.votes.get(&pk(1)), Some(&true), "the proposer votes yes");
+    assert_eq!(p.votes.get(&pk(1)), Some(true), "the proposer votes yes");
 }
 
 #[test]

@@ -74,15 +74,46 @@ impl LightConfig {
 }
 
 impl LightConfig {
+    /// A network known by its genesis document, as a node serves it (`GET /genesis`, the
+    /// normalized document): refused unless it hashes to `expected` (when given). Trusts its
+    /// validators, follows their changes through governance, and keeps its block limits.
+    ///
+    /// Read through `Value` and the canonical form rather than `Genesis::parse` (~6 KB of
+    /// wasm): the hash is taken over the canonical document, so a document that matches the
+    /// network's hash is that network's normalized genesis, field for field.
     #[cfg(feature = "light-governance")]
-    /// A network known by its genesis document (whose hash the caller checked): its validators
-    /// and limits, on-chain governance.
-    pub fn from_genesis(genesis: &crate::genesis::Genesis) -> Self {
-        LightConfig {
-            governance: Governance::OnChain,
-            limits: genesis.limits(Limits::default()),
-            ..LightConfig::new(ValidatorSet::new(genesis.validators.clone()))
+    pub fn from_genesis(text: &str, expected: Option<&str>) -> Result<Self, String> {
+        let canonical =
+            crate::canonical::canonicalize(text).map_err(|e| format!("genesis: {e}"))?;
+        let hash = crate::hash::sha256_hex(&canonical);
+        if let Some(expected) = expected.filter(|e| **e != hash) {
+            return Err(format!(
+                "genesis: its hash is {hash}, not the expected {expected}: another network"
+            ));
         }
+        let value: serde_json::Value =
+            serde_json::from_str(&canonical).map_err(|e| format!("genesis: {e}"))?;
+        let validators: Vec<String> = (value.get("validators").and_then(|v| v.as_array()))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect();
+        if validators.is_empty() || !validators.iter().all(|k| crate::hex::is_lower_hex(k, 32)) {
+            return Err("genesis: validators: a non-empty list of public keys is required".into());
+        }
+        let mut limits = Limits::default();
+        let parameter = |name: &str| value.get("parameters")?.get(name)?.as_u64();
+        if let Some(n) = parameter("maxTxsPerBlock") {
+            limits.max_txs_per_block = limits.max_txs_per_block.min(n as usize);
+        }
+        if let Some(n) = parameter("maxTxBytes") {
+            limits.max_tx_bytes = limits.max_tx_bytes.min(n as usize);
+        }
+        Ok(LightConfig {
+            governance: Governance::OnChain,
+            limits,
+            ..LightConfig::new(ValidatorSet::new(validators))
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::model::PayloadBody;
 use crate::model::{Block, BlockHeader};
 use crate::pipeline::Governance;
 #[cfg(feature = "light-governance")]
-use crate::state::{MemoryState, StateDelta};
+use crate::state::StateDelta;
 use crate::validation::{verify_block, Limits, ValidationError, ValidatorSet};
 use std::collections::{HashMap, VecDeque};
 
@@ -23,7 +23,16 @@ use std::collections::{HashMap, VecDeque};
 #[derive(Debug, Clone)]
 struct Governed {
     genesis: Vec<String>,
-    state: MemoryState,
+    /// The `_gov:` keys, deletions kept as `None` (governance deletes nothing today; one map
+    /// type, the pipeline's delta, instead of a second one in the wasm).
+    state: StateDelta,
+}
+
+#[cfg(feature = "light-governance")]
+impl crate::state::StateView for Governed {
+    fn get(&self, key: &str) -> Option<crate::state::StateEntry> {
+        self.state.get(key).cloned().flatten()
+    }
 }
 
 #[cfg(feature = "light-governance")]
@@ -40,11 +49,13 @@ impl Governed {
             return None;
         }
         let mut delta = StateDelta::new();
-        let change = crate::governance::execute(block, &self.state, &mut delta, &self.genesis);
+        let change = crate::governance::execute(block, &*self, &mut delta, &self.genesis);
         // Receipts are not read by governance: only its own keys are kept.
-        delta.retain(|key, _| key.starts_with(crate::governance::PREFIX));
-        self.state.apply(delta);
-        change.map(|_| ValidatorSet::new(crate::governance::validators(&self.state, &self.genesis)))
+        let own = delta
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(crate::governance::PREFIX));
+        self.state.extend(own);
+        change.map(|_| ValidatorSet::new(crate::governance::validators(&*self, &self.genesis)))
     }
 }
 
@@ -96,7 +107,7 @@ impl LightVerifier {
         #[cfg(feature = "light-governance")]
         let governed = (governance == Governance::OnChain).then(|| Governed {
             genesis: validators.keys().to_vec(),
-            state: MemoryState::default(),
+            state: StateDelta::new(),
         });
         #[cfg(not(feature = "light-governance"))]
         assert!(

@@ -1,6 +1,7 @@
 // Follows a MiniLedger chain from Node.js and prints every block the light node verified.
-//   node follow.js http://127.0.0.1:3000            (trust root and P2P address from that node)
-//   node follow.js ws://127.0.0.1:9000 --validators k1,k2 [--count N]
+//   node follow.js http://127.0.0.1:3000 [--genesis-hash H]   (genesis and P2P address from that
+//                  node; the validator set is then followed through governance by the light node)
+//   node follow.js ws://127.0.0.1:9000 --validators k1,k2 [--count N]   (a fixed trust root)
 // With --count N it exits after N verified blocks (used by tests/browser/node_example.test.js).
 import { LightNode } from 'miniledger-web';
 
@@ -11,6 +12,8 @@ const option = (name) => {
 };
 const count = Number(option('--count') ?? Infinity);
 let validators = option('--validators')?.split(',');
+const genesisHash = option('--genesis-hash');
+let genesis;
 const [target] = args;
 if (!target) {
   console.error('usage: node follow.js <http://api-host:port | ws://p2p-host:port> [--validators k1,k2] [--count N]');
@@ -21,16 +24,22 @@ let peers = [target];
 if (/^https?:/.test(target)) {
   // Ask the node for whom to trust and where its P2P port is (trust on first use, as the page does).
   const get = async (path) => (await fetch(new URL(path, target))).json();
-  const [status, consensus] = await Promise.all([get('/status'), get('/consensus')]);
-  validators ??= consensus.validators;
+  const [status, consensus, served] = await Promise.all([get('/status'), get('/consensus'), get('/genesis')]);
+  if (!validators && served.genesis) {
+    // Ours: the genesis is the trust root (checked against --genesis-hash by the light node).
+    genesis = JSON.stringify(served.genesis);
+    console.error(`trusting the network whose genesis hash is ${genesisHash ?? `${served.hash} (trusted on first use)`}`);
+  } else {
+    validators ??= consensus.validators;
+  }
   peers = [`${target.startsWith('https:') ? 'wss' : 'ws'}://${new URL(target).hostname}:${status.p2pPort}`];
 }
-if (!validators?.length) {
+if (!genesis && !validators?.length) {
   console.error('no validators: give --validators or an http:// API address');
   process.exit(2);
 }
 
-const node = await LightNode.connect(peers, { validators });
+const node = await LightNode.connect(peers, genesis ? { genesis, genesisHash } : { validators });
 let seen = 0;
 node.on('block', async (b) => {
   if (seen >= count) return; // closing
