@@ -3,7 +3,9 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use miniledger_core::chain::{Chain, StateRootRule};
+use miniledger_core::pipeline::{self, MemoryChain, Rules};
 use miniledger_core::validation::{verify_block, Limits, ValidatorSet};
+use miniledger_core::Governance;
 use miniledger_core::{crypto, Block, Keypair, PayloadBody, Transaction};
 
 /// A typical transaction: a small JSON object stored under a key.
@@ -137,6 +139,30 @@ fn benches(c: &mut Criterion) {
                 |mut chain| chain.apply(&block, NOW).unwrap(),
                 BatchSize::SmallInput,
             )
+        });
+    }
+    group.finish();
+
+    // A block checked where the validator set is fixed configuration (the proposer rule among
+    // the stateless checks) and where it is state (the rule in the state step, against the set
+    // in force read at the block's height, plus the governance pass): same block, same store.
+    let mut group = c.benchmark_group("set_history");
+    group.sample_size(20);
+    let (block, validators) = full_block(500);
+    let store = MemoryChain::new(false);
+    for governance in [Governance::OnChain, Governance::Recorded] {
+        let rules = Rules {
+            validators: validators.clone(),
+            limits: Limits::default(),
+            state_root: StateRootRule::Unchecked,
+            governance,
+        };
+        let name = format!("pipeline_check_500_senders_{governance:?}");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let verdict = pipeline::check(&store, &rules, std::slice::from_ref(&block), NOW);
+                assert!(verdict.refused.is_none());
+            })
         });
     }
     group.finish();

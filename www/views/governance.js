@@ -1,6 +1,5 @@
-// #/governance — proposals and votes as transactions in verified blocks, proposal state where
-// the chain holds it (MiniLedger 0.2's `_gov:proposal:ID` keys), and the validator set this tab
-// trusts. What is not on chain is said so.
+// #/governance — proposals and votes as transactions in verified blocks, proposal state and
+// outcomes (the `_gov:proposal:ID` keys), and the validator set in force as this tab follows it.
 import { api, chain } from '../lib/chain.js';
 import { badge, h, id, route, table, time } from '../lib/dom.js';
 import { unverified } from '../lib/status.js';
@@ -29,7 +28,9 @@ export async function render(_args, _query, ctx) {
           ? h('p', { id: 'gov-genesis' }, `Genesis (network "${genesis.genesis.chainName}", hash `, id(genesis.hash), `): ${genesisSet.length} validator(s), `,
             same ? badge('ok', 'the same set this tab trusts') : badge('bad', 'NOT the set this tab trusts'), ' ', unverified('the genesis document is the serving node\'s answer'))
           : h('p', { class: 'muted' }, 'The serving node has no genesis document (compat mode).'),
-        h('p', {}, 'Not on chain yet: validator-set changes. The set is fixed by the network\'s genesis; proposals are recorded as transactions but this node does not execute them, so no outcome changes the set, and there is no validator-set history to show beyond the genesis set.')),
+        h('p', { id: 'gov-history' }, genesis
+          ? 'Validator-set changes are on chain: an approved add-peer or remove-peer proposal changes the set from the next block on, and this tab follows each change itself (it executes the governance transactions of every block it verifies, from the genesis set on). The list above is the set in force at the tab\'s tip.'
+          : 'A MiniLedger 0.2 network: proposals are recorded as transactions only; the set is fixed.')),
       h('section', { class: 'card' }, h('h2', {}, 'Proposals (latest 20)'),
         badge('ok', 'each from a block verified in this tab'),
         proposals.length ? table(['transaction', 'title', 'proposer', 'block', 'time'], proposals.map((f) => row(f, (x) => [route(['tx', x.tx.hash], `${x.tx.hash.slice(0, 12)}…`), h('span', { class: 'title' }, String(x.tx.payload.title)), id(x.tx.sender), route(['block', x.block.height], String(x.block.height)), time(x.tx.timestamp)])), { id: 'proposals' }) : h('p', { class: 'muted' }, 'none')),
@@ -38,6 +39,6 @@ export async function render(_args, _query, ctx) {
       h('section', { class: 'card' }, h('h2', {}, 'Proposal state and outcomes'),
         stored.entries.length ? [unverified('listed by the serving node; open one to check its proof'),
           table(['key', 'status'], stored.entries.map((e) => [route(['state', e.key], h('span', { class: 'key' }, e.key)), String(e.value?.status ?? '')]))]
-          : h('p', { class: 'muted' }, 'Not on chain: no proposal state (`_gov:proposal:` keys) exists, so outcomes are not recorded; the votes above are all there is.'))),
+          : h('p', { class: 'muted' }, 'No proposal state (`_gov:proposal:` keys) yet.'))),
   };
 }

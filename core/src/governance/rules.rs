@@ -34,6 +34,16 @@ pub enum Refusal {
     ChangeInBlock,
 }
 
+impl Refusal {
+    /// Whether a node that is behind may give this refusal to a transaction that succeeds once
+    /// its chain catches up (the proposal, or the sender's own approval, is in a block it has
+    /// not applied yet). Admission lets these through; the block decides, and a failed one is
+    /// still a committed transaction with its receipt.
+    pub fn may_be_behind(&self) -> bool {
+        matches!(self, Refusal::NotValidator(_) | Refusal::UnknownProposal(_))
+    }
+}
+
 /// Only validators of the set in force propose and vote.
 pub fn check_voter(set: &[String], sender: &str) -> Result<(), Refusal> {
     if set.iter().any(|k| k == sender) {

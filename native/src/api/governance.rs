@@ -147,8 +147,9 @@ pub fn is_governance(body: &PayloadBody) -> bool {
 }
 
 /// Refuses (400, the rule named) a governance transaction that would fail if it were the next
-/// one on top of the tip; any other transaction, and every one on a network where governance
-/// is only recorded, passes.
+/// one on top of the tip, unless this node may only be behind (`Refusal::may_be_behind`: an
+/// unknown proposal, a sender not yet a validator here); any other transaction, and every one
+/// on a network where governance is only recorded, passes.
 pub async fn admit(ctx: &Ctx, tx: &Transaction) -> Result<(), ApiError> {
     if ctx.info.governance != Governance::OnChain || !is_governance(tx.payload.body()) {
         return Ok(());
@@ -162,7 +163,8 @@ pub async fn admit(ctx: &Ctx, tx: &Transaction) -> Result<(), ApiError> {
                 let view = ReaderView::new(r);
                 let verdict = governance::check(&tx, height + 1, &view, &genesis);
                 view.finish()?;
-                Ok(verdict.err())
+                // What a node behind the chain may refuse wrongly is left to the block.
+                Ok(verdict.err().filter(|refusal| !refusal.may_be_behind()))
             })
         })
         .await?;
