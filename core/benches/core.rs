@@ -150,7 +150,7 @@ fn benches(c: &mut Criterion) {
     group.sample_size(20);
     let (block, validators) = full_block(500);
     let store = MemoryChain::new(false);
-    for governance in [Governance::OnChain, Governance::Recorded] {
+    for governance in [Governance::Recorded, Governance::OnChain] {
         let rules = Rules {
             validators: validators.clone(),
             limits: Limits::default(),

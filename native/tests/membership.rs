@@ -82,7 +82,23 @@ fn governance_grows_a_solo_network_to_three_and_votes_a_dead_leader_out() {
     // 2 → 3: A proposes, B's vote approves.
     let (id, answer) = propose(&a, "add C", json!({"type": "add-peer", "publicKey": c_key}));
     assert_eq!(proposal_status(&answer), "active", "{answer}");
+    let asked = std::time::Instant::now();
     assert_eq!(proposal_status(&vote(&b, &id)), "approved");
+    let committed = asked.elapsed();
+    // When C counts toward quorum: a voter in the leader's progress (BENCHMARKS.md, membership).
+    let c_id = c.node_id();
+    wait_until("C counts toward the leader's quorum", || {
+        [&a, &b].iter().any(|n| {
+            let progress = n.get_ok("/consensus")["progress"].clone();
+            (progress.as_array().into_iter().flatten())
+                .any(|p| p["nodeId"] == c_id.as_str() && p["voter"] == true)
+        })
+    });
+    eprintln!(
+        "membership: vote committed (wait=commit answered) after {} ms; C a voter in the leader's progress by {} ms",
+        committed.as_millis(),
+        asked.elapsed().as_millis()
+    );
     for n in nodes {
         wait_until(&format!("{} sees 3 validators", n.name), || {
             validators(n) == 3

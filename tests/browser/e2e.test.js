@@ -156,3 +156,30 @@ test('a page served over https syncs over wss', async () => {
     rmSync(certDir, { recursive: true, force: true });
   }
 });
+
+test('a page given only the genesis hash follows validator-set changes; another hash is refused', async () => {
+  const a = await start('gen-a');
+  const { hash } = await a.get('/genesis');
+  const b = await start('gen-b', { join: a.p2p });
+  await a.feed(3, 'g-');
+  const bKey = (await b.get('/identity')).publicKey;
+  const payload = { kind: 'governance:propose', title: 'add B', description: '', action: { type: 'add-peer', publicKey: bKey } };
+  await a.post('/tx?wait=commit', { type: payload.kind, payload });
+  await waitFor('a Raft leader', async () => [(await a.status()).role, (await b.status()).role].includes('leader'));
+  await b.feed(4, 'after-');
+  const { height, tipHash } = await b.status();
+
+  const page = await browser.newPage();
+  await page.goto(`${b.api}/?genesis=${hash}&peer=${encodeURIComponent(b.p2p)}`);
+  const synced = await pageReaches(page, height, tipHash);
+  assert.equal(synced.blocksVerified, height, 'every block verified exactly once');
+  assert.equal(synced.validators.length, 2, `the tab followed the change: ${synced.validators}`);
+  assert.ok(synced.validators.includes(bKey));
+  await page.close();
+
+  const wrong = await browser.newPage();
+  await wrong.goto(`${b.api}/?genesis=${'0'.repeat(64)}&peer=${encodeURIComponent(b.p2p)}`);
+  await wrong.waitForSelector('#fatal:not([hidden])');
+  assert.match(await wrong.textContent('#fatal'), /another network/);
+  await wrong.close();
+});
