@@ -67,9 +67,14 @@ impl Consensus {
     /// `after_solo`: the chain so far was sealed by a lone validator (the network grew since),
     /// so a tip whose term was never recorded is of term 0, as genesis is: every node of the
     /// network then agrees on it and may vote at once.
+    ///
+    /// Persisted entries above the tip are checked again over the store (the pipeline that
+    /// checked them when they were appended), so those carrying a validator-set change make it
+    /// again (a crash between a change's append and its commit) and none is executed twice.
     pub(super) fn open<S: NodeStorage>(
         mut config: RaftConfig,
         store: &S,
+        rules: &Rules,
         seed: u64,
         after_solo: bool,
     ) -> Result<Consensus, StartError> {
@@ -78,11 +83,25 @@ impl Consensus {
         if after_solo && restored.commit_term.is_none() {
             restored.commit_term = Some(0);
         }
-        let raft =
-            Raft::new(config, restored, seed).map_err(|e| StartError::RaftConfig(e.to_string()))?;
+        let mut prepared = Known::new();
+        let tail: Vec<&Block> = (restored.entries.iter())
+            .map(|e| &e.block)
+            .filter(|b| b.height > restored.commit.height)
+            .collect();
+        if !tail.is_empty() {
+            let _snapshot = store.read_snapshot();
+            // Entries that no longer check (or do not chain on the tip) carry no change here;
+            // Raft drops those that do not chain, and a leader replaces the others.
+            let _ = Pending::new(store, rules).layer(&tail, None, Some(&mut prepared));
+        }
+        let changes = Restored {
+            prepared: &prepared,
+        };
+        let raft = Raft::restore(config, restored, seed, &changes)
+            .map_err(|e| StartError::RaftConfig(e.to_string()))?;
         Ok(Consensus {
             raft,
-            prepared: Known::new(),
+            prepared,
             needs_block: false,
             forward: VecDeque::new(),
             idle: None,
@@ -113,6 +132,17 @@ impl Consensus {
 
     pub fn is_validator(&self, node_id: &str) -> bool {
         self.raft.is_validator(node_id)
+    }
+}
+
+/// The changes of restored entries: what checking them again found (see [`Consensus::open`]).
+struct Restored<'a> {
+    prepared: &'a Known,
+}
+
+impl ConfigChanges for Restored<'_> {
+    fn config_change(&self, entry: &LogEntry) -> Option<ConfigChange> {
+        self.prepared.get(&entry.block.hash)?.change().cloned()
     }
 }
 

@@ -95,7 +95,8 @@ impl<S: NodeStorage> FullNode<S> {
     /// Solo → Raft over the set in force, restored from the store (its tip the commit point).
     fn switch_to_raft(&mut self) -> Result<(), StartError> {
         let config = self.raft_config_for(&self.validators);
-        let consensus = Consensus::open(config, &self.store, self.raft_seed, true)?;
+        let rules = &self.config.rules;
+        let consensus = Consensus::open(config, &self.store, rules, self.raft_seed, true)?;
         self.mode = Mode::Raft(Box::new(consensus));
         self.raft_update_learners();
         let line = format!(

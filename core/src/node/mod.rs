@@ -246,6 +246,7 @@ impl<S: NodeStorage> FullNode<S> {
             Some(raft) => Mode::Raft(Box::new(Consensus::open(
                 raft.clone(),
                 &store,
+                &config.rules,
                 seeds.raft,
                 after_solo,
             )?)),
