@@ -6,6 +6,7 @@
 mod cluster_support;
 
 use cluster_support::{Layout, Sim};
+use miniledger_core::PayloadBody;
 
 #[test]
 fn two_lone_validators_and_one_dialing_both_become_a_mesh_with_one_chain() {
@@ -103,4 +104,72 @@ fn frames_read_before_a_dropped_socket_closed_are_not_held_against_the_peer() {
             "node {i} holds honest peers' frames against them"
         );
     }
+}
+
+/// A validator that crashes after appending a block that changes the validator set, before the
+/// block commits, must come back with that change in force: on restart its persisted entries are
+/// checked again and the change they carry re-applied (was: restored as a static set, so the
+/// node counted a quorum of the old configuration over an entry of the new one).
+#[test]
+fn a_change_appended_before_a_crash_is_in_force_after_the_restart() {
+    let mut sim = Sim::layout(Layout {
+        nodes: 4,
+        validators: 3,
+        seeds: vec![vec![], vec![0], vec![0, 1], vec![0]],
+        started: vec![0, 1, 2, 3],
+    });
+    sim.settle(60_000).expect("a mesh and a leader");
+    sim.submit_to(0).expect("admitted");
+    sim.settle(30_000).expect("a block of this term committed");
+    let leader = (0..3)
+        .find(|&i| {
+            sim.raft_status(i)
+                .is_some_and(|s| s.leader.as_deref() == Some(&s.node_id))
+        })
+        .expect("a leader");
+    let newcomer = sim.public_key(3);
+    let action = format!(r#"{{"type":"add-peer","publicKey":"{newcomer}"}}"#);
+    let body = PayloadBody::GovernancePropose {
+        title: "add 3".into(),
+        description: String::new(),
+        action: serde_json::value::RawValue::from_string(action).unwrap(),
+    };
+    let proposal = sim.submit_own_to(leader, body).expect("admitted");
+    sim.settle(30_000)
+        .expect("the proposal committed (1 of 3 votes: active)");
+    // The second yes approves: the block holding it is the change entry.
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let (voter, follower) = (followers[0], followers[1]);
+    let vote = PayloadBody::GovernanceVote {
+        proposal_id: proposal,
+        vote: true,
+    };
+    sim.submit_own_to(voter, vote).expect("admitted");
+    // Step until a follower holds the change uncommitted, then crash it there.
+    let mut caught = false;
+    for _ in 0..5_000 {
+        sim.run_for(1);
+        let status = sim.raft_status(follower).expect("up");
+        if status.change_in_progress {
+            caught = true;
+            break;
+        }
+    }
+    assert!(
+        caught,
+        "the follower appended the change: leader mempool {:?} {:?}, follower {:?}",
+        sim.mempool_len(leader),
+        sim.raft_status(leader),
+        sim.raft_status(follower)
+    );
+    sim.crash_node(follower);
+    sim.start_node(follower);
+    let status = sim.raft_status(follower).expect("restarted under Raft");
+    assert!(
+        status.validators.contains(&newcomer),
+        "the restarted follower's configuration lacks the appended change: {:?}",
+        status.validators
+    );
+    sim.settle(60_000).expect("the change commits everywhere");
+    assert_eq!(sim.raft_status(0).unwrap().validators.len(), 4);
 }

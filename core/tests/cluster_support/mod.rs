@@ -389,6 +389,30 @@ impl Sim {
         self.crash(i);
     }
 
+    /// Node `i`'s public key (hex).
+    pub fn public_key(&self, i: usize) -> String {
+        self.full[i].key.public_hex().to_string()
+    }
+
+    /// Node `i`'s mempool size (None: down).
+    pub fn mempool_len(&self, i: usize) -> Option<usize> {
+        Some(self.full[i].node.as_ref()?.mempool().len())
+    }
+
+    /// Node `i`'s Raft view (None: down, or not under Raft).
+    pub fn raft_status(&self, i: usize) -> Option<miniledger_core::raft::RaftStatus> {
+        self.full[i].node.as_ref()?.status().raft
+    }
+
+    /// A transaction node `i` signs with its own key (a governance proposal, say).
+    pub fn submit_own_to(&mut self, i: usize, body: PayloadBody) -> Result<String, String> {
+        let n = self.now_of(i);
+        let node = self.full[i].node.as_mut().ok_or("node down")?;
+        let tx = node.submit_own(body, n).map_err(|e| e.to_string())?;
+        self.touched.insert(End::Full(i));
+        Ok(tx.hash)
+    }
+
     /// A new client's transaction submitted to node `i`: its hash, or why it was refused.
     pub fn submit_to(&mut self, i: usize) -> Result<String, String> {
         self.clients += 1;
