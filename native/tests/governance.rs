@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{now_ms, stderr, stdout, NodeProcess};
+use common::{now_ms, stderr, stdout, wait_until, NodeProcess};
 use miniledger_core::{Keypair, PayloadBody, Transaction};
 use serde_json::{json, Value};
 
@@ -69,6 +69,18 @@ fn solo_validator_governs_through_api_and_cli() {
     let config = node.get_ok("/state/_gov:config:allowedOrgs");
     assert_eq!(config["value"], json!(["org1", "org2"]), "{config}");
     assert_eq!(node.get_ok("/consensus")["governedValidators"], json!([me]));
+
+    // The approved lists act: a peer of another org is refused, one of a listed org admitted.
+    let outsider = NodeProcess::start("org3", Some(&node.p2p), &["--org", "org3"]);
+    let insider = NodeProcess::start("org2", Some(&node.p2p), &["--org", "org2"]);
+    wait_until("org2 admitted", || insider.status()["peers"] == 1);
+    wait_until("org3 told why it is refused", || {
+        outsider
+            .log()
+            .contains("orgId \"org3\" not in network.allowedOrgs")
+    });
+    assert_eq!(outsider.status()["peers"], 0);
+    drop((outsider, insider));
 
     // Refused at admission, each naming its rule; none reaches a block.
     let stranger = Keypair::from_seed([5; 32]);

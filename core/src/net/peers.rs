@@ -181,6 +181,12 @@ impl PeerManager {
         self.wall_offset = (wall_ms as i64).wrapping_sub(now as i64);
     }
 
+    /// Who may connect as a full peer changed (an approved `update-config`): applies to
+    /// handshakes from now on; connected peers stay.
+    pub fn set_admission(&mut self, admission: super::auth::Admission) {
+        self.config.admission = admission;
+    }
+
     /// The validators' keys (whose learnt addresses are redialed forever) changed.
     pub fn set_keep_dialing(&mut self, keys: BTreeSet<String>) {
         self.config.keep_dialing = keys;

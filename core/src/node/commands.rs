@@ -201,7 +201,7 @@ impl<S: NodeStorage> FullNode<S> {
                 }
             }
         }
-        self.follow_validator_set();
+        self.follow_governance(blocks);
         self.answer_dropped_waiters();
         self.release_reads();
         self.peers.set_chain_height(last.height);

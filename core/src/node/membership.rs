@@ -58,8 +58,55 @@ impl<S: NodeStorage> FullNode<S> {
         &self.validators
     }
 
-    /// After a commit: follow a change of the set in force.
-    pub(super) fn follow_validator_set(&mut self) {
+    /// The admission lists in force: the genesis' (the node's configuration), each replaced
+    /// by an approved `update-config` of `allowedKeys` / `allowedOrgs` (an empty list lifts it).
+    pub(super) fn admission_in_force(
+        store: &S,
+        config: &super::FullConfig,
+    ) -> crate::net::Admission {
+        let mut admission = config.peer.admission.clone();
+        if config.rules.governance != Governance::OnChain {
+            return admission;
+        }
+        let list = |key: &str| {
+            let entry = store.get(&format!("{}{key}", crate::governance::CONFIG_PREFIX))?;
+            let list: Vec<String> = serde_json::from_str(&entry.value).ok()?;
+            Some((!list.is_empty()).then_some(list))
+        };
+        if let Some(keys) = list("allowedKeys") {
+            admission.allowed_keys = keys;
+        }
+        if let Some(orgs) = list("allowedOrgs") {
+            admission.allowed_orgs = orgs;
+        }
+        admission
+    }
+
+    /// After a commit of blocks holding governance transactions: follow what they changed.
+    pub(super) fn follow_governance(&mut self, blocks: &[crate::model::Block]) {
+        let governance = blocks.iter().flat_map(|b| &b.transactions).any(|tx| {
+            matches!(
+                tx.payload.body(),
+                PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
+            )
+        });
+        if !governance || self.config.rules.governance != Governance::OnChain {
+            return;
+        }
+        let admission = Self::admission_in_force(&self.store, &self.config);
+        if admission != self.peers.config().admission {
+            let line = format!(
+                "admission in force: allowedKeys {:?}, allowedOrgs {:?}",
+                admission.allowed_keys, admission.allowed_orgs
+            );
+            self.log(Level::Info, Target::P2p, line);
+            self.peers.set_admission(admission);
+        }
+        self.follow_validator_set();
+    }
+
+    /// Follow a change of the set in force.
+    fn follow_validator_set(&mut self) {
         let set = Self::set_in_force(&self.store, &self.config.rules);
         if set == self.validators {
             return;

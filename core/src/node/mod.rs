@@ -216,6 +216,7 @@ impl<S: NodeStorage> FullNode<S> {
     ) -> Result<Self, StartError> {
         let validators = Self::set_in_force(&store, &config.rules);
         config.peer.keep_dialing = validators.keys().iter().cloned().collect();
+        config.peer.admission = Self::admission_in_force(&store, &config);
         // On-chain governance: the set in force decides the consensus, whatever the node was
         // started with (a restart after the network grew, or shrank to one validator).
         let mut after_solo = false;
