@@ -184,11 +184,20 @@ fn governance_grows_a_solo_network_to_three_and_votes_a_dead_leader_out() {
     let live_acks: Vec<&(String, String)> = acked.iter().filter(|(n, _)| *n != dead_name).collect();
     assert!(live_acks.len() > 50, "load ran: {} acks", live_acks.len());
     for (node, hash) in live_acks {
-        assert_eq!(
-            count.get(hash.as_str()),
-            Some(&1),
-            "{hash} acknowledged by {node}"
-        );
+        if count.get(hash.as_str()) != Some(&1) {
+            let seen: Vec<Value> = [x, y]
+                .iter()
+                .map(|n| n.get(&format!("/tx/{hash}")).1)
+                .collect();
+            panic!(
+                "{hash} acknowledged by {node}: {:?} times in the chain; /tx on the live nodes: {seen:?}\n--- {} ---\n{}\n--- {} ---\n{}",
+                count.get(hash.as_str()),
+                x.name,
+                x.log(),
+                y.name,
+                y.log()
+            );
+        }
     }
     assert!(
         count.values().all(|&n| n == 1),
