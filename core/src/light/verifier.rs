@@ -5,8 +5,6 @@
 //! [`LightVerifier::commit`]) so a rejected block changes nothing.
 
 use super::nonces::NonceTracker;
-#[cfg(feature = "light-governance")]
-use crate::model::PayloadBody;
 use crate::model::{Block, BlockHeader};
 use crate::pipeline::Governance;
 #[cfg(feature = "light-governance")]
@@ -39,13 +37,11 @@ impl crate::state::StateView for Governed {
 impl Governed {
     /// Executes `block`'s governance; the new set in force if it changed.
     fn follow(&mut self, block: &Block) -> Option<ValidatorSet> {
-        let governance = block.transactions.iter().any(|tx| {
-            matches!(
-                tx.payload.body(),
-                PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
-            )
-        });
-        if !governance {
+        if !block
+            .transactions
+            .iter()
+            .any(|tx| tx.payload.body().is_governance())
+        {
             return None;
         }
         let mut delta = StateDelta::new();

@@ -58,6 +58,14 @@ pub const KINDS: [&str; 6] = [
 ];
 
 impl PayloadBody {
+    /// A governance proposal or vote (executed by `governance` on our networks).
+    pub fn is_governance(&self) -> bool {
+        matches!(
+            self,
+            PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             PayloadBody::StateSet { .. } => KINDS[0],

@@ -12,7 +12,7 @@
 use super::consensus::Consensus;
 use super::events::{Level, Target};
 use super::{FullNode, Mode, NodeStorage, StartError};
-use crate::model::{PayloadBody, Transaction};
+use crate::model::Transaction;
 use crate::pipeline::Governance;
 use crate::raft::RaftConfig;
 use crate::validation::ValidatorSet;
@@ -84,12 +84,8 @@ impl<S: NodeStorage> FullNode<S> {
 
     /// After a commit of blocks holding governance transactions: follow what they changed.
     pub(super) fn follow_governance(&mut self, blocks: &[crate::model::Block]) {
-        let governance = blocks.iter().flat_map(|b| &b.transactions).any(|tx| {
-            matches!(
-                tx.payload.body(),
-                PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
-            )
-        });
+        let governance = (blocks.iter().flat_map(|b| &b.transactions))
+            .any(|tx| tx.payload.body().is_governance());
         if !governance || self.config.rules.governance != Governance::OnChain {
             return;
         }
@@ -169,11 +165,7 @@ pub(super) fn without_governance(txs: Vec<Transaction>) -> (Vec<Transaction>, bo
     let kept: Vec<Transaction> = txs
         .into_iter()
         .filter(|tx| {
-            let governance = matches!(
-                tx.payload.body(),
-                PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
-            );
-            if governance || held.contains(&tx.sender) {
+            if tx.payload.body().is_governance() || held.contains(&tx.sender) {
                 held.insert(tx.sender.clone());
                 return false;
             }

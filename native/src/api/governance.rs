@@ -139,19 +139,12 @@ impl<'a> ReaderView<'a> {
     }
 }
 
-pub fn is_governance(body: &PayloadBody) -> bool {
-    matches!(
-        body,
-        PayloadBody::GovernancePropose { .. } | PayloadBody::GovernanceVote { .. }
-    )
-}
-
 /// Refuses (400, the rule named) a governance transaction that would fail if it were the next
 /// one on top of the tip, unless this node may only be behind (`Refusal::may_be_behind`: an
 /// unknown proposal, a sender not yet a validator here); any other transaction, and every one
 /// on a network where governance is only recorded, passes.
 pub async fn admit(ctx: &Ctx, tx: &Transaction) -> Result<(), ApiError> {
-    if ctx.info.governance != Governance::OnChain || !is_governance(tx.payload.body()) {
+    if ctx.info.governance != Governance::OnChain || !tx.payload.body().is_governance() {
         return Ok(());
     }
     let tx = tx.clone();
@@ -176,7 +169,7 @@ pub async fn admit(ctx: &Ctx, tx: &Transaction) -> Result<(), ApiError> {
 
 /// [`admit`] for a payload the node is about to sign: checked as sent by the node's key.
 pub async fn admit_own(ctx: &Ctx, body: &PayloadBody) -> Result<(), ApiError> {
-    if !is_governance(body) {
+    if !body.is_governance() {
         return Ok(());
     }
     let tx = Transaction {

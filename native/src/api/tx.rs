@@ -95,7 +95,7 @@ pub async fn submit(
         let tx: Transaction = miniledger_core::decode::from_json(&body.0).map_err(encoding)?;
         // Governance is checked only once the signature holds: a forged transaction is told
         // so by the node loop, not what governance would make of it.
-        if super::governance::is_governance(tx.payload.body()) && signature_holds(&tx) {
+        if tx.payload.body().is_governance() && signature_holds(&tx) {
             super::governance::admit(&ctx, &tx).await?;
         }
         let hash = tx.hash.clone();
