@@ -26,6 +26,7 @@ use crate::model::Block;
 use crate::state::commitment::TreeChanges;
 use crate::validation::{verify_block, verify_blocks, Limits, Rule, ValidationError, ValidatorSet};
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 /// Which rule a network uses for the `stateRoot` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +105,7 @@ impl BlockError {
 pub struct Verdict {
     /// The effects of each accepted block, from the run's first: commit them with
     /// `blocks[..accepted.len()]`.
-    pub accepted: Vec<Executed>,
+    pub accepted: Vec<Arc<Executed>>,
     /// The state tree's net changes after the accepted prefix (commit with it).
     pub tree: TreeChanges,
     /// Why the block after the prefix was refused (None: the whole run was accepted).

@@ -81,6 +81,7 @@ impl MemoryChain {
         assert!(accepted.len() <= blocks.len(), "a verdict for another run");
         for (block, executed) in blocks.iter().zip(accepted) {
             assert_eq!(block.previous_hash, self.tip.hash, "a run on another tip");
+            let executed = std::sync::Arc::unwrap_or_clone(executed);
             self.state.apply(executed.delta);
             self.nonces.extend(executed.next_nonces);
             self.tx_hashes

@@ -11,6 +11,7 @@ use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::reproducible_by_miniledger;
 use miniledger_core::{Block, BlockHeader};
 use rusqlite::{Connection, TransactionBehavior};
+use std::sync::Arc;
 
 impl Store {
     /// Stores `block` as the new tip with the `delta` its execution produced and each sender's
@@ -76,7 +77,7 @@ impl Store {
         &mut self,
         blocks: &[Block],
         terms: &[Option<u64>],
-        decide: impl FnOnce(&RunReads<'_>, &mut dyn FnMut(usize, Executed)) -> (TreeChanges, T),
+        decide: impl FnOnce(&RunReads<'_>, &mut dyn FnMut(usize, Arc<Executed>)) -> (TreeChanges, T),
     ) -> Result<(usize, T), StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
@@ -228,7 +229,7 @@ fn write_run<'c>(
 /// What the pipeline hands the block writer of [`Store::commit_streamed`].
 enum Streamed {
     /// `blocks[i]` was accepted, with these effects.
-    Block(usize, Executed),
+    Block(usize, Arc<Executed>),
     /// No more blocks: write the tree changes and commit.
     Finish(TreeChanges),
 }
