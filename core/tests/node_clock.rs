@@ -51,7 +51,7 @@ fn a_wall_clock_step_moves_no_timer() {
         assert_eq!(sim.agreed_leader(&[0, 1, 2]), Some(leader), "{what}");
         assert_eq!(sim.raft_status(leader).unwrap().term, term, "{what}");
         for _ in 0..5 {
-            let body = PayloadBody::state_set(&format!("k{sent}"), &sent.to_string()).unwrap();
+            let body = PayloadBody::state_set(format!("k{sent}"), &sent.to_string()).unwrap();
             sim.commit_own(leader, body, 5_000)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             sent += 1;

@@ -171,7 +171,8 @@ pub struct Sim {
     /// Nodes given input since they were last run.
     touched: BTreeSet<End>,
     mutation: Mutation,
-    /// Every log line of every full node (Info and above), once [`Sim::keep_logs`] is called.
+    /// Every log line of every full node (Info and above: "Warn sync: …"), once
+    /// [`Sim::keep_logs`] is called.
     node_logs: Option<Vec<Vec<String>>>,
     /// Answers to `read_barrier` requests, by node and id.
     reads_ready: BTreeMap<(usize, WaiterId), Result<u64, ReadBarrierError>>,
@@ -874,7 +875,7 @@ impl Sim {
                         }
                         if let Some(logs) = &mut self.node_logs {
                             if level <= Level::Info {
-                                logs[i].push(format!("{}: {message}", target.name()));
+                                logs[i].push(format!("{level:?} {}: {message}", target.name()));
                             }
                         }
                     }

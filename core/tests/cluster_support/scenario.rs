@@ -3,10 +3,13 @@
 //! wall-clock steps and the nodes' logs.
 
 use super::fake::{Fake, Script, Ticker};
+use super::MemStore;
 use super::{End, Link, Sim, WALL_BASE};
 use miniledger_core::net::Direction;
-use miniledger_core::node::Status;
+use miniledger_core::net::Misbehaviour;
+use miniledger_core::node::{NodeStorage, Status};
 use miniledger_core::pipeline::ChainReads;
+use miniledger_core::pipeline::Rules;
 use miniledger_core::raft::Role;
 use miniledger_core::state::StateView;
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
@@ -106,7 +109,7 @@ impl Sim {
         }
     }
 
-    /// Node `i`'s log lines kept since [`Sim::keep_logs`] ("target: message").
+    /// Node `i`'s log lines kept since [`Sim::keep_logs`] ("Warn sync: message").
     pub fn logs(&self, i: usize) -> &[String] {
         self.node_logs.as_ref().map_or(&[], |l| &l[i])
     }
@@ -337,8 +340,23 @@ impl Sim {
         self.note(format!("n{i}'s wall clock stepped to {offset_ms} ms"));
     }
 
-    /// Everything node `i` recorded against peers, as `/peers` shows it (`misbehaviour`).
-    pub fn misbehaviour_ids(&self, i: usize) -> Vec<String> {
-        self.offences(i).into_iter().map(|(id, _, _)| id).collect()
+    /// Node `i`'s misbehaviour record of `node_id`, as `/peers` shows it.
+    pub fn misbehaviour(&self, i: usize, node_id: &str) -> Option<Misbehaviour> {
+        let node = self.full[i].node.as_ref()?;
+        let now = self.now_of(i).monotonic;
+        (node.peers().misbehaviour(now).into_iter()).find(|m| m.node_id == node_id)
+    }
+
+    /// Node `i` (not started) starts on a store that already holds `blocks` (committed under
+    /// `rules`), as a data directory filled beforehand.
+    pub fn preload(&mut self, i: usize, blocks: &[Block], rules: &Rules) {
+        let mut store = MemStore::new();
+        let (count, refused) = (store.commit_synced(blocks, None, rules, &[])).expect("in memory");
+        assert_eq!(
+            (count, refused),
+            (blocks.len(), None),
+            "the preloaded blocks commit"
+        );
+        self.full[i].stopped = Some(store);
     }
 }
