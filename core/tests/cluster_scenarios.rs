@@ -1,6 +1,6 @@
 //! Node behaviour in-process: hand-laid clusters of core's `FullNode` on the simulated
 //! network (`cluster_support`), for the topologies that once needed real processes to show
-//! (`native/tests/raft_topology.rs` keeps the process versions). Every invariant of the
+//! (they replaced `native/tests/raft_topology.rs`). Every invariant of the
 //! simulator is checked at every step here too.
 
 mod cluster_support;
