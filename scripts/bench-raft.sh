@@ -6,6 +6,7 @@
 # (POST /tx?wait=commit).
 #
 #   TXS=30000 SENDERS=300 CLIENTS=64 RATE=1000 RATE_TXS=10000 scripts/bench-raft.sh
+#   BIN=path/miniledger EXAMPLES=path/examples: given release builds (load, verify_rate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +16,12 @@ CLIENTS=${CLIENTS:-64}
 RATE=${RATE:-1000}
 RATE_TXS=${RATE_TXS:-10000}
 
-cargo build --release -p miniledger-native --bin miniledger --example load --example verify_rate >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
-EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+# BIN and EXAMPLES (both) run given builds instead, e.g. two versions side by side.
+if [[ -z "${BIN:-}" || -z "${EXAMPLES:-}" ]]; then
+    cargo build --release -p miniledger-native --bin miniledger --example load --example verify_rate >&2
+    BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+    EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-raft.XXXXXX")
 PIDS=()

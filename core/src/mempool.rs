@@ -1,8 +1,9 @@
 //! Transactions waiting for a block: validated on entry, de-duplicated by hash and by
 //! (sender, nonce), bounded, and handed to the block producer in nonce order per sender.
 //!
-//! Admission runs every single-transaction rule (signature included), so a block producer never
-//! has to re-verify; it only has to respect nonce order, which `ready` does.
+//! Admission takes only a [`CheckedTx`] (every single-transaction rule held, signature
+//! included, checked wherever the driver chose), so a block producer never has to re-verify;
+//! it only has to respect nonce order, which `ready` does.
 //!
 //! Time: validators refuse a block holding a transaction stamped more than `max_future_ms`
 //! after the block. A node whose wall clock jumped ahead signs such transactions; if a leader
@@ -12,7 +13,7 @@
 //! nonces, which could not be included before them).
 
 use crate::model::Transaction;
-use crate::validation::{validate_transaction, Limits, NonceView, Rule, ValidationError};
+use crate::validation::{CheckedTx, Limits, NonceView, Rule, ValidationError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use thiserror::Error;
 
@@ -60,20 +61,20 @@ impl Mempool {
         self.by_sender.values().flat_map(|queue| queue.values())
     }
 
-    /// Validates and holds `tx` at local wall time `now_ms`. Nonces already used on chain are
+    /// Holds the checked `tx` at local wall time `now_ms`. Nonces already used on chain are
     /// refused as replays; future nonces are held until the gap fills; a timestamp more than
     /// `limits.max_future_ms` ahead of `now_ms` is refused (no block could hold it yet).
     pub fn admit(
         &mut self,
-        tx: Transaction,
+        tx: CheckedTx,
         limits: &Limits,
         chain: &impl NonceView,
         now_ms: u64,
     ) -> Result<(), AdmitError> {
+        let tx = tx.into_transaction();
         if self.hashes.contains_key(&tx.hash) {
             return Err(AdmitError::Duplicate);
         }
-        validate_transaction(&tx, limits).map_err(AdmitError::Invalid)?;
         if tx.timestamp > now_ms.saturating_add(limits.max_future_ms) {
             let detail = format!(
                 "timestamp {} is more than {} ms ahead of local time {now_ms}",

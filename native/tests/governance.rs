@@ -2,11 +2,13 @@
 //! validator): an update-config proposal approved at once and served by `/proposals`,
 //! `/proposals/:id`, `/tx/:hash` (its receipt) and `/state`; transactions that would fail
 //! refused at admission with 400 naming the rule; `governance propose|vote|list|show`.
-//! No add-peer is approved here: the node's membership switch is not exercised.
+//! No add-peer is approved here: the node's membership switch is not exercised. And a
+//! validator that runs no node governs with transactions it signs elsewhere.
 
 mod common;
 
-use common::{now_ms, stderr, stdout, wait_until, NodeProcess};
+use common::raft::{await_leader, identities};
+use common::{now_ms, run_cli, stderr, stdout, wait_until, NodeProcess};
 use miniledger_core::{Keypair, PayloadBody, Transaction};
 use serde_json::{json, Value};
 
@@ -216,4 +218,88 @@ fn solo_validator_governs_through_api_and_cli() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Authority without a node: a validator whose key never leaves its owner (no node, no operator
+/// token) proposes and votes with transactions signed elsewhere and posted already signed; they
+/// count as any other validator's. Here X, the third validator of a genesis whose other two run
+/// nodes A and B, proposes its own removal through B; A's vote (through A's operator token)
+/// approves it; X's later vote is refused as not a validator's.
+#[test]
+fn a_validator_without_a_node_governs_with_transactions_signed_elsewhere() {
+    let (dirs, mut keys) = identities(2);
+    let x = Keypair::from_seed([7; 32]);
+    keys.push(x.public_hex().to_string());
+    let out = run_cli(&["genesis", "--validators", &keys.join(",")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = dirs[0].path().join("network-genesis.json");
+    std::fs::write(&file, stdout(&out)).unwrap();
+    let file = file.to_str().unwrap();
+    let a = NodeProcess::start_in("A", dirs[0].path(), None, &["--genesis", file]);
+    let b = NodeProcess::start_in(
+        "B",
+        dirs[1].path(),
+        None,
+        &["--genesis", file, "--peers", &a.p2p],
+    );
+    await_leader(&[&a, &b]);
+
+    let signed_by_x = |nonce, body| {
+        let tx = Transaction::new_signed(&x, nonce, now_ms(), body);
+        serde_json::to_value(&tx).unwrap()
+    };
+    let action = serde_json::value::to_raw_value(
+        &json!({"type": "remove-peer", "publicKey": x.public_hex()}),
+    );
+    let proposal = signed_by_x(
+        0,
+        PayloadBody::GovernancePropose {
+            title: "X retires".into(),
+            description: "signed offline".into(),
+            action: action.unwrap(),
+        },
+    );
+    let (code, answer) = b.post_anonymous("/tx?wait=commit", &proposal);
+    assert_eq!(code, 200, "{answer}");
+    let id = answer["hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        answer["receipt"]["result"]["proposalStatus"], "active",
+        "{answer}"
+    );
+
+    wait_until("A has X's proposal", || {
+        a.get(&format!("/proposals/{id}")).0 == 200
+    });
+    let (code, answer) = a.post("/tx?wait=commit", &vote(&id, true));
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        answer["receipt"]["result"]["proposalStatus"], "approved",
+        "{answer}"
+    );
+    for n in [&a, &b] {
+        wait_until(&format!("{} counts two validators", n.name), || {
+            n.get_ok("/consensus")["validators"]
+                .as_array()
+                .map(Vec::len)
+                == Some(2)
+        });
+    }
+
+    // X is out: a proposal it signs the same way now fails by the rule that names it (admitted,
+    // since a node behind the chain could not tell, and committed with a failed receipt).
+    let action = serde_json::value::to_raw_value(
+        &json!({"type": "update-config", "key": "allowedOrgs", "value": ["x"]}),
+    );
+    let late = signed_by_x(
+        1,
+        PayloadBody::GovernancePropose {
+            title: "X again".into(),
+            description: String::new(),
+            action: action.unwrap(),
+        },
+    );
+    let (code, answer) = a.post_anonymous("/tx?wait=commit", &late);
+    assert_eq!(code, 200, "{answer}");
+    let error = answer["receipt"]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("governance.not-validator:"), "{answer}");
 }

@@ -5,7 +5,8 @@
 //   2. a malicious peer serves a tampered block: the page rejects it, says why, and gets the
 //      chain from the honest node it learnt about from the malicious peer's own PEER_LIST;
 //   3. a node with a TLS certificate serves the page over https, and the page reaches the mesh
-//      over wss:// (the scheme taken from the page's own) and follows new blocks.
+//      over wss:// (the scheme taken from the page's own) and follows new blocks;
+//   4. a page given only the genesis hash follows every validator-set change (issue 14's run).
 // Screenshots go to tests/artifacts/. Run with scripts/web-test.sh (builds first).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -157,28 +158,80 @@ test('a page served over https syncs over wss', async () => {
   }
 });
 
-test('a page given only the genesis hash follows validator-set changes; another hash is refused', async () => {
+/** Proposes `action` through `node` (signed by it), committed: the proposal id and its receipt. */
+async function propose(node, title, action) {
+  const payload = { kind: 'governance:propose', title, description: '', action };
+  const answer = await node.post('/tx?wait=commit', { type: payload.kind, payload });
+  return answer.hash;
+}
+
+/** A yes vote on `id` through `node`, once that node has the proposal; the outcome. */
+async function vote(node, id) {
+  await waitFor(`${node.name} has proposal ${id}`, async () => node.get(`/proposals/${id}`));
+  const payload = { kind: 'governance:vote', proposalId: id, vote: true };
+  const answer = await node.post('/tx?wait=commit', { type: payload.kind, payload });
+  return answer.receipt.result.proposalStatus;
+}
+
+/** Waits until the page trusts exactly `keys` (in any order), with nothing rejected. */
+async function pageTrusts(page, keys, what) {
+  return waitFor(`the page trusts ${what}`, async () => {
+    const s = await pageState(page);
+    assert.equal(s.blocksRejected, 0, `rejected: ${JSON.stringify(s.rejected)}`);
+    return s.validators.length === keys.length && keys.every((k) => s.validators.includes(k)) ? s : false;
+  });
+}
+
+// Issue 14's acceptance run, seen from a tab: A starts alone, B and C join with no flag; a page
+// opened on B is given only the genesis hash and follows, verifying every block against the set
+// in force at its height, as B is added (solo → Raft), C is added, the leader is killed with
+// kill -9 and voted out by the other two.
+test('a page given only the genesis hash follows every validator-set change; another hash is refused', async () => {
   const a = await start('gen-a');
   const { hash } = await a.get('/genesis');
   const b = await start('gen-b', { join: a.p2p });
+  const c = await start('gen-c', { join: a.p2p });
+  const key = async (node) => (await node.get('/identity')).publicKey;
+  const [aKey, bKey, cKey] = [await key(a), await key(b), await key(c)];
   await a.feed(3, 'g-');
-  const bKey = (await b.get('/identity')).publicKey;
-  const payload = { kind: 'governance:propose', title: 'add B', description: '', action: { type: 'add-peer', publicKey: bKey } };
-  await a.post('/tx?wait=commit', { type: payload.kind, payload });
-  await waitFor('a Raft leader', async () => [(await a.status()).role, (await b.status()).role].includes('leader'));
-  await b.feed(4, 'after-');
-  const { height, tipHash } = await b.status();
 
   const page = await browser.newPage();
   await page.goto(`${b.api}/?genesis=${hash}&peer=${encodeURIComponent(b.p2p)}`);
+  await pageTrusts(page, [aKey], 'the genesis validator');
+
+  // Add B: approved by A alone; the network switches from solo to Raft.
+  await propose(a, 'add B', { type: 'add-peer', publicKey: bKey });
+  await pageTrusts(page, [aKey, bKey], 'A and B');
+  await waitFor('a Raft leader', async () => [(await a.status()).role, (await b.status()).role].includes('leader'));
+
+  // Add C: A proposes, B's vote approves it.
+  const addC = await propose(a, 'add C', { type: 'add-peer', publicKey: cKey });
+  assert.equal(await vote(b, addC), 'approved');
+  await pageTrusts(page, [aKey, bKey, cKey], 'A, B and C');
+  await b.feed(4, 'three-');
+  const { height, tipHash } = await b.status();
   const synced = await pageReaches(page, height, tipHash);
   assert.equal(synced.blocksVerified, height, 'every block verified exactly once');
-  assert.equal(synced.validators.length, 2, `the tab followed the change: ${synced.validators}`);
-  assert.ok(synced.validators.includes(bKey));
+
+  // Kill the leader (if that is B, the page fails over to the nodes it learnt from B); the other
+  // two elect a leader and vote the dead one out.
+  const all = [[a, aKey], [b, bKey], [c, cKey]];
+  const roles = await Promise.all(all.map(([n]) => n.status().then((s) => s.role)));
+  const [[dead, deadKey]] = all.splice(roles.indexOf('leader'), 1);
+  await dead.kill();
+  const [[x, xKey], [y, yKey]] = all;
+  console.log(`killed the leader ${dead.name}${dead === b ? ' (the node that served the page)' : ''}`);
+  await waitFor('a leader among the two left', async () => [(await x.status()).role, (await y.status()).role].includes('leader'), { deadline: 60_000 });
+  const removal = await propose(x, `remove ${dead.name}`, { type: 'remove-peer', publicKey: deadKey });
+  assert.equal(await vote(y, removal), 'approved');
+  await pageTrusts(page, [xKey, yKey], `the two left (${dead.name} voted out)`);
+  await x.feed(3, 'after-removal-');
+  const end = await x.status();
+  await pageReaches(page, end.height, end.tipHash);
   await page.close();
 
   const wrong = await browser.newPage();
-  await wrong.goto(`${b.api}/?genesis=${'0'.repeat(64)}&peer=${encodeURIComponent(b.p2p)}`);
+  await wrong.goto(`${x.api}/?genesis=${'0'.repeat(64)}&peer=${encodeURIComponent(x.p2p)}`);
   await wrong.waitForSelector('#fatal:not([hidden])');
   assert.match(await wrong.textContent('#fatal'), /another network/);
   await wrong.close();

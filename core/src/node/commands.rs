@@ -6,6 +6,7 @@ use crate::mempool::AdmitError;
 use crate::model::{Block, PayloadBody, Transaction};
 use crate::protocol::{Message, TxMessage};
 use crate::raft::RaftStatus;
+use crate::validation::CheckedTx;
 
 /// Why a transaction from the API was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,13 +51,16 @@ pub struct Status {
 impl<S: NodeStorage> FullNode<S> {
     /// Admits a transaction from the API and broadcasts it (solo), or forwards it to the leader
     /// (Raft: only the leader needs it, and every other node then verifies it once, in a block).
-    pub fn submit(&mut self, tx: Transaction, now: Now) -> Result<(), SubmitError> {
+    /// The transaction's stateless rules were checked by the driver ([`CheckedTx`]), off the
+    /// loop and batched if it likes.
+    pub fn submit(&mut self, tx: CheckedTx, now: Now) -> Result<(), SubmitError> {
         self.set_now(now);
         if self.disk.fault().is_some() {
             return Err(self.disk.refusal());
         }
-        self.admit(tx.clone())?;
-        self.spread(tx);
+        let copy = tx.transaction().clone();
+        self.admit(tx)?;
+        self.spread(copy);
         Ok(())
     }
 
@@ -71,7 +75,10 @@ impl<S: NodeStorage> FullNode<S> {
         let nonce = self.next_own_nonce();
         self.reserve_own_nonce(nonce)?;
         let tx = Transaction::new_signed(&self.key, nonce, now.wall, body);
-        self.submit(tx.clone(), now).map(|()| tx)
+        let checked = CheckedTx::signed_here(tx, &self.config.rules.limits)
+            .map_err(|e| SubmitError::Admit(AdmitError::Invalid(e)))?;
+        let tx = checked.transaction().clone();
+        self.submit(checked, now).map(|()| tx)
     }
 
     /// Whether a transaction with this hash is waiting in the mempool.
@@ -124,11 +131,12 @@ impl<S: NodeStorage> FullNode<S> {
         }
     }
 
-    pub(super) fn admit(&mut self, tx: Transaction) -> Result<(), AdmitError> {
+    pub(super) fn admit(&mut self, checked: CheckedTx) -> Result<(), AdmitError> {
+        let tx = checked.transaction();
         let own = (tx.sender == self.key.public_hex()).then(|| (tx.nonce, tx.hash.clone()));
         let wall = self.now.wall;
         self.mempool
-            .admit(tx, &self.config.rules.limits, &self.store, wall)?;
+            .admit(checked, &self.config.rules.limits, &self.store, wall)?;
         self.mempool_changes += 1;
         if let Some((nonce, hash)) = own {
             self.own_pending.insert(nonce, hash);

@@ -8,6 +8,7 @@ use crate::mempool::AdmitError;
 use crate::net::{ConnId, Direction, Offence, PeerEvent};
 use crate::protocol::{Envelope, Message, MessageError};
 use crate::sync::SyncError;
+use crate::validation::check_transaction;
 
 impl<S: NodeStorage> FullNode<S> {
     /// A socket opened (accepted, or dialed by us).
@@ -166,7 +167,13 @@ impl<S: NodeStorage> FullNode<S> {
             Message::TxBroadcast(m) | Message::TxForward(m) => {
                 let tx = m.transaction;
                 let hash = tx.hash.clone();
-                match self.admit(tx.clone()) {
+                if self.mempool.contains(&hash) {
+                    return; // a copy we hold: no need to verify it again
+                }
+                let admitted = check_transaction(tx.clone(), &self.config.rules.limits)
+                    .map_err(AdmitError::Invalid)
+                    .and_then(|checked| self.admit(checked));
+                match admitted {
                     Ok(()) => self.spread(tx),
                     Err(AdmitError::Duplicate) => {}
                     Err(e) => {

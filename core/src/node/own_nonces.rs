@@ -10,7 +10,9 @@
 
 use super::events::{Level, Target};
 use super::{FullNode, NodeStorage, StorageError, SubmitError};
+use crate::mempool::AdmitError;
 use crate::model::{PayloadBody, Transaction};
+use crate::validation::CheckedTx;
 
 /// Nonces reserved per durable write.
 const RESERVE: u64 = 256;
@@ -32,7 +34,10 @@ impl<S: NodeStorage> FullNode<S> {
                 key: FILLER_KEY.to_string(),
             };
             let tx = Transaction::new_signed(&self.key, nonce, self.now.wall, body);
-            if let Err(e) = self.admit(tx) {
+            let admitted = CheckedTx::signed_here(tx, &self.config.rules.limits)
+                .map_err(AdmitError::Invalid)
+                .and_then(|checked| self.admit(checked));
+            if let Err(e) = admitted {
                 self.log(
                     Level::Warn,
                     Target::Mempool,

@@ -44,7 +44,7 @@ impl Reforward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validation::Limits;
+    use crate::validation::{check_transaction, CheckedTx, Limits};
     use crate::{Keypair, PayloadBody};
     use std::collections::HashMap;
 
@@ -55,6 +55,10 @@ mod tests {
         Transaction::new_signed(key, nonce, 1_000, body)
     }
 
+    fn checked(tx: &Transaction) -> CheckedTx {
+        check_transaction(tx.clone(), &Limits::default()).unwrap()
+    }
+
     #[test]
     fn a_transaction_pending_for_a_period_is_forwarded_again_every_period_until_it_leaves() {
         let key = Keypair::from_seed([7; 32]);
@@ -62,7 +66,7 @@ mod tests {
         let mut mempool = Mempool::new(10);
         let first = tx(&key, 0);
         mempool
-            .admit(first.clone(), &Limits::default(), &chain, 0)
+            .admit(checked(&first), &Limits::default(), &chain, 0)
             .unwrap();
         let mut r = Reforward::default();
         assert!(r.due(10_000, &mempool).is_empty(), "just admitted");
@@ -73,7 +77,7 @@ mod tests {
         // A newer one waits a full period of its own.
         let second = tx(&key, 1);
         mempool
-            .admit(second.clone(), &Limits::default(), &chain, 0)
+            .admit(checked(&second), &Limits::default(), &chain, 0)
             .unwrap();
         assert_eq!(r.due(10_000 + REFORWARD_MS, &mempool), vec![first.clone()]);
         assert_eq!(
@@ -95,7 +99,7 @@ mod tests {
         let mut mempool = Mempool::new(REFORWARD_MAX + 10);
         for nonce in 0..(REFORWARD_MAX + 10) as u64 {
             mempool
-                .admit(tx(&key, nonce), &Limits::default(), &chain, 0)
+                .admit(checked(&tx(&key, nonce)), &Limits::default(), &chain, 0)
                 .unwrap();
         }
         let mut r = Reforward::default();

@@ -8,7 +8,10 @@ pub mod transaction;
 
 pub use block::{check_proposer, check_state_root, verify_block, verify_blocks, ValidatorSet};
 pub use nonces::{check_nonces, check_tx_hash_replays, NonceView, ReplayRule};
-pub use transaction::{check_transaction_content, validate_transaction};
+pub use transaction::{
+    check_transaction, check_transaction_content, check_transactions, validate_transaction,
+    CheckedTx,
+};
 
 use thiserror::Error;
 

@@ -28,7 +28,7 @@ use miniledger_core::node::{
 use miniledger_core::pipeline::{ChainReads, Rules};
 use miniledger_core::raft::RaftConfig;
 use miniledger_core::rng::SplitMix;
-use miniledger_core::validation::{Limits, ValidatorSet};
+use miniledger_core::validation::{check_transaction, CheckedTx, Limits, ValidatorSet};
 use miniledger_core::Governance;
 use miniledger_core::{Block, Keypair, PayloadBody, StateRootRule, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -474,7 +474,7 @@ impl Sim {
         let tx = Transaction::new_signed(&key, 0, WALL_BASE + self.now, body);
         let n = self.now_of(i);
         let node = self.full[i].node.as_mut().ok_or("node down")?;
-        node.submit(tx.clone(), n).map_err(|e| e.to_string())?;
+        node.submit(checked(&tx), n).map_err(|e| e.to_string())?;
         self.touched.insert(End::Full(i));
         let hash = tx.hash.clone();
         self.acked.push(Acked {
@@ -1029,7 +1029,7 @@ impl Sim {
             let n = self.now_of(i);
             let node = self.full[i].node.as_mut().expect("up");
             self.touched.insert(End::Full(i));
-            if node.submit(tx.clone(), n).is_ok() && !at.contains(&i) {
+            if node.submit(checked(&tx), n).is_ok() && !at.contains(&i) {
                 at.push(i);
             }
         }
@@ -1059,7 +1059,7 @@ impl Sim {
             return;
         };
         // Only a node that has the commit can tell; one behind may hold it as pending.
-        if node.store().contains_transaction(&tx.hash) && node.submit(tx.clone(), n).is_ok() {
+        if node.store().contains_transaction(&tx.hash) && node.submit(checked(&tx), n).is_ok() {
             self.violation(format!(
                 "n{i} accepted the committed transaction {} again",
                 &tx.hash[..8]
@@ -1284,4 +1284,10 @@ fn rebuild_without_last(store: MemStore) -> MemStore {
         .commit_synced(blocks, None, &rules, &[])
         .expect("in memory");
     fresh
+}
+
+/// What a client's transaction becomes once the driver checked it (the native node does this
+/// on its admission thread).
+fn checked(tx: &Transaction) -> CheckedTx {
+    check_transaction(tx.clone(), &Limits::default()).expect("the simulator signs its transactions")
 }

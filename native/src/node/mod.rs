@@ -9,6 +9,7 @@ mod clock;
 mod inbox;
 mod produce;
 mod progress;
+mod tx_check;
 mod verify;
 
 pub use apply::{apply_block, apply_blocks, apply_verified, ApplyError, Rules, RunOutcome};
@@ -16,6 +17,7 @@ pub use clock::Clock;
 pub use inbox::{Closed, Commands};
 pub use miniledger_core::node::{Fatal, Status, SubmitError, WaitOutcome, PIPELINE};
 pub use produce::{seal, seal_run};
+pub use tx_check::{TxCheckError, TxChecker};
 
 use crate::storage::Store;
 use crate::transport::{ConnHandle, Transport, TransportEvent};
@@ -28,6 +30,7 @@ use miniledger_core::node::{
     VERIFY_AHEAD,
 };
 use miniledger_core::raft::RaftConfig;
+use miniledger_core::validation::CheckedTx;
 use miniledger_core::{PayloadBody, Transaction};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -77,8 +80,8 @@ pub type PeersReport = (Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64
 
 /// Requests from the API.
 pub enum Command {
-    /// A transaction signed elsewhere: validate, hold and broadcast it.
-    Submit(Transaction, oneshot::Sender<Result<(), SubmitError>>),
+    /// A transaction signed elsewhere, checked on the tx-check thread: hold and broadcast it.
+    Submit(CheckedTx, oneshot::Sender<Result<(), SubmitError>>),
     /// A payload to sign with the node's own key (the nonce is chosen in the loop, so
     /// concurrent requests never pick the same one).
     SubmitOwn {
@@ -108,6 +111,8 @@ pub struct Node {
     /// Everything the loop reacts to (see `inbox`), and the API's way in.
     inbox: Receiver<Input>,
     commands: Commands,
+    /// Where the API's transactions are checked before they reach the loop.
+    tx_check: TxChecker,
     progress: progress::SyncProgress,
     verifiers: verify::Pool,
     /// `POST /tx?wait=commit` requests the node answers later, by the id it was given.
@@ -184,6 +189,7 @@ impl Node {
             last_seen: HashMap::new(),
             inbox,
             commands: inbox::commands(inbox_tx),
+            tx_check: TxChecker::start(settings.rules.limits),
             progress: progress::SyncProgress::default(),
             verifiers,
             waiters: HashMap::new(),
@@ -197,6 +203,11 @@ impl Node {
     /// The API's handle for sending commands to this node's loop.
     pub fn commands(&self) -> Commands {
         self.commands.clone()
+    }
+
+    /// The API's handle for checking transactions before they are submitted.
+    pub fn tx_checker(&self) -> TxChecker {
+        self.tx_check.clone()
     }
 
     fn now(&self) -> Now {
