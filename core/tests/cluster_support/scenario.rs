@@ -12,6 +12,7 @@ use miniledger_core::pipeline::ChainReads;
 use miniledger_core::pipeline::Rules;
 use miniledger_core::raft::Role;
 use miniledger_core::state::StateView;
+use miniledger_core::validation::{check_transaction, Limits};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
 use std::collections::BTreeSet;
 
@@ -276,9 +277,12 @@ impl Sim {
 
     /// `tx` submitted to node `i` as a client would (acknowledged: held to commit).
     pub fn submit_tx(&mut self, i: usize, tx: Transaction) -> Result<String, String> {
+        // What the native node's admission thread does before the node sees it.
+        let checked =
+            check_transaction(tx.clone(), &Limits::default()).map_err(|e| e.to_string())?;
         let n = self.now_of(i);
         let node = self.full[i].node.as_mut().ok_or("node down")?;
-        node.submit(tx.clone(), n).map_err(|e| e.to_string())?;
+        node.submit(checked, n).map_err(|e| e.to_string())?;
         self.touched.insert(End::Full(i));
         let hash = tx.hash.clone();
         self.acked.push(super::Acked {
