@@ -1,6 +1,6 @@
 //! Node behaviour in-process: hand-laid clusters of core's `FullNode` on the simulated
 //! network (`cluster_support`), for the topologies that once needed real processes to show
-//! (`native/tests/raft_topology.rs` keeps the process versions). Every invariant of the
+//! (they replaced `native/tests/raft_topology.rs`). Every invariant of the
 //! simulator is checked at every step here too.
 
 mod cluster_support;
@@ -15,6 +15,7 @@ fn two_lone_validators_and_one_dialing_both_become_a_mesh_with_one_chain() {
         validators: 3,
         seeds: vec![vec![], vec![], vec![0, 1]],
         started: vec![0, 1, 2],
+        extra_validators: Vec::new(),
     });
     sim.settle(60_000).expect("a mesh and a leader");
     let tx = sim.submit_to(0).expect("admitted");
@@ -32,6 +33,7 @@ fn a_validator_that_first_reaches_only_an_observer_catches_up_past_the_retained_
         validators: 3,
         seeds: vec![vec![1], vec![0], vec![3], vec![0]],
         started: vec![0, 1, 3],
+        extra_validators: Vec::new(),
     });
     sim.settle(60_000).expect_err("validator 2 is down");
     // More blocks than the leader keeps in memory (16): validator 2 needs BlockSync.
@@ -56,6 +58,7 @@ fn solo_transactions_admitted_while_the_producer_is_down_commit_once_it_is_back(
         validators: 0,
         seeds: vec![vec![], vec![0], vec![0, 1]],
         started: vec![0, 1, 2],
+        extra_validators: Vec::new(),
     });
     sim.settle(30_000).expect("a mesh");
     sim.crash_node(0);
@@ -82,6 +85,7 @@ fn frames_read_before_a_dropped_socket_closed_are_not_held_against_the_peer() {
         validators: 3,
         seeds: vec![vec![], vec![0], vec![0, 1]],
         started: vec![0, 1, 2],
+        extra_validators: Vec::new(),
     });
     sim.settle(60_000).expect("a mesh and a leader");
     let mut dropped = 0;
@@ -117,6 +121,7 @@ fn a_change_appended_before_a_crash_is_in_force_after_the_restart() {
         validators: 3,
         seeds: vec![vec![], vec![0], vec![0, 1], vec![0]],
         started: vec![0, 1, 2, 3],
+        extra_validators: Vec::new(),
     });
     sim.settle(60_000).expect("a mesh and a leader");
     sim.submit_to(0).expect("admitted");

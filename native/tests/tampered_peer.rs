@@ -1,9 +1,12 @@
-//! A peer serving a tampered block is rejected and the node completes sync from an honest one:
-//! for every invalid variant of block 3 in the conformance chain (`chain.json`), a scripted
-//! peer answers a fresh node's sync request with blocks 1, 2 and the variant, then points it to
-//! an honest node (PEER_LIST). The fresh node must refuse the variant, say why in its log, and
-//! end on the honest tip. The chain follows MiniLedger 0.2's stateRoot rule, so the nodes run
-//! with `--compat miniledger-0.2` (which checks that rule while it is reproducible).
+//! A peer serving a tampered block is rejected and the node completes sync from an honest one,
+//! over real sockets and SQLite: a scripted peer answers a fresh node's sync request with blocks
+//! 1, 2 and a variant of block 3 in the conformance chain (`chain.json`), then points it to an
+//! honest node (PEER_LIST). The fresh node must refuse the variant, say why in its log, and end
+//! on the honest tip. The chain follows MiniLedger 0.2's stateRoot rule, so the nodes run with
+//! `--compat miniledger-0.2` (which checks that rule while it is reproducible).
+//!
+//! Every variant is checked in-process (`core/tests/node_sync.rs`, on the cluster simulator);
+//! here one (`state_root_wrong`) is, as the real-process smoke of the same path.
 
 mod common;
 
@@ -123,7 +126,7 @@ fn script(me: Keypair, honest: Vec<Value>, tampered: Value, honest_peer: PeerInf
 }
 
 #[test]
-fn every_tampered_block_of_the_conformance_chain_is_rejected_and_sync_completes() {
+fn a_tampered_block_is_rejected_and_sync_completes_from_an_honest_peer() {
     let f = fixture();
     let compat = [
         "--compat",
@@ -144,7 +147,8 @@ fn every_tampered_block_of_the_conformance_chain_is_rejected_and_sync_completes(
 
     let variants = f.vectors["invalidVariants"].as_array().unwrap();
     assert_eq!(variants.len(), 27);
-    for (i, variant) in variants.iter().enumerate() {
+    let smoke = |v: &&Value| v["name"] == "state_root_wrong";
+    for (i, variant) in variants.iter().enumerate().filter(|(_, v)| smoke(v)) {
         let name = variant["name"].as_str().unwrap();
         // On a 0.2 chain nonces are not checked (0.2 signs several transactions with one
         // nonce), so a validly signed transaction with a skipped nonce, in a block the

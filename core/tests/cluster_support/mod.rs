@@ -9,14 +9,21 @@
 
 #![allow(dead_code)] // each test file uses part of the harness
 
+mod fake;
+mod scenario;
 mod store;
 
+#[allow(unused_imports)] // not every test file scripts peers
+pub use fake::{envelope, Script, Ticker};
 pub use store::MemStore;
+
+use fake::Fake;
 
 use miniledger_core::light::{Io, LightConfig, LightNode};
 use miniledger_core::net::{ConnId, Direction, PeerConfig, Transmit};
 use miniledger_core::node::{
-    FullConfig, FullEvent, FullNode, Level, Mutation as NodeMutation, NodeStorage, Now, Seeds,
+    FullConfig, FullEvent, FullNode, Level, Mutation as NodeMutation, NodeStorage, Now,
+    ReadBarrierError, Seeds, WaiterId,
 };
 use miniledger_core::pipeline::{ChainReads, Rules};
 use miniledger_core::raft::RaftConfig;
@@ -60,6 +67,22 @@ pub struct Layout {
     pub seeds: Vec<Vec<usize>>,
     /// The nodes started at once (the others wait for `start_node`).
     pub started: Vec<usize>,
+    /// More validator keys (scripted peers', see [`Sim::add_fake`]).
+    pub extra_validators: Vec<String>,
+}
+
+impl Layout {
+    /// `nodes` nodes, the first `validators` of them validators (0: solo), each knowing the
+    /// ones before it, all started.
+    pub fn chain_of(nodes: usize, validators: usize) -> Layout {
+        Layout {
+            nodes,
+            validators,
+            seeds: (0..nodes).map(|i| (0..i).collect()).collect(),
+            started: (0..nodes).collect(),
+            extra_validators: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +96,8 @@ pub struct Opts {
 enum End {
     Full(usize),
     Light(usize),
+    /// A scripted peer ([`Sim::add_fake`]).
+    Fake(usize),
 }
 
 struct Link {
@@ -127,6 +152,7 @@ pub struct Sim {
     now: u64,
     full: Vec<Full>,
     light: Vec<Light>,
+    fakes: Vec<Fake>,
     links: BTreeMap<ConnId, Link>,
     next_conn: ConnId,
     in_flight: BTreeMap<(u64, u64), Delivery>,
@@ -145,6 +171,12 @@ pub struct Sim {
     /// Nodes given input since they were last run.
     touched: BTreeSet<End>,
     mutation: Mutation,
+    /// Every log line of every full node (Info and above: "Warn sync: …"), once
+    /// [`Sim::keep_logs`] is called.
+    node_logs: Option<Vec<Vec<String>>>,
+    /// Answers to `read_barrier` requests, by node and id.
+    reads_ready: BTreeMap<(usize, WaiterId), Result<u64, ReadBarrierError>>,
+    next_read: WaiterId,
     pub violations: Vec<String>,
     pub log: Vec<String>,
     pub stats: Stats,
@@ -211,6 +243,15 @@ fn full_node(
 
 fn address(i: usize) -> String {
     format!("ws://10.0.0.{i}:9000")
+}
+
+fn fake_index(address: &str) -> Option<usize> {
+    address
+        .strip_prefix("ws://10.0.2.")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn index_of(address: &str) -> Option<usize> {
@@ -317,9 +358,10 @@ impl Sim {
         let keys: Vec<Keypair> = (0..layout.nodes)
             .map(|i| Keypair::from_seed([i as u8 + 1; 32]))
             .collect();
-        let validator_keys: Vec<String> = (keys.iter().take(layout.validators.max(1)))
+        let mut validator_keys: Vec<String> = (keys.iter().take(layout.validators.max(1)))
             .map(|k| k.public_hex().to_string())
             .collect();
+        validator_keys.extend(layout.extra_validators.iter().cloned());
         let rules = Rules {
             validators: ValidatorSet::new(validator_keys.clone()),
             limits: Limits::default(),
@@ -359,6 +401,7 @@ impl Sim {
             now: 0,
             full,
             light,
+            fakes: Vec::new(),
             links: BTreeMap::new(),
             next_conn: 1,
             in_flight: BTreeMap::new(),
@@ -373,6 +416,9 @@ impl Sim {
             checked: vec![0; n],
             touched: BTreeSet::new(),
             mutation,
+            node_logs: None,
+            reads_ready: BTreeMap::new(),
+            next_read: 1,
             violations: Vec::new(),
             log: Vec::new(),
             stats: Stats::default(),
@@ -595,17 +641,22 @@ impl Sim {
             return true;
         };
         let group = |e: End| match e {
-            End::Full(i) => groups[i],
+            End::Full(i) => Some(groups[i]),
             // Light nodes sit with the node they first reach.
-            End::Light(j) => groups[j % self.full.len()],
+            End::Light(j) => Some(groups[j % self.full.len()]),
+            // Scripted peers reach every group.
+            End::Fake(_) => None,
         };
-        group(a) == group(b)
+        match (group(a), group(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
     }
 
     fn is_up(&self, end: End) -> bool {
         match end {
             End::Full(i) => self.full[i].node.is_some(),
-            End::Light(_) => true,
+            End::Light(_) | End::Fake(_) => true,
         }
     }
 
@@ -633,11 +684,18 @@ impl Sim {
                 let t = WALL_BASE + now;
                 self.light[j].node.on_closed(conn, t);
             }
+            End::Fake(k) => {
+                self.fakes[k].handshaken.remove(&conn);
+            }
         }
     }
 
     fn dial(&mut self, from: End, address: &str) {
         self.touched.insert(from);
+        if let Some(k) = fake_index(address).filter(|&k| k < self.fakes.len()) {
+            self.dial_fake(from, address, k);
+            return;
+        }
         let target = index_of(address).filter(|&i| i < self.full.len());
         let ok = target
             .is_some_and(|i| self.full[i].node.is_some() && self.connected(from, End::Full(i)));
@@ -653,6 +711,7 @@ impl Sim {
                     let t = self.light_now();
                     self.light[j].node.on_dial_failed(address, t);
                 }
+                End::Fake(_) => {}
             }
             return;
         }
@@ -671,6 +730,7 @@ impl Sim {
         let remote_ip = match from {
             End::Full(k) => format!("10.0.0.{k}"),
             End::Light(j) => format!("10.0.1.{j}"),
+            End::Fake(k) => format!("10.0.2.{k}"),
         };
         let n = self.now_of(i);
         (self.full[i].node.as_mut().expect("up")).on_open(
@@ -692,6 +752,7 @@ impl Sim {
                 let t = self.light_now();
                 self.light[j].node.on_open(conn, address, t);
             }
+            End::Fake(_) => {}
         }
     }
 
@@ -757,6 +818,12 @@ impl Sim {
                     let t = self.light_now();
                     self.light[j].node.on_frame(conn, &frame, t);
                 }
+                End::Fake(k) => {
+                    let wall = self.light_now();
+                    for reply in self.fakes[k].on_frame(conn, &frame, wall) {
+                        self.send(End::Fake(k), conn, &reply);
+                    }
+                }
             }
         }
     }
@@ -796,11 +863,26 @@ impl Sim {
                 transmits.push(t);
             }
             while let Some(event) = node.poll_event() {
-                if let FullEvent::Log { level, message, .. } = &event {
-                    if *level <= Level::Warn {
-                        self.log
-                            .push(format!("[{:>7} ms] n{i}: {message}", self.now));
+                match event {
+                    FullEvent::Log {
+                        level,
+                        target,
+                        message,
+                    } => {
+                        if level <= Level::Warn {
+                            self.log
+                                .push(format!("[{:>7} ms] n{i}: {message}", self.now));
+                        }
+                        if let Some(logs) = &mut self.node_logs {
+                            if level <= Level::Info {
+                                logs[i].push(format!("{level:?} {}: {message}", target.name()));
+                            }
+                        }
                     }
+                    FullEvent::ReadReady { id, result } => {
+                        self.reads_ready.insert((i, id), result);
+                    }
+                    _ => {}
                 }
             }
             busy |= !transmits.is_empty();
@@ -1024,6 +1106,11 @@ impl Sim {
             let due = l.due.saturating_sub(self.light_now());
             next = next.min(self.now + due).min(l.last_tick + 1_000);
         }
+        for f in &self.fakes {
+            if let Some((every, _)) = &f.ticker {
+                next = next.min(f.last_tick + every);
+            }
+        }
         // 5 ms steps: what falls due in between is handled together.
         self.now = next.max(self.now + 1).next_multiple_of(5);
     }
@@ -1042,11 +1129,13 @@ impl Sim {
                 self.touched.insert(End::Light(j));
             }
         }
+        self.tick_fakes();
         // Only nodes with something to do; pumping one may give another something (a dial).
         while let Some(end) = self.touched.pop_first() {
             match end {
                 End::Full(i) => self.pump_full(i),
                 End::Light(j) => self.pump_light(j),
+                End::Fake(_) => {}
             }
         }
         self.check_safety();
