@@ -151,10 +151,12 @@ impl NodeStorage for MemStore {
             }
         }
         let accepted = (items.iter())
-            .map(|i| Executed {
-                delta: i.delta.clone(),
-                next_nonces: i.next_nonces.clone(),
-                change: None, // membership is Raft's, not the store's
+            .map(|i| {
+                std::sync::Arc::new(Executed {
+                    delta: i.delta.clone(),
+                    next_nonces: i.next_nonces.clone(),
+                    change: None, // membership is Raft's, not the store's
+                })
             })
             .collect();
         let verdict = Verdict {
