@@ -361,7 +361,7 @@ async fn run_node(
     tracing::info!(node_id = key.node_id(), public_key = key.public_hex(), %p2p, "node started");
     info.p2p_port = p2p.port();
 
-    let ctx = ApiContext::new(info, node.commands(), node.tx_checker(), &db_path, operator)
+    let ctx = ApiContext::new(info, node.commands(), &db_path, operator)
         .map_err(|e| format!("cannot open the database for the API: {e}"))?;
     let api_addr = socket_address(&config.listen_address, config.api_port);
     let listener = tokio::net::TcpListener::bind(&api_addr)

@@ -1,7 +1,7 @@
 //! Every API error is JSON `{"error": message}` with a status code that fits: the caller's
 //! mistakes are 4xx and name the rule or field at fault, the node's own failures are 5xx.
 
-use crate::node::{SubmitError, TxCheckError};
+use crate::node::SubmitError;
 use crate::storage::StoreError;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::StatusCode;
@@ -78,15 +78,6 @@ impl From<SubmitError> for ApiError {
             SubmitError::Admit(e) => e.into(),
             // 507: the node, not the request, is short of storage; retrying later may work.
             SubmitError::Disk(_) => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
-        }
-    }
-}
-
-impl From<TxCheckError> for ApiError {
-    fn from(e: TxCheckError) -> Self {
-        match e {
-            TxCheckError::Invalid(e) => ApiError::bad_request(e.to_string()),
-            TxCheckError::Busy | TxCheckError::Gone => ApiError::unavailable(e.to_string()),
         }
     }
 }

@@ -25,7 +25,7 @@ pub use errors::ApiError;
 
 use crate::config::ConsensusAlgorithm;
 use crate::identity::OperatorToken;
-use crate::node::{Command, Commands, TxChecker};
+use crate::node::{Command, Commands};
 use crate::storage::{ReadOnlyQuery, Reader, StoreError};
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::Method;
@@ -69,8 +69,6 @@ pub struct ApiContext {
     info: NodeInfo,
     started: Instant,
     commands: Commands,
-    /// Checks submitted transactions off the node's loop (see `node::tx_check`).
-    tx_check: TxChecker,
     readers: Arc<Pool<Reader>>,
     queries: Arc<Pool<ReadOnlyQuery>>,
     /// Who may make the node sign (see `operator`).
@@ -85,7 +83,6 @@ impl ApiContext {
     pub fn new(
         info: NodeInfo,
         commands: Commands,
-        tx_check: TxChecker,
         db_path: &Path,
         operator: OperatorToken,
     ) -> Result<Arc<Self>, StoreError> {
@@ -103,7 +100,6 @@ impl ApiContext {
             info,
             started: Instant::now(),
             commands,
-            tx_check,
             readers,
             queries,
             operator,

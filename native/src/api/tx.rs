@@ -99,8 +99,7 @@ pub async fn submit(
             super::governance::admit(&ctx, &tx).await?;
         }
         let hash = tx.hash.clone();
-        let checked = ctx.tx_check.check(tx).await?;
-        ctx.ask(|reply| Command::Submit(checked, reply)).await??;
+        ctx.ask(|reply| Command::Submit(tx, reply)).await??;
         hash
     } else {
         // The node signs this one: the operator's power.
