@@ -711,3 +711,46 @@ fn runs_are_capped_at_max_run_blocks() {
     assert!(runs.iter().all(|(_, from, to)| to - from < 10), "{runs:?}");
     assert_eq!(runs[0].1, 1);
 }
+
+/// A light node's first request is one block (`first_batch`), so the first verified block does
+/// not wait for a whole batch; every later range is a full batch, and a node that starts
+/// partway up the chain asks for one block first too.
+#[test]
+fn the_first_request_can_be_a_single_block() {
+    let config = SyncConfig {
+        batch_size: 5,
+        first_batch: 1,
+        max_in_flight: 4,
+        max_in_flight_per_peer: 4,
+        ..SyncConfig::default()
+    };
+    let mut sync = BlockSync::new(config, 0);
+    sync.set_peer_height("a", 30);
+    assert_eq!(
+        sync.poll_requests(0),
+        vec![
+            req("a", 1, 1),
+            req("a", 2, 6),
+            req("a", 7, 11),
+            req("a", 12, 16)
+        ]
+    );
+    serve(&mut sync, "a", r(1, 1), 10);
+    assert_eq!(drain(&mut sync), vec![run("a", 1, 1)]);
+    assert_eq!(
+        sync.poll_requests(10),
+        vec![req("a", 17, 21)],
+        "full batches after"
+    );
+
+    let mut later = BlockSync::new(config, 20);
+    later.set_peer_height("a", 30);
+    assert_eq!(
+        later.poll_requests(0)[..2],
+        [req("a", 21, 21), req("a", 22, 26)]
+    );
+    // The default keeps 0.2's batches: no single-block request.
+    let mut full = new_sync(0);
+    full.set_peer_height("a", 120);
+    assert_eq!(full.poll_requests(0)[0], req("a", 1, 50));
+}

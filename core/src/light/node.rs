@@ -66,6 +66,7 @@ impl LightConfig {
                 max_in_flight: 8,
                 max_in_flight_per_peer: 4,
                 batch_size: 5,
+                first_batch: 1,
                 ..SyncConfig::default()
             },
             ping_interval_ms: 5_000,

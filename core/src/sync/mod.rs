@@ -76,6 +76,8 @@ struct Buffered {
 #[derive(Debug, Clone)]
 pub struct BlockSync {
     config: SyncConfig,
+    /// The chain height the driver started from.
+    start: u64,
     /// The driver's chain height.
     applied: u64,
     /// Highest height handed out by `next_ready`; `(applied, delivered]` is with the driver.
@@ -96,8 +98,10 @@ pub struct BlockSync {
 
 impl BlockSync {
     pub fn new(config: SyncConfig, local_height: u64) -> Self {
+        let batch_size = config.batch_size.clamp(1, MAX_BATCH);
         let config = SyncConfig {
-            batch_size: config.batch_size.clamp(1, MAX_BATCH),
+            batch_size,
+            first_batch: config.first_batch.clamp(1, batch_size),
             max_in_flight: config.max_in_flight.max(1),
             max_in_flight_per_peer: config.max_in_flight_per_peer.max(1),
             max_outstanding_runs: config.max_outstanding_runs.max(1),
@@ -106,6 +110,7 @@ impl BlockSync {
         };
         BlockSync {
             config,
+            start: local_height,
             applied: local_height,
             delivered: local_height,
             outstanding: VecDeque::new(),
@@ -149,9 +154,12 @@ impl BlockSync {
             let Some((peer, peer_height)) = self.best_peer(gap_from, now_ms) else {
                 break;
             };
-            let to = (gap_from + self.config.batch_size - 1)
-                .min(gap_to)
-                .min(peer_height);
+            let size = if gap_from == self.start + 1 {
+                self.config.first_batch
+            } else {
+                self.config.batch_size
+            };
+            let to = (gap_from + size - 1).min(gap_to).min(peer_height);
             let request = Request {
                 peer: peer.clone(),
                 to,

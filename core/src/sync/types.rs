@@ -12,6 +12,10 @@ pub const MAX_BATCH: u64 = 50;
 pub struct SyncConfig {
     /// Blocks per request, clamped to `1..=MAX_BATCH`.
     pub batch_size: u64,
+    /// Blocks in the request for the first height after the starting one, clamped to
+    /// `1..=batch_size`. A light node asks for one, so it shows a verified block as soon as one
+    /// arrives instead of after a whole batch (2,500 signatures in five 500-transaction blocks).
+    pub first_batch: u64,
     /// A request unanswered this long abandons the peer.
     pub request_timeout_ms: u64,
     /// Requests in flight over all peers (at least 1); also sizes the window.
@@ -32,6 +36,7 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             batch_size: MAX_BATCH,
+            first_batch: MAX_BATCH,
             request_timeout_ms: 10_000,
             max_in_flight: 4,
             max_in_flight_per_peer: 2,
