@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Contract throughput with real processes, in one run: fresh release validators (VALIDATORS=1, a
+# solo node, or 3, a Raft cluster) with the token contract (examples/contracts/token.js)
+# deployed, then the concurrent REST client (native/examples/load.rs) posting to the leader
+# pre-signed plain `state:set`s and token `transfer` calls, alternately, ROUNDS times each.
+# Prints each rate and the ratio transfer / state:set.
+#
+#   VALIDATORS=3 TXS=10000 SENDERS=200 CLIENTS=8 ROUNDS=2 scripts/bench-contracts-node.sh
+#   BIN=path/miniledger EXAMPLES=path/examples: given release builds (load)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/cluster.sh
+
+VALIDATORS=${VALIDATORS:-1}
+TXS=${TXS:-10000}
+SENDERS=${SENDERS:-200}
+CLIENTS=${CLIENTS:-8}
+ROUNDS=${ROUNDS:-2}
+
+if [[ -z "${BIN:-}" || -z "${EXAMPLES:-}" ]]; then
+    cargo build --release -p miniledger-native --bin miniledger --example load >&2
+    BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+    EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+fi
+
+cluster_start "$BIN" "$VALIDATORS"
+"$BIN" contract deploy examples/contracts/token.js --name token \
+    --api "$LEADER_API" --data-dir "$(leader_data_dir)" >/dev/null
+
+SEED=1
+RATES=$CLUSTER_WORK/rates
+for round in $(seq "$ROUNDS"); do
+    for payload in set transfer; do
+        out=$CLUSTER_WORK/$payload.$round
+        rate=$("$EXAMPLES/load" --api "$LEADER_API" --txs "$TXS" --senders "$SENDERS" \
+            --clients "$CLIENTS" --seed "$SEED" --payload "$payload" | tee "$out" |
+            awk '/^committed_per_sec/ {print $2}')
+        failed=$(awk '/^failed_receipts/ {print $2}' "$out")
+        echo "round $round $payload: $rate committed/s${failed:+ (failed receipts: $failed)}"
+        echo "$payload $rate" >>"$RATES"
+        SEED=$((SEED + 1))
+    done
+done
+echo "distinct tips across the validators: $(cluster_converge)"
+cluster_cpu_times
+python3 - "$RATES" "$(nproc)" "$VALIDATORS" <<'PY'
+import sys
+rates = {}
+for line in open(sys.argv[1]):
+    kind, rate = line.split()
+    rates.setdefault(kind, []).append(float(rate))
+s, t = (sum(rates[k]) / len(rates[k]) for k in ("set", "transfer"))
+print(f"{sys.argv[3]} validator(s): state:set {s:.0f}/s, token transfer {t:.0f}/s "
+      f"(means over {len(rates['set'])} rounds); ratio {t / s:.2f} (goal ≥ 0.5); {sys.argv[2]} cores")
+PY
