@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/web-setup.sh
 scripts/web-build.sh
 cargo build --release -p miniledger-native --bin miniledger --example make_chain --example verify_rate
-(cd tests/browser && node bench.js)
+RELEASE=$(realpath "${CARGO_TARGET_DIR:-target}")/release
+(cd tests/browser && MINILEDGER_BIN=$RELEASE/miniledger node bench.js)

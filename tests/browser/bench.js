@@ -10,13 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ARTIFACTS, launch, pageState } from './lib/browser.js';
-import { Node, ROOT, waitFor } from './lib/nodes.js';
+import { BIN, Node, ROOT, waitFor } from './lib/nodes.js';
 
 const BLOCKS = Number(process.env.BLOCKS ?? 200);
 const TXS_PER_BLOCK = Number(process.env.TXS_PER_BLOCK ?? 500);
 const SENDERS = Number(process.env.SENDERS ?? 1000);
 const release = join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'release');
-process.env.MINILEDGER_BIN ??= join(release, 'miniledger');
+// lib/nodes.js fixed its binary when it was imported (before this line could set it): the
+// serving node must be the release build, or every figure measures a debug node.
+if (BIN !== join(release, 'miniledger')) {
+  throw new Error(`run with MINILEDGER_BIN=${join(release, 'miniledger')} (scripts/bench-web.sh does); got ${BIN}`);
+}
 
 const work = mkdtempSync(join(tmpdir(), 'bench-web-'));
 const validator = execFileSync(join(release, 'examples/make_chain'), [

@@ -145,6 +145,13 @@ impl BlockSync {
         let mut out = Vec::new();
         let window_end = self.window_end();
         let mut from = self.delivered + 1;
+        let first = self.start + 1;
+        // A short first range (see `SyncConfig::first_batch`) goes alone: responses to later
+        // ranges, arriving with it, would be parsed before it could be verified.
+        let first_alone = self.config.first_batch < self.config.batch_size;
+        if first_alone && self.in_flight.contains_key(&first) {
+            return out;
+        }
         while self.in_flight.len() < self.config.max_in_flight {
             let Some((gap_from, gap_to)) = self.next_gap(from, window_end) else {
                 break;
@@ -154,7 +161,7 @@ impl BlockSync {
             let Some((peer, peer_height)) = self.best_peer(gap_from, now_ms) else {
                 break;
             };
-            let size = if gap_from == self.start + 1 {
+            let size = if gap_from == first {
                 self.config.first_batch
             } else {
                 self.config.batch_size
@@ -167,6 +174,9 @@ impl BlockSync {
             };
             self.in_flight.insert(gap_from, request);
             out.push((peer, range(gap_from, to)));
+            if first_alone && gap_from == first {
+                break;
+            }
             from = to + 1;
         }
         out

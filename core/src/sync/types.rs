@@ -15,6 +15,7 @@ pub struct SyncConfig {
     /// Blocks in the request for the first height after the starting one, clamped to
     /// `1..=batch_size`. A light node asks for one, so it shows a verified block as soon as one
     /// arrives instead of after a whole batch (2,500 signatures in five 500-transaction blocks).
+    /// A first batch shorter than `batch_size` is requested alone, the rest once it is answered.
     pub first_batch: u64,
     /// A request unanswered this long abandons the peer.
     pub request_timeout_ms: u64,
