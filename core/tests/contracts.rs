@@ -749,3 +749,133 @@ fn string_builtins_still_work_within_the_limits() {
         );
     }
 }
+
+/// JSON a contract parses, as deep as JSON may nest, on a thread with Rust's default stack
+/// (2 MiB): Boa's own `JSON.parse` recursed through its whole expression grammar per level and
+/// overflowed it (an abort, on every validator at the same block); the host's parser does not.
+#[test]
+fn deep_json_parses_within_a_default_thread_stack() {
+    let run = || {
+        let deep_json = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+        let body = format!("return JSON.parse({deep_json:?}).length;");
+        assert_eq!(ok(&hostile(&body)).as_deref(), Some("1"));
+        let too_deep = format!("{}1{}", "[".repeat(129), "]".repeat(129));
+        let body = format!("return JSON.parse({too_deep:?});");
+        assert!(reason(&hostile(&body)).contains("recursion limit"));
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}
+
+/// The deepest source of each shape the nesting bounds admit (`instrument::MAX_NESTING_WEIGHT`,
+/// `MAX_SOURCE_UNITS`) deploys, or fails cleanly, on a thread of `contract::STACK_BYTES`, and one
+/// step past a bound is refused before parsing. Before the bounds a 100-term `+` chain overflowed
+/// the node loop's 2 MiB stack: an abort of every validator at the same block.
+#[test]
+fn the_deepest_source_the_bounds_admit_fits_the_contract_stack() {
+    use miniledger_core::contract::instrument::{MAX_NESTING_WEIGHT, MAX_SOURCE_UNITS};
+    let w = MAX_NESTING_WEIGHT - 20; // the method's own brackets and `+`s
+    let u = MAX_SOURCE_UNITS - 40;
+    let shapes: Vec<(&str, String)> = vec![
+        (
+            "parentheses",
+            format!("return {}1{};", "(".repeat(w), ")".repeat(w)),
+        ),
+        (
+            "arrays",
+            format!("return {}1{};", "[".repeat(w), "]".repeat(w)),
+        ),
+        (
+            "objects",
+            format!("return {}1{};", "{a:".repeat(w), "}".repeat(w)),
+        ),
+        ("blocks", format!("{}{}", "{".repeat(w), "}".repeat(w))),
+        (
+            "functions",
+            format!("{}{}", "function f(){".repeat(w / 2), "}".repeat(w / 2)),
+        ),
+        (
+            "templates",
+            format!("return {}1{};", "`${".repeat(w / 5), "}`".repeat(w / 5)),
+        ),
+        ("sums", format!("return 1{};", "+1".repeat(w / 3))),
+        ("arrows", format!("return {}1;", "x=>".repeat(w / 2))),
+        ("ifs", format!("{}return 1;", "if(1)".repeat(w))),
+        (
+            "else ifs",
+            format!("if(0){{}}{}", "else if(0){}".repeat(w / 3)),
+        ),
+        ("calls", format!("return f{};", "(1)".repeat(w))),
+        ("negations", format!("return {}1;", "!".repeat(u))),
+        ("minuses", format!("return {}1;", "- ".repeat(u))),
+        ("typeofs", format!("return {}1;", "typeof ".repeat(u))),
+        ("news", format!("return {}Object;", "new ".repeat(u))),
+        (
+            "assignments",
+            format!("let a; return {}1;", "a=".repeat(u / 2)),
+        ),
+        ("conditionals", format!("return {}1;", "1?1:".repeat(u / 4))),
+        ("powers", format!("return {}1;", "2**".repeat(u / 3))),
+        ("labels", format!("{}return 1;", "l:".repeat(u / 2))),
+        ("members", format!("return a{};", ".b".repeat(u / 2))),
+    ];
+    let run = move || {
+        let mut ledger = Ledger::new();
+        for (i, (shape, body)) in shapes.iter().enumerate() {
+            let source = format!("return {{ m(ctx) {{ {body} }} }}");
+            let started = std::time::Instant::now();
+            let receipt = ledger.deploy("eve", &format!("s{i}"), "1", &source);
+            let refused = !receipt.is_success() && reason(&receipt).contains("source too");
+            assert!(
+                !refused,
+                "{shape}: within the bounds, refused: {}",
+                reason(&receipt)
+            );
+            eprintln!("{shape}: {:?}", started.elapsed());
+        }
+        let over = format!(
+            "return {}1{};",
+            "(".repeat(MAX_NESTING_WEIGHT),
+            ")".repeat(MAX_NESTING_WEIGHT)
+        );
+        let receipt = ledger.deploy(
+            "eve",
+            "over",
+            "1",
+            &format!("return {{ m(ctx) {{ {over} }} }}"),
+        );
+        assert!(
+            reason(&receipt).contains("source too complex"),
+            "{}",
+            reason(&receipt)
+        );
+        let long = format!(
+            "return {{ m(ctx) {{ return {}1; }} }}",
+            "!".repeat(MAX_SOURCE_UNITS)
+        );
+        let receipt = ledger.deploy("eve", "long", "1", &long);
+        assert!(
+            reason(&receipt).contains("source too long"),
+            "{}",
+            reason(&receipt)
+        );
+        // Brackets in strings and comments count too: nothing hides nesting from the bound.
+        let hidden = format!(
+            "return {{ m(ctx) {{ /* {} */ return 1; }} }}",
+            "(".repeat(MAX_NESTING_WEIGHT)
+        );
+        assert!(
+            reason(&ledger.deploy("eve", "hidden", "1", &hidden)).contains("source too complex")
+        );
+    };
+    std::thread::Builder::new()
+        .stack_size(miniledger_core::contract::STACK_BYTES)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}

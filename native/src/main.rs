@@ -387,8 +387,11 @@ async fn run_node(
     // runtime's workers would hold up the sockets and the API. Its result comes back here once
     // it has returned and dropped the node (the store closed).
     let (done, stopped) = tokio::sync::oneshot::channel();
+    // Contracts are parsed and compiled on it: its stack is what they need (reserved, touched
+    // only as deep as a parse goes; a 100-term `+` chain overflowed the default 2 MiB).
     std::thread::Builder::new()
         .name("node-loop".into())
+        .stack_size(miniledger_core::contract::STACK_BYTES)
         .spawn(move || {
             let _ = done.send(node.run());
         })

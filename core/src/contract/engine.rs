@@ -1,6 +1,7 @@
 //! One Boa context, hardened once by prelude.js and shared by every contract: the host functions
 //! contracts reach through `ctx`, the per-call mailbox, and the compile step.
 
+use super::json_value;
 use super::meter::{self, Metered};
 use super::receipt::Failure;
 use super::Limits;
@@ -203,12 +204,15 @@ impl Engine {
         // SAFETY (each `from_closure`): the closures capture only `Rc<RefCell<CallState>>` and
         // plain numbers, no garbage-collected values.
         let get = unsafe {
-            NativeFunction::from_closure(move |_, args, _| {
+            NativeFunction::from_closure(move |_, args, context| {
                 let key = string_arg(args, 0)?;
                 let value = c.borrow().read(&key);
-                Ok(value.map_or(JsValue::null(), |v| JsString::from(v.as_str()).into()))
+                value.map_or(Ok(JsValue::null()), |v| json_value::parse(&v, context))
             })
         };
+        let parse = NativeFunction::from_fn_ptr(|_, args, context| {
+            json_value::parse(&string_arg(args, 0)?, context)
+        });
         let c = call.clone();
         let set = unsafe {
             NativeFunction::from_closure(move |_, args, _| {
@@ -267,6 +271,7 @@ impl Engine {
         let attr = Attribute::READONLY;
         ObjectInitializer::new(context)
             .function(get, js_string!("hostGet"), 1)
+            .function(parse, js_string!("hostParse"), 1)
             .function(set, js_string!("hostSet"), 2)
             .function(del, js_string!("hostDel"), 1)
             .function(log, js_string!("hostLog"), 1)

@@ -33,6 +33,56 @@ pub const STR_FN: &str = "__miniledger_str";
 /// bounds what one template allocates before its result is checked.
 pub const MAX_TEMPLATE_PARTS: usize = 16;
 
+/// Lexical units in a contract's source: runs of identifier characters and single other
+/// characters, whitespace left out. Bounds chains that nest without brackets (`!!!…`, `a.b.c…`,
+/// `if (x) if (y) …`), each unit at most a level of Boa's parser.
+pub const MAX_SOURCE_UNITS: usize = 8_192;
+/// Nesting weight of a contract's source: `(`, `[`, `{` count one, `=>` and a backtick two and
+/// `+` three (the levels `instrument` wraps around each). Boa's parser recurses at every
+/// nesting level, using 10-40 KB of stack and time that grows faster than the depth (4,096
+/// nested parentheses: 1.7 s; a 4,096-term `+` chain, once instrumented: 103 s and a stack
+/// overflow at 64 MiB); nothing in the language bounds it. The example contracts weigh 75 and
+/// 103. Both counts read every character, strings and comments included, so nothing in the
+/// source can hide nesting from them (a string's brackets count too).
+pub const MAX_NESTING_WEIGHT: usize = 1_024;
+
+/// Refuses source whose nesting could exhaust the parser's stack or time (see
+/// [`MAX_NESTING_WEIGHT`]), before anything parses it.
+fn check_nesting(source: &str) -> Result<(), Failure> {
+    let mut units = 0;
+    let mut weight = 0;
+    let mut in_word = false;
+    let mut previous = ' ';
+    for c in source.chars() {
+        let word = c.is_alphanumeric() || c == '_' || c == '$';
+        // A unit starts at every character but whitespace and an identifier's continuation.
+        let continues_word = word && in_word;
+        if !(c.is_whitespace() || continues_word) {
+            units += 1;
+        }
+        in_word = word;
+        weight += match c {
+            '(' | '[' | '{' => 1,
+            '`' => 2,
+            '>' if previous == '=' => 2,
+            '+' => 3,
+            _ => 0,
+        };
+        previous = c;
+    }
+    if units > MAX_SOURCE_UNITS {
+        return Err(Failure::Compile(format!(
+            "source too long: {units} lexical units, at most {MAX_SOURCE_UNITS}"
+        )));
+    }
+    if weight > MAX_NESTING_WEIGHT {
+        return Err(Failure::Compile(format!(
+            "source too complex: nesting weight {weight} (brackets, +, => and templates), at most {MAX_NESTING_WEIGHT}"
+        )));
+    }
+    Ok(())
+}
+
 /// (line, column) of a body's first and one-past-last character, 1-based, columns in chars.
 type Span = ((u32, u32), (u32, u32));
 
@@ -120,6 +170,7 @@ pub fn instrument(body: &str) -> Result<String, Failure> {
             "line terminators other than \\n are not supported".into(),
         ));
     }
+    check_nesting(body)?;
     let mut interner = Interner::default();
     let parsed = Parser::new(Source::from_bytes(body))
         .parse_function_body(&mut interner, false, false)

@@ -32,6 +32,7 @@ pub mod block;
 mod cache;
 mod engine;
 pub mod instrument;
+mod json_value;
 mod meter;
 pub mod receipt;
 pub mod registry;
@@ -40,6 +41,13 @@ mod runtime;
 pub use receipt::{Failure, Outcome, Receipt};
 pub use registry::{ContractMeta, Deployed};
 pub use runtime::{ContractRuntime, Execution};
+
+/// Stack a thread running contracts must have. Boa's parser and compiler recurse at every
+/// nesting level of a contract's source; `instrument` bounds the nesting
+/// ([`instrument::MAX_NESTING_WEIGHT`], [`instrument::MAX_SOURCE_UNITS`]) and
+/// `core/tests/contracts.rs` deploys the deepest source of each shape the bounds admit on a
+/// thread of this size. Reserved, not used: pages are touched only as deep as a parse goes.
+pub const STACK_BYTES: usize = 256 << 20;
 
 /// Instruction cost units per metering step (the granularity of `gas_used`).
 pub const GAS_STEP: u64 = 1000;

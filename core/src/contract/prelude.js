@@ -10,10 +10,9 @@
   const { freeze, getPrototypeOf, getOwnPropertyNames, getOwnPropertySymbols, getOwnPropertyDescriptor, defineProperty, keys } = O;
   const isArray = Array.isArray;
   const stringify = JSON.stringify;
-  const parse = JSON.parse;
   const isFinite_ = Number.isFinite;
   const ObjectPrototype = O.prototype;
-  const { hostGet, hostSet, hostDel, hostLog, hostMissing, hostMemory, hostThrow, maxString, maxDepth, maxElements } = host;
+  const { hostGet, hostParse, hostSet, hostDel, hostLog, hostMissing, hostMemory, hostThrow, maxString, maxDepth, maxElements } = host;
 
   // No clock, no randomness, no dynamic code, no GC-observable or shared-memory objects.
   for (const name of ["Date", "eval", "Proxy", "Reflect", "WeakRef", "FinalizationRegistry", "SharedArrayBuffer",
@@ -215,9 +214,10 @@
     if (replacer !== undefined && replacer !== null) throw new TypeError("JSON.stringify: replacers are not available to contracts");
     return v === undefined ? undefined : toJson(v, "JSON.stringify");
   };
+  // Parsed by the host (json_value.rs): the engine's own JSON.parse compiles the text as a script.
   JSON.parse = function (text, reviver) {
     if (reviver !== undefined) throw new TypeError("JSON.parse: revivers are not available to contracts");
-    return parse(text);
+    return hostParse(`${text}`);
   };
   function key(k, op) { if (typeof k !== "string") throw new TypeError("ctx." + op + ": key must be a string"); return k; }
 
@@ -254,7 +254,7 @@
     const d = getOwnPropertyDescriptor(mod, c.method);
     if (d === undefined || !("value" in d) || typeof d.value !== "function") hostMissing();
     const ctx = freeze({
-      get(k) { const t = hostGet(key(k, "get")); return t === null ? null : parse(t); },
+      get(k) { return hostGet(key(k, "get")); },
       set(k, v) { key(k, "set"); hostSet(k, toJson(v, "ctx.set")); },
       del(k) { hostDel(key(k, "del")); },
       log(m) { hostLog(typeof m === "string" ? m : m === undefined ? "undefined" : toJson(m, "ctx.log")); },
@@ -263,7 +263,7 @@
       timestamp: c.timestamp,
     });
     try {
-      const args = parse(c.args);
+      const args = hostParse(c.args);
       const method = d.value;
       const result = method(ctx, ...args);
       return result === undefined ? null : toJson(result, "result");
