@@ -21,7 +21,10 @@ unsafe impl GlobalAlloc for Counting {
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -90,7 +93,9 @@ fn main() {
         let with_cache = live();
         drop(runtime);
         boa_engine::gc::force_collect();
-        println!("| ({kind}: the runtime with its {MODULES} modules) | | {:.1} KiB |",
-            (with_cache - live()) as f64 / 1024.0);
+        println!(
+            "| ({kind}: the runtime with its {MODULES} modules) | | {:.1} KiB |",
+            (with_cache - live()) as f64 / 1024.0
+        );
     }
 }
