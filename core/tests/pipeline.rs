@@ -4,7 +4,7 @@
 
 use miniledger_core::pipeline::{
     self, build, check_entry, check_verified, BlockError, ChainReads, Governance, Known,
-    MemoryChain, Pending, Rules, StateRootRule, Verdict,
+    MemoryChain, Pending, Rules, StateRootRule, SuffixLayers, Verdict,
 };
 use miniledger_core::state::StateView;
 use miniledger_core::validation::{Limits, NonceView, ReplayRule, Rule, ValidatorSet};
@@ -115,10 +115,11 @@ fn via_sync(chain: &MemoryChain, rules: &Rules, run: &[Block]) -> Verdict {
 /// and the refusal of the entry that was not appended.
 fn via_raft(chain: &MemoryChain, rules: &Rules, run: &[Block]) -> (Verdict, Option<BlockError>) {
     let mut known = Known::new();
+    let mut layers = SuffixLayers::new();
     let mut appended: Vec<&Block> = Vec::new();
     let mut refused = None;
     for block in run {
-        match check_entry(chain, rules, &mut known, &appended, block, NOW) {
+        match check_entry(chain, rules, &mut known, &mut layers, &appended, block, NOW) {
             Ok(()) => appended.push(block),
             Err(error) => {
                 refused = Some(error);
@@ -400,4 +401,198 @@ fn state_writes_to_execution_keys_are_refused_on_our_networks_only() {
         assert!(validate_transaction(&tx, &compat).is_ok(), "{key}");
     }
     assert!(validate_transaction(&set(&alice(), 0, "_contracts", "1"), &Limits::default()).is_ok());
+}
+
+/// A follower's log: entries checked as appended, the commit trailing the last entry by `lag`
+/// (as a leader's commit index does), the layered state kept across checks and commits.
+struct Follower<'r> {
+    rules: &'r Rules,
+    chain: MemoryChain,
+    known: Known,
+    layers: SuffixLayers,
+    log: Vec<Block>,
+}
+
+impl<'r> Follower<'r> {
+    fn new(chain: &MemoryChain, rules: &'r Rules) -> Self {
+        Follower {
+            rules,
+            chain: chain.clone(),
+            known: Known::new(),
+            layers: SuffixLayers::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// Checks `block` on the log's entries from `at` (entries from there are replaced, as a
+    /// conflicting AppendEntries truncates them) and appends it if accepted.
+    fn append_at(&mut self, at: usize, block: &Block) -> Result<(), BlockError> {
+        self.log.truncate(at);
+        let before: Vec<&Block> = self.log.iter().collect();
+        let (chain, rules) = (&self.chain, self.rules);
+        check_entry(
+            chain,
+            rules,
+            &mut self.known,
+            &mut self.layers,
+            &before,
+            block,
+            NOW,
+        )?;
+        self.log.push(block.clone());
+        Ok(())
+    }
+
+    fn append(&mut self, block: &Block) -> Result<(), BlockError> {
+        self.append_at(self.log.len(), block)
+    }
+
+    /// Commits every entry but the last `lag`.
+    fn commit(&mut self, lag: usize) {
+        let n = self.log.len().saturating_sub(lag);
+        let run: Vec<Block> = self.log.drain(..n).collect();
+        let blocks: Vec<&Block> = run.iter().collect();
+        let known = Some(&mut self.known);
+        let verdict = check_verified(&self.chain, self.rules, &blocks, None, known);
+        assert!(verdict.refused.is_none(), "{:?}", verdict.refused);
+        self.chain.commit(&blocks, verdict);
+    }
+}
+
+fn hashes(blocks: &[&Block]) -> Vec<String> {
+    blocks.iter().map(|b| b.hash.clone()).collect()
+}
+
+/// What kept layers built on `chain`'s tip with `blocks` are keyed by.
+fn on(chain: &MemoryChain, blocks: &[&Block]) -> Vec<String> {
+    let mut keys = vec![chain.tip().hash];
+    keys.extend(hashes(blocks));
+    keys
+}
+
+#[test]
+fn layers_kept_across_entries_and_commits_reach_the_state_of_a_fresh_check() {
+    for rule in [StateRootRule::Tree, StateRootRule::MiniLedgerBefore] {
+        let rules = rules(rule);
+        let genesis = MemoryChain::new(true);
+        let history = honest_run(&genesis, &rules);
+        let base = committed(&genesis, &history, via_sync(&genesis, &rules, &history));
+        // 80 blocks: past the point where the kept layers are built afresh (they hold the
+        // writes of the committed blocks too).
+        let batches = (5..85)
+            .map(|n| {
+                vec![
+                    set(&alice(), n, "k", &n.to_string()),
+                    set(&proposer(), n - 5, &format!("p{}", n % 7), &n.to_string()),
+                ]
+            })
+            .collect();
+        let run = produce(&base, &rules, batches);
+        let mut follower = Follower::new(&base, &rules);
+        let mut reused = 0;
+        for (i, block) in run.iter().enumerate() {
+            let what = format!("{rule:?} entry {i}");
+            follower.append(block).expect(&what);
+            // The kept layers hold at least the uncommitted log, and more once they outlive
+            // a commit (built on an older tip): the case this test is about.
+            let chain = follower.layers.chain();
+            assert_eq!(chain.last(), Some(&block.hash), "{what}");
+            assert!(chain.len() > follower.log.len(), "{what}");
+            if chain.len() > follower.log.len() + 1 {
+                reused += 1;
+            }
+            follower.commit(3);
+        }
+        assert!(
+            reused > 40,
+            "{rule:?}: the layers were kept across commits ({reused})"
+        );
+        follower.commit(0);
+        let fresh = committed(&base, &run, via_sync(&base, &rules, &run));
+        assert_eq!(follower.chain.tip(), fresh.tip(), "{rule:?}");
+        assert_eq!(follower.chain.state(), fresh.state(), "{rule:?}");
+        assert_eq!(follower.chain.tree_root(), fresh.tree_root(), "{rule:?}");
+        assert_eq!(follower.chain.tree_version(), fresh.tree_version());
+    }
+}
+
+#[test]
+fn a_truncated_or_replaced_suffix_never_sees_the_layers_of_the_entries_it_replaced() {
+    let rules = rules(StateRootRule::Tree);
+    let base = MemoryChain::new(true);
+    // b1, b2 from one leader; b2' and b3' on b1 from the next, spending the nonce b2 spent
+    // and writing another value: checked on b2's layers, b2' would be a replay with a wrong
+    // state root.
+    let first = produce(&base, &rules, vec![vec![set(&alice(), 0, "k", "1")]]);
+    let b1 = &first[0];
+    let b2 = &produce(
+        &committed(&base, &first, via_sync(&base, &rules, &first)),
+        &rules,
+        vec![vec![set(&alice(), 1, "k", "2")]],
+    )[0];
+    let after_b1 = committed(&base, &first, via_sync(&base, &rules, &first));
+    let replaced = produce(
+        &after_b1,
+        &rules,
+        vec![
+            vec![set(&alice(), 1, "k", "20")],
+            vec![set(&alice(), 2, "j", "30")],
+        ],
+    );
+    let (b2x, b3x) = (&replaced[0], &replaced[1]);
+    assert_ne!(b2.hash, b2x.hash);
+
+    let mut follower = Follower::new(&base, &rules);
+    follower.append(b1).unwrap();
+    follower.append(b2).unwrap();
+    assert_eq!(follower.layers.chain(), on(&base, &[b1, b2]));
+    // The new leader's entry at height 2 truncates b2.
+    follower.append_at(1, b2x).expect("b2' checked on b1 alone");
+    assert_eq!(follower.layers.chain(), on(&base, &[b1, b2x]));
+    // b2 re-sent on b2' (its hash is known, its parent is not b2'): refused.
+    let resent = follower.append(b2).unwrap_err();
+    assert_eq!(resent.rule(), Some(Rule::BlockPreviousHash));
+    follower.append(b3x).expect("b3' on b1, b2'");
+    // A commit of b1 keeps the layers; then the log loses everything above b1 and b2 comes
+    // back: it is checked on b1's state, not on b2', b3'.
+    follower.commit(2);
+    assert_eq!(
+        follower.layers.chain()[0],
+        base.tip().hash,
+        "kept across the commit"
+    );
+    follower.append_at(0, b2).expect("b2 on the committed b1");
+    let again = vec![b2.clone()];
+    let after_b2 = committed(&after_b1, &again, via_sync(&after_b1, &rules, &again));
+    // Alice's nonce 2 was spent by b3' in the replaced layers.
+    let b3 = &produce(&after_b2, &rules, vec![vec![set(&alice(), 2, "j", "40")]])[0];
+    follower.append(b3).expect("b3 on b1, b2");
+    assert_eq!(
+        follower.layers.chain(),
+        hashes(&[b1, b2, b3]),
+        "built afresh"
+    );
+    follower.commit(0);
+    let last = std::slice::from_ref(b3);
+    let expected = committed(&after_b2, last, via_sync(&after_b2, &rules, last));
+    assert_eq!(follower.chain.state(), expected.state());
+    assert_eq!(follower.chain.tree_root(), expected.tree_root());
+
+    // The store reaching another tip by another road (BlockSync of another block 1): the
+    // layers of b1, b2 are not reused for an entry on it.
+    let mut follower = Follower::new(&base, &rules);
+    follower.append(b1).unwrap();
+    follower.append(b2).unwrap();
+    let other = produce(&base, &rules, vec![vec![set(&alice(), 0, "k", "7")]]);
+    follower.chain = committed(&base, &other, via_sync(&base, &rules, &other));
+    follower.log.clear();
+    let on_other = produce(
+        &follower.chain,
+        &rules,
+        vec![vec![set(&alice(), 1, "k", "8")]],
+    );
+    follower
+        .append(&on_other[0])
+        .expect("on the synced tip's state");
+    assert_eq!(follower.layers.chain(), hashes(&[&other[0], &on_other[0]]));
 }

@@ -15,7 +15,7 @@ use super::sync_terms::SyncTerms;
 use super::{CommitItem, Fatal, FullConfig, FullNode, Mode, NodeStorage, RaftWrite, StartError};
 use crate::model::{Block, Transaction};
 use crate::net::{Offence, PeerManager};
-use crate::pipeline::{self, build, Known, Pending, Rules};
+use crate::pipeline::{self, build, Known, Pending, Rules, SuffixLayers};
 use crate::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
 use crate::raft::{
     ConfigChange, ConfigChanges, EntryCheck, Event, ProposeError, Raft, RaftConfig, RaftStatus,
@@ -37,6 +37,10 @@ pub struct Consensus {
     raft: Raft,
     /// Checked effects of blocks not yet committed, by block hash.
     prepared: Known,
+    /// The state after the uncommitted entries, layered once and kept between entries (a
+    /// follower's checks, a leader's builds) instead of layered again for each; reused only
+    /// on the same chain of block hashes (see `pipeline::SuffixLayers`).
+    layers: SuffixLayers,
     /// The new leader must propose a block (even empty) so earlier terms' entries commit.
     needs_block: bool,
     /// Mempool transactions still to forward to the current leader.
@@ -102,6 +106,7 @@ impl Consensus {
         Ok(Consensus {
             raft,
             prepared,
+            layers: SuffixLayers::new(),
             needs_block: false,
             forward: VecDeque::new(),
             idle: None,
@@ -151,6 +156,7 @@ struct Checker<'a, S> {
     store: &'a S,
     rules: &'a Rules,
     prepared: &'a mut Known,
+    layers: &'a mut SuffixLayers,
     /// For `block.timestamp-future`.
     wall_ms: u64,
 }
@@ -176,6 +182,7 @@ impl<S: NodeStorage> EntryCheck for Checker<'_, S> {
             self.store,
             self.rules,
             self.prepared,
+            self.layers,
             &before,
             &entry.block,
             self.wall_ms,
@@ -232,6 +239,7 @@ impl<S: NodeStorage> FullNode<S> {
             store: &self.store,
             rules: &self.config.rules,
             prepared: &mut c.prepared,
+            layers: &mut c.layers,
             wall_ms: self.now.wall,
         };
         c.raft.step(from, message, now, &mut checker);
@@ -537,25 +545,35 @@ impl<S: NodeStorage> FullNode<S> {
                 .map(|e| &e.block)
                 .collect();
             let _snapshot = self.store.read_snapshot();
-            let mut pending = Pending::new(&self.store, &self.config.rules);
-            if let (_, Some(e)) = pending.layer(&blocks, None, Some(&mut c.prepared)) {
-                let line = format!("cannot build on the uncommitted entries: {e}");
-                self.out.log(Level::Error, Target::Raft, line);
-                return false;
-            }
+            let rules = &self.config.rules;
+            let suffix = match c.layers.open(&self.store, rules, &blocks, &mut c.prepared) {
+                Ok(suffix) => suffix,
+                Err(e) => {
+                    let line = format!("cannot build on the uncommitted entries: {e}");
+                    self.out.log(Level::Error, Target::Raft, line);
+                    return false;
+                }
+            };
+            let pending = suffix.pending();
             let max = self.config.rules.limits.max_txs_per_block;
             let mut txs = self.mempool.ready(max, pending.nonces(), latest);
             let mut held = false;
             if self.now.monotonic < c.hold_changes_until {
                 (txs, held) = super::membership::without_governance(txs);
             }
-            if txs.is_empty() && !c.needs_block {
-                if !held {
-                    c.idle = Some(idle_key);
+            let idle = txs.is_empty() && !c.needs_block;
+            let built =
+                (!idle).then(|| build(pending, &last.header, self.now.wall, txs, &self.key));
+            c.layers.keep(suffix);
+            match built {
+                Some(built) => built,
+                None => {
+                    if !held {
+                        c.idle = Some(idle_key);
+                    }
+                    return false;
                 }
-                return false;
             }
-            build(&pending, &last.header, self.now.wall, txs, &self.key)
         };
         let (block, prepared) = match built {
             Ok(built) => built,

@@ -16,11 +16,13 @@ mod overlay;
 mod pending;
 mod produce;
 mod reads;
+mod suffix;
 
 pub use overlay::Overlay;
 pub use pending::{Executed, Known, Pending, Prepared};
 pub use produce::build;
 pub use reads::{ChainReads, MemoryChain};
+pub use suffix::{Suffix, SuffixLayers};
 
 use crate::model::Block;
 use crate::state::commitment::TreeChanges;
@@ -149,11 +151,14 @@ pub fn check_verified<R: ChainReads, B: Borrow<Block>>(
 
 /// Raft's follower check of a new log entry: `block` on top of the uncommitted entries
 /// `before` (consecutive, the first on the tip). On success its effects are in `known`, so
-/// neither the entries after it nor its commit execute it again.
+/// neither the entries after it nor its commit execute it again. `layers`: the layered state
+/// of the uncommitted entries, reused when it lies on `before` (see [`SuffixLayers`]) and left
+/// holding `before` and, if accepted, `block`.
 pub fn check_entry<R: ChainReads>(
     reads: &R,
     rules: &Rules,
     known: &mut Known,
+    layers: &mut SuffixLayers,
     before: &[&Block],
     block: &Block,
     now_ms: u64,
@@ -176,11 +181,20 @@ pub fn check_entry<R: ChainReads>(
         rules.stateless_validators(),
         &rules.limits,
         now_ms,
-    )
-    .err()
-    .map(|error| (before.len(), error));
-    let mut run = before.to_vec();
-    run.push(block);
-    let verdict = check_verified(reads, rules, &run, stateless, Some(known));
-    verdict.refused.map_or(Ok(()), Err)
+    );
+    // The entries below first, as a run is checked: an earlier refusal comes first.
+    let mut suffix = layers.open(reads, rules, before, known)?;
+    let checked = match stateless {
+        Ok(()) => suffix.pending().check(block),
+        Err(error) => Err(BlockError::Invalid {
+            height: block.height,
+            error,
+        }),
+    };
+    let accepted = checked.map(|prepared| {
+        known.insert(block.hash.clone(), prepared.clone()); // shared
+        suffix.push(block, prepared);
+    });
+    layers.keep(suffix);
+    accepted
 }

@@ -7,6 +7,9 @@ use crate::state::{StateDelta, StateEntry, StateView};
 use crate::validation::NonceView;
 use std::collections::{BTreeMap, HashMap};
 
+/// An [`Overlay`]'s pending writes and next nonces without its base.
+pub(crate) type OverlayParts = (BTreeMap<String, Option<StateEntry>>, HashMap<String, u64>);
+
 /// Pending state writes and next nonces over `base`. The latest pushed block wins.
 pub struct Overlay<'a, V> {
     base: &'a V,
@@ -32,6 +35,20 @@ impl<'a, V> Overlay<'a, V> {
         }
         for (sender, next) in next_nonces {
             self.nonces.insert(sender.clone(), *next);
+        }
+    }
+
+    /// The pending writes and nonces, to put back over a base later ([`Overlay::from_parts`]).
+    pub(crate) fn into_parts(self) -> OverlayParts {
+        (self.state, self.nonces)
+    }
+
+    /// An overlay of earlier [`Overlay::into_parts`] over `base`.
+    pub(crate) fn from_parts(base: &'a V, (state, nonces): OverlayParts) -> Self {
+        Overlay {
+            base,
+            state,
+            nonces,
         }
     }
 

@@ -2,7 +2,7 @@
 //! `stateRoot` rule, each block seeing the effects of the pending ones before it (state and
 //! nonces through an [`Overlay`], the state tree through a [`PendingTree`]).
 
-use super::overlay::Overlay;
+use super::overlay::{Overlay, OverlayParts};
 use super::reads::ChainReads;
 use super::{BlockError, Governance, Rules};
 use crate::chain::StateRootRule;
@@ -32,8 +32,8 @@ pub struct Executed {
 /// A block's effects computed but not yet layered (see [`Pending::prepare`]). Raft keeps
 /// them by block hash (a hash pins the whole chain below the block, hence the state it
 /// executes on), so an uncommitted block is executed once, not at every step. Shared, not
-/// copied: a follower layers each uncommitted entry again under every later one it checks
-/// (deep copies of the effects were 15 % of a loaded follower's loop).
+/// copied: a block's effects are layered more than once (its check, its commit, a rebuilt
+/// [`super::SuffixLayers`]; deep copies of them were 15 % of a loaded follower's loop).
 #[derive(Clone)]
 pub struct Prepared {
     /// The `stateRoot` the block must carry (None: the rule does not check it).
@@ -68,6 +68,15 @@ pub struct Pending<'a, R> {
     reproducible: bool,
 }
 
+/// What a [`Pending`] layered, without the store it is layered over: kept between a
+/// follower's entries by [`super::SuffixLayers`], which alone puts it back over a store.
+pub(super) struct Layers {
+    overlay: OverlayParts,
+    pushed_hashes: HashSet<String>,
+    tree: Option<TreeChanges>,
+    reproducible: bool,
+}
+
 impl<'a, R: ChainReads> Pending<'a, R> {
     pub fn new(reads: &'a R, rules: &'a Rules) -> Self {
         Pending {
@@ -82,6 +91,33 @@ impl<'a, R: ChainReads> Pending<'a, R> {
                 .then(|| PendingTree::new(reads, reads.tree_version())),
             reproducible: reads.miniledger_reproducible(),
         }
+    }
+
+    /// Takes the layers apart from the store (see [`Layers`]).
+    pub(super) fn into_layers(self) -> Layers {
+        Layers {
+            overlay: self.overlay.into_parts(),
+            pushed_hashes: self.pushed_hashes,
+            tree: self.tree.map(PendingTree::into_changes),
+            reproducible: self.reproducible,
+        }
+    }
+
+    /// Puts `layers` back over `reads`. Correct only if `reads` is the store they were layered
+    /// over, or that store after committing a prefix of the blocks layered in them (each read
+    /// then finds the newest layered write first, and the store holds only older ones below
+    /// it); [`super::SuffixLayers`] checks this by block hashes. The tree changes of such a
+    /// `Pending` are not the net changes over `reads`: it checks blocks, it never commits.
+    pub(super) fn from_layers(reads: &'a R, rules: &'a Rules, layers: Layers) -> Self {
+        let mut pending = Pending::new(reads, rules);
+        pending.overlay = Overlay::from_parts(reads, layers.overlay);
+        pending.pushed_hashes = layers.pushed_hashes;
+        pending.tree = match (pending.tree, layers.tree) {
+            (Some(_), Some(changes)) => Some(PendingTree::from_changes(reads, changes)),
+            (tree, _) => tree,
+        };
+        pending.reproducible = layers.reproducible;
+        pending
     }
 
     /// Next nonces after the store and the pushed blocks (what the next block must use).

@@ -191,6 +191,17 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         }
     }
 
+    /// Over `base`, with the net changes of an earlier [`PendingTree`] (from
+    /// [`PendingTree::into_changes`]) taken back as they are: the inverse of `into_changes`.
+    pub fn from_changes(base: &'a R, changes: TreeChanges) -> Self {
+        PendingTree {
+            base,
+            nodes: changes.nodes,
+            values: changes.values,
+            version: changes.version,
+        }
+    }
+
     /// Newest version, None while nothing was ever written.
     pub fn version(&self) -> Option<Version> {
         self.version
