@@ -5,7 +5,7 @@
 # 2 cores / (3 nodes x one signature verification), and commit latency p50/p99 at a fixed rate
 # (POST /tx?wait=commit).
 #
-#   TXS=30000 SENDERS=300 CLIENTS=64 RATE=1000 RATE_TXS=10000 scripts/bench-raft.sh
+#   TXS=30000 SENDERS=300 CLIENTS=64 RATE=1000 RATE_TXS=10000 BATCH=1 scripts/bench-raft.sh
 #   BIN=path/miniledger EXAMPLES=path/examples: given release builds (load, verify_rate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ SENDERS=${SENDERS:-300}
 CLIENTS=${CLIENTS:-64}
 RATE=${RATE:-1000}
 RATE_TXS=${RATE_TXS:-10000}
+# Transactions per request at saturation (> 1: `POST /txs`); the latency phase posts singly.
+BATCH=${BATCH:-1}
 
 # BIN and EXAMPLES (both) run given builds instead, e.g. two versions side by side.
 if [[ -z "${BIN:-}" || -z "${EXAMPLES:-}" ]]; then
@@ -28,7 +30,7 @@ cluster_start "$BIN" 3
 API=$LEADER_API
 echo "leader: $API"
 
-"$EXAMPLES/load" --api "$API" --txs "$TXS" --senders "$SENDERS" --clients "$CLIENTS" --seed 1 \
+"$EXAMPLES/load" --api "$API" --txs "$TXS" --senders "$SENDERS" --clients "$CLIENTS" --seed 1 --batch "$BATCH" \
     | tee "$CLUSTER_WORK/load.out"
 HEIGHT=$(curl -sf "$API/status" | json_field height)
 "$EXAMPLES/load" --api "$API" --txs "$RATE_TXS" --senders "$CLIENTS" --clients "$CLIENTS" --seed 2 \

@@ -4,7 +4,7 @@
 # Prints committed transactions per second and, measured in the same run, the single-core
 # Ed25519 verification rate.
 #
-#   TXS=20000 SENDERS=200 CLIENTS=8 scripts/bench-solo.sh
+#   TXS=20000 SENDERS=200 CLIENTS=8 BATCH=1 scripts/bench-solo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
@@ -12,14 +12,18 @@ source scripts/lib/cluster.sh
 TXS=${TXS:-20000}
 SENDERS=${SENDERS:-200}
 CLIENTS=${CLIENTS:-8}
+BATCH=${BATCH:-1} # transactions per request (> 1: `POST /txs`)
 
-cargo build --release -p miniledger-native --bin miniledger --example load --example verify_rate >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
-EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+# BIN and EXAMPLES (both) run given builds instead, e.g. two versions side by side.
+if [[ -z "${BIN:-}" || -z "${EXAMPLES:-}" ]]; then
+    cargo build --release -p miniledger-native --bin miniledger --example load --example verify_rate >&2
+    BIN=${CARGO_TARGET_DIR:-target}/release/miniledger
+    EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+fi
 
 cluster_start "$BIN" 1
 "$EXAMPLES/load" --api "$LEADER_API" --txs "$TXS" --senders "$SENDERS" \
-    --clients "$CLIENTS" | tee "$CLUSTER_WORK/load.out"
+    --clients "$CLIENTS" --batch "$BATCH" | tee "$CLUSTER_WORK/load.out"
 HEIGHT=$(curl -sf "$LEADER_API/status" | json_field height)
 VERIFY_RATE=$("$EXAMPLES/verify_rate" --count 20000 | awk '/^verifies_per_sec/ {print $2}')
 cluster_cpu_times

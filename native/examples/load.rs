@@ -4,6 +4,9 @@
 //! order) over keep-alive connections, and waits until the last transaction of every sender
 //! is committed. Prints one `key value` line per figure.
 //!
+//! `--batch N` posts N transactions per request to `POST /txs` (signatures verified in one
+//! batch by the node) instead of one per `POST /tx`.
+//!
 //! `--payload transfer` sends token contract calls instead (the contract deployed as `token`,
 //! `examples/contracts/token.js`): each sender mints once, then transfers 1 per transaction;
 //! the last call of every sender must have a successful receipt (`failed_receipts` counts
@@ -35,6 +38,9 @@ struct Args {
     /// percentiles (from each transaction's scheduled time to its commit answer).
     #[arg(long)]
     rate: Option<f64>,
+    /// Post this many transactions per request to `POST /txs` (1: each to `POST /tx`).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// What each transaction does.
     #[arg(long, value_enum, default_value_t = Load::Set)]
     payload: Load,
@@ -87,7 +93,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(rate) = args.rate {
         return latency(&args, &streams, rate);
     }
-    let url = format!("{}/tx", args.api);
+    let url = if args.batch > 1 {
+        format!("{}/txs", args.api)
+    } else {
+        format!("{}/tx", args.api)
+    };
     let started = Instant::now();
     std::thread::scope(|s| {
         for c in 0..args.clients {
@@ -96,15 +106,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let agent = ureq::AgentBuilder::new()
                     .timeout(Duration::from_secs(30))
                     .build();
-                for stream in streams.iter().skip(c).step_by(args.clients) {
-                    for (_, json) in stream {
-                        let result = agent
-                            .post(url)
-                            .set("Content-Type", "application/json")
-                            .send_string(json);
-                        if let Err(e) = result {
-                            panic!("POST /tx failed: {e}");
+                let mine: Vec<&str> = (streams.iter().skip(c).step_by(args.clients))
+                    .flatten()
+                    .map(|(_, json)| json.as_str())
+                    .collect();
+                for chunk in mine.chunks(args.batch.max(1)) {
+                    let body = if args.batch > 1 {
+                        format!("[{}]", chunk.join(","))
+                    } else {
+                        chunk[0].to_string()
+                    };
+                    let result = agent
+                        .post(url)
+                        .set("Content-Type", "application/json")
+                        .send_string(&body);
+                    match result {
+                        Err(e) => panic!("POST {url} failed: {e}"),
+                        Ok(r) if args.batch > 1 => {
+                            let answers: Vec<serde_json::Value> =
+                                r.into_json().expect("POST /txs answers an array");
+                            if let Some(refused) = answers.iter().find(|a| a.get("error").is_some())
+                            {
+                                panic!("POST /txs refused a transaction: {refused}");
+                            }
                         }
+                        Ok(_) => {}
                     }
                 }
             });

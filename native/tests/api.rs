@@ -350,6 +350,66 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
 }
 
 #[test]
+fn a_batch_of_signed_transactions_is_answered_one_by_one() {
+    let node = NodeProcess::start("batch", None, &[]);
+    let user = Keypair::from_seed([8; 32]);
+    let good: Vec<Transaction> = (0..5)
+        .map(|n| signed(&user, n, &format!("b{n}"), &n.to_string()))
+        .collect();
+    let mut forged = signed(&user, 5, "forged", "1");
+    forged.signature = good[0].signature.clone();
+    let mut batch: Vec<Value> = good.iter().map(|tx| json!(tx)).collect();
+    batch.push(json!(forged));
+    batch.push(json!({"hash": "not a transaction"}));
+    batch.push(json!(good[1])); // a duplicate of one earlier in the batch
+    let (code, answers) = node.post("/txs", &Value::Array(batch));
+    assert_eq!(code, 200, "{answers}");
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 8, "one answer per transaction, in order");
+    for (tx, answer) in good.iter().zip(answers) {
+        assert_eq!(answer["status"], "pending", "{answer}");
+        assert_eq!(answer["hash"], tx.hash.as_str());
+    }
+    assert_eq!(answers[5]["hash"], forged.hash.as_str());
+    assert!(
+        answers[5]["error"]
+            .as_str()
+            .unwrap()
+            .contains("tx.signature"),
+        "{}",
+        answers[5]
+    );
+    assert!(
+        answers[6]["error"]
+            .as_str()
+            .unwrap()
+            .contains("tx.encoding"),
+        "{}",
+        answers[6]
+    );
+    assert!(
+        answers[7]["error"]
+            .as_str()
+            .unwrap()
+            .contains("tx.duplicate"),
+        "{}",
+        answers[7]
+    );
+    for tx in &good {
+        node.wait_committed(&tx.hash);
+    }
+    // Resubmitting the committed ones is refused by nonce, each on its own.
+    let (_, again) = node.post("/txs", &json!([good[0], good[1]]));
+    assert!(
+        again[0]["error"].is_string() && again[1]["error"].is_string(),
+        "{again}"
+    );
+    let too_many = Value::Array(vec![json!(good[0]); 1_001]);
+    assert!(refused(&node, "/txs", too_many, 400).contains("at most 1000"));
+    assert!(refused(&node, "/txs", json!({"not": "an array"}), 400).contains("invalid JSON body"));
+}
+
+#[test]
 fn concurrent_submissions_get_distinct_nonces() {
     let node = NodeProcess::start("nonces", None, &[]);
     let hashes = node.submit_concurrently(

@@ -179,6 +179,7 @@ pub fn router(ctx: Ctx, www: &Path) -> Router {
         .route("/blocks/latest", get(blocks::latest))
         .route("/blocks/{height}", get(blocks::by_height))
         .route("/tx", post(tx::submit))
+        .route("/txs", post(tx::submit_many))
         .route("/tx/recent", get(tx::recent))
         .route("/tx/sender/{pubkey}", get(tx::by_sender))
         .route("/tx/{hash}", get(tx::by_hash))

@@ -29,7 +29,7 @@ use miniledger_core::node::{
     VERIFY_AHEAD,
 };
 use miniledger_core::raft::RaftConfig;
-use miniledger_core::validation::{check_transaction, Limits};
+use miniledger_core::validation::{check_transaction, check_transactions, Limits};
 use miniledger_core::{PayloadBody, Transaction};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -81,6 +81,12 @@ pub type PeersReport = (Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64
 pub enum Command {
     /// A transaction signed elsewhere: check, hold and broadcast it.
     Submit(Transaction, oneshot::Sender<Result<(), SubmitError>>),
+    /// Transactions signed elsewhere (`POST /txs`), each answered on its own, in order; their
+    /// signatures are verified in one batch.
+    SubmitMany(
+        Vec<Transaction>,
+        oneshot::Sender<Vec<Result<(), SubmitError>>>,
+    ),
     /// A payload to sign with the node's own key (the nonce is chosen in the loop, so
     /// concurrent requests never pick the same one).
     SubmitOwn {
@@ -341,6 +347,33 @@ impl Node {
                     .map_err(SubmitError::Admit)
                     .and_then(|checked| self.node.submit(checked, now));
                 let _ = reply.send(answer);
+            }
+            Command::SubmitMany(txs, reply) => {
+                // Duplicates are refused before their signatures are verified, as above; the
+                // rest are checked together (one batched verification) and submitted in the
+                // order given.
+                let pending: Vec<bool> = txs
+                    .iter()
+                    .map(|tx| self.node.is_pending(&tx.hash))
+                    .collect();
+                let fresh = (txs.into_iter().zip(&pending))
+                    .filter(|(_, pending)| !**pending)
+                    .map(|(tx, _)| tx)
+                    .collect();
+                let mut checked = check_transactions(fresh, &self.limits).into_iter();
+                let answers = pending
+                    .iter()
+                    .map(|&pending| {
+                        if pending {
+                            return Err(SubmitError::Admit(AdmitError::Duplicate));
+                        }
+                        let verdict = checked.next().expect("a verdict per fresh transaction");
+                        verdict
+                            .map_err(|e| SubmitError::Admit(AdmitError::Invalid(e)))
+                            .and_then(|tx| self.node.submit(tx, now))
+                    })
+                    .collect();
+                let _ = reply.send(answers);
             }
             Command::SubmitOwn { body, reply } => {
                 let _ = reply.send(self.node.submit_own(body, now));
