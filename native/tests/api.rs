@@ -404,6 +404,30 @@ fn a_batch_of_signed_transactions_is_answered_one_by_one() {
         again[0]["error"].is_string() && again[1]["error"].is_string(),
         "{again}"
     );
+    // Node-signed items (the operator's token), mixed with a signed one, in order.
+    let mixed = json!([
+        {"key": "own:1", "value": 1},
+        {"type": "state:set", "payload": {"kind": "state:set", "key": "own:2", "value": 2}},
+        signed(&user, 5, "b5", "5"),
+        {"key": 5, "value": 1},
+    ]);
+    let (code, answers) = node.post("/txs", &mixed);
+    assert_eq!(code, 200, "{answers}");
+    for answer in &answers.as_array().unwrap()[..3] {
+        assert_eq!(answer["status"], "pending", "{answer}");
+        node.wait_committed(answer["hash"].as_str().unwrap());
+    }
+    assert!(
+        answers[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("key: expected a string"),
+        "{}",
+        answers[3]
+    );
+    assert_eq!(node.get_ok("/state/own:2")["value"], 2);
+    let (code, _) = node.post_anonymous("/txs", &json!([{"key": "k", "value": 1}]));
+    assert_eq!(code, 401, "the node signs only for its operator");
     let too_many = Value::Array(vec![json!(good[0]); 1_001]);
     assert!(refused(&node, "/txs", too_many, 400).contains("at most 1000"));
     assert!(refused(&node, "/txs", json!({"not": "an array"}), 400).contains("invalid JSON body"));

@@ -14,7 +14,7 @@ use super::extract::{limit, JsonText, Path, Query};
 use super::operator;
 use super::paging::{pages, Page, PageQuery};
 use super::Ctx;
-use crate::node::{Command, WaitOutcome};
+use crate::node::{Command, Submission, WaitOutcome};
 use crate::storage::Reads;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -146,12 +146,15 @@ pub async fn submit(
 /// Most transactions in one `POST /txs` (the body limit, 2 MB, applies too).
 pub const MAX_BATCH: usize = 1_000;
 
-/// `POST /txs`: an array of transactions signed elsewhere, each answered on its own, in order,
-/// `{hash, status: "pending"}` or `{hash, error}` (the rule it broke; `hash` absent when it did
-/// not decode); 200 whatever the answers. One request and one trip through the node loop for
-/// the lot, and the signatures verified in one batch: the way to submit many (BENCHMARKS.md).
+/// `POST /txs`: an array of what `POST /tx` takes (signed transactions; `{key, value}` and
+/// `{type, payload}` with the operator token, signed by the node at consecutive nonces), each
+/// answered on its own, in order: `{hash, status: "pending"}` or `{hash, error}` (the rule it
+/// broke; `hash` absent when there is none yet). 200 whatever the answers. One request and one
+/// trip through the node loop for the lot, the signed ones' signatures verified in one batch:
+/// the way to submit many (BENCHMARKS.md, issue 19).
 pub async fn submit_many(
     State(ctx): State<Ctx>,
+    headers: HeaderMap,
     body: JsonText,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
     let items: Vec<&RawValue> = body.decode()?;
@@ -162,31 +165,62 @@ pub async fn submit_many(
         )));
     }
     let mut answers: Vec<Option<serde_json::Value>> = vec![None; items.len()];
-    let mut txs = Vec::with_capacity(items.len());
-    let mut positions = Vec::with_capacity(items.len());
-    for (i, raw) in items.into_iter().enumerate() {
-        let tx: Transaction = match miniledger_core::decode::from_json(raw.get()) {
-            Ok(tx) => tx,
+    // (position, the hash if known before the loop answers, what to submit)
+    let mut submissions = Vec::with_capacity(items.len());
+    let refused = |hash: Option<&str>, e: ApiError| match hash {
+        Some(hash) => serde_json::json!({ "hash": hash, "error": e.message }),
+        None => serde_json::json!({ "error": e.message }),
+    };
+    for (i, raw) in items.iter().enumerate() {
+        let fields: BTreeMap<String, &RawValue> = match serde_json::from_str(raw.get()) {
+            Ok(fields) => fields,
             Err(e) => {
-                answers[i] = Some(serde_json::json!({ "error": encoding(e).message }));
+                answers[i] = Some(refused(None, encoding(format!("expected an object: {e}"))));
                 continue;
             }
         };
-        if tx.payload.body().is_governance() && signature_holds(&tx) {
-            if let Err(e) = super::governance::admit(&ctx, &tx).await {
-                answers[i] = Some(serde_json::json!({ "hash": tx.hash, "error": e.message }));
-                continue;
+        let signed = ["hash", "signature", "sender"]
+            .iter()
+            .any(|k| fields.contains_key(*k));
+        if signed {
+            let tx: Transaction = match miniledger_core::decode::from_json(raw.get()) {
+                Ok(tx) => tx,
+                Err(e) => {
+                    answers[i] = Some(refused(None, encoding(e)));
+                    continue;
+                }
+            };
+            if tx.payload.body().is_governance() && signature_holds(&tx) {
+                if let Err(e) = super::governance::admit(&ctx, &tx).await {
+                    answers[i] = Some(refused(Some(&tx.hash), e));
+                    continue;
+                }
+            }
+            submissions.push((i, Some(tx.hash.clone()), Submission::Signed(tx)));
+        } else {
+            // The node signs these: the operator's power, for the whole request.
+            operator::authorize(&ctx.operator, &headers)?;
+            let own = own_payload(&fields);
+            let own = match own {
+                Ok(body) => super::governance::admit_own(&ctx, &body)
+                    .await
+                    .map(|()| body),
+                Err(e) => Err(e),
+            };
+            match own {
+                Ok(body) => submissions.push((i, None, Submission::Own(body))),
+                Err(e) => answers[i] = Some(refused(None, e)),
             }
         }
-        positions.push(i);
-        txs.push(tx);
     }
-    let hashes: Vec<String> = txs.iter().map(|tx| tx.hash.clone()).collect();
-    let verdicts = ctx.ask(|reply| Command::SubmitMany(txs, reply)).await?;
-    for ((i, hash), verdict) in positions.into_iter().zip(hashes).zip(verdicts) {
+    let (places, items): (Vec<_>, Vec<_>) = (submissions.into_iter())
+        .map(|(i, hash, item)| ((i, hash), item))
+        .unzip();
+    let verdicts = ctx.ask(|reply| Command::SubmitMany(items, reply)).await?;
+    for ((i, hash), verdict) in places.into_iter().zip(verdicts) {
         answers[i] = Some(match verdict {
-            Ok(()) => serde_json::json!({ "hash": hash, "status": "pending" }),
-            Err(e) => serde_json::json!({ "hash": hash, "error": ApiError::from(e).message }),
+            Ok(hash) => serde_json::json!({ "hash": hash, "status": "pending" }),
+            Err(e) => refused(hash.as_deref(), e.into()),
         });
     }
     Ok(Json(answers.into_iter().flatten().collect()))

@@ -77,15 +77,23 @@ pub struct Settings {
 /// Connected peers, every misbehaviour record, and when each connection last sent a frame.
 pub type PeersReport = (Vec<PeerSummary>, Vec<Misbehaviour>, HashMap<ConnId, u64>);
 
+/// One transaction of a [`Command::SubmitMany`].
+pub enum Submission {
+    /// Signed elsewhere: checked, held and broadcast.
+    Signed(Transaction),
+    /// To sign with the node's own key, at the next nonce.
+    Own(PayloadBody),
+}
+
 /// Requests from the API.
 pub enum Command {
     /// A transaction signed elsewhere: check, hold and broadcast it.
     Submit(Transaction, oneshot::Sender<Result<(), SubmitError>>),
-    /// Transactions signed elsewhere (`POST /txs`), each answered on its own, in order; their
-    /// signatures are verified in one batch.
+    /// Many submissions at once (`POST /txs`), each answered on its own, in order (the hash, or
+    /// why not); the signed ones' signatures are verified in one batch.
     SubmitMany(
-        Vec<Transaction>,
-        oneshot::Sender<Vec<Result<(), SubmitError>>>,
+        Vec<Submission>,
+        oneshot::Sender<Vec<Result<String, SubmitError>>>,
     ),
     /// A payload to sign with the node's own key (the nonce is chosen in the loop, so
     /// concurrent requests never pick the same one).
@@ -348,29 +356,38 @@ impl Node {
                     .and_then(|checked| self.node.submit(checked, now));
                 let _ = reply.send(answer);
             }
-            Command::SubmitMany(txs, reply) => {
-                // Duplicates are refused before their signatures are verified, as above; the
-                // rest are checked together (one batched verification) and submitted in the
-                // order given.
-                let pending: Vec<bool> = txs
-                    .iter()
-                    .map(|tx| self.node.is_pending(&tx.hash))
-                    .collect();
-                let fresh = (txs.into_iter().zip(&pending))
-                    .filter(|(_, pending)| !**pending)
-                    .map(|(tx, _)| tx)
+            Command::SubmitMany(items, reply) => {
+                // Signed ones: a pending duplicate is refused before its signature is verified,
+                // as above, the rest are checked together (one batched verification). Then
+                // everything is submitted in the order given.
+                enum Step {
+                    Own(PayloadBody),
+                    Duplicate,
+                    Checked,
+                }
+                let mut fresh = Vec::new();
+                let steps: Vec<Step> = (items.into_iter())
+                    .map(|item| match item {
+                        Submission::Own(body) => Step::Own(body),
+                        Submission::Signed(tx) if self.node.is_pending(&tx.hash) => Step::Duplicate,
+                        Submission::Signed(tx) => {
+                            fresh.push(tx);
+                            Step::Checked
+                        }
+                    })
                     .collect();
                 let mut checked = check_transactions(fresh, &self.limits).into_iter();
-                let answers = pending
-                    .iter()
-                    .map(|&pending| {
-                        if pending {
-                            return Err(SubmitError::Admit(AdmitError::Duplicate));
+                let answers = (steps.into_iter())
+                    .map(|step| match step {
+                        Step::Own(body) => self.node.submit_own(body, now).map(|tx| tx.hash),
+                        Step::Duplicate => Err(SubmitError::Admit(AdmitError::Duplicate)),
+                        Step::Checked => {
+                            let verdict = checked.next().expect("a verdict per checked one");
+                            let tx =
+                                verdict.map_err(|e| SubmitError::Admit(AdmitError::Invalid(e)))?;
+                            let hash = tx.transaction().hash.clone();
+                            self.node.submit(tx, now).map(|()| hash)
                         }
-                        let verdict = checked.next().expect("a verdict per fresh transaction");
-                        verdict
-                            .map_err(|e| SubmitError::Admit(AdmitError::Invalid(e)))
-                            .and_then(|tx| self.node.submit(tx, now))
                     })
                     .collect();
                 let _ = reply.send(answers);
