@@ -726,8 +726,8 @@ fn the_first_request_can_be_a_single_block() {
     };
     let mut sync = BlockSync::new(config, 0);
     sync.set_peer_height("a", 30);
-    // The first range goes alone: responses to later ones, arriving with it, would be parsed
-    // before it is verified.
+    // The first range goes alone, the rest once it is applied: responses to later ones,
+    // arriving meanwhile, would be parsed before it is verified.
     assert_eq!(sync.poll_requests(0), vec![req("a", 1, 1)]);
     assert_eq!(
         sync.poll_requests(5),
@@ -735,17 +735,25 @@ fn the_first_request_can_be_a_single_block() {
         "nothing more until it is answered"
     );
     serve(&mut sync, "a", r(1, 1), 10);
+    assert_eq!(sync.poll_requests(10), vec![], "nor until it is applied");
+    let (_, handed) = sync.next_ready().expect("block 1");
+    assert_eq!(handed.len(), 1);
     assert_eq!(
-        sync.poll_requests(10),
+        sync.poll_requests(11),
+        vec![],
+        "with the driver, not yet applied"
+    );
+    sync.on_applied(1);
+    assert_eq!(
+        sync.poll_requests(12),
         vec![
             req("a", 2, 6),
             req("a", 7, 11),
             req("a", 12, 16),
-            req("a", 17, 20)
+            req("a", 17, 21)
         ],
         "full batches after, within the window"
     );
-    assert_eq!(drain(&mut sync), vec![run("a", 1, 1)]);
 
     let mut later = BlockSync::new(config, 20);
     later.set_peer_height("a", 30);
