@@ -86,30 +86,19 @@ pub async fn submit(
         }
     };
     let fields: BTreeMap<String, &RawValue> = body.decode()?;
-    // Anything that looks signed is decoded as a whole transaction (a missing field is then
-    // named), never re-signed by the node.
-    let signed = ["hash", "signature", "sender"]
-        .iter()
-        .any(|k| fields.contains_key(*k));
-    let hash = if signed {
-        let tx: Transaction = miniledger_core::decode::from_json(&body.0).map_err(encoding)?;
-        // Governance is checked only once the signature holds: a forged transaction is told
-        // so by the node loop, not what governance would make of it.
-        if tx.payload.body().is_governance() && signature_holds(&tx) {
-            super::governance::admit(&ctx, &tx).await?;
+    let hash = match submission(&ctx, &headers, &body.0, &fields).await {
+        Ok(Submission::Signed(tx)) => {
+            let hash = tx.hash.clone();
+            ctx.ask(|reply| Command::Submit(tx, reply)).await??;
+            hash
         }
-        let hash = tx.hash.clone();
-        ctx.ask(|reply| Command::Submit(tx, reply)).await??;
-        hash
-    } else {
-        // The node signs this one: the operator's power.
-        operator::authorize(&ctx.operator, &headers)?;
-        let body = own_payload(&fields)?;
-        super::governance::admit_own(&ctx, &body).await?;
-        let tx = ctx
-            .ask(|reply| Command::SubmitOwn { body, reply })
-            .await??;
-        tx.hash
+        Ok(Submission::Own(body)) => {
+            let tx = ctx
+                .ask(|reply| Command::SubmitOwn { body, reply })
+                .await??;
+            tx.hash
+        }
+        Err((_, e)) => return Err(e),
     };
     if !wait {
         return Ok((
@@ -179,38 +168,17 @@ pub async fn submit_many(
                 continue;
             }
         };
-        let signed = ["hash", "signature", "sender"]
-            .iter()
-            .any(|k| fields.contains_key(*k));
-        if signed {
-            let tx: Transaction = match miniledger_core::decode::from_json(raw.get()) {
-                Ok(tx) => tx,
-                Err(e) => {
-                    answers[i] = Some(refused(None, encoding(e)));
-                    continue;
-                }
-            };
-            if tx.payload.body().is_governance() && signature_holds(&tx) {
-                if let Err(e) = super::governance::admit(&ctx, &tx).await {
-                    answers[i] = Some(refused(Some(&tx.hash), e));
-                    continue;
-                }
+        match submission(&ctx, &headers, raw.get(), &fields).await {
+            Ok(item) => {
+                let hash = match &item {
+                    Submission::Signed(tx) => Some(tx.hash.clone()),
+                    Submission::Own(_) => None,
+                };
+                submissions.push((i, hash, item));
             }
-            submissions.push((i, Some(tx.hash.clone()), Submission::Signed(tx)));
-        } else {
-            // The node signs these: the operator's power, for the whole request.
-            operator::authorize(&ctx.operator, &headers)?;
-            let own = own_payload(&fields);
-            let own = match own {
-                Ok(body) => super::governance::admit_own(&ctx, &body)
-                    .await
-                    .map(|()| body),
-                Err(e) => Err(e),
-            };
-            match own {
-                Ok(body) => submissions.push((i, None, Submission::Own(body))),
-                Err(e) => answers[i] = Some(refused(None, e)),
-            }
+            // Without the operator's token the node signs nothing in the request.
+            Err((_, e)) if e.status == StatusCode::UNAUTHORIZED => return Err(e),
+            Err((hash, e)) => answers[i] = Some(refused(hash.as_deref(), e)),
         }
     }
     let (places, items): (Vec<_>, Vec<_>) = (submissions.into_iter())
@@ -224,6 +192,42 @@ pub async fn submit_many(
         });
     }
     Ok(Json(answers.into_iter().flatten().collect()))
+}
+
+/// What one `POST /tx` body (or one item of `POST /txs`), its JSON `text` read as `fields`,
+/// asks the node to submit, checked as far as the API checks: a transaction signed elsewhere,
+/// or a payload the node signs (the operator's token required). A refusal names the
+/// transaction's hash when it has one.
+async fn submission(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    text: &str,
+    fields: &BTreeMap<String, &RawValue>,
+) -> Result<Submission, (Option<String>, ApiError)> {
+    // Anything that looks signed is decoded as a whole transaction (a missing field is then
+    // named), never re-signed by the node.
+    let signed = ["hash", "signature", "sender"]
+        .iter()
+        .any(|k| fields.contains_key(*k));
+    if signed {
+        let tx: Transaction =
+            miniledger_core::decode::from_json(text).map_err(|e| (None, encoding(e)))?;
+        // Governance is checked only once the signature holds: a forged transaction is told
+        // so by the node loop, not what governance would make of it.
+        if tx.payload.body().is_governance() && signature_holds(&tx) {
+            if let Err(e) = super::governance::admit(ctx, &tx).await {
+                return Err((Some(tx.hash), e));
+            }
+        }
+        return Ok(Submission::Signed(tx));
+    }
+    // The node signs this one: the operator's power.
+    operator::authorize(&ctx.operator, headers).map_err(|e| (None, e))?;
+    let body = own_payload(fields).map_err(|e| (None, e))?;
+    super::governance::admit_own(ctx, &body)
+        .await
+        .map_err(|e| (None, e))?;
+    Ok(Submission::Own(body))
 }
 
 /// The transaction's hash is its content's and its sender signed it.
