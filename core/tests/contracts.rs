@@ -233,6 +233,16 @@ fn named_failures_for_bad_deployments_and_calls() {
 
 /// Runs `body` as method `m` three times: twice on one runtime, once on a fresh one (a node
 /// with a cold cache). All three receipts must be equal, gas included.
+/// Runs `f` on a thread with `bytes` of stack; a stack overflow there aborts the test process.
+fn on_a_stack_of(bytes: usize, f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(bytes)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("the thread finished");
+}
+
 fn hostile(body: &str) -> Receipt {
     let code = format!("return {{ m(ctx) {{ {body} }} }}");
     let mut warm = Ledger::new();
@@ -763,12 +773,7 @@ fn deep_json_parses_within_a_default_thread_stack() {
         let body = format!("return JSON.parse({too_deep:?});");
         assert!(reason(&hostile(&body)).contains("recursion limit"));
     };
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .expect("no stack overflow");
+    on_a_stack_of(2 << 20, run);
 }
 
 /// The deepest source of each shape the nesting bounds admit (`instrument::MAX_NESTING_WEIGHT`,
@@ -872,10 +877,5 @@ fn the_deepest_source_the_bounds_admit_fits_the_contract_stack() {
             reason(&ledger.deploy("eve", "hidden", "1", &hidden)).contains("source too complex")
         );
     };
-    std::thread::Builder::new()
-        .stack_size(miniledger_core::contract::STACK_BYTES)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .expect("no stack overflow");
+    on_a_stack_of(miniledger_core::contract::STACK_BYTES, run);
 }
