@@ -331,10 +331,13 @@ fn prototype_pollution_does_not_cross_contracts_or_calls() {
         arrays(ctx) { Array.prototype.push = function () { return 666 } },
         globals(ctx) { globalThis.leak = 1 },
         json(ctx) { JSON.parse = function () { return 666 } },
-        ctxs(ctx) { ctx.get = function () { return 666 } },
+        methods(ctx) { ctx.get.polluted = 1 },
+        ctxs(ctx) { ctx.get = function () { return 666 }; return ctx.get() },
     }"#;
     ok(&l.deploy("eve", "polluter", "1", polluter));
-    for m in ["objects", "arrays", "globals", "json", "ctxs"] {
+    // A call's `ctx` is its own (not frozen, as in 0.2); the methods on it are shared and frozen.
+    assert_eq!(ok(&l.invoke("eve", "polluter", "ctxs", "[]")), Some("666".into()));
+    for m in ["objects", "arrays", "globals", "json", "methods"] {
         let r = l.invoke("eve", "polluter", m, "[]");
         assert!(
             reason(&r).starts_with("contract.exception: "),
@@ -346,14 +349,15 @@ fn prototype_pollution_does_not_cross_contracts_or_calls() {
         check(ctx) {
             const a = []; a.push(1);
             calls += 1;
-            return [({}).polluted === undefined, a.length, typeof leak, JSON.parse("[7]")[0], calls];
+            return [({}).polluted === undefined && ctx.get.polluted === undefined, a.length, typeof leak,
+                JSON.parse("[7]")[0], calls, ctx.get("k")];
         }
     }"#;
     ok(&l.deploy("bob", "victim", "1", victim));
     // `calls` restarts with every call: module state does not survive a call.
     for _ in 0..2 {
         let r = l.invoke("bob", "victim", "check", "[]");
-        assert_eq!(ok(&r), Some(r#"[true,1,"undefined",7,1]"#.into()));
+        assert_eq!(ok(&r), Some(r#"[true,1,"undefined",7,1,null]"#.into()));
     }
 }
 

@@ -162,6 +162,13 @@
   // `maxDepth` levels or `maxElements` elements. Inside objects an undefined property is left out
   // and inside arrays a hole or undefined is null, as JSON.stringify does.
   function toJson(v, what) {
+    // Primitives, what contracts write most, without the walker's closures.
+    switch (typeof v) {
+      case "string": { const s = stringify(v); if (s.length > maxString) hostMemory(); return s; }
+      case "number": if (isFinite_(v)) return stringify(v === 0 ? 0 : v); break;
+      case "boolean": return v ? "true" : "false";
+      case "object": if (v === null) return "null"; break;
+    }
     const seen = [];
     let size = 0;
     function out(s) { size += s.length; if (size > maxString) hostMemory(); return s; }
@@ -231,6 +238,15 @@
     return typeof e === "symbol" ? "uncaught symbol" : "" + e;
   }
 
+  // `ctx`'s methods: made once and frozen below (they hold nothing of a call; the host knows
+  // which call is running), so a call builds no closures for them.
+  const ctxMethods = {
+    get(k) { return hostGet(key(k, "get")); },
+    set(k, v) { key(k, "set"); hostSet(k, toJson(v, "ctx.set")); },
+    del(k) { hostDel(key(k, "del")); },
+    log(m) { hostLog(typeof m === "string" ? m : m === undefined ? "undefined" : toJson(m, "ctx.log")); },
+  };
+
   // The per-call driver: `__miniledger_run()` is the only script the host runs. The host puts the
   // call's input in the mailbox (reachable from this closure only) and it is taken once; the
   // module is made afresh by its factory, so nothing a call does survives it.
@@ -253,15 +269,16 @@
     }
     const d = getOwnPropertyDescriptor(mod, c.method);
     if (d === undefined || !("value" in d) || typeof d.value !== "function") hostMissing();
-    const ctx = freeze({
-      get(k) { return hostGet(key(k, "get")); },
-      set(k, v) { key(k, "set"); hostSet(k, toJson(v, "ctx.set")); },
-      del(k) { hostDel(key(k, "del")); },
-      log(m) { hostLog(typeof m === "string" ? m : m === undefined ? "undefined" : toJson(m, "ctx.log")); },
+    // Not frozen (0.2's is not): it is the call's own, and its methods are frozen.
+    const ctx = {
+      get: ctxMethods.get,
+      set: ctxMethods.set,
+      del: ctxMethods.del,
+      log: ctxMethods.log,
       sender: c.sender,
       blockHeight: c.blockHeight,
       timestamp: c.timestamp,
-    });
+    };
     try {
       const args = hostParse(c.args);
       const method = d.value;
@@ -291,6 +308,7 @@
     }
   }
   harden(g);
+  harden(ctxMethods);
   for (const sample of [function* () {}, async function () {}, async function* () {}, (function* () {})(),
     [][Symbol.iterator](), new Map()[Symbol.iterator](), new Set()[Symbol.iterator](), ""[Symbol.iterator](),
     /a/g[Symbol.matchAll] ? /a/g : null, (function () { return arguments; })()]) {
