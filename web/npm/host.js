@@ -31,8 +31,9 @@ export function serve(post, { wasm } = {}) {
   }
 
   const methods = {
-    async init({ wasmUrl }) {
-      const source = wasm ?? (wasmUrl ? wasmUrl : undefined);
+    async init({ wasmUrl, module }) {
+      // `module`: compiled by the page while this worker's scripts loaded (index.js).
+      const source = module ?? wasm ?? (wasmUrl ? wasmUrl : undefined);
       await init(source === undefined ? undefined : { module_or_path: source });
     },
     start({ options }) {

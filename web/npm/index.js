@@ -26,7 +26,23 @@ let makeWorker = () =>
 /** For node.js: runs the host somewhere other than a Web Worker. Not part of the public API. */
 export function useWorkerFactory(factory) {
   makeWorker = factory;
+  compileHere = async () => undefined;
 }
+
+/**
+ * In a browser, the page fetches and compiles the wasm (streaming, off the main thread) while
+ * the worker's scripts still load, and hands the worker the compiled module: on a first visit
+ * the two no longer wait for each other. Undefined (the worker fetches it itself) where that
+ * fails.
+ */
+let compileHere = async (wasmUrl) => {
+  if (typeof WebAssembly?.compileStreaming !== 'function' || typeof fetch !== 'function') return undefined;
+  try {
+    return await WebAssembly.compileStreaming(fetch(wasmUrl ?? new URL('./wasm/miniledger_web_bg.wasm', import.meta.url)));
+  } catch {
+    return undefined;
+  }
+};
 
 export class LightNode extends EventTarget {
   #worker;
@@ -87,7 +103,8 @@ export class LightNode extends EventTarget {
   static #spawn({ workerUrl, wasmUrl } = {}) {
     const worker = workerUrl ? new Worker(workerUrl, { type: 'module' }) : makeWorker();
     const node = new LightNode(worker);
-    node.#ready = node.#call('init', { wasmUrl: wasmUrl && String(wasmUrl) });
+    const url = wasmUrl && String(wasmUrl);
+    node.#ready = compileHere(url).then((module) => node.#call('init', { wasmUrl: url, module }));
     node.#ready.catch(() => {}); // reported by connect
     return node;
   }
