@@ -349,6 +349,52 @@ fn every_endpoint_answers_and_all_three_shapes_commit() {
     assert_eq!(cors.header("access-control-allow-origin"), Some("*"));
 }
 
+/// Concurrent `POST /tx`s reach the node loop together and are admitted together (one batched
+/// signature verification): forged ones among them are refused each on its own, the honest
+/// ones around them accepted and committed.
+#[test]
+fn concurrent_submissions_with_forged_ones_among_them_are_answered_each_on_its_own() {
+    let node = NodeProcess::start("concurrent", None, &[]);
+    let honest: Vec<Keypair> = (0..8).map(|i| Keypair::from_seed([40 + i; 32])).collect();
+    let forgers: Vec<Keypair> = (0..4).map(|i| Keypair::from_seed([60 + i; 32])).collect();
+    let per_sender = 12;
+    let last_hashes: Vec<String> = std::thread::scope(|s| {
+        let threads: Vec<_> = (honest.iter().chain(&forgers).enumerate())
+            .map(|(i, key)| {
+                let node = &node;
+                let forger = i >= honest.len();
+                s.spawn(move || {
+                    let mut last = None;
+                    for n in 0..per_sender {
+                        let mut tx = signed(key, n, &format!("c{i}:{n}"), &n.to_string());
+                        if forger {
+                            // A signature of another message by the same key.
+                            tx.signature = key.sign("something else");
+                        }
+                        let (code, answer) = node.post("/tx", &json!(tx));
+                        if forger {
+                            assert_eq!(code, 400, "{answer}");
+                            let error = answer["error"].as_str().unwrap_or_default();
+                            assert!(error.contains("tx.signature"), "{answer}");
+                        } else {
+                            assert_eq!(code, 202, "{answer}");
+                            last = Some(tx.hash);
+                        }
+                    }
+                    last
+                })
+            })
+            .collect();
+        (threads.into_iter())
+            .filter_map(|t| t.join().expect("client thread"))
+            .collect()
+    });
+    assert_eq!(last_hashes.len(), honest.len());
+    for hash in &last_hashes {
+        node.wait_committed(hash);
+    }
+}
+
 #[test]
 fn a_batch_of_signed_transactions_is_answered_one_by_one() {
     let node = NodeProcess::start("batch", None, &[]);
