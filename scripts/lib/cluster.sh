@@ -95,6 +95,13 @@ cluster_converge() {
     echo "$tips"
 }
 
+# CPU seconds (user + system) all nodes have used so far, on one line.
+cluster_cpu_seconds() {
+    local pid
+    for pid in "${PIDS[@]}"; do cat "/proc/$pid/stat"; done |
+        awk -v hz="$(getconf CLK_TCK)" '{t += $14 + $15} END {printf "%.2f\n", t / hz}'
+}
+
 cluster_cpu_times() {
     local i
     for i in "${!PIDS[@]}"; do
