@@ -472,8 +472,28 @@ impl PeerManager {
 
     /// Sends to every connected peer, encoding the frame once.
     pub fn broadcast(&mut self, message: &Message, now: u64) {
+        self.broadcast_where(message, now, |_| true);
+    }
+
+    /// Sends to every connected peer of `kind`, encoding the frame once (one frame shared by
+    /// a thousand light peers, not a thousand copies).
+    pub fn broadcast_to(&mut self, kind: PeerKind, message: &Message, now: u64) {
+        let light = kind == PeerKind::Light;
+        self.broadcast_where(message, now, |p| p.light == light);
+    }
+
+    fn broadcast_where(
+        &mut self,
+        message: &Message,
+        now: u64,
+        to: impl Fn(&PeerSummary) -> bool,
+    ) {
+        let mut peers = self.peers.values().filter(|p| to(p)).peekable();
+        if peers.peek().is_none() {
+            return;
+        }
         let frame: Arc<str> = self.encode(message, now).into();
-        for peer in self.peers.values() {
+        for peer in peers {
             self.out.transmit(Transmit::Send {
                 conn: peer.conn,
                 frame: frame.clone(),
