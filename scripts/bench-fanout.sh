@@ -71,6 +71,8 @@ print(f"blocks reaching every peer: {int(num('blocks_reaching_all'))} of {int(nu
 print(f"node VmRSS: idle {idle / 1024:.1f} MiB, under load {num('node_rss_before_kib') / 1024:.1f}"
       f" MiB, all connected {num('node_rss_connected_kib') / 1024:.1f} MiB, max under load "
       f"{num('node_rss_max_kib') / 1024:.1f} MiB")
+print(f"load tool (the light peers) CPU: user {num('tool_cpu_user_secs'):.1f} s, system "
+      f"{num('tool_cpu_system_secs'):.1f} s")
 print(f"node memory per light peer: {num('kib_per_peer_connected'):.1f} KiB connected, "
       f"{num('kib_per_peer_max'):.1f} KiB at the max (goal ≤ 50 KB)")
 PY

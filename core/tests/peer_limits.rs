@@ -75,7 +75,10 @@ fn a_light_peer_gets_in_when_the_full_peer_limit_is_reached() {
         Err("peer limit of 2 reached".into())
     );
     connect(&mut pm, 4, Role::Light).expect("light peers have their own limit");
-    assert_eq!((pm.count(PeerKind::Full), pm.count(PeerKind::Light)), (2, 1));
+    assert_eq!(
+        (pm.count(PeerKind::Full), pm.count(PeerKind::Light)),
+        (2, 1)
+    );
 }
 
 #[test]
@@ -90,7 +93,10 @@ fn a_full_peer_gets_in_when_the_light_peer_limit_is_reached() {
     );
     connect(&mut pm, 5, Role::Full).expect("full peers have their own limit");
     connect(&mut pm, 6, Role::Full).unwrap();
-    assert_eq!((pm.count(PeerKind::Full), pm.count(PeerKind::Light)), (2, 3));
+    assert_eq!(
+        (pm.count(PeerKind::Full), pm.count(PeerKind::Light)),
+        (2, 3)
+    );
 }
 
 #[test]

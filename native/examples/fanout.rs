@@ -95,6 +95,17 @@ fn rss_kib(pid: Option<u32>) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// This process's CPU time so far (user, system) in seconds: the light peers' share of the
+/// machine the node runs on.
+fn own_cpu_secs() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    let hz = 100.0; // USER_HZ on Linux
+    Some((ticks(14)? / hz, ticks(15)? / hz))
+}
+
 /// Peer `i`'s source address: 127.1.0.1, 127.1.0.2, … `per_ip` peers each.
 fn source(i: usize, per_ip: usize) -> IpAddr {
     let k = i / per_ip.max(1);
@@ -332,6 +343,10 @@ async fn main() {
     let txs: usize = blocks.values().map(|b| b.1).sum();
     let secs = (window_end - window_start) as f64 / 1_000.0;
 
+    if let Some((user, system)) = own_cpu_secs() {
+        println!("tool_cpu_user_secs {user:.1}");
+        println!("tool_cpu_system_secs {system:.1}");
+    }
     println!("peers {}", args.peers);
     println!("connected {admitted}");
     println!("connect_secs {connect_secs:.1}");

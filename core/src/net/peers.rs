@@ -482,12 +482,7 @@ impl PeerManager {
         self.broadcast_where(message, now, |p| p.light == light);
     }
 
-    fn broadcast_where(
-        &mut self,
-        message: &Message,
-        now: u64,
-        to: impl Fn(&PeerSummary) -> bool,
-    ) {
+    fn broadcast_where(&mut self, message: &Message, now: u64, to: impl Fn(&PeerSummary) -> bool) {
         let mut peers = self.peers.values().filter(|p| to(p)).peekable();
         if peers.peek().is_none() {
             return;

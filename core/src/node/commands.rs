@@ -4,8 +4,8 @@ use super::events::{FullEvent, Level, Target, WaitOutcome, WaiterId};
 use super::{FullNode, Mode, NodeStorage, Now};
 use crate::mempool::AdmitError;
 use crate::model::{Block, PayloadBody, Transaction};
-use crate::protocol::{Message, TxMessage};
 use crate::net::PeerKind;
+use crate::protocol::{Message, TxMessage};
 use crate::raft::RaftStatus;
 use crate::validation::CheckedTx;
 
