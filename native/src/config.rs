@@ -49,7 +49,10 @@ pub struct NodeConfig {
     pub listen_address: String,
     pub peers: Vec<String>,
     pub compat: Option<Compat>,
+    /// Full peers connected at once.
     pub max_peers: usize,
+    /// Light peers (browser tabs) connected at once, apart from `max_peers`.
+    pub max_light_peers: usize,
     pub max_frame_bytes: usize,
     /// Sockets one IP address may hold open to the P2P server.
     pub max_inbound_per_ip: usize,
@@ -77,6 +80,9 @@ impl Default for NodeConfig {
             peers: Vec::new(),
             compat: None,
             max_peers: 50,
+            // The fan-out goal's 1,000 (BENCHMARKS.md, "Fan-out": ~30 KiB each at rest, ~65
+            // under 1,000 tx/s).
+            max_light_peers: 1_000,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_inbound_per_ip: 8,
             max_messages_per_second: 10_000,
@@ -333,6 +339,7 @@ struct NetworkSection {
     peers: Option<Vec<String>>,
     compat: Option<Compat>,
     max_peers: Option<usize>,
+    max_light_peers: Option<usize>,
     max_frame_bytes: Option<usize>,
     max_inbound_per_ip: Option<usize>,
     max_messages_per_second: Option<u32>,
@@ -371,6 +378,7 @@ impl ConfigFile {
                 peers: t.peers.clone().or(n.peers),
                 compat: t.compat.or(n.compat),
                 max_peers: t.max_peers.or(n.max_peers),
+                max_light_peers: t.max_light_peers.or(n.max_light_peers),
                 max_frame_bytes: t.max_frame_bytes.or(n.max_frame_bytes),
                 max_inbound_per_ip: t.max_inbound_per_ip.or(n.max_inbound_per_ip),
                 max_messages_per_second: t.max_messages_per_second.or(n.max_messages_per_second),
@@ -407,6 +415,7 @@ impl ConfigFile {
             peers: net.peers.unwrap_or(d.peers),
             compat: net.compat.or(d.compat),
             max_peers: net.max_peers.unwrap_or(d.max_peers),
+            max_light_peers: net.max_light_peers.unwrap_or(d.max_light_peers),
             max_frame_bytes: net.max_frame_bytes.unwrap_or(d.max_frame_bytes),
             max_inbound_per_ip: net.max_inbound_per_ip.unwrap_or(d.max_inbound_per_ip),
             max_messages_per_second: net
@@ -437,6 +446,7 @@ impl ConfigFile {
                 peers: Some(c.peers.clone()),
                 compat: c.compat,
                 max_peers: Some(c.max_peers),
+                max_light_peers: Some(c.max_light_peers),
                 max_frame_bytes: Some(c.max_frame_bytes),
                 max_inbound_per_ip: Some(c.max_inbound_per_ip),
                 max_messages_per_second: Some(c.max_messages_per_second),
@@ -472,6 +482,7 @@ fn flags_layer(args: &StartArgs) -> ConfigFile {
             peers: non_empty(&args.peers),
             compat: args.compat,
             max_peers: None,
+            max_light_peers: None,
             max_frame_bytes: None,
             max_inbound_per_ip: None,
             max_messages_per_second: None,
@@ -557,6 +568,7 @@ const API_PORT: Setting = setting("network.apiPort", Some("--api-port"));
 const LISTEN_ADDRESS: Setting = setting("network.listenAddress", Some("--listen-address"));
 const PEERS: Setting = setting("network.peers", Some("--peers"));
 const MAX_PEERS: Setting = setting("network.maxPeers", None);
+const MAX_LIGHT_PEERS: Setting = setting("network.maxLightPeers", None);
 const MAX_FRAME_BYTES: Setting = setting("network.maxFrameBytes", None);
 const MAX_INBOUND_PER_IP: Setting = setting("network.maxInboundPerIp", None);
 const MAX_MESSAGES_PER_SECOND: Setting = setting("network.maxMessagesPerSecond", None);
@@ -623,6 +635,7 @@ fn check_layer(layer: &ConfigFile, src: &Source) -> Result<(), ConfigError> {
     }
     for (s, value) in [
         (&MAX_PEERS, net.max_peers),
+        (&MAX_LIGHT_PEERS, net.max_light_peers),
         (&MAX_INBOUND_PER_IP, net.max_inbound_per_ip),
         (
             &MAX_MESSAGES_PER_SECOND,

@@ -335,6 +335,7 @@ async fn run_node(
         network,
         max_frame_bytes: config.max_frame_bytes,
         max_peers: config.max_peers,
+        max_light_peers: config.max_light_peers,
         max_inbound_per_ip: config.max_inbound_per_ip,
         max_messages_per_second: config.max_messages_per_second,
         admission: Admission {

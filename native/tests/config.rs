@@ -92,6 +92,7 @@ fn defaults_without_file_or_flags() {
     assert_eq!(d.compat, None);
     assert_eq!(d.consensus, ConsensusAlgorithm::Solo);
     assert_eq!((d.max_peers, d.max_frame_bytes), (50, 16_777_216));
+    assert_eq!(d.max_light_peers, 1_000);
     assert_eq!(
         (d.max_inbound_per_ip, d.max_messages_per_second),
         (8, 10_000)
@@ -109,7 +110,8 @@ fn file_then_flags_precedence() {
             r#"{{
   "node": {{"orgId": "org7", "name": "n7"}},
   "network": {{"p2pPort": 9100, "apiPort": 3100, "listenAddress": "127.0.0.1",
-               "peers": ["ws://file:1"], "maxPeers": 5, "compat": "miniledger-0.2"}},
+               "peers": ["ws://file:1"], "maxPeers": 5, "maxLightPeers": 200,
+               "compat": "miniledger-0.2"}},
   "consensus": {{"algorithm": "raft", "validators": ["{KEY_A}"]}},
   "logging": {{"format": "json"}}
 }}"#
@@ -123,6 +125,7 @@ fn file_then_flags_precedence() {
     assert_eq!(from_file.listen_address, "127.0.0.1");
     assert_eq!(from_file.peers, ["ws://file:1"]);
     assert_eq!(from_file.max_peers, 5);
+    assert_eq!(from_file.max_light_peers, 200);
     assert_eq!(from_file.max_frame_bytes, 16_777_216);
     assert_eq!(from_file.compat, Some(Compat::MiniLedger02));
     assert_eq!(from_file.consensus, ConsensusAlgorithm::Raft);
@@ -371,7 +374,12 @@ fn network_limits_are_read_and_checked() {
     assert_eq!(config.max_messages_per_second, 50);
     assert_eq!(config.max_frame_bytes, 11_534_336);
 
-    for setting in ["maxInboundPerIp", "maxMessagesPerSecond", "maxPeers"] {
+    for setting in [
+        "maxInboundPerIp",
+        "maxMessagesPerSecond",
+        "maxPeers",
+        "maxLightPeers",
+    ] {
         let (err, path) = file_error(&format!(r#"{{"network": {{"{setting}": 0}}}}"#));
         let key = format!("network.{setting}");
         assert_mentions(&err, &[path.to_str().unwrap(), &key, "at least 1"]);

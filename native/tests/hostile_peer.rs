@@ -347,8 +347,9 @@ fn a_flooding_connection_cannot_grow_the_nodes_memory() {
 
 #[test]
 fn handshake_floods_are_bounded_by_the_per_ip_and_peer_limits() {
-    // The honest peer holds one of the 5 inbound sockets from 127.0.0.1 and one of 3 peer slots.
-    let net = net(json!({"maxPeers": 3, "maxInboundPerIp": 5}));
+    // The honest peer holds one of the 5 inbound sockets from 127.0.0.1 and one of 3 full peer
+    // slots; the raw peers handshake as light nodes, 2 of which may connect.
+    let net = net(json!({"maxPeers": 3, "maxLightPeers": 2, "maxInboundPerIp": 5}));
     let mut sockets: Vec<(Keypair, RawPeer)> = (0..10u8)
         .map(|i| {
             (
@@ -365,7 +366,8 @@ fn handshake_floods_are_bounded_by_the_per_ip_and_peer_limits() {
         match socket.handshake(key) {
             Some(ack) if ack.accepted => accepted += 1,
             Some(ack) => {
-                assert!(ack.reason.unwrap().contains("peer limit of 3 reached"));
+                let reason = ack.reason.unwrap();
+                assert!(reason.contains("light peer limit of 2 reached"), "{reason}");
                 refused += 1;
             }
             None => closed_unanswered += 1,

@@ -2,13 +2,15 @@
 # loopback, one solo node or N Raft validators that know each other, torn down on exit.
 #
 #   source scripts/lib/cluster.sh
-#   cluster_start "$BIN" 3        # sets APIS (one URL per node), PIDS, LEADER_API, CLUSTER_WORK
+#   cluster_start "$BIN" 3        # sets APIS (one URL per node), P2PS (ws:// addresses), PIDS,
+#                                 # LEADER_API, CLUSTER_WORK
 #   ... "$EXAMPLES/load" --api "$LEADER_API" ...
 #   cluster_cpu_times             # CPU time each node used so far
 
 CLUSTER_WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-cluster.XXXXXX")
 PIDS=()
 APIS=()
+P2PS=()
 LEADER_API=
 
 cluster_stop() {
@@ -38,6 +40,7 @@ cluster_start() {
     for ((i = 0; i < n; i++)); do
         p2ps+=("${ports[$i]}")
         APIS+=("http://127.0.0.1:${ports[$((n + i))]}")
+        P2PS+=("ws://127.0.0.1:${ports[$i]}")
     done
     local consensus=()
     if ((n > 1)); then

@@ -14,7 +14,7 @@
 
 use super::backoff::{Backoff, SplitMix};
 use super::output::Transmit;
-use super::peers::{ConnId, PeerManager, PeerSummary};
+use super::peers::{ConnId, PeerKind, PeerManager, PeerSummary};
 use crate::protocol::{Message, PeerInfo, PeerList};
 use std::collections::BTreeMap;
 
@@ -372,7 +372,8 @@ impl PeerManager {
 
     /// Due dials, unless their peer is connected already.
     pub(super) fn dial_due(&mut self, now: u64) {
-        let full = self.peers.len() >= self.config.max_peers;
+        // Dials reach full nodes: light peers (however many) must not stop them.
+        let full = self.count(PeerKind::Full) >= self.config.max_peers;
         let peers = &self.peers;
         for address in self.dials.take_due(now, |id| peers.contains_key(id), full) {
             self.transmit(Transmit::Dial { address });

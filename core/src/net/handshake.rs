@@ -16,7 +16,7 @@
 
 use super::auth::{self, Role};
 use super::connection::ConnState;
-use super::peers::{ConnId, Direction, PeerManager, PeerSummary};
+use super::peers::{ConnId, Direction, PeerKind, PeerManager, PeerSummary};
 use crate::protocol::{GenesisResponse, Handshake, HandshakeAck, HandshakeProof, Message};
 
 /// A HANDSHAKE or HANDSHAKE_ACK is a few hundred bytes: an unidentified socket gets no more
@@ -101,8 +101,14 @@ impl PeerManager {
         }
     }
 
-    /// Why a peer claiming `node_id`/`public_key` cannot be admitted, if it cannot.
-    pub(super) fn refusal(&self, node_id: &str, public_key: &str, now: u64) -> Option<String> {
+    /// Why a peer of `kind` claiming `node_id`/`public_key` cannot be admitted, if it cannot.
+    pub(super) fn refusal(
+        &self,
+        node_id: &str,
+        public_key: &str,
+        kind: PeerKind,
+        now: u64,
+    ) -> Option<String> {
         if node_id == self.config.node_id {
             return Some("self-connection".into());
         }
@@ -118,8 +124,12 @@ impl PeerManager {
                     .into(),
             );
         }
-        if !self.peers.contains_key(node_id) && self.peers.len() >= self.config.max_peers {
-            return Some(format!("peer limit of {} reached", self.config.max_peers));
+        let limit = self.limit(kind);
+        if !self.peers.contains_key(node_id) && self.count(kind) >= limit {
+            return Some(match kind {
+                PeerKind::Full => format!("peer limit of {limit} reached"),
+                PeerKind::Light => format!("light peer limit of {limit} reached"),
+            });
         }
         None
     }
@@ -155,7 +165,8 @@ impl PeerManager {
         if self.config.light {
             return Some("light nodes accept no connections".into());
         }
-        if let Some(refusal) = self.refusal(&hello.node_id, &hello.public_key, now) {
+        let kind = PeerKind::of(light);
+        if let Some(refusal) = self.refusal(&hello.node_id, &hello.public_key, kind, now) {
             return Some(refusal);
         }
         if let Some(refusal) = self.network_refusal(hello.genesis_hash.as_deref()) {
@@ -289,7 +300,8 @@ impl PeerManager {
         self.dials.answered(&address, &ack.node_id);
         let another_network = self.network_refusal(ack.genesis_hash.as_deref());
         let mut refusal = if ack.accepted {
-            self.refusal(&ack.node_id, &ack.public_key, now)
+            // Whoever accepts a dial is a full node: light nodes accept no connections.
+            self.refusal(&ack.node_id, &ack.public_key, PeerKind::Full, now)
                 .or(another_network.clone())
         } else {
             // `reason` is optional: a refusal without one is still a refusal (found by

@@ -17,6 +17,6 @@ pub use auth::Admission;
 pub use backoff::Backoff;
 pub use discovery::DiscoveryConfig;
 pub use output::{PeerEvent, Transmit};
-pub use peers::{ConnId, Direction, Misbehaviour, PeerConfig, PeerManager, PeerSummary};
+pub use peers::{ConnId, Direction, Misbehaviour, PeerConfig, PeerKind, PeerManager, PeerSummary};
 pub use rate::RateConfig;
 pub use score::{Offence, ScoreConfig};

@@ -27,6 +27,23 @@ use std::sync::Arc;
 /// The driver's handle for one WebSocket.
 pub type ConnId = u64;
 
+/// Which limit a peer counts against: `max_peers` or `max_light_peers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerKind {
+    Full,
+    Light,
+}
+
+impl PeerKind {
+    pub fn of(light: bool) -> Self {
+        if light {
+            PeerKind::Light
+        } else {
+            PeerKind::Full
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Direction {
     /// Accepted by our server; `remote_ip` is the socket's peer address.
@@ -49,7 +66,11 @@ pub struct PeerConfig {
     pub ping_interval_ms: u64,
     pub missed_pings: u64,
     pub handshake_timeout_ms: u64,
+    /// Full peers (nodes that dial, sync, vote) connected at once.
     pub max_peers: usize,
+    /// Light peers (handshake `light: true`) connected at once, counted apart from
+    /// `max_peers`: many browser tabs must not crowd out the mesh, nor the mesh them.
+    pub max_light_peers: usize,
     /// Sockets one IP may hold open to our server (handshaken or not).
     pub max_inbound_per_ip: usize,
     pub rate: RateConfig,
@@ -80,6 +101,7 @@ impl PeerConfig {
             missed_pings: 3,
             handshake_timeout_ms: 5_000,
             max_peers: 50,
+            max_light_peers: 1_000,
             max_inbound_per_ip: 8,
             rate: RateConfig::default(),
             score: ScoreConfig::default(),
@@ -212,6 +234,20 @@ impl PeerManager {
 
     pub fn peer(&self, node_id: &str) -> Option<&PeerSummary> {
         self.peers.get(node_id)
+    }
+
+    /// Connected peers of one kind.
+    pub fn count(&self, kind: PeerKind) -> usize {
+        let light = kind == PeerKind::Light;
+        self.peers.values().filter(|p| p.light == light).count()
+    }
+
+    /// The most peers of `kind` connected at once.
+    pub fn limit(&self, kind: PeerKind) -> usize {
+        match kind {
+            PeerKind::Full => self.config.max_peers,
+            PeerKind::Light => self.config.max_light_peers,
+        }
     }
 
     /// Adds an address to keep connected to (configured seeds, `join`); dialed at the next tick.
@@ -436,8 +472,23 @@ impl PeerManager {
 
     /// Sends to every connected peer, encoding the frame once.
     pub fn broadcast(&mut self, message: &Message, now: u64) {
+        self.broadcast_where(message, now, |_| true);
+    }
+
+    /// Sends to every connected peer of `kind`, encoding the frame once (one frame shared by
+    /// a thousand light peers, not a thousand copies).
+    pub fn broadcast_to(&mut self, kind: PeerKind, message: &Message, now: u64) {
+        let light = kind == PeerKind::Light;
+        self.broadcast_where(message, now, |p| p.light == light);
+    }
+
+    fn broadcast_where(&mut self, message: &Message, now: u64, to: impl Fn(&PeerSummary) -> bool) {
+        let mut peers = self.peers.values().filter(|p| to(p)).peekable();
+        if peers.peek().is_none() {
+            return;
+        }
         let frame: Arc<str> = self.encode(message, now).into();
-        for peer in self.peers.values() {
+        for peer in peers {
             self.out.transmit(Transmit::Send {
                 conn: peer.conn,
                 frame: frame.clone(),

@@ -4,6 +4,7 @@ use super::events::{FullEvent, Level, Target, WaitOutcome, WaiterId};
 use super::{FullNode, Mode, NodeStorage, Now};
 use crate::mempool::AdmitError;
 use crate::model::{Block, PayloadBody, Transaction};
+use crate::net::PeerKind;
 use crate::protocol::{Message, TxMessage};
 use crate::raft::RaftStatus;
 use crate::validation::CheckedTx;
@@ -126,8 +127,10 @@ impl<S: NodeStorage> FullNode<S> {
         if matches!(self.mode, Mode::Raft(_)) {
             self.raft_forward(tx);
         } else {
+            // Light nodes ignore transactions (they hold no mempool): at 1,000 tx/s that would
+            // be 1,000 frames a second to each of them for nothing.
             let message = Message::TxBroadcast(TxMessage { transaction: tx });
-            self.peers.broadcast(&message, self.now.monotonic);
+            (self.peers).broadcast_to(PeerKind::Full, &message, self.now.monotonic);
         }
     }
 

@@ -14,7 +14,7 @@ use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
 use super::{CommitItem, Fatal, FullConfig, FullNode, Mode, NodeStorage, RaftWrite, StartError};
 use crate::model::{Block, Transaction};
-use crate::net::{Offence, PeerManager};
+use crate::net::{Offence, PeerKind, PeerManager};
 use crate::pipeline::{self, build, Known, Pending, Rules, SuffixLayers};
 use crate::protocol::{BlockAnnounce, LogEntry, Message, TxMessage};
 use crate::raft::{
@@ -496,20 +496,12 @@ impl<S: NodeStorage> FullNode<S> {
         }
         self.sync.on_applied(self.store.tip().height);
         let now = self.now.monotonic;
-        // Light nodes do not speak Raft: they follow announcements.
-        let light: Vec<String> = self
-            .peers
-            .peers()
-            .filter(|p| p.light)
-            .map(|p| p.node_id.clone())
-            .collect();
+        // Light nodes do not speak Raft: they follow announcements, each encoded once for all.
         for block in &blocks {
             let message = Message::BlockAnnounce(BlockAnnounce {
                 block: (*block).clone(),
             });
-            for id in &light {
-                self.peers.send_to(id, &message, now);
-            }
+            self.peers.broadcast_to(PeerKind::Light, &message, now);
         }
         let owned: Vec<Block> = blocks.into_iter().cloned().collect();
         self.on_committed(&owned);

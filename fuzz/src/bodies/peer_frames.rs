@@ -3,13 +3,16 @@
 //! raw frames, ticks. Frames are written as JSON text, so they follow the wire format rather
 //! than today's structs.
 //!
-//! Properties: nothing panics; the peer count stays within `max_peers`; the manager never
-//! connects to itself; it only sends on, closes and delivers from sockets that are open. Its
-//! output is handled as a driver does: events first, then transmits, until both are empty.
+//! Properties: nothing panics; full and light peer counts stay within `max_peers` and
+//! `max_light_peers`; the manager never connects to itself; it only sends on, closes and
+//! delivers from sockets that are open. Its output is handled as a driver does: events first,
+//! then transmits, until both are empty.
 
 use super::input::Input;
 use miniledger_core::crypto::Keypair;
-use miniledger_core::net::{ConnId, Direction, PeerConfig, PeerEvent, PeerManager, Transmit};
+use miniledger_core::net::{
+    ConnId, Direction, PeerConfig, PeerEvent, PeerKind, PeerManager, Transmit,
+};
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -30,8 +33,9 @@ pub fn peer_frames(data: &[u8]) {
     let keys = keys();
     let mut config = PeerConfig::new(keys[0].public_hex(), "org", 9000);
     config.max_peers = 2;
+    config.max_light_peers = 1;
     config.max_inbound_per_ip = 3;
-    let max_peers = config.max_peers;
+    let (max_peers, max_light) = (config.max_peers, config.max_light_peers);
     let me = config.node_id.clone();
     let mut pm = PeerManager::new(config, u64::from(input.u16()));
     let mut open: BTreeSet<ConnId> = BTreeSet::new();
@@ -151,8 +155,12 @@ pub fn peer_frames(data: &[u8]) {
             }
         }
         assert!(
-            pm.peers().count() <= max_peers,
-            "more than {max_peers} peers"
+            pm.count(PeerKind::Full) <= max_peers,
+            "more than {max_peers} full peers"
+        );
+        assert!(
+            pm.count(PeerKind::Light) <= max_light,
+            "more than {max_light} light peers"
         );
     }
 }

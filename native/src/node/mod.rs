@@ -58,6 +58,7 @@ pub struct Settings {
     pub rules: Rules,
     pub max_frame_bytes: usize,
     pub max_peers: usize,
+    pub max_light_peers: usize,
     pub max_inbound_per_ip: usize,
     pub max_messages_per_second: u32,
     /// Who may connect as a full peer (`network.allowedKeys`, ...).
@@ -154,6 +155,7 @@ impl Node {
         peer.listen_address = settings.listen_address.clone();
         peer.tls = settings.tls.acceptor.is_some();
         peer.max_peers = settings.max_peers;
+        peer.max_light_peers = settings.max_light_peers;
         peer.max_inbound_per_ip = settings.max_inbound_per_ip;
         peer.rate = RateConfig {
             per_sec: settings.max_messages_per_second,

@@ -25,7 +25,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 /// A plain or TLS byte stream under a WebSocket.
@@ -79,6 +79,32 @@ pub async fn open(
 
 /// Frames a socket may have queued before its peer counts as too slow.
 pub const SEND_QUEUE_FRAMES: usize = 1024;
+
+/// tungstenite's read buffer, per socket. It zero-fills the whole buffer before each read and
+/// keeps it for the socket's life: at its default (128 KiB) that was most of a light peer's
+/// cost to the node (BENCHMARKS.md, "Fan-out"). A larger frame still gets a buffer of its own
+/// size; it is just read in more calls.
+const READ_BUFFER_BYTES: usize = 8 << 10;
+
+/// Frames a writer buffers before writing them out, when several are queued (see `run`).
+/// tungstenite keeps its write buffer at the largest size it reached, per socket: this bounds
+/// it (to this plus one frame).
+const WRITE_BATCH_BYTES: usize = 16 << 10;
+
+/// A frame shared by every socket it is broadcast to, as the bytes tungstenite sends.
+struct SharedFrame(Arc<str>);
+
+impl AsRef<[u8]> for SharedFrame {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The frame as a text message without copying it (one broadcast block, a thousand sockets).
+fn text_message(frame: Arc<str>) -> WsMessage {
+    let bytes = tokio_tungstenite::tungstenite::Bytes::from_owner(SharedFrame(frame));
+    WsMessage::Text(Utf8Bytes::try_from(bytes).expect("a str is UTF-8"))
+}
 
 /// Frames above this size are decoded on their socket's task (see [`TransportEvent::Decoded`]).
 const DECODE_HERE_BYTES: usize = MAX_HANDSHAKE_FRAME_BYTES;
@@ -195,7 +221,9 @@ impl Transport {
     pub fn new(events: EventSink, max_frame_bytes: usize, tls: PeerTls) -> Self {
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_frame_bytes))
-            .max_frame_size(Some(max_frame_bytes));
+            .max_frame_size(Some(max_frame_bytes))
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(WRITE_BATCH_BYTES);
         Transport {
             events,
             runtime: Handle::current(),
@@ -287,14 +315,24 @@ impl Transport {
         }
         let budget = Arc::new(Semaphore::new(INGRESS_BYTES));
         let mut writer = tokio::spawn(async move {
-            while let Some(item) = outgoing.recv().await {
-                match item {
-                    Outgoing::Frame(text) => {
-                        if sink.send(WsMessage::text(text.as_ref())).await.is_err() {
-                            break;
-                        }
+            // Whatever is queued goes out in as few writes as it fits (`WRITE_BATCH_BYTES`
+            // each), then one flush: a peer that fell behind (a thousand light peers, blocks
+            // every few ms) costs a write per batch, not per frame.
+            'socket: while let Some(mut item) = outgoing.recv().await {
+                loop {
+                    let Outgoing::Frame(text) = item else {
+                        break 'socket;
+                    };
+                    if sink.feed(text_message(text)).await.is_err() {
+                        break 'socket;
                     }
-                    Outgoing::Close(_) => break,
+                    match outgoing.try_recv() {
+                        Ok(next) => item = next,
+                        Err(_) => break,
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    break;
                 }
             }
             let _ = sink.close().await;
