@@ -336,7 +336,10 @@ fn prototype_pollution_does_not_cross_contracts_or_calls() {
     }"#;
     ok(&l.deploy("eve", "polluter", "1", polluter));
     // A call's `ctx` is its own (not frozen, as in 0.2); the methods on it are shared and frozen.
-    assert_eq!(ok(&l.invoke("eve", "polluter", "ctxs", "[]")), Some("666".into()));
+    assert_eq!(
+        ok(&l.invoke("eve", "polluter", "ctxs", "[]")),
+        Some("666".into())
+    );
     for m in ["objects", "arrays", "globals", "json", "methods"] {
         let r = l.invoke("eve", "polluter", m, "[]");
         assert!(

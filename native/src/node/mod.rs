@@ -86,13 +86,10 @@ pub enum Submission {
     Own(PayloadBody),
 }
 
-/// The answer to one [`Command::Submit`].
-pub type SubmitReply = oneshot::Sender<Result<(), SubmitError>>;
-
 /// Requests from the API.
 pub enum Command {
     /// A transaction signed elsewhere: check, hold and broadcast it.
-    Submit(Transaction, SubmitReply),
+    Submit(Transaction, oneshot::Sender<Result<(), SubmitError>>),
     /// Many submissions at once (`POST /txs`), each answered on its own, in order (the hash, or
     /// why not); the signed ones' signatures are verified in one batch.
     SubmitMany(
@@ -283,58 +280,20 @@ impl Node {
     /// Handles up to [`MAX_READY`] inputs that have already arrived, and at most
     /// [`MAX_READY_FRAME_BYTES`] of frames (so timers still run and big sync responses are
     /// applied as they come rather than decoded all at once).
-    /// Consecutive `POST /tx` submissions among them are admitted together
-    /// ([`Node::admit_signed`]), still in arrival order with everything else.
     fn take_ready(&mut self) {
         let mut frame_bytes = 0;
-        let mut submits = Vec::new();
         for _ in 0..MAX_READY {
             if frame_bytes >= MAX_READY_FRAME_BYTES {
-                break;
+                return;
             }
             let Ok(input) = self.inbox.try_recv() else {
-                break;
+                return;
             };
-            match input {
-                Input::Command(Command::Submit(tx, reply), _slot) => submits.push((tx, reply)),
-                input => {
-                    self.admit_signed(std::mem::take(&mut submits));
-                    if let Input::Transport(event) = &input {
-                        frame_bytes += event.frame_bytes();
-                    }
-                    self.on_input(input);
-                }
+            if let Input::Transport(event) = &input {
+                frame_bytes += event.frame_bytes();
             }
+            self.on_input(input);
         }
-        self.admit_signed(submits);
-    }
-
-    /// Admits transactions signed elsewhere (`POST /tx`), each answered on its own, in order: one
-    /// already pending is refused before its signature is verified, the others are checked
-    /// together (several: one batched verification, several times cheaper per signature than
-    /// one by one; this is what lets a loaded leader keep up with many clients).
-    fn admit_signed(&mut self, submits: Vec<(Transaction, SubmitReply)>) {
-        if submits.is_empty() {
-            return;
-        }
-        let now = self.now();
-        let (fresh, duplicates): (Vec<_>, Vec<_>) =
-            (submits.into_iter()).partition(|(tx, _)| !self.node.is_pending(&tx.hash));
-        for (_, reply) in duplicates {
-            let _ = reply.send(Err(SubmitError::Admit(AdmitError::Duplicate)));
-        }
-        let (txs, replies): (Vec<_>, Vec<_>) = fresh.into_iter().unzip();
-        let checked = match <[Transaction; 1]>::try_from(txs) {
-            Ok([tx]) => vec![check_transaction(tx, &self.limits)],
-            Err(txs) => check_transactions(txs, &self.limits),
-        };
-        for (verdict, reply) in checked.into_iter().zip(replies) {
-            let answer = verdict
-                .map_err(|e| SubmitError::Admit(AdmitError::Invalid(e)))
-                .and_then(|tx| self.node.submit(tx, now));
-            let _ = reply.send(answer);
-        }
-        self.flush();
     }
 
     fn on_transport(&mut self, event: TransportEvent) {
@@ -385,10 +344,20 @@ impl Node {
     fn on_command(&mut self, command: Command) {
         let now = self.now();
         match command {
-            // Checked on the loop. Measured (BENCHMARKS.md, issue 19): checking on a thread of
-            // its own made the leader propose smaller blocks and cost the three-validator bench
-            // 0.7-0.85x; the loop's pace sizes the blocks.
-            Command::Submit(tx, reply) => self.admit_signed(vec![(tx, reply)]),
+            Command::Submit(tx, reply) => {
+                // Checked here, one by one. Measured (BENCHMARKS.md, issue 19): batching these
+                // checks on a thread of their own made the leader propose smaller blocks and
+                // cost the three-validator bench 0.7-0.85x; the loop's pace sizes the blocks.
+                let checked = if self.node.is_pending(&tx.hash) {
+                    Err(AdmitError::Duplicate)
+                } else {
+                    check_transaction(tx, &self.limits).map_err(AdmitError::Invalid)
+                };
+                let answer = checked
+                    .map_err(SubmitError::Admit)
+                    .and_then(|checked| self.node.submit(checked, now));
+                let _ = reply.send(answer);
+            }
             Command::SubmitMany(items, reply) => {
                 // Signed ones: a pending duplicate is refused before its signature is verified,
                 // as above, the rest are checked together (one batched verification). Then
