@@ -143,7 +143,7 @@ chain_height() { curl -sf "$1/status" | json_field chainHeight; }
 
 # ratio_line WHAT OURS THEIRS: "ratio ours/0.2 WHAT: R (OURS / THEIRS)".
 ratio_line() {
-    python3 -c 'import sys; w, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]); print(f"ratio ours/0.2 {w}: {a / b:.2f} ({a:g} / {b:g})")' "$1" "$2" "$3"
+    python3 -c 'import sys; w, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]); print(f"ratio ours/0.2 {w}: {a / b:.3g} ({a:g} / {b:g})")' "$1" "$2" "$3"
 }
 
 # figure FILE KEY: the value of a `key value` line of load's output.
@@ -159,7 +159,7 @@ node_set_load() {
     before=$(chain_height "$api")
     "$EXAMPLES/load" --api "$api" --payload node-set --txs "$txs" --senders "$SENDERS" \
         --clients "${REF_CLIENTS:-8}" --seed 3 "$@" | tee "$out.load"
-    echo "$txs txs in $(($(chain_height "$api") - before)) blocks"
+    echo "$(figure "$out.load" txs) txs in $(($(chain_height "$api") - before)) blocks"
     if ((${REF_RATE:-0} > 0)); then
         "$EXAMPLES/load" --api "$api" --payload node-set --txs "$REF_RATE_TXS" --senders "$SENDERS" \
             --clients "${REF_RATE_CLIENTS:-16}" --seed 4 --rate "$REF_RATE" "$@" | tee "$out.latency"
@@ -174,13 +174,13 @@ ref02_compare() {
     local n=$1
     ref02_available || return 0
     echo "== MiniLedger 0.2 side by side: {key, value} signed by the node, the only submission 0.2 takes"
-    echo "-- ours ($n validator(s)): $NODE_SET_TXS txs"
+    echo "-- ours ($n validator(s)): --txs $NODE_SET_TXS"
     node_set_load "$REF02_WORK/ours" "$LEADER_API" "$NODE_SET_TXS" \
         --token-file "$(leader_data_dir)/operator.token"
     cluster_stop # 0.2 gets the cores to itself
     PIDS=()
     ref02_start "$n"
-    echo "-- MiniLedger 0.2 ($n validator(s)): $REF_TXS txs"
+    echo "-- MiniLedger 0.2 ($n validator(s)): --txs $REF_TXS (fewer: 0.2 seals at most 500 a second)"
     node_set_load "$REF02_WORK/ref" "$REF_LEADER_API" "$REF_TXS"
     ratio_line "committed per second" "$(figure "$REF02_WORK/ours.load" committed_per_sec)" \
         "$(figure "$REF02_WORK/ref.load" committed_per_sec)"
