@@ -5,11 +5,20 @@
 # 2 cores / (3 nodes x one signature verification), and commit latency p50/p99 at a fixed rate
 # (POST /tx?wait=commit).
 #
+# Then, when MiniLedger 0.2 can be had (scripts/lib/reference.sh; REF02=0 skips), the same
+# three-validator work on both: `{key, value}` signed by the node (0.2 takes nothing else),
+# NODE_SET_TXS against ours and REF_TXS (fewer) against three 0.2 validators, then REF_RATE_TXS
+# at REF_RATE tx/s on each (a rate 0.2 sustains: on a busy 2-core machine 100 tx/s was about
+# its saturation; commits seen by polling /blocks, 0.2 having no ?wait=commit); prints
+# `ratio ours/0.2` for throughput and latency p50/p99.
+#
 #   TXS=30000 SENDERS=300 CLIENTS=64 RATE=1000 RATE_TXS=10000 BATCH=1 scripts/bench-raft.sh
+#   NODE_SET_TXS=20000 REF_TXS=3000 REF_CLIENTS=8 REF_RATE=50 REF_RATE_TXS=500 REF_RATE_CLIENTS=16
 #   BIN=path/miniledger EXAMPLES=path/examples: given release builds (load, verify_rate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/cluster.sh
+source scripts/lib/reference.sh
 
 TXS=${TXS:-30000}
 SENDERS=${SENDERS:-300}
@@ -18,6 +27,10 @@ RATE=${RATE:-1000}
 RATE_TXS=${RATE_TXS:-10000}
 # Transactions per request at saturation (> 1: `POST /txs`); the latency phase posts singly.
 BATCH=${BATCH:-1}
+NODE_SET_TXS=${NODE_SET_TXS:-20000}
+REF_TXS=${REF_TXS:-3000}
+REF_RATE=${REF_RATE:-50}
+REF_RATE_TXS=${REF_RATE_TXS:-500}
 
 # BIN and EXAMPLES (both) run given builds instead, e.g. two versions side by side.
 if [[ -z "${BIN:-}" || -z "${EXAMPLES:-}" ]]; then
@@ -51,3 +64,4 @@ print(f"committed per second: {rate:.0f} (goal >= 5,000)")
 print(f"single-core verify rate {verify:.0f}/s; 2 cores / (3 nodes x one verify) = {bound:.0f}/s; ratio {rate / bound:.2f}")
 print(f"latency at {lat['target_rate']} tx/s (achieved {lat['achieved_rate']}): p50 {lat['latency_p50_ms']} ms, p99 {lat['latency_p99_ms']} ms (goal p99 <= 50 ms)")
 PY
+ref02_compare 3

@@ -5,11 +5,18 @@
 # sync, the faster counts), the single-core plain Ed25519 verification rate, and prints the
 # throughput ratio.
 #
+# Then, when MiniLedger 0.2 can be had (scripts/lib/reference.sh; REF02=0 skips), a fresh 0.2
+# node (`start --consensus raft --peers A`, B stopped) syncs the same chain from A, timed the
+# same way, and the script prints `ratio ours/0.2` for the sync rate. 0.2 does sync our chains
+# (native/tests/interop_02.rs), but it checks far less: it applies each block as it comes,
+# verifying no transaction or block signature (ours verifies all of them).
+#
 #   BLOCKS=400 TXS_PER_BLOCK=500 SENDERS=1000 scripts/bench-sync.sh
 #   KEEP=1 keeps the work directory (fixture, node logs).
 #   BIN=path/miniledger EXAMPLES=path/examples: given release builds (make_chain, verify_rate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/reference.sh
 
 BLOCKS=${BLOCKS:-400}
 TXS_PER_BLOCK=${TXS_PER_BLOCK:-500}
@@ -38,17 +45,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Four distinct free loopback ports.
-read -r A_P2P A_API B_P2P B_API < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-for s in socks:
-    s.close()
-PY
-)
+read -r A_P2P A_API B_P2P B_API < <(free_ports 4)
 
 # The single-core rate swings with the machine's load: measure it before and after the sync
 # and divide by the faster (the conservative ratio).
@@ -68,24 +65,25 @@ start_node() { # name, then miniledger arguments
 }
 
 # Polls the /status of node $1 (API URL $2, process $3) until it is at height $4 (and, if
-# given, tip hash $5); prints "<seconds since $6 (epoch seconds)> <tip hash>".
+# given, tip hash $5); prints "<seconds since $6 (epoch seconds)> <tip hash>". Reads 0.2's
+# field names (ours answers them too); $7: the node's log, shown if it exits.
 wait_for_tip() {
-    python3 - "$@" "$TIMEOUT_SECS" "$WORK" <<'PY'
+    python3 - "$@" "$TIMEOUT_SECS" <<'PY'
 import json, os, sys, time, urllib.request
-name, api, pid, height, tip, since, limit, work = sys.argv[1:9]
+name, api, pid, height, tip, since, log, limit = sys.argv[1:9]
 pid, height, since, limit = int(pid), int(height), float(since), float(limit)
 deadline = time.time() + limit
 while True:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        log = open(os.path.join(work, name + ".log")).read()[-4000:]
+        log = open(log).read()[-4000:]
         sys.exit(f"node {name} exited; end of its log:\n{log}")
     try:
         with urllib.request.urlopen(api + "/status", timeout=5) as r:
             s = json.load(r)
-        if s["height"] >= height and (not tip or s["tipHash"] == tip):
-            print(f"{time.time() - since:.3f} {s['tipHash']}")
+        if s["chainHeight"] >= height and (not tip or s["latestBlockHash"] == tip):
+            print(f"{time.time() - since:.3f} {s['latestBlockHash']}")
             break
     except OSError:
         pass
@@ -96,13 +94,13 @@ PY
 }
 
 start_node A start --data-dir "$WORK/a" --p2p-port "$A_P2P" --api-port "$A_API"
-A_TIP=$(wait_for_tip A "http://127.0.0.1:$A_API" "${PIDS[-1]}" "$BLOCKS" "" "$(date +%s.%N)")
+A_TIP=$(wait_for_tip A "http://127.0.0.1:$A_API" "${PIDS[-1]}" "$BLOCKS" "" "$(date +%s.%N)" "$WORK/A.log")
 A_TIP=${A_TIP#* }
 
 B_START=$(date +%s.%N)
 start_node B join "ws://127.0.0.1:$A_P2P" --data-dir "$WORK/b" --p2p-port "$B_P2P" --api-port "$B_API"
 B_PID=${PIDS[-1]}
-SYNC_SECS=$(wait_for_tip B "http://127.0.0.1:$B_API" "$B_PID" "$BLOCKS" "$A_TIP" "$B_START")
+SYNC_SECS=$(wait_for_tip B "http://127.0.0.1:$B_API" "$B_PID" "$BLOCKS" "$A_TIP" "$B_START" "$WORK/B.log")
 SYNC_SECS=${SYNC_SECS%% *}
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$B_PID/status")
 VERIFY_AFTER=$(verify_rate)
@@ -126,3 +124,18 @@ print(f"single-core verify_strict rate (the faster of before/after): {verify_rat
 print(f"ratio to the single-core verify rate: {rate / verify_rate:.2f} (goal ≥ 1.5)")
 print(f"B's peak RSS (VmHWM): {hwm_kb / 1024:.1f} MB (goal < 150)")
 PY
+
+# 0.2 beside ours: the same chain, from the same A, B no longer running.
+if ref02_available; then
+    kill "$B_PID"
+    wait "$B_PID" 2>/dev/null || true
+    REF_START=$(date +%s.%N)
+    ref02_node sync --consensus raft --peers "ws://127.0.0.1:$A_P2P"
+    REF_SECS=$(wait_for_tip "0.2" "$REF_API" "$REF_PID" "$BLOCKS" "$A_TIP" "$REF_START" "$REF02_WORK/sync.log")
+    REF_SECS=${REF_SECS%% *}
+    REF_HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$REF_PID/status")
+    echo "MiniLedger 0.2 reached A's tip in $REF_SECS s (from its start, node startup included);" \
+        "peak RSS $((REF_HWM_KB / 1024)) MB"
+    ratio_line "sync txs per second" "$(python3 -c "print(round($BLOCKS * $TXS_PER_BLOCK / $SYNC_SECS))")" \
+        "$(python3 -c "print(round($BLOCKS * $TXS_PER_BLOCK / $REF_SECS))")"
+fi

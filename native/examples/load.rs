@@ -12,12 +12,24 @@
 //! the last call of every sender must have a successful receipt (`failed_receipts` counts
 //! those that do not).
 //!
+//! `--payload node-set` posts `{key, value}` for the node to sign (the same keys and values
+//! as `set`): MiniLedger 0.2's only way to submit, so the benchmarks run it against both. Ours
+//! needs the operator token for it (`--token` or `--token-file <data-dir>/operator.token`).
+//! The node is the one sender and commits its transactions in the order it signed them, so
+//! the last answered hash of every stream being committed means all are. With `--rate`, 0.2
+//! has no `?wait=commit`: a watcher polls `GET /blocks/<next height>` every 2 ms and a
+//! transaction's latency runs from its scheduled time to the first poll showing its block.
+//!
 //! ```sh
 //! cargo run --release -p miniledger-native --example load -- --api http://127.0.0.1:3000
 //! ```
 
 use clap::Parser;
 use miniledger_core::{Keypair, PayloadBody, Transaction};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
@@ -44,6 +56,12 @@ struct Args {
     /// What each transaction does.
     #[arg(long, value_enum, default_value_t = Load::Set)]
     payload: Load,
+    /// The operator token sent with `--payload node-set` (`Authorization: Bearer`).
+    #[arg(long, conflicts_with = "token_file")]
+    token: Option<String>,
+    /// A file holding the operator token (our node's `<data-dir>/operator.token`).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -52,6 +70,14 @@ enum Load {
     Set,
     /// `token.transfer(to, 1)` (after one `token.mint`).
     Transfer,
+    /// `{key, value}` signed by the node (the keys and values of `set`).
+    NodeSet,
+}
+
+/// One request body, with its hash when we signed it (else the node's answer names it).
+struct Item {
+    hash: Option<String>,
+    json: String,
 }
 
 fn body(load: Load, sender: u64, n: u64) -> PayloadBody {
@@ -61,103 +87,89 @@ fn body(load: Load, sender: u64, n: u64) -> PayloadBody {
         args: serde_json::value::RawValue::from_string(args).expect("valid JSON"),
     };
     match load {
-        Load::Set => PayloadBody::state_set(format!("load:{sender}:{}", n % 10), &n.to_string())
-            .expect("valid JSON"),
+        Load::Set | Load::NodeSet => {
+            PayloadBody::state_set(format!("load:{sender}:{}", n % 10), &n.to_string())
+                .expect("valid JSON")
+        }
         Load::Transfer if n == 0 => invoke("mint", "[1000000000]".into()),
         Load::Transfer => invoke("transfer", format!(r#"["sink:{}", 1]"#, sender % 10)),
     }
+}
+
+/// `per_sender` items of stream `sender`: signed transactions, or `{key, value}` bodies.
+fn stream(args: &Args, now: u64, sender: u64, per_sender: u64) -> Vec<Item> {
+    if args.payload == Load::NodeSet {
+        // Distinct (key, value) per item: 0.2 may give two pending transactions one nonce,
+        // and equal payloads then one hash.
+        return (0..per_sender)
+            .map(|n| Item {
+                hash: None,
+                json: format!(r#"{{"key":"load:{sender}:{}","value":{n}}}"#, n % 10),
+            })
+            .collect();
+    }
+    let mut seed = [args.seed; 32];
+    seed[..8].copy_from_slice(&sender.to_le_bytes());
+    let key = Keypair::from_seed(seed);
+    (0..per_sender)
+        .map(|n| {
+            let tx = Transaction::new_signed(&key, n, now, body(args.payload, sender, n));
+            Item {
+                json: serde_json::to_string(&tx).expect("encodes"),
+                hash: Some(tx.hash),
+            }
+        })
+        .collect()
+}
+
+fn operator_token(args: &Args) -> std::io::Result<Option<String>> {
+    match (&args.token, &args.token_file) {
+        (Some(token), _) => Ok(Some(token.clone())),
+        (None, Some(file)) => Ok(Some(std::fs::read_to_string(file)?.trim().to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// POSTs `body` as JSON (with the operator token if any); panics on a refusal.
+fn post(agent: &ureq::Agent, url: &str, token: Option<&str>, body: &str) -> ureq::Response {
+    let mut request = agent.post(url).set("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.set("Authorization", &format!("Bearer {token}"));
+    }
+    request
+        .send_string(body)
+        .unwrap_or_else(|e| panic!("POST {url} failed: {e}"))
+}
+
+/// The hash the node answered for one `POST /tx`.
+fn answered_hash(response: ureq::Response) -> String {
+    let answer: serde_json::Value = response.into_json().expect("POST /tx answers JSON");
+    answer["hash"].as_str().expect("a hash").to_string()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
     let per_sender = args.txs.div_ceil(args.senders);
+    let token = operator_token(&args)?;
     // Sign everything before the clock starts: the node's rate is measured, not ours.
-    let streams: Vec<Vec<(String, String)>> = (0..args.senders)
-        .map(|s| {
-            let mut seed = [args.seed; 32];
-            seed[..8].copy_from_slice(&s.to_le_bytes());
-            let key = Keypair::from_seed(seed);
-            (0..per_sender)
-                .map(|n| {
-                    let tx = Transaction::new_signed(&key, n, now, body(args.payload, s, n));
-                    (
-                        tx.hash.clone(),
-                        serde_json::to_string(&tx).expect("encodes"),
-                    )
-                })
-                .collect()
-        })
+    let streams: Vec<Vec<Item>> = (0..args.senders)
+        .map(|s| stream(&args, now, s, per_sender))
         .collect();
     let total: usize = streams.iter().map(Vec::len).sum();
     if let Some(rate) = args.rate {
-        return latency(&args, &streams, rate);
+        return latency(&args, &streams, rate, token.as_deref());
     }
-    let url = if args.batch > 1 {
-        format!("{}/txs", args.api)
-    } else {
-        format!("{}/tx", args.api)
-    };
     let started = Instant::now();
-    std::thread::scope(|s| {
-        for c in 0..args.clients {
-            let (streams, url) = (&streams, &url);
-            s.spawn(move || {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(Duration::from_secs(30))
-                    .build();
-                let mine: Vec<&str> = (streams.iter().skip(c).step_by(args.clients))
-                    .flatten()
-                    .map(|(_, json)| json.as_str())
-                    .collect();
-                for chunk in mine.chunks(args.batch.max(1)) {
-                    let body = if args.batch > 1 {
-                        format!("[{}]", chunk.join(","))
-                    } else {
-                        chunk[0].to_string()
-                    };
-                    let result = agent
-                        .post(url)
-                        .set("Content-Type", "application/json")
-                        .send_string(&body);
-                    match result {
-                        Err(e) => panic!("POST {url} failed: {e}"),
-                        Ok(r) if args.batch > 1 => {
-                            let answers: Vec<serde_json::Value> =
-                                r.into_json().expect("POST /txs answers an array");
-                            if let Some(refused) = answers.iter().find(|a| a.get("error").is_some())
-                            {
-                                panic!("POST /txs refused a transaction: {refused}");
-                            }
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            });
-        }
-    });
+    let last_hashes = submit(&args, &streams, token.as_deref());
     let submitted = started.elapsed();
-    // Committed when the last transaction of every sender is (nonce order).
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(30))
-        .build();
-    let mut failed_receipts = 0;
-    for stream in &streams {
-        let (hash, _) = stream.last().expect("non-empty");
-        loop {
-            let answer = agent.get(&format!("{}/tx/{hash}", args.api)).call();
-            if let Ok(r) = answer {
-                let v: serde_json::Value = r.into_json()?;
-                if v.get("blockHeight").is_some() {
-                    if args.payload == Load::Transfer && v["receipt"]["status"] != "success" {
-                        failed_receipts += 1;
-                    }
-                    break;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    let failed_receipts = await_commits(&args, &last_hashes)?;
     let committed = started.elapsed();
     if args.payload == Load::Transfer {
         println!("failed_receipts {failed_receipts}");
@@ -173,40 +185,137 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `--rate`: scheduled posts with `?wait=commit`; prints latency percentiles.
-fn latency(
-    args: &Args,
-    streams: &[Vec<(String, String)>],
-    rate: f64,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let url = format!("{}/tx?wait=commit", args.api);
-    let interval = Duration::from_secs_f64(args.clients as f64 / rate);
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..args.clients)
+/// Posts every stream from the clients (stream `i` from client `i % clients`); returns the
+/// hash of each stream's last transaction.
+fn submit(args: &Args, streams: &[Vec<Item>], token: Option<&str>) -> Vec<String> {
+    let url = if args.batch > 1 {
+        format!("{}/txs", args.api)
+    } else {
+        format!("{}/tx", args.api)
+    };
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..args.clients)
             .map(|c| {
                 let url = &url;
                 s.spawn(move || {
-                    let agent = ureq::AgentBuilder::new()
-                        .timeout(Duration::from_secs(30))
-                        .build();
+                    let agent = agent();
+                    // (is the last of its stream, item)
+                    let mine: Vec<(bool, &Item)> = (streams.iter().skip(c).step_by(args.clients))
+                        .flat_map(|stream| {
+                            let last = stream.len() - 1;
+                            stream
+                                .iter()
+                                .enumerate()
+                                .map(move |(i, item)| (i == last, item))
+                        })
+                        .collect();
+                    let mut last_hashes = Vec::new();
+                    for chunk in mine.chunks(args.batch.max(1)) {
+                        if args.batch > 1 {
+                            let jsons: Vec<&str> =
+                                chunk.iter().map(|(_, i)| i.json.as_str()).collect();
+                            let body = format!("[{}]", jsons.join(","));
+                            let answers: Vec<serde_json::Value> = post(&agent, url, token, &body)
+                                .into_json()
+                                .expect("POST /txs answers an array");
+                            if let Some(refused) = answers.iter().find(|a| a.get("error").is_some())
+                            {
+                                panic!("POST /txs refused a transaction: {refused}");
+                            }
+                            for ((last, item), answer) in chunk.iter().zip(&answers) {
+                                if *last {
+                                    let hash = item
+                                        .hash
+                                        .clone()
+                                        .or_else(|| answer["hash"].as_str().map(str::to_string));
+                                    last_hashes.push(hash.expect("a hash"));
+                                }
+                            }
+                        } else {
+                            let (last, item) = chunk[0];
+                            let response = post(&agent, url, token, &item.json);
+                            if last {
+                                last_hashes.push(match &item.hash {
+                                    Some(hash) => hash.clone(),
+                                    None => answered_hash(response),
+                                });
+                            }
+                        }
+                    }
+                    last_hashes
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("client"))
+            .collect()
+    })
+}
+
+/// Waits until every hash is committed (`GET /tx/:hash` finds it, not pending); returns how many
+/// of them have a failed receipt (`--payload transfer`).
+fn await_commits(args: &Args, hashes: &[String]) -> Result<usize, Box<dyn std::error::Error>> {
+    let agent = agent();
+    let mut failed_receipts = 0;
+    for hash in hashes {
+        loop {
+            let answer = agent.get(&format!("{}/tx/{hash}", args.api)).call();
+            if let Ok(r) = answer {
+                let v: serde_json::Value = r.into_json()?;
+                // Ours answers a pending transaction `status: "pending"`; 0.2 knows only
+                // committed ones (404 before), without `blockHeight`.
+                if v["status"] != "pending" {
+                    if args.payload == Load::Transfer && v["receipt"]["status"] != "success" {
+                        failed_receipts += 1;
+                    }
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(failed_receipts)
+}
+
+/// `--rate`: scheduled posts, each timed to its commit (`?wait=commit`, or for `node-set` the
+/// block watcher); prints latency percentiles.
+fn latency(
+    args: &Args,
+    streams: &[Vec<Item>],
+    rate: f64,
+    token: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let watcher = (args.payload == Load::NodeSet)
+        .then(|| BlockWatcher::start(&args.api))
+        .transpose()?;
+    let url = match watcher {
+        Some(_) => format!("{}/tx", args.api),
+        None => format!("{}/tx?wait=commit", args.api),
+    };
+    let interval = Duration::from_secs_f64(args.clients as f64 / rate);
+    let started = Instant::now();
+    // Per transaction: its latency (waited for), or its hash and scheduled time (watched).
+    let sent: Vec<Result<Duration, (String, Instant)>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..args.clients)
+            .map(|c| {
+                let (url, watched) = (&url, watcher.is_some());
+                s.spawn(move || {
+                    let agent = agent();
                     // Stagger the clients over one interval.
                     let mut due = started + interval.mul_f64(c as f64 / args.clients as f64);
                     let mut out = Vec::new();
                     for stream in streams.iter().skip(c).step_by(args.clients) {
-                        for (_, json) in stream {
+                        for item in stream {
                             let now = Instant::now();
                             if due > now {
                                 std::thread::sleep(due - now);
                             }
-                            let result = agent
-                                .post(url)
-                                .set("Content-Type", "application/json")
-                                .send_string(json);
-                            if let Err(e) = result {
-                                panic!("POST /tx?wait=commit failed: {e}");
-                            }
-                            out.push(due.elapsed());
+                            let response = post(&agent, url, token, &item.json);
+                            out.push(match watched {
+                                true => Err((answered_hash(response), due)),
+                                false => Ok(due.elapsed()),
+                            });
                             due += interval;
                         }
                     }
@@ -219,6 +328,14 @@ fn latency(
             .flat_map(|w| w.join().expect("client"))
             .collect()
     });
+    let mut latencies = match watcher {
+        Some(watcher) => {
+            let scheduled: Vec<(String, Instant)> =
+                sent.into_iter().filter_map(Result::err).collect();
+            watcher.latencies(&scheduled)
+        }
+        None => sent.into_iter().filter_map(Result::ok).collect(),
+    };
     let elapsed = started.elapsed();
     latencies.sort();
     let pct = |p: f64| {
@@ -236,4 +353,74 @@ fn latency(
     println!("latency_p99_ms {:.1}", pct(0.99));
     println!("latency_max_ms {:.1}", pct(1.0));
     Ok(())
+}
+
+/// When each transaction was first seen committed: polls `GET /blocks/<next height>` (the
+/// same on 0.2 and ours) from the current tip on, every 2 ms while there is no new block.
+struct BlockWatcher {
+    seen: Arc<Mutex<HashMap<String, Instant>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+const WATCH_POLL: Duration = Duration::from_millis(2);
+const WATCH_LIMIT: Duration = Duration::from_secs(120);
+
+impl BlockWatcher {
+    fn start(api: &str) -> Result<BlockWatcher, Box<dyn std::error::Error>> {
+        let agent = agent();
+        let status: serde_json::Value = agent.get(&format!("{api}/status")).call()?.into_json()?;
+        let mut next = status["chainHeight"]
+            .as_u64()
+            .ok_or("no chainHeight in /status")?
+            + 1;
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (api, seen_by_thread, stop_thread) = (api.to_string(), seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stop_thread.load(Ordering::Relaxed) {
+                let block: Option<serde_json::Value> = (agent.get(&format!("{api}/blocks/{next}")))
+                    .call()
+                    .ok()
+                    .and_then(|r| r.into_json().ok());
+                let Some(block) = block else {
+                    std::thread::sleep(WATCH_POLL);
+                    continue;
+                };
+                let at = Instant::now();
+                let mut seen = seen_by_thread.lock().expect("watcher lock");
+                for tx in block["transactions"].as_array().into_iter().flatten() {
+                    if let Some(hash) = tx["hash"].as_str() {
+                        seen.insert(hash.to_string(), at);
+                    }
+                }
+                next += 1;
+            }
+        });
+        Ok(BlockWatcher { seen, stop, thread })
+    }
+
+    /// Each (hash, scheduled time)'s latency, once all are seen; panics after `WATCH_LIMIT`.
+    fn latencies(self, scheduled: &[(String, Instant)]) -> Vec<Duration> {
+        let deadline = Instant::now() + WATCH_LIMIT;
+        let latencies = loop {
+            let seen = self.seen.lock().expect("watcher lock");
+            let found: Option<Vec<Duration>> = scheduled
+                .iter()
+                .map(|(hash, due)| seen.get(hash).map(|at| at.saturating_duration_since(*due)))
+                .collect();
+            if let Some(found) = found {
+                break found;
+            }
+            drop(seen);
+            assert!(
+                Instant::now() < deadline,
+                "transactions not committed within {WATCH_LIMIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("watcher");
+        latencies
+    }
 }

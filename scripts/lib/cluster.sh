@@ -7,6 +7,8 @@
 #   ... "$EXAMPLES/load" --api "$LEADER_API" ...
 #   cluster_cpu_times             # CPU time each node used so far
 
+source "$(dirname "${BASH_SOURCE[0]}")/util.sh"
+
 CLUSTER_WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-cluster.XXXXXX")
 PIDS=()
 APIS=()
@@ -19,19 +21,6 @@ cluster_stop() {
     rm -rf "$CLUSTER_WORK"
 }
 trap cluster_stop EXIT
-
-# N free loopback ports, printed on one line.
-free_ports() {
-    python3 -c '
-import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*(x.getsockname()[1] for x in s))' "$1"
-}
-
-json_field() {
-    python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
-}
 
 # cluster_start BIN N: N = 1 starts a solo validator, N > 1 a Raft cluster of N validators.
 cluster_start() {
