@@ -3,7 +3,8 @@
 # and a concurrent REST client (native/examples/load.rs) posting pre-signed transactions to the
 # leader. Prints committed transactions per second at saturation, the ratio to
 # 2 cores / (3 nodes x one signature verification), and commit latency p50/p99 at a fixed rate
-# (POST /tx?wait=commit).
+# (POST /tx?wait=commit). SPREAD=1 spreads the clients over all three validators instead (the
+# followers forward to the leader), for both phases.
 #
 # Then, when MiniLedger 0.2 can be had (scripts/lib/reference.sh; REF02=0 skips), the same
 # three-validator work on both: `{key, value}` signed by the node (0.2 takes nothing else),
@@ -12,7 +13,7 @@
 # its saturation; commits seen by polling /blocks, 0.2 having no ?wait=commit); prints
 # `ratio ours/0.2` for throughput and latency p50/p99.
 #
-#   TXS=30000 SENDERS=300 CLIENTS=64 RATE=1000 RATE_TXS=10000 BATCH=1 scripts/bench-raft.sh
+#   TXS=30000 SENDERS=300 CLIENTS=64 RATE=1000 RATE_TXS=10000 BATCH=1 SPREAD=0 scripts/bench-raft.sh
 #   NODE_SET_TXS=20000 REF_TXS=3000 REF_CLIENTS=8 REF_RATE=50 REF_RATE_TXS=500 REF_RATE_CLIENTS=16
 #   BIN=path/miniledger EXAMPLES=path/examples: given release builds (load, verify_rate)
 set -euo pipefail
@@ -42,12 +43,19 @@ fi
 cluster_start "$BIN" 3
 API=$LEADER_API
 echo "leader: $API"
+SPREAD_ARGS=()
+if [[ "${SPREAD:-0}" == 1 ]]; then
+    FOLLOWERS=()
+    for api in "${APIS[@]}"; do [[ "$api" != "$API" ]] && FOLLOWERS+=("$api"); done
+    SPREAD_ARGS=(--spread "$(IFS=,; echo "${FOLLOWERS[*]}")")
+    echo "clients spread over the leader and ${FOLLOWERS[*]}"
+fi
 
 "$EXAMPLES/load" --api "$API" --txs "$TXS" --senders "$SENDERS" --clients "$CLIENTS" --seed 1 --batch "$BATCH" \
-    | tee "$CLUSTER_WORK/load.out"
+    "${SPREAD_ARGS[@]}" | tee "$CLUSTER_WORK/load.out"
 HEIGHT=$(curl -sf "$API/status" | json_field height)
 "$EXAMPLES/load" --api "$API" --txs "$RATE_TXS" --senders "$CLIENTS" --clients "$CLIENTS" --seed 2 \
-    --rate "$RATE" | tee "$CLUSTER_WORK/latency.out"
+    --rate "$RATE" "${SPREAD_ARGS[@]}" | tee "$CLUSTER_WORK/latency.out"
 # Every validator reaches the same tip (followers learn the last commit with the next message).
 echo "distinct tips across the validators: $(cluster_converge)"
 VERIFY_RATE=$("$EXAMPLES/verify_rate" --count 20000 | awk '/^verifies_per_sec/ {print $2}')

@@ -20,6 +20,8 @@
 //! has no `?wait=commit`: a watcher polls `GET /blocks/<next height>` every 2 ms and a
 //! transaction's latency runs from its scheduled time to the first poll showing its block.
 //!
+//! `--spread API,…` spreads the clients over more nodes (a follower forwards to the leader).
+//!
 //! ```sh
 //! cargo run --release -p miniledger-native --example load -- --api http://127.0.0.1:3000
 //! ```
@@ -62,6 +64,21 @@ struct Args {
     /// A file holding the operator token (our node's `<data-dir>/operator.token`).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// More nodes' APIs (comma-separated) to spread the clients over, client `c` posting to the
+    /// `c % n`-th of `--api` and these: a follower forwards to the leader. Signed payloads only
+    /// (each node signs `node-set` with its own key and token). Commits are awaited at `--api`.
+    #[arg(long, value_delimiter = ',')]
+    spread: Vec<String>,
+}
+
+impl Args {
+    /// The API client `c` posts to.
+    fn api_of(&self, client: usize) -> &str {
+        match client % (1 + self.spread.len()) {
+            0 => &self.api,
+            n => &self.spread[n - 1],
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -155,6 +172,11 @@ fn answered_hash(response: ureq::Response) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if args.payload == Load::NodeSet && !args.spread.is_empty() {
+        return Err(
+            "--spread takes signed payloads only: each node signs node-set with its own key".into(),
+        );
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
     let per_sender = args.txs.div_ceil(args.senders);
     let token = operator_token(&args)?;
@@ -188,16 +210,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Posts every stream from the clients (stream `i` from client `i % clients`); returns the
 /// hash of each stream's last transaction.
 fn submit(args: &Args, streams: &[Vec<Item>], token: Option<&str>) -> Vec<String> {
-    let url = if args.batch > 1 {
-        format!("{}/txs", args.api)
-    } else {
-        format!("{}/tx", args.api)
-    };
+    let path = if args.batch > 1 { "txs" } else { "tx" };
     std::thread::scope(|s| {
         let clients: Vec<_> = (0..args.clients)
             .map(|c| {
-                let url = &url;
+                let url = format!("{}/{path}", args.api_of(c));
                 s.spawn(move || {
+                    let url = &url;
                     let agent = agent();
                     // (is the last of its stream, item)
                     let mine: Vec<(bool, &Item)> = (streams.iter().skip(c).step_by(args.clients))
@@ -289,9 +308,9 @@ fn latency(
     let watcher = (args.payload == Load::NodeSet)
         .then(|| BlockWatcher::start(&args.api))
         .transpose()?;
-    let url = match watcher {
-        Some(_) => format!("{}/tx", args.api),
-        None => format!("{}/tx?wait=commit", args.api),
+    let path = match watcher {
+        Some(_) => "tx",
+        None => "tx?wait=commit",
     };
     let interval = Duration::from_secs_f64(args.clients as f64 / rate);
     let started = Instant::now();
@@ -299,8 +318,9 @@ fn latency(
     let sent: Vec<Result<Duration, (String, Instant)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..args.clients)
             .map(|c| {
-                let (url, watched) = (&url, watcher.is_some());
+                let (url, watched) = (format!("{}/{path}", args.api_of(c)), watcher.is_some());
                 s.spawn(move || {
+                    let url = &url;
                     let agent = agent();
                     // Stagger the clients over one interval.
                     let mut due = started + interval.mul_f64(c as f64 / args.clients as f64);
