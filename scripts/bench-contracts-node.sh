@@ -34,12 +34,12 @@ for round in $(seq "$ROUNDS"); do
     for payload in set transfer; do
         out=$CLUSTER_WORK/$payload.$round
         cpu_before=$(cluster_cpu_seconds)
-        rate=$("$EXAMPLES/load" --api "$LEADER_API" --txs "$TXS" --senders "$SENDERS" \
-            --clients "$CLIENTS" --seed "$SEED" --payload "$payload" | tee "$out" |
-            awk '/^committed_per_sec/ {print $2}')
+        "$EXAMPLES/load" --api "$LEADER_API" --txs "$TXS" --senders "$SENDERS" \
+            --clients "$CLIENTS" --seed "$SEED" --payload "$payload" >"$out"
+        rate=$(figure "$out" committed_per_sec)
         # The validators' CPU per transaction: steadier than the rate on a shared machine.
         cpu_us=$(python3 -c "print(round(($(cluster_cpu_seconds) - $cpu_before) * 1e6 / $TXS))")
-        failed=$(awk '/^failed_receipts/ {print $2}' "$out")
+        failed=$(figure "$out" failed_receipts)
         echo "round $round $payload: $rate committed/s, ${cpu_us} µs of validator CPU per tx${failed:+ (failed receipts: $failed)}"
         echo "$payload $rate $cpu_us" >>"$RATES"
         SEED=$((SEED + 1))

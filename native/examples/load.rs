@@ -72,12 +72,13 @@ struct Args {
 }
 
 impl Args {
-    /// The API client `c` posts to.
-    fn api_of(&self, client: usize) -> &str {
-        match client % (1 + self.spread.len()) {
+    /// The URL of `path` at the API client `c` posts to.
+    fn url_of(&self, client: usize, path: &str) -> String {
+        let api = match client % (1 + self.spread.len()) {
             0 => &self.api,
             n => &self.spread[n - 1],
-        }
+        };
+        format!("{api}/{path}")
     }
 }
 
@@ -116,12 +117,17 @@ fn body(load: Load, sender: u64, n: u64) -> PayloadBody {
 /// `per_sender` items of stream `sender`: signed transactions, or `{key, value}` bodies.
 fn stream(args: &Args, now: u64, sender: u64, per_sender: u64) -> Vec<Item> {
     if args.payload == Load::NodeSet {
-        // Distinct (key, value) per item: 0.2 may give two pending transactions one nonce,
-        // and equal payloads then one hash.
+        // `set`'s key and value, distinct per item: 0.2 may give two pending transactions one
+        // nonce, and equal payloads then one hash.
         return (0..per_sender)
-            .map(|n| Item {
-                hash: None,
-                json: format!(r#"{{"key":"load:{sender}:{}","value":{n}}}"#, n % 10),
+            .map(|n| {
+                let PayloadBody::StateSet { key, value } = body(Load::Set, sender, n) else {
+                    unreachable!("`set` bodies are state:set");
+                };
+                Item {
+                    hash: None,
+                    json: serde_json::json!({ "key": key, "value": value }).to_string(),
+                }
             })
             .collect();
     }
@@ -214,7 +220,7 @@ fn submit(args: &Args, streams: &[Vec<Item>], token: Option<&str>) -> Vec<String
     std::thread::scope(|s| {
         let clients: Vec<_> = (0..args.clients)
             .map(|c| {
-                let url = format!("{}/{path}", args.api_of(c));
+                let url = args.url_of(c, path);
                 s.spawn(move || {
                     let url = &url;
                     let agent = agent();
@@ -318,7 +324,7 @@ fn latency(
     let sent: Vec<Result<Duration, (String, Instant)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..args.clients)
             .map(|c| {
-                let (url, watched) = (format!("{}/{path}", args.api_of(c)), watcher.is_some());
+                let (url, watched) = (args.url_of(c, path), watcher.is_some());
                 s.spawn(move || {
                     let url = &url;
                     let agent = agent();

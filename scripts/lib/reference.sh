@@ -146,9 +146,6 @@ ratio_line() {
     python3 -c 'import sys; w, a, b = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]); print(f"ratio ours/0.2 {w}: {a / b:.3g} ({a:g} / {b:g})")' "$1" "$2" "$3"
 }
 
-# figure FILE KEY: the value of a `key value` line of load's output.
-figure() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
-
 # node_set_load OUT API TXS [load arguments...]: the node-signed workload against API: TXS
 # transactions at saturation (OUT.load), then, if REF_RATE > 0, REF_RATE_TXS at REF_RATE tx/s
 # (OUT.latency). Needs EXAMPLES (the load client) and SENDERS.

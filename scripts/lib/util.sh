@@ -13,3 +13,6 @@ print(*(x.getsockname()[1] for x in s))' "$1"
 json_field() {
     python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
+
+# figure FILE KEY: the value of a `key value` line of load's output.
+figure() { awk -v k="$2" '$1 == k {print $2}' "$1"; }

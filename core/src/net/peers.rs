@@ -131,6 +131,13 @@ pub struct PeerSummary {
     pub authenticated: bool,
 }
 
+impl PeerSummary {
+    /// Which limit it counts against.
+    pub fn kind(&self) -> PeerKind {
+        PeerKind::of(self.light)
+    }
+}
+
 /// A peer's misbehaviour record, for `/peers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Misbehaviour {
@@ -238,8 +245,7 @@ impl PeerManager {
 
     /// Connected peers of one kind.
     pub fn count(&self, kind: PeerKind) -> usize {
-        let light = kind == PeerKind::Light;
-        self.peers.values().filter(|p| p.light == light).count()
+        self.peers.values().filter(|p| p.kind() == kind).count()
     }
 
     /// The most peers of `kind` connected at once.
@@ -478,8 +484,7 @@ impl PeerManager {
     /// Sends to every connected peer of `kind`, encoding the frame once (one frame shared by
     /// a thousand light peers, not a thousand copies).
     pub fn broadcast_to(&mut self, kind: PeerKind, message: &Message, now: u64) {
-        let light = kind == PeerKind::Light;
-        self.broadcast_where(message, now, |p| p.light == light);
+        self.broadcast_where(message, now, |p| p.kind() == kind);
     }
 
     fn broadcast_where(&mut self, message: &Message, now: u64, to: impl Fn(&PeerSummary) -> bool) {
