@@ -32,16 +32,16 @@ fn entry(value: &str, version: u64) -> StateEntry {
     }
 }
 
-fn proof_of(tree: &MemoryTree, key: &str) -> (Option<Vec<u8>>, StateProof) {
-    prove(tree, tree.version(), key).expect("proof")
+fn proof_of(tree: &MemoryTree, key: &str, entry: Option<&StateEntry>) -> StateProof {
+    prove(tree, tree.version(), key, entry).expect("proof")
 }
 
 #[test]
 fn empty_state_has_the_zero_root_and_proves_absence() {
     let tree = MemoryTree::default();
     assert_eq!(tree.root().unwrap(), ZERO_HASH);
-    let (value, proof) = proof_of(&tree, "anything");
-    assert_eq!(value, None);
+    let proof = proof_of(&tree, "anything", None);
+    assert!(prove(&tree, tree.version(), "anything", Some(&entry("1", 1))).is_err());
     verify(ZERO_HASH, "anything", None, &proof).expect("absent from the empty state");
     assert!(verify(ZERO_HASH, "anything", Some(&entry("1", 1)), &proof).is_err());
 }
@@ -108,11 +108,15 @@ fn proofs_bind_value_and_version_and_survive_the_wire() {
         .unwrap();
     let root = tree.root().unwrap();
 
-    let (value, proof) = proof_of(&tree, "k2");
-    assert_eq!(
-        value.as_deref(),
-        Some(&br#"{"value":true,"version":4}"#[..])
-    );
+    let proof = proof_of(&tree, "k2", Some(&entry("true", 4)));
+    // The tree keeps no values: the caller's entry must be the one the leaf commits to.
+    for wrong in [Some(entry("true", 5)), Some(entry("false", 4)), None] {
+        assert!(
+            prove(&tree, tree.version(), "k2", wrong.as_ref()).is_err(),
+            "{wrong:?}"
+        );
+    }
+    assert!(prove(&tree, tree.version(), "missing", Some(&entry("1", 1))).is_err());
     let proof = decode_proof(&encode_proof(&proof)).expect("round trip");
     verify(&root, "k2", Some(&entry("true", 4)), &proof).expect("inclusion");
     assert!(
@@ -129,12 +133,11 @@ fn proofs_bind_value_and_version_and_survive_the_wire() {
         "other key"
     );
 
-    let (value, proof) = proof_of(&tree, "missing");
-    assert_eq!(value, None);
+    let proof = proof_of(&tree, "missing", None);
     verify(&root, "missing", None, &proof).expect("exclusion");
 
     // A proof for an older root does not verify against the new one.
-    let (_, old_proof) = proof_of(&tree, "k1");
+    let old_proof = proof_of(&tree, "k1", Some(&entry(r#"{"n":1}"#, 1)));
     tree.apply(&delta([set("k1", r#"{"n":2}"#, 2)])).unwrap();
     assert!(verify(
         &tree.root().unwrap(),
@@ -166,7 +169,7 @@ fn deleting_everything_returns_to_the_zero_root_and_the_tree_goes_on() {
     let again = tree.apply(&delta([set("a", "1", 1)])).unwrap().0;
     let mut fresh = MemoryTree::default();
     assert_eq!(again, fresh.apply(&delta([set("a", "1", 1)])).unwrap().0);
-    let (_, proof) = proof_of(&tree, "b");
+    let proof = proof_of(&tree, "b", None);
     verify(&again, "b", None, &proof).expect("b is gone");
 }
 
@@ -190,7 +193,7 @@ fn stale_nodes_are_pruned_so_the_tree_is_bounded_by_the_state() {
         after_first_round,
         "rewriting the same keys 50 times must not grow the tree"
     );
-    let (_, proof) = proof_of(&tree, "key-7");
+    let proof = proof_of(&tree, "key-7", Some(&entry("50", 50)));
     verify(
         &tree.root().unwrap(),
         "key-7",
@@ -253,18 +256,19 @@ fn batched_updates_build_the_same_tree_as_key_by_key_ones() {
         seed % n
     };
     let (mut batched, mut reference) = (MemoryTree::default(), MemoryTree::default());
-    let mut present = std::collections::BTreeSet::new();
+    let mut present = std::collections::BTreeMap::new();
     for block in 1..=300u64 {
         let deletes = block % 3 == 0;
         let mut writes = StateDelta::default();
         for _ in 0..1 + next(40) {
             let key = format!("k{}", next(2_000));
-            if deletes && next(2) == 0 && present.contains(&key) {
+            if deletes && next(2) == 0 && present.contains_key(&key) {
                 present.remove(&key);
                 writes.insert(key, None);
             } else {
-                present.insert(key.clone());
-                writes.insert(key, Some(entry(&block.to_string(), block)));
+                let written = entry(&block.to_string(), block);
+                present.insert(key.clone(), written.clone());
+                writes.insert(key, Some(written));
             }
         }
         let (root, _) = batched.apply(&writes).unwrap();
@@ -282,10 +286,9 @@ fn batched_updates_build_the_same_tree_as_key_by_key_ones() {
             "block {block}: the same nodes are kept"
         );
     }
-    for key in present.iter().take(50) {
-        let (value, proof) = proof_of(&batched, key);
-        assert!(value.is_some());
-        let (_, reference_proof) = proof_of(&reference, key);
+    for (key, written) in present.iter().take(50) {
+        let proof = proof_of(&batched, key, Some(written));
+        let reference_proof = proof_of(&reference, key, Some(written));
         assert_eq!(encode_proof(&proof), encode_proof(&reference_proof));
     }
 }

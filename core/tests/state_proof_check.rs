@@ -43,9 +43,9 @@ fn agrees_with_jmt_on_present_and_absent_keys() {
         let root = tree.root().unwrap();
         for i in 0..size.min(40) {
             let key = format!("key-{i}");
-            let (_, proof) = prove(&tree, tree.version(), &key).unwrap();
-            let hex = encode_proof(&proof);
             let right = entry(&i.to_string(), 1 + i as u64 % 3);
+            let proof = prove(&tree, tree.version(), &key, Some(&right)).unwrap();
+            let hex = encode_proof(&proof);
             assert!(both(&root, &key, Some(&right), &hex), "{key} proven");
             assert!(!both(
                 &root,
@@ -64,8 +64,7 @@ fn agrees_with_jmt_on_present_and_absent_keys() {
         }
         for i in 0..20 {
             let key = format!("absent-{i}");
-            let (value, proof) = prove(&tree, tree.version(), &key).unwrap();
-            assert!(value.is_none());
+            let proof = prove(&tree, tree.version(), &key, None).unwrap();
             let hex = encode_proof(&proof);
             assert!(both(&root, &key, None, &hex), "{key} proven absent");
             assert!(!both(&root, &key, Some(&entry("1", 1)), &hex));
@@ -77,9 +76,8 @@ fn agrees_with_jmt_on_present_and_absent_keys() {
 fn agrees_with_jmt_on_every_corrupted_byte() {
     let tree = tree_with(50);
     let root = tree.root().unwrap();
-    for key in ["key-7", "absent-3"] {
-        let (value, proof) = prove(&tree, tree.version(), key).unwrap();
-        let claimed = value.map(|_| entry("7", 2));
+    for (key, claimed) in [("key-7", Some(entry("7", 2))), ("absent-3", None)] {
+        let proof = prove(&tree, tree.version(), key, claimed.as_ref()).unwrap();
         let hex = encode_proof(&proof);
         assert!(both(&root, key, claimed.as_ref(), &hex));
         let bytes = miniledger_core::hex::decode_vec(&hex).unwrap();

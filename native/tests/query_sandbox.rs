@@ -42,7 +42,6 @@ fn internal_tables_are_refused_whatever_the_query_shape() {
         ("SELECT * FROM raft_state", "\"raft_state\""),
         ("SELECT * FROM raft_log", "\"raft_log\""),
         ("SELECT * FROM state_nodes", "\"state_nodes\""),
-        ("SELECT * FROM state_leaves", "\"state_leaves\""),
         ("SELECT * FROM block_terms", "\"block_terms\""),
         ("SELECT * FROM sqlite_master", "sqlite_master"),
         ("SELECT sql FROM sqlite_schema", "sqlite_"),

@@ -639,7 +639,35 @@ fn a_layout_3_database_is_upgraded() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "4");
+    assert_eq!(version, "5");
+}
+
+#[test]
+fn a_layout_4_database_is_upgraded() {
+    let dir = TempDir::new().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    commit(&mut store, vec![set(&key(1), 0, "x", "1")]);
+    drop(store);
+    // Layout 4 kept a copy of every value for the state tree.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE state_leaves (key_hash BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+         UPDATE meta SET value = '4' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(dir.path()).unwrap();
+    commit(&mut store, vec![set(&key(1), 1, "x", "2")]);
+    assert_eq!(store.height(), 2);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!tables.contains(&"state_leaves".to_string()), "{tables:?}");
 }
 
 #[test]

@@ -15,6 +15,11 @@
 //!
 //! Storage stays with the caller (sans-IO): reads go through jmt's [`TreeReader`], writes come
 //! out as a [`TreeUpdateBatch`] to persist with the block. [`MemoryTree`] is the in-memory store.
+//!
+//! Only nodes are kept, not leaf values: a leaf holds its value's hash, updates never read
+//! values, and the value itself is the world state's entry (which the caller stores anyway).
+//! [`prove`] takes the entry from the caller. Keeping a second copy of every value keyed by a
+//! random hash cost a random B-tree insert per new key, whose price grew with the state.
 
 use super::{StateDelta, StateEntry};
 use crate::hash::ZERO_HASH;
@@ -109,18 +114,82 @@ pub fn update(
     })
 }
 
-/// The leaf value stored for `key` in tree `version` (None: absent) and its proof. `version`
-/// None means nothing was ever written: the state is empty and so is the proof.
+/// The proof of `key`'s `entry` (None: absent) in tree `version` (None: nothing was ever
+/// written, the state is empty and so is the proof). `entry` is the caller's world-state entry
+/// for `key` in that version; a tree that holds the key while `entry` is None (or the reverse)
+/// is an error, as is a stored leaf whose hash is not `entry`'s.
 pub fn prove(
     reader: &impl TreeReader,
     version: Option<Version>,
     key: &str,
-) -> Result<(Option<Vec<u8>>, StateProof), CommitmentError> {
-    match version {
-        Some(version) => Sha256Jmt::new(reader)
-            .get_with_proof(key_hash(key), version)
-            .map_err(tree_error),
-        None => Ok((None, empty_proof())),
+    entry: Option<&StateEntry>,
+) -> Result<StateProof, CommitmentError> {
+    let Some(version) = version else {
+        return match entry {
+            None => Ok(empty_proof()),
+            Some(_) => Err(CommitmentError::Tree(format!(
+                "{key:?} has an entry but the state tree is empty"
+            ))),
+        };
+    };
+    let value = entry.map(leaf_value);
+    let with_value = WithValue {
+        base: reader,
+        key_hash: key_hash(key),
+        value: value.clone(),
+    };
+    let (found, proof) = Sha256Jmt::new(&with_value)
+        .get_with_proof(key_hash(key), version)
+        .map_err(tree_error)?;
+    match (found, &value) {
+        (None, None) => Ok(proof),
+        (Some(_), Some(value)) => {
+            let root = Sha256Jmt::new(reader)
+                .get_root_hash(version)
+                .map_err(tree_error)?;
+            proof
+                .verify(root, key_hash(key), Some(value))
+                .map_err(|e| {
+                    CommitmentError::Tree(format!(
+                        "{key:?}: the tree's leaf is not the entry's: {e}"
+                    ))
+                })?;
+            Ok(proof)
+        }
+        (None, Some(_)) => Err(CommitmentError::Tree(format!(
+            "{key:?} has an entry but no leaf in the state tree"
+        ))),
+        (Some(_), None) => unreachable!("the value given for the key is None"),
+    }
+}
+
+/// A reader answering jmt's value lookup for one key with the caller's value (jmt's
+/// `get_with_proof` fetches the value of the leaf it reaches; the tree stores none).
+struct WithValue<'a, R> {
+    base: &'a R,
+    key_hash: KeyHash,
+    value: Option<OwnedValue>,
+}
+
+impl<R: TreeReader> TreeReader for WithValue<'_, R> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        self.base.get_node_option(node_key)
+    }
+
+    fn get_value_option(
+        &self,
+        _: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(if key_hash == self.key_hash {
+            self.value.clone()
+        } else {
+            None
+        })
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
     }
 }
 
@@ -176,7 +245,6 @@ pub struct PendingTree<'a, R> {
     base: &'a R,
     /// `None`: pruned by a pending update.
     nodes: HashMap<NodeKey, Option<Node>>,
-    values: HashMap<KeyHash, Option<OwnedValue>>,
     version: Option<Version>,
 }
 
@@ -186,7 +254,6 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         PendingTree {
             base,
             nodes: HashMap::new(),
-            values: HashMap::new(),
             version: base_version,
         }
     }
@@ -197,7 +264,6 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         PendingTree {
             base,
             nodes: changes.nodes,
-            values: changes.values,
             version: changes.version,
         }
     }
@@ -257,9 +323,6 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         for (key, node) in batch.node_batch.nodes() {
             self.nodes.insert(key.clone(), Some(node.clone()));
         }
-        for ((_, key_hash), value) in batch.node_batch.values() {
-            self.values.insert(*key_hash, value.clone());
-        }
         self.version = Some(self.next_version());
     }
 
@@ -279,7 +342,6 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
                 }
             }
         }
-        self.values.extend(changes.values);
         if changes.version.is_some() {
             self.version = changes.version;
         }
@@ -290,12 +352,11 @@ impl<'a, R: TreeReader> PendingTree<'a, R> {
         self.nodes.values().filter(|n| n.is_some()).count()
     }
 
-    /// The net changes to persist: nodes to store (`Some`) or delete (`None`), leaf values to
-    /// store or delete, and the newest version.
+    /// The net changes to persist: nodes to store (`Some`) or delete (`None`), and the newest
+    /// version.
     pub fn into_changes(self) -> TreeChanges {
         TreeChanges {
             nodes: self.nodes,
-            values: self.values,
             version: self.version,
         }
     }
@@ -309,15 +370,9 @@ impl<R: TreeReader> TreeReader for PendingTree<'_, R> {
         }
     }
 
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        match self.values.get(&key_hash) {
-            Some(pending) => Ok(pending.clone()),
-            None => self.base.get_value_option(max_version, key_hash),
-        }
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        // The tree keeps no values (see the module's comment); `prove` supplies the one it needs.
+        Ok(None)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -339,7 +394,6 @@ impl<R> std::fmt::Debug for PendingTree<'_, R> {
 #[derive(Debug, Default)]
 pub struct TreeChanges {
     pub nodes: HashMap<NodeKey, Option<Node>>,
-    pub values: HashMap<KeyHash, Option<OwnedValue>>,
     /// The newest version (None: still nothing written).
     pub version: Option<Version>,
 }

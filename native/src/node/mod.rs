@@ -15,7 +15,7 @@ pub use apply::{apply_block, apply_blocks, apply_verified, ApplyError, Rules, Ru
 pub use clock::Clock;
 pub use inbox::{Closed, Commands};
 pub use miniledger_core::node::{Fatal, Status, SubmitError, WaitOutcome, PIPELINE};
-pub use produce::{seal, seal_run};
+pub use produce::{build_run, commit_run, seal, seal_run, BuiltRun};
 
 use crate::storage::Store;
 use crate::transport::{ConnHandle, Transport, TransportEvent};

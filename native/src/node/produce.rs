@@ -31,26 +31,48 @@ pub fn seal_run(
     key: &Keypair,
     batches: impl IntoIterator<Item = (u64, Vec<Transaction>)>,
 ) -> Result<Vec<Block>, ApplyError> {
+    let run = build_run(store, rules, key, batches)?;
+    commit_run(store, &run)?;
+    Ok(run.blocks)
+}
+
+/// Blocks built on the store's tip and their pipeline verdict (effects, the tree's net
+/// changes), not yet committed.
+pub struct BuiltRun {
+    pub blocks: Vec<Block>,
+    pub verdict: Verdict,
+}
+
+/// The first half of [`seal_run`]: builds and signs the blocks (execution, state-tree preview).
+pub fn build_run(
+    store: &Store,
+    rules: &Rules,
+    key: &Keypair,
+    batches: impl IntoIterator<Item = (u64, Vec<Transaction>)>,
+) -> Result<BuiltRun, ApplyError> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut verdict = Verdict::default();
-    {
-        let _snapshot = store.read_snapshot();
-        let mut pending = Pending::new(&*store, rules);
-        let mut parent = store.tip();
-        for (timestamp, txs) in batches {
-            let (block, prepared) = build(&pending, &parent, timestamp, txs, key)?;
-            verdict.accepted.push(pending.push(&block, prepared));
-            parent = block.header();
-            blocks.push(block);
-        }
-        verdict.tree = pending.into_tree_changes();
+    let _snapshot = store.read_snapshot();
+    let mut pending = Pending::new(store, rules);
+    let mut parent = store.tip();
+    for (timestamp, txs) in batches {
+        let (block, prepared) = build(&pending, &parent, timestamp, txs, key)?;
+        verdict.accepted.push(pending.push(&block, prepared));
+        parent = block.header();
+        blocks.push(block);
     }
-    let items = commit_items(&blocks, &verdict);
+    verdict.tree = pending.into_tree_changes();
+    Ok(BuiltRun { blocks, verdict })
+}
+
+/// The second half of [`seal_run`]: commits a built run in one SQLite transaction.
+pub fn commit_run(store: &mut Store, run: &BuiltRun) -> Result<(), ApplyError> {
+    let items = commit_items(&run.blocks, &run.verdict);
     if let (Some(first), Some(last)) = (items.first(), items.last()) {
         let (from, to) = (first.block.height, last.block.height);
         store
-            .commit_blocks(&items, Some(&verdict.tree))
+            .commit_blocks(&items, Some(&run.verdict.tree))
             .map_err(|error| ApplyError::StoreRun { from, to, error })?;
     }
-    Ok(blocks)
+    Ok(())
 }

@@ -90,12 +90,8 @@ impl TreeReader for RunReads<'_> {
         SqlTree(self.conn).get_node_option(node_key)
     }
 
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        SqlTree(self.conn).get_value_option(max_version, key_hash)
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(None) // no values are stored: see `SqlTree`
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

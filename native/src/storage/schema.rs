@@ -12,10 +12,13 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// Older layouts this node upgrades in place (3 added the Raft tables; 4 re-keyed the
-/// `transactions` table, rebuilt from the old one by `upgrade_transactions`).
-const UPGRADABLE: &[&str] = &["2", "3"];
+/// `transactions` table, rebuilt from the old one by `upgrade_transactions`; 5 dropped
+/// `state_leaves`, the state tree's copy of every value, which `world_state` holds).
+const UPGRADABLE: &[&str] = &["2", "3", "4"];
+/// Layouts whose `transactions` table is rebuilt on upgrade.
+const OLD_TRANSACTIONS_LAYOUTS: &[&str] = &["2", "3"];
 
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,10 +61,7 @@ CREATE TABLE IF NOT EXISTS state_nodes (
     key  BLOB PRIMARY KEY,
     node BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS state_leaves (
-    key_hash BLOB PRIMARY KEY,
-    value    BLOB NOT NULL
-) WITHOUT ROWID;
+DROP TABLE IF EXISTS state_leaves;
 CREATE TABLE IF NOT EXISTS raft_state (
     id        INTEGER PRIMARY KEY CHECK (id = 0),
     term      INTEGER NOT NULL,
@@ -155,9 +155,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             Some(found) if found == SCHEMA_VERSION.to_string() => {}
             Some(found) if UPGRADABLE.contains(&found.as_str()) => {
                 tracing::info!(from = %found, to = SCHEMA_VERSION, "upgrading the database layout");
-                tx.execute_batch(RENAME_OLD_TRANSACTIONS)
-                    .op("setting the old transactions table aside")?;
-                old_transactions = true;
+                if OLD_TRANSACTIONS_LAYOUTS.contains(&found.as_str()) {
+                    tx.execute_batch(RENAME_OLD_TRANSACTIONS)
+                        .op("setting the old transactions table aside")?;
+                    old_transactions = true;
+                }
             }
             Some(found) => {
                 return Err(StoreError::SchemaVersion {

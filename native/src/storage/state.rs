@@ -44,6 +44,14 @@ pub struct StateRecord {
 }
 
 impl StateRecord {
+    /// The entry as core's state step and state tree see it.
+    pub fn entry(&self) -> StateEntry {
+        StateEntry {
+            value: self.value.clone(),
+            version: self.version,
+        }
+    }
+
     fn from_row(row: &Row) -> rusqlite::Result<Self> {
         Ok(StateRecord {
             key: row.get(0)?,
@@ -203,10 +211,7 @@ pub(crate) fn only_key_value_writes(conn: &Connection) -> Result<bool, StoreErro
 impl StateView for Store {
     fn get(&self, key: &str) -> Option<StateEntry> {
         match self.state_entry(key) {
-            Ok(record) => record.map(|r| StateEntry {
-                value: r.value,
-                version: r.version,
-            }),
+            Ok(record) => record.as_ref().map(StateRecord::entry),
             Err(e) => {
                 self.note_read_failure(e);
                 None

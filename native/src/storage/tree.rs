@@ -1,8 +1,9 @@
 //! The state tree behind our `stateRoot` (core's `state::commitment`): its nodes
-//! (`state_nodes`, keyed by the borsh encoding of jmt's node key) and leaf values
-//! (`state_leaves`, by key hash), written in the block's SQLite transaction. Only the newest
-//! tree version is kept: the nodes an update makes stale are deleted in the same transaction, so
-//! the table is O(state). The newest version number is `meta.state_tree_version`.
+//! (`state_nodes`, keyed by the borsh encoding of jmt's node key), written in the block's SQLite
+//! transaction. Leaf values are not stored twice: a leaf's value is its key's `world_state` row.
+//! Only the newest tree version is kept: the nodes an update makes stale are deleted in the
+//! same transaction, so the table is O(state). The newest version number is
+//! `meta.state_tree_version`.
 
 use super::error::{Context, StoreError};
 use super::schema::{get_meta, set_meta};
@@ -14,9 +15,6 @@ use rusqlite::{Connection, OptionalExtension};
 const SELECT_NODE: &str = "SELECT node FROM state_nodes WHERE key = ?1";
 const INSERT_NODE: &str = "INSERT OR REPLACE INTO state_nodes (key, node) VALUES (?1, ?2)";
 const DELETE_NODE: &str = "DELETE FROM state_nodes WHERE key = ?1";
-const SELECT_LEAF: &str = "SELECT value FROM state_leaves WHERE key_hash = ?1";
-const UPSERT_LEAF: &str = "INSERT OR REPLACE INTO state_leaves (key_hash, value) VALUES (?1, ?2)";
-const DELETE_LEAF: &str = "DELETE FROM state_leaves WHERE key_hash = ?1";
 const VERSION_KEY: &str = "state_tree_version";
 
 /// jmt's reads over a connection (the writer's, or a reader's inside a snapshot).
@@ -36,16 +34,9 @@ impl TreeReader for SqlTree<'_> {
         })
     }
 
-    fn get_value_option(
-        &self,
-        _max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
-            .0
-            .prepare_cached(SELECT_LEAF)?
-            .query_row([&key_hash.0[..]], |row| row.get(0))
-            .optional()?)
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        // No values are stored (core's `commitment::prove` takes the world-state entry).
+        Ok(None)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -65,7 +56,7 @@ pub(crate) fn version(conn: &Connection) -> Result<Option<Version>, StoreError> 
 }
 
 /// Persists the net changes of a run of updates (inside the caller's transaction, the one
-/// storing the blocks up to `height`): deletes pruned nodes, stores new nodes and leaf values.
+/// storing the blocks up to `height`): deletes pruned nodes, stores new nodes.
 pub(crate) fn write(
     conn: &Connection,
     changes: &TreeChanges,
@@ -82,15 +73,6 @@ pub(crate) fn write(
         }
         .op_with(op)?;
     }
-    let mut upsert = conn.prepare_cached(UPSERT_LEAF).op_with(op)?;
-    let mut remove = conn.prepare_cached(DELETE_LEAF).op_with(op)?;
-    for (key_hash, value) in &changes.values {
-        match value {
-            Some(value) => upsert.execute((&key_hash.0[..], value)),
-            None => remove.execute([&key_hash.0[..]]),
-        }
-        .op_with(op)?;
-    }
     match changes.version {
         Some(version) => set_meta(conn, VERSION_KEY, &version.to_string()),
         None => Ok(()),
@@ -103,12 +85,8 @@ impl TreeReader for super::Store {
         self.tree().get_node_option(node_key)
     }
 
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        self.tree().get_value_option(max_version, key_hash)
+    fn get_value_option(&self, _: Version, _: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        Ok(None)
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
