@@ -132,14 +132,14 @@ pub fn prove(
             ))),
         };
     };
-    let value = entry.map(leaf_value);
+    let (hash, value) = (key_hash(key), entry.map(leaf_value));
     let with_value = WithValue {
         base: reader,
-        key_hash: key_hash(key),
+        key_hash: hash,
         value: value.clone(),
     };
     let (found, proof) = Sha256Jmt::new(&with_value)
-        .get_with_proof(key_hash(key), version)
+        .get_with_proof(hash, version)
         .map_err(tree_error)?;
     match (found, &value) {
         (None, None) => Ok(proof),
@@ -147,13 +147,9 @@ pub fn prove(
             let root = Sha256Jmt::new(reader)
                 .get_root_hash(version)
                 .map_err(tree_error)?;
-            proof
-                .verify(root, key_hash(key), Some(value))
-                .map_err(|e| {
-                    CommitmentError::Tree(format!(
-                        "{key:?}: the tree's leaf is not the entry's: {e}"
-                    ))
-                })?;
+            proof.verify(root, hash, Some(value)).map_err(|e| {
+                CommitmentError::Tree(format!("{key:?}: the tree's leaf is not the entry's: {e}"))
+            })?;
             Ok(proof)
         }
         (None, Some(_)) => Err(CommitmentError::Tree(format!(

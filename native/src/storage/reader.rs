@@ -96,7 +96,7 @@ impl Reader {
         let version = tree::version(&self.conn)?;
         let sql = SqlTree(&self.conn);
         let failed = |e: commitment::CommitmentError| StoreError::StateTree(e.to_string());
-        let entry = record.as_ref().map(StateRecord::entry);
+        let entry = record.clone().map(StateRecord::into_entry);
         let proof = commitment::prove(&sql, version, key, entry.as_ref()).map_err(failed)?;
         let root = commitment::root_at(&sql, version).map_err(failed)?;
         drop(tx);

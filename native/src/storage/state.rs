@@ -45,9 +45,9 @@ pub struct StateRecord {
 
 impl StateRecord {
     /// The entry as core's state step and state tree see it.
-    pub fn entry(&self) -> StateEntry {
+    pub fn into_entry(self) -> StateEntry {
         StateEntry {
-            value: self.value.clone(),
+            value: self.value,
             version: self.version,
         }
     }
@@ -211,7 +211,7 @@ pub(crate) fn only_key_value_writes(conn: &Connection) -> Result<bool, StoreErro
 impl StateView for Store {
     fn get(&self, key: &str) -> Option<StateEntry> {
         match self.state_entry(key) {
-            Ok(record) => record.as_ref().map(StateRecord::entry),
+            Ok(record) => record.map(StateRecord::into_entry),
             Err(e) => {
                 self.note_read_failure(e);
                 None
