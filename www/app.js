@@ -7,14 +7,29 @@
 // so; what only the serving node says is marked as such (lib/status.js). Query parameters:
 // ?peer=ws://host:port (repeatable or comma-separated) adds P2P addresses (with ?only, nothing
 // else is dialled); ?validators=k1,k2 overrides the trust root.
-import { LightNode } from './pkg/index.js';
-import { chain, record } from './lib/chain.js';
-import { h } from './lib/dom.js';
 
-// Start the worker and compile the wasm before anything else (the views load meanwhile): the
-// first verified block waits for it.
-LightNode.preload();
-const viewModules = import('./views/all.js');
+// First of all, before this module's imports are even asked for (so none of them is static): the
+// light node's worker and the wasm's compile, both handed to LightNode.preload below. On a first
+// visit the worker's start (a thread, worker.js, then its two imports) and the compile were the
+// longest path to the first verified block, begun only once app.js's imports had arrived and run.
+const early = (() => {
+  try {
+    const worker = new Worker(new URL('./pkg/worker.js', import.meta.url), { type: 'module' });
+    const module = typeof WebAssembly.compileStreaming === 'function'
+      ? WebAssembly.compileStreaming(fetch(new URL('./pkg/wasm/miniledger_web_bg.wasm', import.meta.url))).catch(() => undefined)
+      : undefined;
+    return { worker, module };
+  } catch {
+    return {}; // LightNode.preload starts its own
+  }
+})();
+const [{ LightNode }, { chain, record }, { h }] = await Promise.all([
+  import('./pkg/index.js'), import('./lib/chain.js'), import('./lib/dom.js'),
+]);
+// The views (eleven modules) are asked for once the worker has its scripts and the wasm, so they
+// do not take the browser's six connections from the worker's two imports.
+const ready = LightNode.preload(early);
+const viewModules = ready.catch(() => {}).then(() => import('./views/all.js'));
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 50;
@@ -264,6 +279,8 @@ async function main() {
   }, 1000);
 }
 
+// app.js is an async script: it may run before the document is parsed.
+if (document.readyState === 'loading') await new Promise((ok) => document.addEventListener('DOMContentLoaded', ok, { once: true }));
 main().catch((e) => {
   metrics.errors.push(String(e.message ?? e));
   const fatal = $('fatal');

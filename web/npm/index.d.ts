@@ -129,8 +129,12 @@ export interface LightNodeEvents {
 export declare class LightNode extends EventTarget {
   /** Starts a light node in a Web Worker and dials `urls` (full nodes' P2P WebSocket addresses). */
   static connect(urls: string | string[], options: ConnectOptions): Promise<LightNode>;
-  /** Starts the worker and compiles the wasm ahead of `connect`, which then uses them. */
-  static preload(options?: Pick<ConnectOptions, 'workerUrl' | 'wasmUrl'>): Promise<void>;
+  /**
+   * Starts the worker and compiles the wasm ahead of `connect`, which then uses them. `worker`
+   * (a Worker already running this package's worker.js) and `module` (a promise of the compiled
+   * wasm, or undefined to have the worker fetch it) adopt ones a page started even earlier.
+   */
+  static preload(options?: Pick<ConnectOptions, 'workerUrl' | 'wasmUrl'> & { worker?: Worker; module?: Promise<WebAssembly.Module | undefined> }): Promise<void>;
   /** Adds a listener receiving the event's detail; returns the node. */
   on<K extends keyof LightNodeEvents>(type: K, listener: (detail: LightNodeEvents[K]) => void): this;
   readonly height: number;

@@ -100,11 +100,16 @@ export class LightNode extends EventTarget {
     return spare.#ready;
   }
 
-  static #spawn({ workerUrl, wasmUrl } = {}) {
-    const worker = workerUrl ? new Worker(workerUrl, { type: 'module' }) : makeWorker();
-    const node = new LightNode(worker);
+  /**
+   * `worker`: one already running this package's worker.js, and `module`: a promise of the
+   * compiled wasm (undefined: the worker fetches it), both started by the page before this
+   * module could load (www/app.js).
+   */
+  static #spawn({ workerUrl, wasmUrl, worker, module } = {}) {
+    const node = new LightNode(worker ?? (workerUrl ? new Worker(workerUrl, { type: 'module' }) : makeWorker()));
     const url = wasmUrl && String(wasmUrl);
-    node.#ready = compileHere(url).then((module) => node.#call('init', { wasmUrl: url, module }));
+    const compiled = worker && module ? Promise.resolve(module).catch(() => undefined) : compileHere(url);
+    node.#ready = compiled.then((module) => node.#call('init', { wasmUrl: url, module }));
     node.#ready.catch(() => {}); // reported by connect
     return node;
   }
