@@ -204,6 +204,8 @@ pub struct FullNode<S: NodeStorage> {
     validators: crate::validation::ValidatorSet,
     /// Election-timeout seed, kept for a switch from solo to Raft.
     raft_seed: u64,
+    /// Solo production's spacing of blocks for light peers.
+    pace: produce::Pace,
 }
 
 impl<S: NodeStorage> FullNode<S> {
@@ -277,6 +279,7 @@ impl<S: NodeStorage> FullNode<S> {
             mutation: Mutation::None,
             validators,
             raft_seed: seeds.raft,
+            pace: produce::Pace::default(),
         };
         node.restore_own_nonces().map_err(StartError::OwnNonces)?;
         Ok(node)
@@ -361,6 +364,7 @@ impl<S: NodeStorage> FullNode<S> {
         };
         deadline
             .min(self.raft_deadline().unwrap_or(u64::MAX))
+            .min(self.production_deadline().unwrap_or(u64::MAX))
             .min(handoff)
     }
 

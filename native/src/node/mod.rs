@@ -18,7 +18,7 @@ pub use miniledger_core::node::{Fatal, Status, SubmitError, WaitOutcome, PIPELIN
 pub use produce::{build_run, commit_run, seal, seal_run, BuiltRun};
 
 use crate::storage::Store;
-use crate::transport::{ConnHandle, Transport, TransportEvent};
+use crate::transport::{ConnHandle, Framer, Transport, TransportEvent};
 use inbox::Input;
 use miniledger_core::mempool::AdmitError;
 use miniledger_core::net::{
@@ -120,6 +120,8 @@ pub struct Node {
     clock: Clock,
     transport: Transport,
     conns: HashMap<ConnId, ConnHandle>,
+    /// Frames a broadcast once for all the inbound sockets it goes to.
+    framer: Framer,
     /// When each connection's last frame arrived (`lastSeen` in `/peers`).
     last_seen: HashMap<ConnId, u64>,
     /// Everything the loop reacts to (see `inbox`), and the API's way in.
@@ -201,6 +203,7 @@ impl Node {
             clock,
             transport,
             conns: HashMap::new(),
+            framer: Framer::default(),
             last_seen: HashMap::new(),
             inbox,
             commands: inbox::commands(inbox_tx),
@@ -494,7 +497,7 @@ impl Node {
     /// A slow peer whose queue is full is dropped rather than waited for.
     fn send_frame(&mut self, conn: ConnId, frame: Arc<str>) {
         if let Some(handle) = self.conns.get(&conn) {
-            if !handle.send(frame) {
+            if !handle.send(frame, &mut self.framer) {
                 tracing::warn!(target: "p2p", conn, "send queue full or closed: dropping the peer");
                 handle.close("send queue full".into());
             }

@@ -12,20 +12,27 @@
 //! reading its socket (TCP then slows the sender) instead of queueing without limit.
 
 use crate::tls::PeerTls;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use miniledger_core::net::peers::MAX_HANDSHAKE_FRAME_BYTES;
 use miniledger_core::net::{ConnId, Direction};
 use miniledger_core::protocol::{Envelope, MessageError};
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Bytes, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 /// A plain or TLS byte stream under a WebSocket.
@@ -42,6 +49,16 @@ pub async fn open(
     tls: &tokio_rustls::TlsConnector,
     config: Option<WebSocketConfig>,
 ) -> Result<ClientSocket, String> {
+    open_on(address, tls, config, |stream| stream).await
+}
+
+/// [`open`], with the WebSocket on `wrap(stream)` (the transport's sockets: a [`Duplex`]).
+async fn open_on<S: AsyncRead + AsyncWrite + Unpin>(
+    address: &str,
+    tls: &tokio_rustls::TlsConnector,
+    config: Option<WebSocketConfig>,
+    wrap: fn(Box<dyn Stream>) -> S,
+) -> Result<WebSocketStream<S>, String> {
     let request = address.into_client_request().map_err(|e| e.to_string())?;
     let uri = request.uri();
     let secure = match uri.scheme_str() {
@@ -71,7 +88,7 @@ pub async fn open(
     } else {
         Box::new(tcp)
     };
-    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, config)
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, wrap(stream), config)
         .await
         .map_err(|e| e.to_string())?;
     Ok(ws)
@@ -86,24 +103,94 @@ pub const SEND_QUEUE_FRAMES: usize = 1024;
 /// size; it is just read in more calls.
 const READ_BUFFER_BYTES: usize = 8 << 10;
 
-/// Frames a writer buffers before writing them out, when several are queued (see `run`).
-/// tungstenite keeps its write buffer at the largest size it reached, per socket: this bounds
-/// it (to this plus one frame).
-const WRITE_BATCH_BYTES: usize = 16 << 10;
+/// Most frames one vectored write takes, and so most a socket's writer holds (its only write
+/// buffer: the frames themselves, shared, not a copy of them).
+const WRITE_SLICES: usize = 64;
 
-/// A frame shared by every socket it is broadcast to, as the bytes tungstenite sends.
-struct SharedFrame(Arc<str>);
+/// How long a socket's writer may take to send what was queued (a reply to the peer's close)
+/// once its reader has ended, before it is stopped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-impl AsRef<[u8]> for SharedFrame {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
+/// Frames text messages for the sockets they are sent to. A server's frames are unmasked
+/// (RFC 6455), so one framed buffer (header and payload) serves every inbound socket a
+/// broadcast reaches: it is made once, when the first socket is sent the frame, and shared by
+/// the rest (a thousand light peers, one copy). Frames to sockets we dialed are masked, per
+/// frame, by their writer.
+#[derive(Default)]
+pub struct Framer {
+    /// The last frame framed, kept so the same text sent on to socket after socket is framed
+    /// once (held, so its address cannot be reused by another frame meanwhile).
+    last: Option<(Arc<str>, Bytes)>,
+}
+
+impl Framer {
+    /// `text` as a server's text frame, on the wire as it goes to every inbound socket.
+    pub fn server_frame(&mut self, text: &Arc<str>) -> Bytes {
+        match &self.last {
+            Some((last, framed)) if Arc::ptr_eq(last, text) => framed.clone(),
+            _ => {
+                let framed = wire_frame(text, None);
+                self.last = Some((text.clone(), framed.clone()));
+                framed
+            }
+        }
     }
 }
 
-/// The frame as a text message without copying it (one broadcast block, a thousand sockets).
-fn text_message(frame: Arc<str>) -> WsMessage {
-    let bytes = tokio_tungstenite::tungstenite::Bytes::from_owner(SharedFrame(frame));
-    WsMessage::Text(Utf8Bytes::try_from(bytes).expect("a str is UTF-8"))
+/// A text frame as tungstenite writes it: masked with `mask` (a client's) or not (a server's).
+fn wire_frame(text: &str, mask: Option<[u8; 4]>) -> Bytes {
+    let mut frame = Frame::message(Bytes::new(), OpCode::Data(Data::Text), true);
+    frame.header_mut().mask = mask;
+    let mut wire = Vec::with_capacity(frame.header().len(text.len() as u64) + text.len());
+    let header = frame.header().clone();
+    header
+        .format(text.len() as u64, &mut wire)
+        .expect("writing to a Vec cannot fail");
+    let start = wire.len();
+    wire.extend_from_slice(text.as_bytes());
+    if let Some(mask) = mask {
+        for (i, byte) in wire[start..].iter_mut().enumerate() {
+            *byte ^= mask[i & 3];
+        }
+    }
+    Bytes::from(wire)
+}
+
+/// A close frame without a status (what tungstenite sends on `close(None)`).
+fn close_frame(mask: Option<[u8; 4]>) -> Bytes {
+    let header = FrameHeader {
+        opcode: OpCode::Control(Control::Close),
+        mask,
+        ..FrameHeader::default()
+    };
+    let mut wire = Vec::with_capacity(header.len(0));
+    header
+        .format(0, &mut wire)
+        .expect("writing to a Vec cannot fail");
+    Bytes::from(wire)
+}
+
+/// Masking keys for a client's frames, drawn from the OS in batches.
+#[derive(Default)]
+struct Masks {
+    keys: Vec<[u8; 4]>,
+}
+
+impl Masks {
+    /// A key for a client's frame, none for a server's.
+    fn for_side(&mut self, side: Side) -> Option<[u8; 4]> {
+        (side == Side::Client).then(|| self.next())
+    }
+
+    fn next(&mut self) -> [u8; 4] {
+        if self.keys.is_empty() {
+            let mut random = [0u8; 256];
+            getrandom::getrandom(&mut random).expect("the OS has randomness");
+            let keys = random.chunks_exact(4);
+            self.keys = keys.map(|k| k.try_into().expect("4 bytes")).collect();
+        }
+        self.keys.pop().expect("refilled")
+    }
 }
 
 /// Frames above this size are decoded on their socket's task (see [`TransportEvent::Decoded`]).
@@ -173,20 +260,34 @@ impl TransportEvent {
 }
 
 enum Outgoing {
-    Frame(Arc<str>),
+    /// Bytes ready for the wire: a server's frame, or tungstenite's own (pongs, close replies).
+    Wire(Bytes),
+    /// A text frame a client sends, masked by the writer.
+    Text(Arc<str>),
     Close(String),
+}
+
+/// Which end of the WebSocket this node is on a socket: it decides whether frames are masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// The peer dialed us: frames go out unmasked, the same bytes for every such socket.
+    Server,
+    /// We dialed: every frame is masked with a key of its own.
+    Client,
 }
 
 /// The node's side of one socket.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     queue: mpsc::Sender<Outgoing>,
+    side: Side,
 }
 
 impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outgoing::Frame(text) => write!(f, "Frame({} bytes)", text.len()),
+            Outgoing::Wire(bytes) => write!(f, "Wire({} bytes)", bytes.len()),
+            Outgoing::Text(text) => write!(f, "Text({} bytes)", text.len()),
             Outgoing::Close(reason) => write!(f, "Close({reason})"),
         }
     }
@@ -194,14 +295,172 @@ impl std::fmt::Debug for Outgoing {
 
 impl ConnHandle {
     /// Queues a frame without waiting. False when the queue is full or the socket is gone.
-    pub fn send(&self, frame: Arc<str>) -> bool {
-        self.queue.try_send(Outgoing::Frame(frame)).is_ok()
+    /// `framer` frames it once for every inbound socket it is sent to in a row.
+    pub fn send(&self, frame: Arc<str>, framer: &mut Framer) -> bool {
+        let item = match self.side {
+            Side::Server => Outgoing::Wire(framer.server_frame(&frame)),
+            Side::Client => Outgoing::Text(frame),
+        };
+        self.queue.try_send(item).is_ok()
     }
 
     /// Asks the writer to close the socket after what is already queued.
     pub fn close(&self, reason: String) {
         let _ = self.queue.try_send(Outgoing::Close(reason));
     }
+}
+
+/// The byte stream under a socket's WebSocket. tungstenite reads it; it writes straight to the
+/// socket during the upgrade, and afterwards (pongs, close replies) through the socket's
+/// writer task, which owns the socket's write half and writes every frame (see `run`).
+struct Duplex<S> {
+    read: ReadHalf<S>,
+    write: WriteSide<S>,
+}
+
+enum WriteSide<S> {
+    Socket(WriteHalf<S>),
+    Writer(mpsc::Sender<Outgoing>),
+}
+
+impl<S: AsyncRead + AsyncWrite> Duplex<S> {
+    fn new(stream: S) -> Self {
+        let (read, write) = tokio::io::split(stream);
+        Duplex {
+            read,
+            write: WriteSide::Socket(write),
+        }
+    }
+
+    /// Hands the socket's write half to the writer; tungstenite's writes go to `queue` now.
+    fn detach_writer(&mut self, queue: mpsc::Sender<Outgoing>) -> WriteHalf<S> {
+        match std::mem::replace(&mut self.write, WriteSide::Writer(queue)) {
+            WriteSide::Socket(write) => write,
+            WriteSide::Writer(_) => unreachable!("the writer is detached once"),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite> AsyncRead for Duplex<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite> AsyncWrite for Duplex<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.write {
+            WriteSide::Socket(write) => Pin::new(write).poll_write(cx, buf),
+            // tungstenite writes whole frames: each is queued whole or not at all. A full
+            // queue (the peer is not reading) says "would block": tungstenite keeps the frame
+            // and tries again on its next read.
+            WriteSide::Writer(queue) => Poll::Ready(
+                (queue.try_send(Outgoing::Wire(Bytes::copy_from_slice(buf))))
+                    .map(|()| buf.len())
+                    .map_err(|_| std::io::ErrorKind::WouldBlock.into()),
+            ),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.write {
+            WriteSide::Socket(write) => Pin::new(write).poll_flush(cx),
+            WriteSide::Writer(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.write {
+            WriteSide::Socket(write) => Pin::new(write).poll_shutdown(cx),
+            WriteSide::Writer(_) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Writes a socket's frames until the node closes it or drops its handle: whatever is queued
+/// goes out in one vectored write (up to [`WRITE_SLICES`] frames), straight from the queued
+/// buffers. A peer that fell behind (a thousand light peers, blocks every few ms) costs a write
+/// per batch, not per frame, and nothing is copied or kept per socket.
+async fn write_frames<W: AsyncWrite + Unpin>(
+    mut out: W,
+    mut queue: mpsc::Receiver<Outgoing>,
+    side: Side,
+) {
+    let mut masks = Masks::default();
+    let mut pending: VecDeque<Bytes> = VecDeque::with_capacity(WRITE_SLICES);
+    let mut closing = false;
+    loop {
+        if pending.is_empty() {
+            if closing {
+                let _ = out.write_all(&close_frame(masks.for_side(side))).await;
+                let _ = out.flush().await;
+                let _ = out.shutdown().await;
+                return;
+            }
+            // A TLS stream holds written bytes until flushed.
+            if out.flush().await.is_err() {
+                return;
+            }
+            // None: the node is done with the socket (it closed, or the node is stopping).
+            let Some(item) = queue.recv().await else {
+                return;
+            };
+            closing = take(item, &mut pending, &mut masks);
+            continue;
+        }
+        while !closing && pending.len() < WRITE_SLICES {
+            let Ok(item) = queue.try_recv() else { break };
+            closing = take(item, &mut pending, &mut masks);
+        }
+        if write_some(&mut out, &mut pending).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Queues `item`'s bytes for the wire; true for a close.
+fn take(item: Outgoing, pending: &mut VecDeque<Bytes>, masks: &mut Masks) -> bool {
+    match item {
+        Outgoing::Wire(bytes) => pending.push_back(bytes),
+        Outgoing::Text(text) => pending.push_back(wire_frame(&text, Some(masks.next()))),
+        Outgoing::Close(_) => return true,
+    }
+    false
+}
+
+/// One vectored write of the pending frames; drops what it wrote.
+async fn write_some<W: AsyncWrite + Unpin>(
+    out: &mut W,
+    pending: &mut VecDeque<Bytes>,
+) -> std::io::Result<()> {
+    let mut written = {
+        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+        for (slice, bytes) in slices.iter_mut().zip(pending.iter()) {
+            *slice = IoSlice::new(bytes);
+        }
+        let count = pending.len().min(WRITE_SLICES);
+        out.write_vectored(&slices[..count]).await?
+    };
+    if written == 0 {
+        return Err(std::io::ErrorKind::WriteZero.into());
+    }
+    while let Some(front) = pending.front_mut() {
+        if written < front.len() {
+            *front = front.slice(written..);
+            break;
+        }
+        written -= front.len();
+        pending.pop_front();
+    }
+    Ok(())
 }
 
 /// Shared by the listener and dialer: connection ids, the event sink, socket limits.
@@ -223,7 +482,8 @@ impl Transport {
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes))
             .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(WRITE_BATCH_BYTES);
+            // tungstenite writes only its own frames (pongs, close replies): at once.
+            .write_buffer_size(0);
         Transport {
             events,
             runtime: Handle::current(),
@@ -268,12 +528,13 @@ impl Transport {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let stream = Duplex::new(stream);
         match tokio_tungstenite::accept_async_with_config(stream, Some(self.config)).await {
             Ok(ws) => {
                 let direction = Direction::Inbound {
                     remote_ip: remote.ip().to_string(),
                 };
-                self.run(ws, direction).await;
+                self.run(ws, direction, Side::Server).await;
             }
             Err(e) => tracing::debug!("websocket upgrade from {remote} failed: {e}"),
         }
@@ -291,52 +552,31 @@ impl Transport {
 
     /// Connects, and on success pumps the socket until it closes.
     async fn connect(&self, address: &str) -> Result<(), String> {
-        let ws = open(address, &self.tls.connector, Some(self.config)).await?;
+        let ws = open_on(address, &self.tls.connector, Some(self.config), Duplex::new).await?;
         let address = address.to_string();
-        self.run(ws, Direction::Outbound { address }).await;
+        self.run(ws, Direction::Outbound { address }, Side::Client)
+            .await;
         Ok(())
     }
 
     /// Pumps one socket until it closes.
-    async fn run<S>(&self, ws: WebSocketStream<S>, direction: Direction)
+    async fn run<S>(&self, mut stream: WebSocketStream<Duplex<S>>, direction: Direction, side: Side)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (mut sink, mut stream) = ws.split();
-        let (queue, mut outgoing) = mpsc::channel(SEND_QUEUE_FRAMES);
+        let (queue, outgoing) = mpsc::channel(SEND_QUEUE_FRAMES);
+        let write = stream.get_mut().detach_writer(queue.clone());
         let opened = TransportEvent::Opened {
             conn,
             direction,
-            handle: ConnHandle { queue },
+            handle: ConnHandle { queue, side },
         };
         if !(self.events)(opened) {
             return; // the node is shutting down
         }
         let budget = Arc::new(Semaphore::new(INGRESS_BYTES));
-        let mut writer = tokio::spawn(async move {
-            // Whatever is queued goes out in as few writes as it fits (`WRITE_BATCH_BYTES`
-            // each), then one flush: a peer that fell behind (a thousand light peers, blocks
-            // every few ms) costs a write per batch, not per frame.
-            'socket: while let Some(mut item) = outgoing.recv().await {
-                loop {
-                    let Outgoing::Frame(text) = item else {
-                        break 'socket;
-                    };
-                    if sink.feed(text_message(text)).await.is_err() {
-                        break 'socket;
-                    }
-                    match outgoing.try_recv() {
-                        Ok(next) => item = next,
-                        Err(_) => break,
-                    }
-                }
-                if sink.flush().await.is_err() {
-                    break;
-                }
-            }
-            let _ = sink.close().await;
-        });
+        let mut writer = tokio::spawn(write_frames(write, outgoing, side));
         // The first frame is the handshake: always left to the node loop, which refuses a
         // large one undecoded.
         let mut first = true;
@@ -388,7 +628,108 @@ impl Transport {
                 break "node shutting down".into();
             }
         };
-        writer.abort();
+        // What is queued (a reply to the peer's close) may still go out, briefly; the writer
+        // ends once the node drops its handle.
+        drop(stream);
+        if !writer.is_finished() {
+            let stop = writer.abort_handle();
+            tokio::spawn(async move {
+                if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
+                    stop.abort();
+                }
+            });
+        }
         (self.events)(TransportEvent::Closed { conn, reason });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::SinkExt;
+    use std::io::Cursor;
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket};
+
+    /// What tungstenite itself puts on the wire for a text message, with `mask`.
+    fn tungstenite_frame(text: &str, mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut frame = Frame::message(text.to_string(), OpCode::Data(Data::Text), true);
+        frame.header_mut().mask = mask;
+        let mut wire = Vec::new();
+        frame.format(&mut wire).unwrap();
+        wire
+    }
+
+    #[test]
+    fn frames_are_byte_for_byte_tungstenites() {
+        // Each of the three length encodings (7-bit, 16-bit, 64-bit).
+        for len in [0, 125, 126, 65_535, 65_536, 200_000] {
+            let text: Arc<str> = "é".repeat(len / 2).into();
+            let server = Framer::default().server_frame(&text);
+            assert_eq!(&server[..], &tungstenite_frame(&text, None)[..], "{len}");
+            let mask = Some([1, 2, 3, 4]);
+            assert_eq!(
+                &wire_frame(&text, mask)[..],
+                &tungstenite_frame(&text, mask)[..]
+            );
+        }
+        let mut close = Vec::new();
+        Frame::close(None).format(&mut close).unwrap();
+        assert_eq!(&close_frame(None)[..], &close[..]);
+    }
+
+    #[test]
+    fn a_client_frame_reads_back_as_the_text() {
+        let text = r#"{"type":"PING","data":{}}"#;
+        let mut wire = Cursor::new(wire_frame(text, Some(Masks::default().next())).to_vec());
+        let mut server = WebSocket::from_raw_socket(&mut wire, Role::Server, None);
+        assert_eq!(server.read().unwrap(), WsMessage::text(text));
+    }
+
+    /// One broadcast, many inbound sockets: the frame is framed once and every socket gets the
+    /// same bytes (the per-socket copy, and tungstenite's per-socket write buffer, are gone).
+    #[test]
+    fn a_broadcast_is_framed_once_for_all_inbound_sockets() {
+        let mut framer = Framer::default();
+        let block: Arc<str> = "x".repeat(5_000).into();
+        let first = framer.server_frame(&block);
+        for _ in 0..999 {
+            assert_eq!(framer.server_frame(&block).as_ptr(), first.as_ptr());
+        }
+        let other: Arc<str> = "x".repeat(5_000).into();
+        assert_ne!(framer.server_frame(&other).as_ptr(), first.as_ptr());
+    }
+
+    /// A real socket: frames from the node, a ping answered by tungstenite through the writer,
+    /// and a close from the node.
+    #[tokio::test]
+    async fn a_socket_carries_frames_pongs_and_close() {
+        let (events, mut rx) = mpsc::unbounded_channel();
+        let sink: EventSink = Arc::new(move |event| events.send(event).is_ok());
+        let tls = crate::tls::PeerTls::new(None, None, None).unwrap();
+        let transport = Transport::new(sink, 1 << 20, tls);
+        let bound = transport.listen("127.0.0.1:0").await.unwrap();
+        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{bound}"))
+            .await
+            .unwrap();
+        let Some(TransportEvent::Opened { handle, .. }) = rx.recv().await else {
+            panic!("expected the socket to open");
+        };
+        let mut framer = Framer::default();
+        let big: Arc<str> = "y".repeat(100_000).into();
+        for frame in ["hello".into(), big.clone()] {
+            assert!(handle.send(frame, &mut framer));
+        }
+        let next = |m: Option<Result<WsMessage, _>>| m.unwrap().unwrap();
+        assert_eq!(next(client.next().await), WsMessage::text("hello"));
+        assert_eq!(next(client.next().await).into_text().unwrap(), &*big);
+        client.send(WsMessage::Ping("p".into())).await.unwrap();
+        assert_eq!(next(client.next().await), WsMessage::Pong("p".into()));
+        client.send(WsMessage::text("from the peer")).await.unwrap();
+        let Some(TransportEvent::Frame { text, .. }) = rx.recv().await else {
+            panic!("expected the peer's frame");
+        };
+        assert_eq!(text, "from the peer");
+        handle.close("done".into());
+        assert!(matches!(next(client.next().await), WsMessage::Close(None)));
     }
 }
