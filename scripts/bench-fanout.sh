@@ -54,8 +54,9 @@ sleep 3
     --warmup "$WARMUP" --seconds "$DURATION" --intake "$INTAKE" | tee "$CLUSTER_WORK/fanout.out"
 # A load that fell behind its schedule is stopped 20 s after the window (no latency then).
 (sleep 20 && kill "$LOAD_PID" 2>/dev/null) &
+WATCHDOG=$!
 wait "$LOAD_PID" 2>/dev/null || true
-kill %% 2>/dev/null || true
+pkill -P "$WATCHDOG" sleep 2>/dev/null || true
 cluster_cpu_times
 python3 - "$CLUSTER_WORK/fanout.out" "$IDLE_RSS" "$(nproc)" "$CLUSTER_WORK/load.out" <<'PY'
 import sys

@@ -41,6 +41,13 @@ impl Pace {
             .map_or(0, |last| last + Self::interval_ms(light_peers))
     }
 
+    /// True when no number of light peers could make the next block wait at `now` (so the
+    /// loop need not count them: it asks on every pass with transactions waiting).
+    pub fn is_free(&self, now: u64) -> bool {
+        self.last_sealed
+            .is_none_or(|last| now >= last + MAX_LIGHT_PACE_MS)
+    }
+
     pub fn sealed(&mut self, now: u64) {
         self.last_sealed = Some(now);
     }
@@ -49,10 +56,13 @@ impl Pace {
 impl<S: NodeStorage> FullNode<S> {
     /// When solo production waits for its pace ([`Pace`]) with transactions ready, that time.
     pub(super) fn production_deadline(&self) -> Option<u64> {
-        if !matches!(self.mode, Mode::SoloProducer) || self.mempool.is_empty() {
+        if !matches!(self.mode, Mode::SoloProducer)
+            || self.mempool.is_empty()
+            || self.pace.is_free(self.now.monotonic)
+        {
             return None;
         }
-        let at = (self.pace).next_at(self.peers.count(PeerKind::Light));
+        let at = self.pace.next_at(self.peers.count(PeerKind::Light));
         (at > self.now.monotonic).then_some(at)
     }
 
@@ -181,6 +191,10 @@ mod tests {
         assert_eq!(pace.next_at(1_000), 1_020);
         // Bounded: more peers, no longer wait.
         assert_eq!(pace.next_at(100_000), 1_020);
+        assert!(
+            !pace.is_free(1_019) && pace.is_free(1_020),
+            "free once the longest wait is over"
+        );
         for peers in [50, 500, 1_000] {
             let blocks_per_sec = 1_000 / Pace::interval_ms(peers);
             assert!(blocks_per_sec * peers as u64 <= super::LIGHT_ANNOUNCES_PER_SEC);
