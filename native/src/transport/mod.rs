@@ -361,7 +361,9 @@ impl<S: AsyncRead + AsyncWrite> AsyncWrite for Duplex<S> {
             WriteSide::Socket(write) => Pin::new(write).poll_write(cx, buf),
             // tungstenite writes whole frames: each is queued whole or not at all. A full
             // queue (the peer is not reading) says "would block": tungstenite keeps the frame
-            // and tries again on its next read.
+            // and tries again when the reader is next polled. No waker is registered for it,
+            // so this socket's reader may wait until the node drops the peer (its sends fail
+            // on the full queue, or its pings go unanswered): the reader ends with the writer.
             WriteSide::Writer(queue) => Poll::Ready(
                 (queue.try_send(Outgoing::Wire(Bytes::copy_from_slice(buf))))
                     .map(|()| buf.len())
