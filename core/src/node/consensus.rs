@@ -12,7 +12,9 @@ use super::events::{Level, Target};
 use super::reforward::Reforward;
 use super::refusal_pacing::RefusalPacing;
 use super::sync_terms::SyncTerms;
-use super::{CommitItem, Fatal, FullConfig, FullNode, Mode, NodeStorage, RaftWrite, StartError};
+use super::{
+    CommitItem, Durability, Fatal, FullConfig, FullNode, Mode, NodeStorage, RaftWrite, StartError,
+};
 use crate::model::{Block, Transaction};
 use crate::net::{Offence, PeerKind, PeerManager};
 use crate::pipeline::{self, build, Known, Pending, Rules, SuffixLayers};
@@ -405,7 +407,16 @@ impl<S: NodeStorage> FullNode<S> {
                 return Ok(handled);
             }
             handled = true;
-            let rd = c.raft.ready();
+            let mut rd = c.raft.ready();
+            // A leader's AppendEntries promise nothing of its own disk, so they go out before
+            // its write and the followers' writes overlap it (Raft thesis §10.2.1). The leader
+            // counts its own entries toward commit only once `advance` says they are written.
+            // A Ready with a hard state change sends nothing early.
+            let early = c.raft.role() == Role::Leader && rd.hard_state.is_none();
+            let (early, late): (Vec<_>, Vec<_>) = std::mem::take(&mut rd.messages)
+                .into_iter()
+                .partition(|(_, m)| early && matches!(m, Message::AppendEntries(_)));
+            self.raft_send(&early);
             // 1. Durable before anything that promises it is sent.
             let write = RaftWrite {
                 hard_state: rd.hard_state.as_ref(),
@@ -417,13 +428,10 @@ impl<S: NodeStorage> FullNode<S> {
                 return Err(Fatal::new("cannot persist Raft state", e));
             }
             // 2. Send.
-            let now = self.now.monotonic;
-            for (to, message) in &rd.messages {
-                let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
-                if c.refusals.allow(to, message, paced, now) {
-                    self.peers.send_to(to, message, now);
-                }
-            }
+            self.raft_send(&late);
+            let Mode::Raft(c) = &mut self.mode else {
+                unreachable!("raft mode");
+            };
             let peers = &self.peers;
             c.refusals.retain(|id| peers.peer(id).is_some());
             // 3. Apply.
@@ -455,6 +463,20 @@ impl<S: NodeStorage> FullNode<S> {
         }
     }
 
+    /// Sends a Ready's messages (refusals paced per peer).
+    fn raft_send(&mut self, messages: &[(String, Message)]) {
+        let Mode::Raft(c) = &mut self.mode else {
+            return;
+        };
+        let now = self.now.monotonic;
+        for (to, message) in messages {
+            let paced = self.peers.peer(to).is_some_and(|p| !p.authenticated);
+            if c.refusals.allow(to, message, paced, now) {
+                self.peers.send_to(to, message, now);
+            }
+        }
+    }
+
     /// Commits final entries (in order) through the ordinary commit path, with their terms.
     fn raft_apply(&mut self, entries: Vec<LogEntry>) -> Result<(), Fatal> {
         let tip = self.store.tip();
@@ -478,7 +500,7 @@ impl<S: NodeStorage> FullNode<S> {
         let items: Vec<CommitItem> = (blocks.iter().zip(&verdict.accepted))
             .map(|(block, executed)| CommitItem::new(block, executed))
             .collect();
-        if let Err(e) = self.store.commit(&items, verdict.tree, &terms) {
+        if let Err(e) = (self.store).commit(&items, verdict.tree, &terms, Durability::Logged) {
             return Err(Fatal::new("cannot store committed blocks", e));
         }
         for block in &blocks {

@@ -50,7 +50,7 @@ pub use events::{FullEvent, Level, Target, WaitOutcome, WaiterId};
 pub use fatal::Fatal;
 pub use own_nonces::FILLER_KEY;
 pub use reads::ReadBarrierError;
-pub use storage::{CommitItem, NodeStorage, RaftWrite, StorageError, SyncedRun};
+pub use storage::{CommitItem, Durability, NodeStorage, RaftWrite, StorageError, SyncedRun};
 pub use verifying::{PartDone, VerifyJob};
 
 use crate::crypto::Keypair;

@@ -3,7 +3,7 @@
 
 use super::apply::{blame_block, ApplyError};
 use super::events::{Level, Target};
-use super::{CommitItem, FullNode, Mode, NodeStorage};
+use super::{CommitItem, Durability, FullNode, Mode, NodeStorage};
 use crate::model::{Block, Transaction};
 use crate::net::PeerKind;
 use crate::pipeline::{self, build, Pending};
@@ -119,7 +119,7 @@ impl<S: NodeStorage> FullNode<S> {
         let item = CommitItem::new(&block, &executed);
         let height = block.height;
         self.store
-            .commit(&[item], tree, &[])
+            .commit(&[item], tree, &[], Durability::Synced)
             .map_err(|error| ApplyError::StoreRun {
                 from: height,
                 to: height,
@@ -140,7 +140,7 @@ impl<S: NodeStorage> FullNode<S> {
         }
         let item = CommitItem::new(block, &verdict.accepted[0]);
         self.store
-            .commit(&[item], verdict.tree, &[])
+            .commit(&[item], verdict.tree, &[], Durability::Synced)
             .map_err(|error| ApplyError::Store {
                 height: block.height,
                 error,

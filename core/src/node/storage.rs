@@ -3,8 +3,10 @@
 //! of the committed chain are the pipeline's [`ChainReads`]; the rest are the node's own
 //! records (Raft's durable state, own-nonce reservations) and the commits themselves. Commits
 //! are synchronous calls whose return is their completion: the node goes on only once a
-//! write is durable (Raft state before the messages that promise it; a block before its
-//! announcement), as the driver contract in `raft` asks.
+//! write is durable (Raft state before the messages that promise it; a block it produced
+//! before its announcement), as the driver contract in `raft` asks. Committed Raft entries,
+//! durable in the Raft log already, are stored as blocks without a flush of their own
+//! ([`Durability::Logged`]).
 
 use crate::model::Block;
 use crate::pipeline::{BlockError, ChainReads, Executed, Rules};
@@ -53,6 +55,21 @@ impl<'a> CommitItem<'a> {
     }
 }
 
+/// How durable a commit is when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: the store is this node's only record of the blocks (a block it produced, one a
+    /// peer announced), so it must survive a power failure once the call returns.
+    Synced,
+    /// Atomic and in order, but a power failure may lose it until the store's next synced
+    /// write (any `persist_raft` or `Synced` commit). For committed Raft entries: they are
+    /// already durable in this store's Raft log (`persist_raft`), and they leave the log in the
+    /// same atomic write that stores them as blocks, so a lost commit leaves them in the log,
+    /// and the restarted node applies them again. Raft's commit index is volatile state: the
+    /// entries were durable on a majority before they were committed.
+    Logged,
+}
+
 /// One Raft `Ready`'s writes, in the order the driver contract asks for.
 pub struct RaftWrite<'a> {
     pub hard_state: Option<&'a HardState>,
@@ -91,13 +108,14 @@ pub trait NodeStorage: ChainReads {
     fn committed_height(&self, hash: &str) -> Result<Option<u64>, StorageError>;
 
     /// Commits blocks the pipeline accepted (consecutive, the first on the tip) with the state
-    /// tree's net changes after them, all or nothing, durably. `terms[i]`: the Raft term of
-    /// `items[i]`, stored with it, if known (empty: none known).
+    /// tree's net changes after them, all or nothing, as durably as `durability` says.
+    /// `terms[i]`: the Raft term of `items[i]`, stored with it, if known (empty: none known).
     fn commit(
         &mut self,
         items: &[CommitItem<'_>],
         tree: TreeChanges,
         terms: &[Option<u64>],
+        durability: Durability,
     ) -> Result<(), StorageError>;
 
     /// Commits what the block pipeline accepts of a synced run (consecutive, the first on the

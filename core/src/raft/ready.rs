@@ -146,7 +146,10 @@ pub struct Ready {
     /// `(height, term)`: the term of an already applied block (one obtained by BlockSync),
     /// learned from a leader; persist it as that block's term.
     pub learned_term: Option<(u64, u64)>,
-    /// `(to nodeId, message)`: send only after the writes above are durable.
+    /// `(to nodeId, message)`: send only after the writes above are durable. Exception: a
+    /// leader's `AppendEntries` in a Ready without a hard state may go before (they promise
+    /// nothing of the leader's disk; it counts its own entries toward commit only from
+    /// `advance`).
     pub messages: Vec<(String, Message)>,
     /// Newly committed entries: final blocks, to apply in order.
     pub committed: Vec<LogEntry>,

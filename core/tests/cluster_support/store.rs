@@ -1,9 +1,13 @@
 //! The simulator's store: core's [`MemoryChain`] for the committed chain, plus what the full
 //! node keeps besides (block JSON, the transaction index, Raft's hard state and log, block
-//! terms, the own-nonce reservation). Every commit is atomic and durable the moment it
-//! returns, as the SQLite store's: a simulated crash keeps exactly this.
+//! terms, the own-nonce reservation). Every write is atomic; as in the SQLite store, a
+//! `Durability::Logged` commit (committed Raft entries) and a synced run are durable only once
+//! a later write is synced (a Raft write, a `Synced` commit, a nonce reservation). A simulated
+//! crash is a power failure: it keeps exactly what was durable ([`MemStore::power_loss`]).
 
-use miniledger_core::node::{CommitItem, NodeStorage, RaftWrite, StorageError, SyncedRun};
+use miniledger_core::node::{
+    CommitItem, Durability, NodeStorage, RaftWrite, StorageError, SyncedRun,
+};
 use miniledger_core::pipeline::{self, ChainReads, Executed, MemoryChain, Rules, Verdict};
 use miniledger_core::protocol::LogEntry;
 use miniledger_core::raft::{HardState, Restored};
@@ -25,6 +29,11 @@ pub struct MemStore {
     hard_state: HardState,
     log: BTreeMap<u64, LogEntry>,
     own_reserved: u64,
+    /// The store as of its last synced write, while writes since may be lost (None: all of it
+    /// is durable).
+    durable: Option<Box<MemStore>>,
+    /// Heights committed from synced runs since the last synced write.
+    synced: std::collections::BTreeSet<u64>,
 }
 
 impl MemStore {
@@ -37,7 +46,39 @@ impl MemStore {
             hard_state: HardState::default(),
             log: BTreeMap::new(),
             own_reserved: 0,
+            durable: None,
+            synced: Default::default(),
         }
+    }
+
+    /// What a power failure leaves: the store as of its last synced write, and the committed
+    /// blocks it lost that it cannot get back from its own Raft log (neither a persisted entry
+    /// with the same hash nor a block it synced from a peer, which peers still hold).
+    pub fn power_loss(mut self) -> (MemStore, Vec<u64>) {
+        let Some(durable) = self.durable.take() else {
+            return (self, Vec::new());
+        };
+        let lost = (durable.height() + 1..=self.height())
+            .filter(|&h| {
+                let block = &self.blocks[h as usize];
+                let logged = durable.log.get(&h).map(|e| &e.block.hash) == Some(&block.hash);
+                !logged && !self.synced.contains(&h)
+            })
+            .collect();
+        (*durable, lost)
+    }
+
+    /// Before a write that is not synced: keeps what is durable now, unless already kept.
+    fn unsynced_write(&mut self) {
+        if self.durable.is_none() {
+            self.durable = Some(Box::new(self.clone()));
+        }
+    }
+
+    /// After a synced write: everything written so far is durable.
+    fn synced_write(&mut self) {
+        self.durable = None;
+        self.synced.clear();
     }
 
     pub fn blocks(&self) -> &[Block] {
@@ -142,6 +183,7 @@ impl NodeStorage for MemStore {
         items: &[CommitItem<'_>],
         tree: TreeChanges,
         terms: &[Option<u64>],
+        durability: Durability,
     ) -> Result<(), StorageError> {
         let blocks: Vec<&Block> = items.iter().map(|i| i.block).collect();
         if let Some(first) = blocks.first() {
@@ -164,7 +206,14 @@ impl NodeStorage for MemStore {
             tree,
             refused: None,
         };
+        match durability {
+            Durability::Logged => self.unsynced_write(),
+            Durability::Synced => {}
+        }
         self.commit_verdict(&blocks, verdict, terms);
+        if durability == Durability::Synced {
+            self.synced_write();
+        }
         Ok(())
     }
 
@@ -175,10 +224,13 @@ impl NodeStorage for MemStore {
         rules: &Rules,
         terms: &[Option<u64>],
     ) -> Result<SyncedRun, StorageError> {
+        // As the SQLite store's: synced blocks are held by peers, their commit not synced.
+        self.unsynced_write();
         let verdict = pipeline::check_verified(&self.chain, rules, blocks, stateless, None);
         let refused = verdict.refused.clone();
         let count = verdict.accepted.len();
         let refs: Vec<&Block> = blocks.iter().collect();
+        self.synced.extend(blocks[..count].iter().map(|b| b.height));
         self.commit_verdict(&refs, verdict, terms);
         Ok((count, refused))
     }
@@ -198,6 +250,9 @@ impl NodeStorage for MemStore {
     }
 
     fn persist_raft(&mut self, write: &RaftWrite<'_>) -> Result<(), StorageError> {
+        if write.is_empty() {
+            return Ok(());
+        }
         if let Some(hard) = write.hard_state {
             self.hard_state = hard.clone();
         }
@@ -210,6 +265,7 @@ impl NodeStorage for MemStore {
         if let Some((height, term)) = write.learned_term {
             self.terms.insert(height, term);
         }
+        self.synced_write();
         Ok(())
     }
 
@@ -250,6 +306,7 @@ impl NodeStorage for MemStore {
 
     fn reserve_own_nonces(&mut self, below: u64) -> Result<(), StorageError> {
         self.own_reserved = below;
+        self.synced_write();
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 
 use super::error::{Context, StoreError};
 use super::{blocks, raft, schema, state, transactions, tree, ReadSnapshot, RunReads, Store};
+use miniledger_core::node::Durability;
 use miniledger_core::pipeline::Executed;
 use miniledger_core::state::commitment::TreeChanges;
 use miniledger_core::state::reproducible_by_miniledger;
@@ -130,6 +131,26 @@ impl Store {
         }
         restored?;
         Ok((count, answer))
+    }
+
+    /// [`Store::commit_run`] as durably as asked: `Logged` commits without the WAL fsync
+    /// (`synchronous=NORMAL`: atomic, in order, and made durable by the next FULL commit, e.g.
+    /// the next Raft write); see core's `Durability`.
+    pub(super) fn commit_run_with(
+        &mut self,
+        items: &[CommitItem<'_>],
+        tree: Option<&TreeChanges>,
+        terms: &[Option<u64>],
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        if durability == Durability::Synced {
+            return self.commit_run(items, tree, terms);
+        }
+        schema::set_synchronous(&self.conn, "NORMAL")?;
+        let committed = self.commit_run(items, tree, terms);
+        let restored = schema::set_synchronous(&self.conn, "FULL");
+        committed?;
+        restored
     }
 
     /// [`Store::commit_blocks`] with each block's Raft term where known (`terms` empty: none).
@@ -325,4 +346,43 @@ pub(crate) fn write_block(
     transactions::insert_all(conn, block)?;
     state::apply_delta(conn, delta, block.height)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miniledger_core::hash::ZERO_HASH;
+    use miniledger_core::state::StateDelta;
+    use miniledger_core::Keypair;
+    use std::collections::HashMap;
+
+    fn synchronous(store: &Store) -> i64 {
+        (store.conn)
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A `Logged` commit skips its own fsync only: the Raft writes after it are FULL again.
+    #[test]
+    fn a_logged_commit_leaves_the_next_writes_synced() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        assert_eq!(synchronous(&store), 2, "FULL from the start");
+        let tip = store.tip();
+        let key = Keypair::from_seed([7; 32]);
+        let block = Block::build(&tip, tip.timestamp + 1, vec![], ZERO_HASH.into(), &key);
+        let (delta, nonces) = (StateDelta::default(), HashMap::new());
+        let item = CommitItem {
+            block: &block,
+            delta: &delta,
+            next_nonces: &nonces,
+        };
+        (store.commit_run_with(&[item], None, &[Some(1)], Durability::Logged)).unwrap();
+        assert_eq!(store.tip().height, 1);
+        assert_eq!(synchronous(&store), 2, "FULL again after a Logged commit");
+        // A refused Logged commit (not on the tip) restores FULL too.
+        let refused = store.commit_run_with(&[item], None, &[Some(1)], Durability::Logged);
+        assert!(refused.is_err());
+        assert_eq!(synchronous(&store), 2);
+    }
 }

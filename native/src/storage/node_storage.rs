@@ -3,7 +3,9 @@
 //! refused the write (so the node keeps running and retries: `node::disk` in core).
 
 use super::{ReadSnapshot, Reads, Store, StoreError};
-use miniledger_core::node::{CommitItem, NodeStorage, RaftWrite, StorageError, SyncedRun};
+use miniledger_core::node::{
+    CommitItem, Durability, NodeStorage, RaftWrite, StorageError, SyncedRun,
+};
 use miniledger_core::pipeline::{Pending, Rules};
 use miniledger_core::raft::Restored;
 use miniledger_core::state::commitment::TreeChanges;
@@ -37,8 +39,9 @@ impl NodeStorage for Store {
         items: &[CommitItem<'_>],
         tree: TreeChanges,
         terms: &[Option<u64>],
+        durability: Durability,
     ) -> Result<(), StorageError> {
-        Ok(self.commit_run(items, Some(&tree), terms)?)
+        Ok(self.commit_run_with(items, Some(&tree), terms, durability)?)
     }
 
     fn commit_synced(
