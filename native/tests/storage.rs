@@ -5,10 +5,12 @@ use miniledger_core::hash::ZERO_HASH;
 use miniledger_core::model::block::GENESIS_HASH;
 use miniledger_core::pipeline::Overlay;
 use miniledger_core::state::{execute_block, StateDelta, StateEntry, StateView};
-use miniledger_core::validation::{check_nonces, NonceView};
+use miniledger_core::validation::{check_nonces, Limits, NonceView, ValidatorSet};
 use miniledger_core::{Block, Keypair, PayloadBody, Transaction};
+use miniledger_core::{Governance, StateRootRule};
+use miniledger_native::node::{seal, seal_run, Rules};
 use miniledger_native::storage::Reads;
-use miniledger_native::storage::{CommitItem, Store, StoreError, DB_FILE};
+use miniledger_native::storage::{CommitItem, Store, StoreError, DB_FILE, SCHEMA_VERSION};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -639,7 +641,7 @@ fn a_layout_3_database_is_upgraded() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, "5");
+    assert_eq!(version, SCHEMA_VERSION.to_string());
 }
 
 #[test]
@@ -668,6 +670,92 @@ fn a_layout_4_database_is_upgraded() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(!tables.contains(&"state_leaves".to_string()), "{tables:?}");
+}
+
+/// Layout 5 keyed the state tree's nodes by jmt's borsh key (version little-endian first);
+/// layout 6 re-keys them on open: every proof still verifies under the block's root, and the
+/// next block's root is computed from the re-keyed nodes.
+#[test]
+fn a_layout_5_state_tree_is_re_keyed() {
+    let dir = TempDir::new().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let (a, b, proposer) = (key(1), key(2), key(9));
+    let rules = Rules {
+        validators: ValidatorSet::new([proposer.public_hex()]),
+        limits: Limits::default(),
+        state_root: StateRootRule::Tree,
+        governance: Governance::OnChain,
+    };
+    let now = 1_700_000_000_000;
+    let first: Vec<_> = (0..40).map(|i| set(&a, i, &format!("k{i}"), "1")).collect();
+    let second = vec![set(&b, 0, "k3", "2"), set(&b, 1, "z", "3")];
+    let last = seal_run(
+        &mut store,
+        &rules,
+        &proposer,
+        [(now, first), (now + 1, second)],
+    )
+    .unwrap()
+    .pop()
+    .unwrap();
+    drop(store);
+    // Back to layout 5's keys: the version's 8 bytes little-endian.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
+        .prepare("SELECT key, node FROM state_nodes")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(rows.len() > 40, "{} nodes", rows.len());
+    conn.execute("DELETE FROM state_nodes", []).unwrap();
+    for (mut key, node) in rows {
+        key[..8].reverse();
+        conn.execute(
+            "INSERT INTO state_nodes (key, node) VALUES (?1, ?2)",
+            (key, node),
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "UPDATE meta SET value = '5' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let mut store = Store::open(dir.path()).unwrap();
+    let reader = store.open_reader().unwrap();
+    for (k, expected) in [
+        ("k0", Some("1")),
+        ("k3", Some("2")),
+        ("z", Some("3")),
+        ("nope", None),
+    ] {
+        let (record, proof) = reader.state_with_proof(k).unwrap();
+        assert_eq!(record.as_ref().map(|r| r.value.as_str()), expected, "{k}");
+        assert_eq!(proof.state_root, last.state_root);
+        let entry = record.map(|r| r.into_entry());
+        miniledger_core::state::proof_check::verify_hex(
+            &last.state_root,
+            k,
+            entry.as_ref(),
+            &proof.proof,
+        )
+        .unwrap_or_else(|e| panic!("{k}: {e:?}"));
+    }
+    let next = seal(
+        &mut store,
+        &rules,
+        &proposer,
+        now + 2,
+        vec![set(&b, 2, "k5", "4")],
+    )
+    .unwrap();
+    let (record, proof) = store.open_reader().unwrap().state_with_proof("k5").unwrap();
+    assert_eq!(proof.state_root, next.state_root);
+    assert_eq!(record.unwrap().value, "4");
 }
 
 #[test]

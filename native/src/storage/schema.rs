@@ -5,6 +5,7 @@ use super::commit::{write_block, CommitItem};
 use super::error::{Context, StoreError};
 use super::state::NonceMap;
 use super::transactions;
+use super::tree;
 use miniledger_core::state::StateDelta;
 use miniledger_core::Block;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -12,11 +13,12 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Version of the layout below; stored in `meta` under `schema_version`.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// Older layouts this node upgrades in place (3 added the Raft tables; 4 re-keyed the
 /// `transactions` table, rebuilt from the old one by `upgrade_transactions`; 5 dropped
-/// `state_leaves`, the state tree's copy of every value, which `world_state` holds).
-const UPGRADABLE: &[&str] = &["2", "3", "4"];
+/// `state_leaves`, the state tree's copy of every value, which `world_state` holds; 6 keys
+/// `state_nodes` by version big-endian first, rebuilt by `tree::copy_from_layout_5`).
+const UPGRADABLE: &[&str] = &["2", "3", "4", "5"];
 /// Layouts whose `transactions` table is rebuilt on upgrade.
 const OLD_TRANSACTIONS_LAYOUTS: &[&str] = &["2", "3"];
 
@@ -90,6 +92,10 @@ const VERSION_KEY: &str = "schema_version";
 /// Layouts 2 and 3 keep their `transactions` table under this name while layout 4's is filled.
 const OLD_TRANSACTIONS: &str = "transactions_layout_3";
 const RENAME_OLD_TRANSACTIONS: &str = "ALTER TABLE transactions RENAME TO transactions_layout_3";
+/// Layouts 2 to 5 keep their `state_nodes` (borsh node keys) under this name while layout 6's
+/// is filled.
+const OLD_STATE_NODES: &str = "state_nodes_layout_5";
+const RENAME_OLD_STATE_NODES: &str = "ALTER TABLE state_nodes RENAME TO state_nodes_layout_5";
 
 /// Durability and integrity settings for the read-write connection.
 pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -150,6 +156,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .query_row(META_TABLE_EXISTS, [], |row| row.get(0))
         .op("reading the schema")?;
     let mut old_transactions = false;
+    let mut old_state_nodes = false;
     if has_meta {
         match get_meta(&tx, VERSION_KEY)? {
             Some(found) if found == SCHEMA_VERSION.to_string() => {}
@@ -160,6 +167,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                         .op("setting the old transactions table aside")?;
                     old_transactions = true;
                 }
+                tx.execute_batch(RENAME_OLD_STATE_NODES)
+                    .op("setting the old state tree table aside")?;
+                old_state_nodes = true;
             }
             Some(found) => {
                 return Err(StoreError::SchemaVersion {
@@ -175,6 +185,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         transactions::copy_from_layout_3(&tx, OLD_TRANSACTIONS)?;
         tx.execute_batch(&format!("DROP TABLE {OLD_TRANSACTIONS}"))
             .op("dropping the old transactions table")?;
+    }
+    if old_state_nodes {
+        tree::copy_from_layout_5(&tx, OLD_STATE_NODES)?;
+        tx.execute_batch(&format!("DROP TABLE {OLD_STATE_NODES}"))
+            .op("dropping the old state tree table")?;
     }
     set_meta(&tx, VERSION_KEY, &SCHEMA_VERSION.to_string())?;
     let empty: bool = tx

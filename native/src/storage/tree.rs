@@ -1,5 +1,5 @@
 //! The state tree behind our `stateRoot` (core's `state::commitment`): its nodes
-//! (`state_nodes`, keyed by the borsh encoding of jmt's node key), written in the block's SQLite
+//! (`state_nodes`, keyed by [`row_key`]), written in the block's SQLite
 //! transaction. Leaf values are not stored twice: a leaf's value is its key's `world_state` row.
 //! Only the newest tree version is kept: the nodes an update makes stale are deleted in the
 //! same transaction, so the table is O(state). The newest version number is
@@ -17,12 +17,45 @@ const INSERT_NODE: &str = "INSERT OR REPLACE INTO state_nodes (key, node) VALUES
 const DELETE_NODE: &str = "DELETE FROM state_nodes WHERE key = ?1";
 const VERSION_KEY: &str = "state_tree_version";
 
+/// A node's row key: its version big-endian, then its nibble path (borsh). Rows sort by
+/// version, so a commit's new nodes go in at the end of the table, and [`write`] visits the
+/// rows it deletes in table order: each page is read and written once per commit. (Layouts
+/// before 6 used jmt's borsh key, version little-endian: a commit's rows landed all over the
+/// table, and with a state much larger than the page cache each write re-read a page.)
+fn row_key(key: &NodeKey) -> Vec<u8> {
+    let mut row = key.version().to_be_bytes().to_vec();
+    borsh::to_writer(&mut row, key.nibble_path()).expect("borsh into memory");
+    row
+}
+
+/// Fills `state_nodes` from a layout-5 table `old` (same rows, keyed by borsh's encoding of
+/// the node key: the version's 8 bytes little-endian, then the nibble path), in the caller's
+/// transaction.
+pub(crate) fn copy_from_layout_5(conn: &Connection, old: &str) -> Result<(), StoreError> {
+    let op = || "re-keying the state tree's nodes".to_string();
+    let mut select = conn
+        .prepare(&format!("SELECT key, node FROM {old}"))
+        .op_with(op)?;
+    let mut insert = conn.prepare(INSERT_NODE).op_with(op)?;
+    let mut rows = select.query([]).op_with(op)?;
+    while let Some(row) = rows.next().op_with(op)? {
+        let (key, node): (Vec<u8>, Vec<u8>) = (row.get(0).op_with(op)?, row.get(1).op_with(op)?);
+        let (version, path) = key.split_first_chunk::<8>().ok_or_else(|| {
+            StoreError::Corrupt(format!("a state tree key of {} bytes", key.len()))
+        })?;
+        let mut new_key = u64::from_le_bytes(*version).to_be_bytes().to_vec();
+        new_key.extend_from_slice(path);
+        insert.execute((new_key, node)).op_with(op)?;
+    }
+    Ok(())
+}
+
 /// jmt's reads over a connection (the writer's, or a reader's inside a snapshot).
 pub struct SqlTree<'a>(pub &'a Connection);
 
 impl TreeReader for SqlTree<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = borsh::to_vec(node_key)?;
+        let key = row_key(node_key);
         let bytes: Option<Vec<u8>> = self
             .0
             .prepare_cached(SELECT_NODE)?
@@ -56,7 +89,7 @@ pub(crate) fn version(conn: &Connection) -> Result<Option<Version>, StoreError> 
 }
 
 /// Persists the net changes of a run of updates (inside the caller's transaction, the one
-/// storing the blocks up to `height`): deletes pruned nodes, stores new nodes.
+/// storing the blocks up to `height`): deletes pruned nodes, stores new nodes, in row order.
 pub(crate) fn write(
     conn: &Connection,
     changes: &TreeChanges,
@@ -65,8 +98,13 @@ pub(crate) fn write(
     let op = || format!("writing the state tree up to block {height}");
     let mut insert = conn.prepare_cached(INSERT_NODE).op_with(op)?;
     let mut delete = conn.prepare_cached(DELETE_NODE).op_with(op)?;
-    for (key, node) in &changes.nodes {
-        let key = borsh::to_vec(key).expect("borsh into memory");
+    let mut rows: Vec<(Vec<u8>, &Option<Node>)> = changes
+        .nodes
+        .iter()
+        .map(|(key, node)| (row_key(key), node))
+        .collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (key, node) in rows {
         match node {
             Some(node) => insert.execute((key, borsh::to_vec(node).expect("borsh into memory"))),
             None => delete.execute([key]),
