@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
@@ -193,6 +193,9 @@ impl Masks {
     }
 }
 
+/// Why a socket closed that the node closed while its send queue was full.
+const STOPPED_READING: &str = "closed locally; the peer was not reading";
+
 /// Frames above this size are decoded on their socket's task (see [`TransportEvent::Decoded`]).
 const DECODE_HERE_BYTES: usize = MAX_HANDSHAKE_FRAME_BYTES;
 
@@ -281,6 +284,9 @@ enum Side {
 pub struct ConnHandle {
     queue: mpsc::Sender<Outgoing>,
     side: Side,
+    /// Wakes the socket's task when a close cannot be queued (the queue is full: the peer is
+    /// not reading), so the socket is dropped at once instead of waiting behind its writer.
+    stop: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -304,9 +310,12 @@ impl ConnHandle {
         self.queue.try_send(item).is_ok()
     }
 
-    /// Asks the writer to close the socket after what is already queued.
+    /// Asks the writer to close the socket after what is already queued; if nothing more can
+    /// be queued (the peer stopped reading), the socket is dropped without its queue.
     pub fn close(&self, reason: String) {
-        let _ = self.queue.try_send(Outgoing::Close(reason));
+        if self.queue.try_send(Outgoing::Close(reason)).is_err() {
+            self.stop.notify_one();
+        }
     }
 }
 
@@ -363,7 +372,8 @@ impl<S: AsyncRead + AsyncWrite> AsyncWrite for Duplex<S> {
             // queue (the peer is not reading) says "would block": tungstenite keeps the frame
             // and tries again when the reader is next polled. No waker is registered for it,
             // so this socket's reader may wait until the node drops the peer (its sends fail
-            // on the full queue, or its pings go unanswered): the reader ends with the writer.
+            // on the full queue, or its pings go unanswered): the node's close, which cannot be
+            // queued either, then ends the reader (`ConnHandle::stop`) and aborts the writer.
             WriteSide::Writer(queue) => Poll::Ready(
                 (queue.try_send(Outgoing::Wire(Bytes::copy_from_slice(buf))))
                     .map(|()| buf.len())
@@ -569,10 +579,15 @@ impl Transport {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (queue, outgoing) = mpsc::channel(SEND_QUEUE_FRAMES);
         let write = stream.get_mut().detach_writer(queue.clone());
+        let stop = Arc::new(Notify::new());
         let opened = TransportEvent::Opened {
             conn,
             direction,
-            handle: ConnHandle { queue, side },
+            handle: ConnHandle {
+                queue,
+                side,
+                stop: stop.clone(),
+            },
         };
         if !(self.events)(opened) {
             return; // the node is shutting down
@@ -588,6 +603,7 @@ impl Transport {
             let next = tokio::select! {
                 next = stream.next() => next,
                 _ = &mut writer => break "closed locally".into(),
+                _ = stop.notified() => break STOPPED_READING.into(),
             };
             let len = match &next {
                 Some(Ok(WsMessage::Text(text))) => text.len(),
@@ -604,6 +620,7 @@ impl Transport {
                     Ingress(permit.expect("the budget is never closed"))
                 }
                 _ = &mut writer => break "closed locally".into(),
+                _ = stop.notified() => break STOPPED_READING.into(),
             };
             let event = match next {
                 Some(Ok(WsMessage::Text(text))) if !first && len > DECODE_HERE_BYTES => {
@@ -633,7 +650,9 @@ impl Transport {
         // What is queued (a reply to the peer's close) may still go out, briefly; the writer
         // ends once the node drops its handle.
         drop(stream);
-        if !writer.is_finished() {
+        if reason == STOPPED_READING {
+            writer.abort();
+        } else if !writer.is_finished() {
             let stop = writer.abort_handle();
             tokio::spawn(async move {
                 if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
@@ -659,6 +678,49 @@ mod tests {
         let mut wire = Vec::new();
         frame.format(&mut wire).unwrap();
         wire
+    }
+
+    /// A peer that completes the upgrade and then never reads fills its socket and its send
+    /// queue; the node's close must still end the socket (before, the close could not be
+    /// queued and the socket stayed open behind its stuck writer).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_close_ends_a_socket_whose_peer_stopped_reading() {
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let sink: EventSink = Arc::new(move |event| tx.send(event).is_ok());
+        let tls = PeerTls::new(None, None, None).unwrap();
+        let transport = Transport::new(sink, 1 << 20, tls);
+        let addr = transport.listen("127.0.0.1:0").await.unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (_client, _) = tokio_tungstenite::client_async(format!("ws://{addr}/"), tcp)
+            .await
+            .unwrap();
+        let handle = loop {
+            match events.recv().await.unwrap() {
+                TransportEvent::Opened { handle, .. } => break handle,
+                _ => continue,
+            }
+        };
+        let frame: Arc<str> = "x".repeat(256 << 10).into();
+        let mut framer = Framer::default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while handle.send(frame.clone(), &mut framer) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the queue never filled"
+            );
+            tokio::task::yield_now().await;
+        }
+        handle.close("test".into());
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let TransportEvent::Closed { reason, .. } = events.recv().await.unwrap() {
+                    break reason;
+                }
+            }
+        })
+        .await
+        .expect("the socket was not closed");
+        assert_eq!(closed, STOPPED_READING);
     }
 
     #[test]
