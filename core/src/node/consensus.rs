@@ -412,10 +412,10 @@ impl<S: NodeStorage> FullNode<S> {
             // its write and the followers' writes overlap it (Raft thesis §10.2.1). The leader
             // counts its own entries toward commit only once `advance` says they are written.
             // A Ready with a hard state change sends nothing early.
-            let early = c.raft.role() == Role::Leader && rd.hard_state.is_none();
+            let send_early = c.raft.role() == Role::Leader && rd.hard_state.is_none();
             let (early, late): (Vec<_>, Vec<_>) = std::mem::take(&mut rd.messages)
                 .into_iter()
-                .partition(|(_, m)| early && matches!(m, Message::AppendEntries(_)));
+                .partition(|(_, m)| send_early && matches!(m, Message::AppendEntries(_)));
             self.raft_send(&early);
             // 1. Durable before anything that promises it is sent.
             let write = RaftWrite {

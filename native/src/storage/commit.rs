@@ -80,10 +80,19 @@ impl Store {
         terms: &[Option<u64>],
         decide: impl FnOnce(&RunReads<'_>, &mut dyn FnMut(usize, Arc<Executed>)) -> (TreeChanges, T),
     ) -> Result<(usize, T), StoreError> {
+        self.relaxed(|store| store.stream_run(blocks, terms, decide))
+    }
+
+    /// [`Store::commit_streamed`] at the connection's current durability.
+    fn stream_run<T>(
+        &mut self,
+        blocks: &[Block],
+        terms: &[Option<u64>],
+        decide: impl FnOnce(&RunReads<'_>, &mut dyn FnMut(usize, Arc<Executed>)) -> (TreeChanges, T),
+    ) -> Result<(usize, T), StoreError> {
         if let Some(failure) = self.read_failure.take() {
             return Err(StoreError::ViewReadFailed(failure));
         }
-        schema::set_synchronous(&self.conn, "NORMAL")?;
         let reads = RunReads::new(
             &self.run_conn,
             self.tip.clone(),
@@ -117,7 +126,6 @@ impl Store {
             };
             (written, version, answer)
         });
-        let restored = schema::set_synchronous(&self.conn, "FULL");
         let count = written?;
         if let Some(last) = count.checked_sub(1).map(|i| &blocks[i]) {
             self.tip = last.header();
@@ -129,8 +137,21 @@ impl Store {
                 "blocks committed"
             );
         }
-        restored?;
         Ok((count, answer))
+    }
+
+    /// Runs `f` with this connection's commits at `synchronous=NORMAL` (atomic and in order,
+    /// durable at the next FULL commit), and FULL again afterwards, whether `f` failed or not.
+    fn relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        schema::set_synchronous(&self.conn, "NORMAL")?;
+        let result = f(self);
+        let restored = schema::set_synchronous(&self.conn, "FULL");
+        let value = result?;
+        restored?;
+        Ok(value)
     }
 
     /// [`Store::commit_run`] as durably as asked: `Logged` commits without the WAL fsync
@@ -143,14 +164,10 @@ impl Store {
         terms: &[Option<u64>],
         durability: Durability,
     ) -> Result<(), StoreError> {
-        if durability == Durability::Synced {
-            return self.commit_run(items, tree, terms);
+        match durability {
+            Durability::Synced => self.commit_run(items, tree, terms),
+            Durability::Logged => self.relaxed(|store| store.commit_run(items, tree, terms)),
         }
-        schema::set_synchronous(&self.conn, "NORMAL")?;
-        let committed = self.commit_run(items, tree, terms);
-        let restored = schema::set_synchronous(&self.conn, "FULL");
-        committed?;
-        restored
     }
 
     /// [`Store::commit_blocks`] with each block's Raft term where known (`terms` empty: none).

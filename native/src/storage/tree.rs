@@ -40,12 +40,9 @@ pub(crate) fn copy_from_layout_5(conn: &Connection, old: &str) -> Result<(), Sto
     let mut rows = select.query([]).op_with(op)?;
     while let Some(row) = rows.next().op_with(op)? {
         let (key, node): (Vec<u8>, Vec<u8>) = (row.get(0).op_with(op)?, row.get(1).op_with(op)?);
-        let (version, path) = key.split_first_chunk::<8>().ok_or_else(|| {
-            StoreError::Corrupt(format!("a state tree key of {} bytes", key.len()))
-        })?;
-        let mut new_key = u64::from_le_bytes(*version).to_be_bytes().to_vec();
-        new_key.extend_from_slice(path);
-        insert.execute((new_key, node)).op_with(op)?;
+        let key: NodeKey = borsh::from_slice(&key)
+            .map_err(|e| StoreError::Corrupt(format!("a state tree key: {e}")))?;
+        insert.execute((row_key(&key), node)).op_with(op)?;
     }
     Ok(())
 }

@@ -648,11 +648,10 @@ impl Transport {
             }
         };
         // What is queued (a reply to the peer's close) may still go out, briefly; the writer
-        // ends once the node drops its handle.
+        // ends once the node drops its handle, or is aborted (a writer stuck on a peer that
+        // is not reading).
         drop(stream);
-        if reason == STOPPED_READING {
-            writer.abort();
-        } else if !writer.is_finished() {
+        if !writer.is_finished() {
             let stop = writer.abort_handle();
             tokio::spawn(async move {
                 if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
